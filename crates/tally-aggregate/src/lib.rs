@@ -1,0 +1,1 @@
+//! Tally aggregation (in progress).

@@ -1,0 +1,90 @@
+//! `Event` and the upsert rule.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CustomerRef, EventKey, EventType};
+use crate::time::Timestamp;
+use crate::value::Record;
+
+/// A validated usage event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub event_type: EventType,
+    pub customer: CustomerRef,
+    pub timestamp: Timestamp,
+    pub record: Record,
+}
+
+impl Event {
+    /// The upsert key: (`event_type`, `record.id`).
+    pub fn key(&self) -> EventKey {
+        EventKey {
+            event_type: self.event_type.clone(),
+            record_id: self.record.id().clone(),
+        }
+    }
+
+    /// The wire form, which `parse_event` accepts back unchanged.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "customer_id": self.customer.as_str(),
+            "event_type": self.event_type.as_str(),
+            "timestamp": self.timestamp.to_rfc3339(),
+            "record": self.record.to_json(),
+        })
+    }
+}
+
+/// What an upsert did to the stored event with the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsertOutcome {
+    /// No event had this key: the incoming one is stored.
+    Created,
+    /// The incoming event is as recent or more recent: it replaces the stored one.
+    Updated,
+    /// The incoming event is older than the stored one: nothing changes.
+    Stale,
+}
+
+impl UpsertOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpsertOutcome::Created => "created",
+            UpsertOutcome::Updated => "updated",
+            UpsertOutcome::Stale => "stale",
+        }
+    }
+
+    /// Whether the incoming event is now the stored one.
+    pub fn is_written(self) -> bool {
+        !matches!(self, UpsertOutcome::Stale)
+    }
+}
+
+/// The upsert rule: `incoming` replaces `stored` when its timestamp is greater than
+/// or equal to the stored one's (equal timestamps: the last write wins).
+pub fn upsert_outcome(stored: Option<Timestamp>, incoming: Timestamp) -> UpsertOutcome {
+    match stored {
+        None => UpsertOutcome::Created,
+        Some(stored) if incoming >= stored => UpsertOutcome::Updated,
+        Some(_) => UpsertOutcome::Stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms).unwrap()
+    }
+
+    #[test]
+    fn upsert_rule() {
+        assert_eq!(upsert_outcome(None, at(5)), UpsertOutcome::Created);
+        assert_eq!(upsert_outcome(Some(at(5)), at(6)), UpsertOutcome::Updated);
+        assert_eq!(upsert_outcome(Some(at(5)), at(5)), UpsertOutcome::Updated);
+        assert_eq!(upsert_outcome(Some(at(5)), at(4)), UpsertOutcome::Stale);
+    }
+}

@@ -1,0 +1,1 @@
+//! Tally pricing (in progress).
