@@ -8,6 +8,7 @@
 
 mod event;
 mod ids;
+mod period;
 mod time;
 mod value;
 
@@ -15,5 +16,6 @@ pub use event::{Event, UpsertOutcome, upsert_outcome};
 pub use ids::{
     CustomerRef, EventKey, EventType, IdError, MAX_EVENT_TYPE_CHARS, MAX_ID_CHARS, RecordId,
 };
+pub use period::{Period, PeriodError};
 pub use time::{SECONDS_HINT_BELOW_MS, Timestamp, TimestampError};
 pub use value::{Record, Scalar, Value, decimal_to_json};
