@@ -1,0 +1,190 @@
+//! The crate's one error type and the validation problems it carries.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Everything that can go wrong while building or applying a price.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PricingError {
+    /// A price model or product bound failed validation; every problem is listed.
+    #[error("invalid price: {}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+    #[error("quantity must not be negative")]
+    NegativeQuantity,
+    #[error("tax rate must not be negative")]
+    NegativeTaxRate,
+    /// An intermediate or final amount left the representable range (`Decimal`
+    /// arithmetic or `i64` minor units); no approximate number is produced.
+    #[error("amount out of range")]
+    Overflow,
+    #[error("a percentage price needs each event's value, not a quantity")]
+    NeedsEventValues,
+    #[error("only a percentage price is computed from per-event values")]
+    NotPerEvent,
+    #[error("this attribution rule needs each event's contribution")]
+    NeedsContributions,
+    #[error("unknown currency {0:?}")]
+    UnknownCurrency(String),
+}
+
+impl PricingError {
+    /// A stable snake_case code for APIs and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PricingError::Invalid(_) => "invalid_price",
+            PricingError::NegativeQuantity => "negative_quantity",
+            PricingError::NegativeTaxRate => "negative_tax_rate",
+            PricingError::Overflow => "amount_overflow",
+            PricingError::NeedsEventValues => "needs_event_values",
+            PricingError::NotPerEvent => "not_per_event",
+            PricingError::NeedsContributions => "needs_contributions",
+            PricingError::UnknownCurrency(_) => "unknown_currency",
+        }
+    }
+
+    /// The validation problems, empty for other errors.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            PricingError::Invalid(problems) => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// One validation problem: where (a JSON pointer into the price definition), what
+/// (a stable code) and a lowercase human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub code: ProblemCode,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(path: impl Into<String>, code: ProblemCode) -> Self {
+        Problem {
+            path: path.into(),
+            code,
+            message: code.message().to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for problem in self.0 {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Stable machine codes of validation problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    NegativeAmount,
+    NegativeRate,
+    EmptyTiers,
+    TooManyTiers,
+    NegativeBound,
+    TiersNotIncreasing,
+    OpenTierNotLast,
+    LastTierMustBeOpen,
+    InvalidPackageSize,
+    EmptyProperty,
+    FloorAboveCap,
+    FractionalAmount,
+    AmountTooLarge,
+    MinAboveMax,
+}
+
+impl ProblemCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::NegativeAmount => "negative_amount",
+            ProblemCode::NegativeRate => "negative_rate",
+            ProblemCode::EmptyTiers => "empty_tiers",
+            ProblemCode::TooManyTiers => "too_many_tiers",
+            ProblemCode::NegativeBound => "negative_bound",
+            ProblemCode::TiersNotIncreasing => "tiers_not_increasing",
+            ProblemCode::OpenTierNotLast => "open_tier_not_last",
+            ProblemCode::LastTierMustBeOpen => "last_tier_must_be_open",
+            ProblemCode::InvalidPackageSize => "invalid_package_size",
+            ProblemCode::EmptyProperty => "empty_property",
+            ProblemCode::FloorAboveCap => "floor_above_cap",
+            ProblemCode::FractionalAmount => "fractional_amount",
+            ProblemCode::AmountTooLarge => "amount_too_large",
+            ProblemCode::MinAboveMax => "min_above_max",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            ProblemCode::NegativeAmount => "amount must not be negative",
+            ProblemCode::NegativeRate => "rate must not be negative",
+            ProblemCode::EmptyTiers => "at least one tier is required",
+            ProblemCode::TooManyTiers => "at most 100 tiers are allowed",
+            ProblemCode::NegativeBound => "tier bound must not be negative",
+            ProblemCode::TiersNotIncreasing => "tier bounds must be strictly increasing",
+            ProblemCode::OpenTierNotLast => "only the last tier may be open (up_to null)",
+            ProblemCode::LastTierMustBeOpen => "the last tier must be open (up_to null)",
+            ProblemCode::InvalidPackageSize => "package size must be greater than zero",
+            ProblemCode::EmptyProperty => "property must not be empty",
+            ProblemCode::FloorAboveCap => "per-event floor must not exceed the cap",
+            ProblemCode::FractionalAmount => "amount must be a whole number of minor units",
+            ProblemCode::AmountTooLarge => "amount is too large",
+            ProblemCode::MinAboveMax => "minimum amount must not exceed the maximum",
+        }
+    }
+}
+
+impl fmt::Display for ProblemCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Collects problems during validation and turns them into one error.
+#[derive(Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub(crate) fn push(&mut self, path: impl Into<String>, code: ProblemCode) {
+        self.0.push(Problem::new(path, code));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Like `finish`, for a builder that may give up; `None` comes with problems.
+    pub(crate) fn finish_some<T>(self, value: Option<T>) -> Result<T, PricingError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(PricingError::Invalid(self.0)),
+        }
+    }
+
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, PricingError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(PricingError::Invalid(self.0))
+        }
+    }
+}

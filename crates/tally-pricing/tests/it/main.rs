@@ -1,0 +1,11 @@
+//! The crate's one integration-test binary.
+
+mod definitions;
+
+use rust_decimal::Decimal;
+
+/// A decimal literal; panics on a typo in a test, never silently yields zero.
+pub fn dec(text: &str) -> Decimal {
+    text.parse()
+        .unwrap_or_else(|error| panic!("bad decimal literal {text:?}: {error}"))
+}
