@@ -1,7 +1,39 @@
-//! Storage traits for Tally and the in-memory store.
+//! Storage traits for Tally, the in-memory store and the backend conformance suite.
 //!
-//! This crate will hold the async-trait traits (usable as `Arc<dyn …>`) through which
-//! every other layer reads and writes events and the billing catalog (accounts, API
-//! keys, customers, aggregators, products, subscriptions, invoices), an in-memory
-//! implementation for tests and demos, and the conformance suite that every backend
-//! runs. It never depends on sqlx: each backend maps its own database errors.
+//! Every other layer reads and writes events and the billing catalog (accounts,
+//! API keys, customers, aggregators, products, subscriptions, invoices) through the
+//! async traits of [`traits`], used as `Arc<dyn Store>`. Backends live in their own
+//! crates (`tally-store-sqlite`, `tally-store-postgres`) and map their own database
+//! errors into [`StoreError`]; this crate never depends on a database driver.
+//!
+//! [`MemoryStore`] keeps everything in process memory (tests, demos). With the
+//! `conformance` feature, [`conformance`] holds the suite every backend runs.
+
+pub mod catalog;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+pub mod events;
+pub mod ids;
+pub mod keys;
+mod memory;
+pub mod page;
+pub mod traits;
+
+pub use catalog::{
+    Account, AggregatorRecord, BillingInterval, Customer, CustomerType, IntervalUnit, Invoice,
+    InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, PriceGroup, Product,
+    ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
+};
+pub use error::{StoreError, StoreResult};
+pub use events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+pub use ids::{
+    AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, EventId, IdParseError,
+    InvoiceId, PriceGroupId, ProductId, SubscriptionId,
+};
+pub use keys::{API_KEY_PREFIX, ApiKey, ApiKeyHash, generate_api_key_secret};
+pub use memory::MemoryStore;
+pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
+pub use traits::{
+    AccountStore, CatalogStore, CustomerStore, EventStore, InvoiceStore, Store, SubscriptionStore,
+};

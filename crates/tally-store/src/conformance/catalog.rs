@@ -1,0 +1,442 @@
+//! Catalog checks: accounts, keys, customers, aggregators, products,
+//! subscriptions and invoices round-trip exactly.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use tally_event::{CustomerRef, EventType, Period};
+
+use super::fixtures::{at, new_account, new_customer};
+use crate::catalog::{
+    Account, AggregatorRecord, BillingInterval, Customer, CustomerType, IntervalUnit, Invoice,
+    InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, PriceGroup, Product,
+    ProductKind, Subscription, SubscriptionQuery,
+};
+use crate::error::StoreError;
+use crate::ids::{
+    AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, PriceGroupId,
+    ProductId, SubscriptionId,
+};
+use crate::keys::{ApiKey, ApiKeyHash, generate_api_key_secret};
+use crate::page::PageRequest;
+use crate::traits::Store;
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict { .. }))
+}
+
+fn is_not_found<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::NotFound { .. }))
+}
+
+/// Accounts by id and name; API keys found by hash only, revocable.
+pub async fn accounts_and_keys(store: &Arc<dyn Store>) {
+    let account_id = new_account(store).await;
+    let account = store.get_account(&account_id).await.unwrap();
+    let by_name = store.find_account_by_name(&account.name).await.unwrap();
+    assert_eq!(by_name.as_ref(), Some(&account));
+    assert!(
+        store
+            .find_account_by_name("no such account")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let same_name = Account {
+        id: AccountId::random(),
+        ..account.clone()
+    };
+    assert!(
+        is_conflict(&store.create_account(&same_name).await),
+        "names are unique"
+    );
+    assert!(store.list_accounts().await.unwrap().contains(&account));
+
+    let secret = generate_api_key_secret(&mut rand::rng());
+    let key = ApiKey {
+        id: ApiKeyId::random(),
+        account_id: account_id.clone(),
+        hash: ApiKeyHash::of_secret(&secret),
+        created_at: at(5),
+    };
+    store.create_api_key(&key).await.unwrap();
+    let found = store
+        .find_api_key(&ApiKeyHash::of_secret(&secret))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.as_ref(),
+        Some(&key),
+        "lookup by the hash of the secret"
+    );
+    let other = ApiKeyHash::of_secret(&format!("{secret}x"));
+    assert!(store.find_api_key(&other).await.unwrap().is_none());
+    let dup = ApiKey {
+        id: ApiKeyId::random(),
+        ..key.clone()
+    };
+    assert!(
+        is_conflict(&store.create_api_key(&dup).await),
+        "hashes are unique"
+    );
+    store.delete_api_key(&account_id, &key.id).await.unwrap();
+    assert!(
+        store.find_api_key(&key.hash).await.unwrap().is_none(),
+        "revoked"
+    );
+    assert!(is_not_found(
+        &store.delete_api_key(&account_id, &key.id).await
+    ));
+}
+
+/// Create, the uniqueness of ids and external ids, lookups, update, delete, list.
+pub async fn customers_crud(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let id = new_customer(store, &account, "acme-42").await;
+    let acme = store.get_customer(&account, &id).await.unwrap();
+    assert_eq!(acme.tax_rate, Some(dec("20")));
+    let by_ext = store
+        .get_customer_by_external_id(&account, "acme-42")
+        .await
+        .unwrap();
+    assert_eq!(by_ext, acme);
+    let twin = Customer {
+        id: CustomerId::random(),
+        ..acme.clone()
+    };
+    assert!(
+        is_conflict(&store.create_customer(&account, &twin).await),
+        "external id"
+    );
+    let same_id = Customer {
+        external_id: Some("other".into()),
+        ..acme.clone()
+    };
+    assert!(
+        is_conflict(&store.create_customer(&account, &same_id).await),
+        "id"
+    );
+
+    let person = Customer {
+        id: CustomerId::random(),
+        external_id: None,
+        name: None,
+        customer_type: CustomerType::Person,
+        currency: None,
+        tax_rate: Some(dec("5.5")),
+        created_at: at(1),
+    };
+    store.create_customer(&account, &person).await.unwrap();
+    let reference = CustomerRef::parse(person.id.as_str()).unwrap();
+    let found = store.find_customer(&account, &reference).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&person), "a cus_ id resolves");
+
+    let renamed = Customer {
+        name: Some("Acme SA".into()),
+        ..acme.clone()
+    };
+    assert_eq!(
+        store.update_customer(&account, &renamed).await.unwrap(),
+        renamed
+    );
+    let stolen = Customer {
+        external_id: Some("acme-42".into()),
+        ..person.clone()
+    };
+    assert!(is_conflict(&store.update_customer(&account, &stolen).await));
+    let page = store
+        .list_customers(&account, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0].id, id, "oldest first");
+    store.delete_customer(&account, &id).await.unwrap();
+    assert!(is_not_found(&store.get_customer(&account, &id).await));
+    assert!(is_not_found(&store.delete_customer(&account, &id).await));
+    assert!(is_not_found(
+        &store.update_customer(&account, &renamed).await
+    ));
+}
+
+pub(crate) fn sample_aggregator() -> AggregatorRecord {
+    AggregatorRecord {
+        id: AggregatorId::random(),
+        name: "API calls".into(),
+        event_type: EventType::parse("calls").unwrap(),
+        definition: json!({
+            "operation": "sum", "property": "amount", "type": "metered",
+            "where": {"conditional": "and", "fields": [
+                {"property": "weight", "operator": "greater_than", "value": 12345678901234567890.5}]},
+            "filters": [{"id": AggregatorFilterId::random(), "name": "premium"}]
+        }),
+        created_at: at(1),
+    }
+}
+
+pub(crate) fn sample_product(aggregator: &AggregatorId) -> Product {
+    Product {
+        id: ProductId::random(),
+        name: "API calls".into(),
+        kind: ProductKind::Usage,
+        aggregator_id: Some(aggregator.clone()),
+        currency: "EUR".into(),
+        min_amount: None,
+        max_amount: Some(dec("100000")),
+        price_groups: vec![PriceGroup {
+            id: PriceGroupId::random(),
+            name: "verified".into(),
+            aggregator_filter_id: Some(AggregatorFilterId::random()),
+            price: json!({"type": "per_unit", "unit_amount": "0.15"}),
+        }],
+        created_at: at(2),
+    }
+}
+
+pub(crate) fn sample_subscription(customer: &CustomerId, product: &ProductId) -> Subscription {
+    Subscription {
+        id: SubscriptionId::random(),
+        customer_id: customer.clone(),
+        product_ids: vec![product.clone()],
+        starts_at: at(0),
+        billing_interval: BillingInterval {
+            unit: IntervalUnit::Months,
+            count: 1,
+        },
+        tax_rate: Some(dec("20")),
+        currency: "EUR".into(),
+        created_at: at(3),
+    }
+}
+
+pub(crate) fn sample_invoice(customer: &CustomerId, sub: Option<&SubscriptionId>) -> NewInvoice {
+    NewInvoice {
+        id: InvoiceId::random(),
+        subscription_id: sub.cloned(),
+        customer_id: customer.clone(),
+        status: InvoiceStatus::Draft,
+        period: Period::new(at(0), at(86_400_000)).unwrap(),
+        currency: "EUR".into(),
+        lines: json!([{"quantity": 1.50, "amount_excluding_tax": 10000}]),
+        totals: json!({"total_amount": 12000}),
+        created_at: at(4),
+    }
+}
+
+/// Aggregators, products (with price groups) and subscriptions keep exact
+/// decimals and JSON numbers; update and delete.
+pub async fn catalog_round_trips(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let aggregator = sample_aggregator();
+    store
+        .create_aggregator(&account, &aggregator)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_aggregator(&account, &aggregator.id)
+            .await
+            .unwrap(),
+        aggregator
+    );
+    assert!(is_conflict(
+        &store.create_aggregator(&account, &aggregator).await
+    ));
+    let calls = EventType::parse("calls").unwrap();
+    let of_calls = store
+        .aggregators_for_event_type(&account, &calls)
+        .await
+        .unwrap();
+    assert_eq!(of_calls, [aggregator.clone()]);
+    let renamed = AggregatorRecord {
+        name: "Calls".into(),
+        ..aggregator.clone()
+    };
+    assert_eq!(
+        store.update_aggregator(&account, &renamed).await.unwrap(),
+        renamed
+    );
+    let listed = store
+        .list_aggregators(&account, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!((listed.total, listed.items), (1, vec![renamed]));
+
+    let product = sample_product(&aggregator.id);
+    store.create_product(&account, &product).await.unwrap();
+    assert_eq!(
+        store.get_product(&account, &product.id).await.unwrap(),
+        product
+    );
+    let mut changed = product.clone();
+    changed.price_groups.push(PriceGroup {
+        id: PriceGroupId::random(),
+        name: "base".into(),
+        aggregator_filter_id: None,
+        price: json!({"type": "flat", "amount": "2900"}),
+    });
+    changed.min_amount = Some(dec("0.001"));
+    assert_eq!(
+        store.update_product(&account, &changed).await.unwrap(),
+        changed
+    );
+    assert_eq!(
+        store.get_product(&account, &product.id).await.unwrap(),
+        changed
+    );
+    assert_eq!(
+        store
+            .list_products(&account, PageRequest::default())
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+
+    let customer = new_customer(store, &account, "acme").await;
+    let sub = sample_subscription(&customer, &product.id);
+    store.create_subscription(&account, &sub).await.unwrap();
+    assert_eq!(
+        store.get_subscription(&account, &sub.id).await.unwrap(),
+        sub
+    );
+    let weekly = Subscription {
+        billing_interval: BillingInterval {
+            unit: IntervalUnit::Weeks,
+            count: 2,
+        },
+        ..sub.clone()
+    };
+    assert_eq!(
+        store.update_subscription(&account, &weekly).await.unwrap(),
+        weekly
+    );
+    let query = SubscriptionQuery {
+        customer_id: Some(CustomerId::random()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_subscriptions(&account, &query)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let query = SubscriptionQuery {
+        customer_id: Some(customer),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_subscriptions(&account, &query)
+            .await
+            .unwrap()
+            .items,
+        [weekly]
+    );
+
+    store.delete_subscription(&account, &sub.id).await.unwrap();
+    store.delete_product(&account, &product.id).await.unwrap();
+    store
+        .delete_aggregator(&account, &aggregator.id)
+        .await
+        .unwrap();
+    assert!(is_not_found(
+        &store.get_subscription(&account, &sub.id).await
+    ));
+    assert!(is_not_found(
+        &store.get_product(&account, &product.id).await
+    ));
+    assert!(is_not_found(
+        &store.get_aggregator(&account, &aggregator.id).await
+    ));
+}
+
+/// Numbers start at INV-1; drafts change, finalized invoices are frozen; lists
+/// filter and come highest number first.
+pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let customer = new_customer(store, &account, "acme").await;
+    let sub = SubscriptionId::random();
+    let first = store
+        .create_invoice(&account, &sample_invoice(&customer, Some(&sub)))
+        .await
+        .unwrap();
+    assert_eq!(first.number, InvoiceNumber(1));
+    assert_eq!(first.number.to_string(), "INV-1");
+    let second = store
+        .create_invoice(&account, &sample_invoice(&customer, None))
+        .await
+        .unwrap();
+    assert_eq!(second.number, InvoiceNumber(2));
+    let dup = NewInvoice {
+        id: first.id.clone(),
+        ..sample_invoice(&customer, None)
+    };
+    assert!(is_conflict(&store.create_invoice(&account, &dup).await));
+    let third = store
+        .create_invoice(&account, &sample_invoice(&customer, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        third.number,
+        InvoiceNumber(3),
+        "a refused create takes no number"
+    );
+    assert_eq!(store.get_invoice(&account, &first.id).await.unwrap(), first);
+
+    let recomputed = InvoiceUpdate {
+        status: InvoiceStatus::Draft,
+        lines: json!([]),
+        totals: json!({"total_amount": 0}),
+        finalized_at: None,
+    };
+    let draft = store
+        .update_invoice(&account, &first.id, &recomputed)
+        .await
+        .unwrap();
+    assert_eq!(draft.lines, json!([]));
+    let finalize = InvoiceUpdate {
+        status: InvoiceStatus::Finalized,
+        finalized_at: Some(at(9)),
+        ..recomputed.clone()
+    };
+    let frozen: Invoice = store
+        .update_invoice(&account, &first.id, &finalize)
+        .await
+        .unwrap();
+    assert_eq!(
+        (frozen.status, frozen.finalized_at),
+        (InvoiceStatus::Finalized, Some(at(9)))
+    );
+    assert!(is_conflict(
+        &store.update_invoice(&account, &first.id, &recomputed).await
+    ));
+    assert_eq!(
+        store.get_invoice(&account, &first.id).await.unwrap(),
+        frozen
+    );
+
+    let all = store
+        .list_invoices(&account, &InvoiceQuery::default())
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = all.items.iter().map(|i| i.number.0).collect();
+    assert_eq!((all.total, numbers), (3, vec![3, 2, 1]));
+    let of_sub = InvoiceQuery {
+        subscription_id: Some(sub),
+        ..Default::default()
+    };
+    let listed = store.list_invoices(&account, &of_sub).await.unwrap();
+    assert_eq!(listed.items, [frozen]);
+    let missing = store
+        .update_invoice(&account, &InvoiceId::random(), &recomputed)
+        .await;
+    assert!(is_not_found(&missing));
+}

@@ -1,0 +1,80 @@
+//! The conformance suite every backend runs (feature `conformance`).
+//!
+//! Each check is a public async function taking the store under test; it creates
+//! its own accounts, so checks can share one database. A backend's test crate
+//! runs them all with one macro line, given an expression that opens a fresh
+//! store (a future of [`StoreUnderTest`]):
+//!
+//! ```ignore
+//! tally_store::store_conformance_tests!(crate::open_test_store());
+//! ```
+//!
+//! The generated tests use `#[tokio::test]`, so the backend needs `tokio` (with
+//! `macros` and `rt-multi-thread`) as a dev-dependency. Checks panic with a
+//! message naming what diverged.
+
+mod catalog;
+mod concurrency;
+mod events;
+mod fixtures;
+mod isolation;
+
+use std::any::Any;
+use std::sync::Arc;
+
+pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
+pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
+pub use events::{
+    customer_moves, delete_events, list_filters_and_order, pagination_edges,
+    stream_order_and_window, upsert_outcomes,
+};
+pub use fixtures::{at, event, new_account, new_customer, record};
+pub use isolation::tenant_isolation;
+
+use crate::traits::Store;
+
+/// A store to test and whatever must live as long as it (a temporary directory,
+/// a database server).
+pub struct StoreUnderTest {
+    pub store: Arc<dyn Store>,
+    pub guard: Box<dyn Any + Send + Sync>,
+}
+
+impl StoreUnderTest {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            guard: Box::new(()),
+        }
+    }
+}
+
+/// Generates one test per conformance check. `$open` is an expression evaluating
+/// to a future of [`StoreUnderTest`]; it is evaluated once per test.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($open:expr) => {
+        $crate::store_conformance_tests!(@each $open;
+            upsert_outcomes,
+            customer_moves,
+            list_filters_and_order,
+            pagination_edges,
+            delete_events,
+            stream_order_and_window,
+            tenant_isolation,
+            accounts_and_keys,
+            customers_crud,
+            catalog_round_trips,
+            invoices_lifecycle,
+            invoice_numbers_gapless_concurrent,
+            customer_auto_create_concurrent
+        );
+    };
+    (@each $open:expr; $($check:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let under_test: $crate::conformance::StoreUnderTest = $open.await;
+            $crate::conformance::$check(&under_test.store).await;
+        }
+    )*};
+}

@@ -1,0 +1,165 @@
+//! Stored events and the queries over them.
+
+use tally_event::{
+    CustomerRef, Event, EventKey, EventType, Period, Record, RecordId, Timestamp, UpsertOutcome,
+};
+
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{CustomerId, EventId};
+use crate::page::{PageRequest, SortOrder};
+
+/// An event ready to store: validated, its customer resolved to a `cus_` id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// A fresh id, kept only when the upsert creates the event; an update keeps
+    /// the stored event's id.
+    pub id: EventId,
+    pub event_type: EventType,
+    pub customer_id: CustomerId,
+    pub timestamp: Timestamp,
+    pub record: Record,
+    /// When the engine accepted the event (passed in: stores read no clock).
+    pub ingested_at: Timestamp,
+}
+
+impl NewEvent {
+    pub fn key(&self) -> EventKey {
+        EventKey {
+            event_type: self.event_type.clone(),
+            record_id: self.record.id().clone(),
+        }
+    }
+}
+
+/// The current version of an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub event_type: EventType,
+    pub customer_id: CustomerId,
+    pub timestamp: Timestamp,
+    pub record: Record,
+    pub ingested_at: Timestamp,
+}
+
+impl StoredEvent {
+    pub fn key(&self) -> EventKey {
+        EventKey {
+            event_type: self.event_type.clone(),
+            record_id: self.record.id().clone(),
+        }
+    }
+
+    pub fn record_id(&self) -> &RecordId {
+        self.record.id()
+    }
+
+    /// The event as the pure evaluator takes it, its customer given by `cus_` id.
+    pub fn to_event(&self) -> StoreResult<Event> {
+        // A `cus_` id (5..=64 ASCII characters) is always a valid customer reference.
+        let customer = CustomerRef::parse(self.customer_id.as_str())
+            .map_err(|err| StoreError::Internal(format!("customer id as reference: {err}")))?;
+        Ok(Event {
+            event_type: self.event_type.clone(),
+            customer,
+            timestamp: self.timestamp,
+            record: self.record.clone(),
+        })
+    }
+
+    /// The stored version that an upsert of `new` produces: the stored id is kept.
+    pub fn replaced_by(&self, new: &NewEvent) -> StoredEvent {
+        StoredEvent {
+            id: self.id.clone(),
+            ..StoredEvent::from_new(new)
+        }
+    }
+
+    pub fn from_new(new: &NewEvent) -> StoredEvent {
+        StoredEvent {
+            id: new.id.clone(),
+            event_type: new.event_type.clone(),
+            customer_id: new.customer_id.clone(),
+            timestamp: new.timestamp,
+            record: new.record.clone(),
+            ingested_at: new.ingested_at,
+        }
+    }
+}
+
+/// What one upsert did, and the id of the event now stored under its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpsertResult {
+    pub event_id: EventId,
+    pub outcome: UpsertOutcome,
+}
+
+/// Which timestamps an aggregation or a stream covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventWindow {
+    /// Metered aggregators: events with a timestamp in [start, end).
+    Range(Period),
+    /// Licensed aggregators: every current event with a timestamp before `end`.
+    Before(Timestamp),
+}
+
+impl EventWindow {
+    pub fn contains(&self, at: Timestamp) -> bool {
+        match self {
+            EventWindow::Range(period) => period.contains(at),
+            EventWindow::Before(end) => at < *end,
+        }
+    }
+
+    /// The inclusive lower bound in milliseconds (0 for `Before`).
+    pub fn start_ms(&self) -> i64 {
+        match self {
+            EventWindow::Range(period) => period.start().as_millis(),
+            EventWindow::Before(_) => 0,
+        }
+    }
+
+    /// The exclusive upper bound in milliseconds.
+    pub fn end_ms(&self) -> i64 {
+        match self {
+            EventWindow::Range(period) => period.end().as_millis(),
+            EventWindow::Before(end) => end.as_millis(),
+        }
+    }
+}
+
+/// Filters of `GET /v1/events`; every field narrows the result.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventQuery {
+    pub event_type: Option<EventType>,
+    pub customer_id: Option<CustomerId>,
+    /// Only events whose record id is one of these (any event type unless
+    /// `event_type` is set). An empty list matches nothing.
+    pub record_ids: Option<Vec<RecordId>>,
+    /// Inclusive lower bound on the timestamp.
+    pub timestamp_gte: Option<Timestamp>,
+    /// Inclusive upper bound on the timestamp.
+    pub timestamp_lte: Option<Timestamp>,
+    /// By (timestamp, event type, record id), ascending or descending.
+    pub order: SortOrder,
+    pub page: PageRequest,
+}
+
+impl EventQuery {
+    /// Whether `event` passes every filter (the in-memory store's predicate).
+    pub fn matches(&self, event: &StoredEvent) -> bool {
+        self.event_type
+            .as_ref()
+            .is_none_or(|t| *t == event.event_type)
+            && self
+                .customer_id
+                .as_ref()
+                .is_none_or(|c| *c == event.customer_id)
+            && self
+                .record_ids
+                .as_ref()
+                .is_none_or(|ids| ids.contains(event.record_id()))
+            && self.timestamp_gte.is_none_or(|t| event.timestamp >= t)
+            && self.timestamp_lte.is_none_or(|t| event.timestamp <= t)
+    }
+}

@@ -1,0 +1,78 @@
+//! `MemoryStore`: every trait over plain maps behind one mutex.
+//!
+//! The reference implementation of the traits' contracts: simple enough to be
+//! obviously right, so the conformance suite's expectations can be read off it.
+//! One mutex makes every call atomic; nothing is awaited while it is held.
+
+mod catalog;
+mod events;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tally_event::EventKey;
+
+use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subscription};
+use crate::error::{StoreError, StoreResult};
+use crate::events::StoredEvent;
+use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
+use crate::keys::{ApiKey, ApiKeyHash};
+use crate::page::{MAX_TAKE, PageRequest};
+
+/// A store in process memory; cloning shares the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    accounts: BTreeMap<AccountId, Account>,
+    api_keys: HashMap<ApiKeyHash, ApiKey>,
+    tenants: HashMap<AccountId, Tenant>,
+}
+
+/// Everything one account owns: reaching it needs the account id.
+#[derive(Debug, Default)]
+struct Tenant {
+    events: BTreeMap<EventKey, StoredEvent>,
+    customers: BTreeMap<CustomerId, Customer>,
+    aggregators: BTreeMap<AggregatorId, AggregatorRecord>,
+    products: BTreeMap<ProductId, Product>,
+    subscriptions: BTreeMap<SubscriptionId, Subscription>,
+    invoices: BTreeMap<InvoiceId, Invoice>,
+    last_invoice_number: u64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> StoreResult<T>) -> StoreResult<T> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::Internal("memory store lock poisoned".into()))?;
+        f(&mut state)
+    }
+
+    /// Runs `f` on the account's data, created empty on first use.
+    fn with_tenant<T>(
+        &self,
+        account: &AccountId,
+        f: impl FnOnce(&mut Tenant) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.with_state(|state| f(state.tenants.entry(account.clone()).or_default()))
+    }
+}
+
+/// Refuses a page larger than the API allows, as every backend does.
+pub(crate) fn check_page(page: PageRequest) -> StoreResult<()> {
+    if page.take > MAX_TAKE {
+        return Err(StoreError::InvalidInput(format!(
+            "take must be at most {MAX_TAKE}"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Offset pagination shared by every list call.
+
+/// Largest `take` a list call accepts; the API refuses more with a 400 before
+/// calling the store, and stores refuse it with `InvalidInput`.
+pub const MAX_TAKE: u32 = 100;
+
+/// Which slice of a list to return: skip `skip` items, then take at most `take`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub take: u32,
+    pub skip: u64,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { take: 50, skip: 0 }
+    }
+}
+
+/// One page of a list and the number of items matching in total (all pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub total: u64,
+    pub items: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Paginates an already filtered and ordered list (the in-memory store's way).
+    pub fn slice(all: Vec<T>, request: PageRequest) -> Self {
+        let total = all.len() as u64;
+        let skip = usize::try_from(request.skip).unwrap_or(usize::MAX);
+        let items = all
+            .into_iter()
+            .skip(skip)
+            .take(request.take as usize)
+            .collect();
+        Self { total, items }
+    }
+}
+
+/// Sort direction of an event list, by (timestamp, event type, record id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
+}

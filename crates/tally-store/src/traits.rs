@@ -1,0 +1,272 @@
+//! The storage traits. Every method is scoped by the `AccountId` it acts in, so a
+//! backend cannot answer with another account's rows without ignoring an argument:
+//! tenant isolation is structural. An object of another account is `NotFound`,
+//! exactly like one that does not exist.
+//!
+//! All traits are object safe (`async-trait`) and meant to be used as
+//! `Arc<dyn Store>`; [`Store`] is implemented for every type implementing the
+//! parts.
+//!
+//! # Stability
+//!
+//! Backends in other crates implement these traits; changes are additive only:
+//! a new method comes with a default implementation, and the list below records
+//! each change.
+//!
+//! - v1: events, accounts and API keys, customers, aggregators, products,
+//!   subscriptions, invoices.
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tally_event::{CustomerRef, EventKey, EventType, RecordId, Timestamp};
+
+use crate::catalog::{
+    Account, AggregatorRecord, Customer, Invoice, InvoiceQuery, InvoiceUpdate, NewInvoice, Product,
+    ResolvedCustomer, Subscription, SubscriptionQuery,
+};
+use crate::error::StoreResult;
+use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+use crate::ids::{
+    AccountId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId, SubscriptionId,
+};
+use crate::keys::{ApiKey, ApiKeyHash};
+use crate::page::{Page, PageRequest};
+
+/// Usage events: upsert by key, read, list, delete, stream.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Upserts a batch in one transaction: all rows are committed (durably) when
+    /// this returns `Ok`, none when it returns `Err`. Events are applied in order,
+    /// so a key repeated within the batch sees its earlier occurrence. Results are
+    /// in input order. An update keeps the stored event's id; a stale event
+    /// changes nothing and reports the stored id.
+    async fn upsert_events(
+        &self,
+        account: &AccountId,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<UpsertResult>>;
+
+    /// The current version of the event with this key; `NotFound` if none.
+    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent>;
+
+    /// A page of events matching `query`, ordered by (timestamp, event type,
+    /// record id), with the total number matching.
+    async fn list_events(
+        &self,
+        account: &AccountId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<StoredEvent>>;
+
+    /// Deletes the events of `event_type` with these record ids; returns how many
+    /// existed. Unknown ids are not an error.
+    async fn delete_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64>;
+
+    /// The current events of one customer and event type in `window`, in
+    /// (timestamp, record id) order, with memory bounded whatever their number.
+    /// The stream owns what it needs (`'static`) so it can outlive the call, e.g.
+    /// in a streamed HTTP body. It is not one snapshot: an event upserted while
+    /// the stream runs may or may not appear.
+    fn stream_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        event_type: &EventType,
+        window: EventWindow,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>>;
+}
+
+/// Accounts and API keys.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// `Conflict` when the id or the name is taken.
+    async fn create_account(&self, account: &Account) -> StoreResult<Account>;
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Account>;
+    async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
+    /// Every account, oldest first (administration only: not paginated).
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+
+    /// Registers a key by its hash; `Conflict` when the id or hash is taken,
+    /// `NotFound` when the account does not exist.
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey>;
+    /// The key with this hash, if any: how a request finds its account.
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKey>>;
+    /// Revokes a key of `account`; `NotFound` if it has no such key.
+    async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()>;
+}
+
+/// Customers.
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// `Conflict` when the id or the external id is taken in this account.
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer>;
+    async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer>;
+    async fn get_customer_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> StoreResult<Customer>;
+
+    /// The customer a reference names: the customer with that `cus_` id if there
+    /// is one, otherwise the one with that external id; `None` if neither exists.
+    async fn find_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+    ) -> StoreResult<Option<Customer>>;
+
+    /// Like [`CustomerStore::find_customer`], but creates
+    /// `Customer::automatic(new_id, reference, now)` when nothing matches. Atomic:
+    /// concurrent calls with the same reference create one customer, and every
+    /// call returns it.
+    async fn resolve_or_create_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+        new_id: &CustomerId,
+        now: Timestamp,
+    ) -> StoreResult<ResolvedCustomer>;
+
+    /// Oldest first, by (created_at, id).
+    async fn list_customers(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>>;
+
+    /// Replaces every field but `id` and `created_at` of the customer with
+    /// `customer.id`; `NotFound`, or `Conflict` on a taken external id.
+    async fn update_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer>;
+
+    /// Deletes the customer (its events stay, as their history); `NotFound` if absent.
+    async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()>;
+}
+
+/// Aggregators and products.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    async fn create_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord>;
+    async fn get_aggregator(
+        &self,
+        account: &AccountId,
+        id: &AggregatorId,
+    ) -> StoreResult<AggregatorRecord>;
+    /// Oldest first, by (created_at, id).
+    async fn list_aggregators(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<AggregatorRecord>>;
+    /// Every aggregator of `event_type`, oldest first (pricing one event).
+    async fn aggregators_for_event_type(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+    ) -> StoreResult<Vec<AggregatorRecord>>;
+    /// Replaces name, event type and definition.
+    async fn update_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord>;
+    async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()>;
+
+    async fn create_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product>;
+    async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product>;
+    /// Oldest first, by (created_at, id).
+    async fn list_products(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Product>>;
+    /// Replaces every field but `id` and `created_at`, price groups included.
+    async fn update_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product>;
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()>;
+}
+
+/// Subscriptions.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    async fn create_subscription(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+    ) -> StoreResult<Subscription>;
+    async fn get_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> StoreResult<Subscription>;
+    /// Oldest first, by (created_at, id).
+    async fn list_subscriptions(
+        &self,
+        account: &AccountId,
+        query: &SubscriptionQuery,
+    ) -> StoreResult<Page<Subscription>>;
+    /// Replaces every field but `id` and `created_at`.
+    async fn update_subscription(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+    ) -> StoreResult<Subscription>;
+    async fn delete_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> StoreResult<()>;
+}
+
+/// Invoices and their gapless numbering.
+#[async_trait]
+pub trait InvoiceStore: Send + Sync {
+    /// Stores the invoice with the account's next number (`INV-1` first), taken in
+    /// the same transaction: concurrent creates, from any number of processes,
+    /// never duplicate or skip a number. `Conflict` when the id is taken.
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &NewInvoice,
+    ) -> StoreResult<Invoice>;
+    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice>;
+    /// Highest number first.
+    async fn list_invoices(
+        &self,
+        account: &AccountId,
+        query: &InvoiceQuery,
+    ) -> StoreResult<Page<Invoice>>;
+    /// Changes a draft (its lines, totals, or finalizing it). A finalized invoice
+    /// is frozen: `Conflict`.
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice>;
+}
+
+/// Everything a Tally server needs from storage.
+pub trait Store:
+    EventStore + AccountStore + CustomerStore + CatalogStore + SubscriptionStore + InvoiceStore
+{
+}
+
+impl<T> Store for T where
+    T: EventStore + AccountStore + CustomerStore + CatalogStore + SubscriptionStore + InvoiceStore
+{
+}
