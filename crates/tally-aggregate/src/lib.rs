@@ -1,1 +1,58 @@
-//! Tally aggregation (in progress).
+//! Tally aggregation: filters, aggregators, formulas and the pure streaming
+//! evaluator that is the reference semantics of usage (DESIGN §3).
+//!
+//! The crate does no IO, reads no clock, never uses floating point and never panics
+//! on input: arithmetic is checked decimal arithmetic, and overflow or division by
+//! zero is an [`EvalError`].
+//!
+//! # Definitions and compiled forms
+//!
+//! - [`AggregatorDef`] (serde) is an aggregator as the API accepts it and the store
+//!   persists it, `where` trees and formulas as sent.
+//! - [`Aggregator::compile`] validates it, reporting every problem at once as a
+//!   [`DefinitionError`] (JSON-pointer `path`, stable [`ErrorCode`], lowercase
+//!   `message`), and returns an [`Aggregator`]: typed [`Operation`],
+//!   [`AggregatorKind`], parsed [`Filter`]s and [`Formula`].
+//! - [`Filter`] is a public, inspectable tree ([`Filter::All`], [`Filter::Any`],
+//!   [`Condition`]) that a store can translate to SQL; [`filter`] documents the exact
+//!   semantics of every operator. [`formula`] documents the formula grammar.
+//!
+//! # Evaluating
+//!
+//! - A [`Window`] says which timestamps count: [`Window::Range`] ([start, end),
+//!   metered) or [`Window::Before`] (< end, licensed); [`Aggregator::window`] picks
+//!   it from the aggregator's type and a billing period.
+//! - [`Aggregator::accumulator`] (optionally narrowed by a named filter id, `agf_…`)
+//!   gives an [`Accumulator`]: [`Accumulator::push`] events one by one (memory does
+//!   not grow with their number, except `unique_count`'s set of distinct values),
+//!   then [`Accumulator::finish`] gives an [`AggregateResult`]: the quantity, the
+//!   number of events behind it and [`Diagnostics`] (skipped events per reason,
+//!   clamping). [`evaluate`] does both over an iterator.
+//! - Events of other types, outside the window or refused by a filter are ignored
+//!   (not counted as skipped). Selected events whose property is missing/null or not
+//!   a number are skipped and counted per reason.
+//! - Per-event attribution: [`Accumulator::push`] returns each event's
+//!   [`Contribution`] (`Counts(1)` for count, `Counts(value)` for sum, `Behind` for
+//!   the non-additive operations, `Skipped(reason)`, `NotMatched`, and for
+//!   `unique_count` `Counts(1)` on the first event of a value and `Repeat` after);
+//!   [`Aggregator::contribution`] judges one event alone.
+
+mod aggregator;
+mod compare;
+mod compile;
+mod def;
+mod error;
+mod evaluate;
+pub mod filter;
+pub mod formula;
+mod number;
+mod template;
+
+pub use aggregator::{
+    Aggregator, AggregatorKind, Contribution, NamedFilter, Operation, Scope, SkipReason, Window,
+};
+pub use def::{AggregatorDef, AggregatorFilterDef};
+pub use error::{DefinitionError, ErrorCode, EvalError};
+pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
+pub use filter::{Condition, Filter, Literal, Operand, Operator};
+pub use formula::{Formula, FormulaError};

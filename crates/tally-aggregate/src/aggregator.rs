@@ -1,0 +1,345 @@
+//! The compiled aggregator, the time window it reads, and per-event contributions.
+
+use rust_decimal::Decimal;
+use tally_event::{Event, EventType, Period, Timestamp};
+
+use crate::def::AggregatorDef;
+use crate::error::EvalError;
+use crate::evaluate::Accumulator;
+use crate::filter::Filter;
+use crate::formula::Formula;
+use crate::template::Template;
+
+/// How the events of a period become one quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+    UniqueCount,
+    Latest,
+    Formula,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 8] = [
+        Operation::Count,
+        Operation::Sum,
+        Operation::Min,
+        Operation::Max,
+        Operation::Avg,
+        Operation::UniqueCount,
+        Operation::Latest,
+        Operation::Formula,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Count => "count",
+            Operation::Sum => "sum",
+            Operation::Min => "min",
+            Operation::Max => "max",
+            Operation::Avg => "avg",
+            Operation::UniqueCount => "unique_count",
+            Operation::Latest => "latest",
+            Operation::Formula => "formula",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Operation> {
+        Self::ALL.into_iter().find(|op| op.as_str() == name)
+    }
+
+    /// Whether the operation reads `property`.
+    pub fn needs_property(self) -> bool {
+        !matches!(self, Operation::Count | Operation::Formula)
+    }
+}
+
+/// `metered`: usage within the period; `licensed`: entities alive at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggregatorKind {
+    Metered,
+    Licensed,
+}
+
+impl AggregatorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregatorKind::Metered => "metered",
+            AggregatorKind::Licensed => "licensed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AggregatorKind> {
+        match name {
+            "metered" => Some(AggregatorKind::Metered),
+            "licensed" => Some(AggregatorKind::Licensed),
+            _ => None,
+        }
+    }
+}
+
+/// Which event timestamps an evaluation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// [start, end): a metered aggregator over a billing period.
+    Range(Period),
+    /// Every timestamp before `end`, whatever its age: a licensed aggregator, whose
+    /// events are entities that live until updated or filtered out.
+    Before(Timestamp),
+}
+
+impl Window {
+    /// The window an aggregator of `kind` reads for `period`.
+    pub fn for_kind(kind: AggregatorKind, period: Period) -> Window {
+        match kind {
+            AggregatorKind::Metered => Window::Range(period),
+            AggregatorKind::Licensed => Window::Before(period.end()),
+        }
+    }
+
+    pub fn contains(&self, at: Timestamp) -> bool {
+        match self {
+            Window::Range(period) => period.contains(at),
+            Window::Before(end) => at < *end,
+        }
+    }
+
+    /// The exclusive upper bound.
+    pub fn end(&self) -> Timestamp {
+        match self {
+            Window::Range(period) => period.end(),
+            Window::Before(end) => *end,
+        }
+    }
+}
+
+/// A compiled named filter (`agf_…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFilter {
+    pub id: String,
+    pub name: String,
+    /// `None` keeps every event of the aggregator.
+    pub filter: Option<Filter>,
+}
+
+/// What an aggregator measures; the operation and its operand travel together so
+/// that a `sum` without a property cannot exist.
+#[derive(Debug, Clone)]
+pub(crate) enum Measure {
+    Count,
+    /// `sum`, `min`, `max`, `avg`, `unique_count`, `latest`.
+    Property {
+        op: Operation,
+        property: String,
+    },
+    Formula(Formula),
+}
+
+/// A validated aggregator, ready to evaluate. Built by [`Aggregator::compile`].
+#[derive(Debug, Clone)]
+pub struct Aggregator {
+    pub(crate) def: AggregatorDef,
+    pub(crate) event_type: EventType,
+    pub(crate) measure: Measure,
+    pub(crate) kind: AggregatorKind,
+    pub(crate) where_: Option<Filter>,
+    pub(crate) filters: Vec<NamedFilter>,
+    pub(crate) event_name: Option<Template>,
+}
+
+impl Aggregator {
+    /// The definition it was compiled from, as the store persists it.
+    pub fn def(&self) -> &AggregatorDef {
+        &self.def
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn event_type(&self) -> &EventType {
+        &self.event_type
+    }
+
+    pub fn operation(&self) -> Operation {
+        match &self.measure {
+            Measure::Count => Operation::Count,
+            Measure::Property { op, .. } => *op,
+            Measure::Formula(_) => Operation::Formula,
+        }
+    }
+
+    /// The property read by every operation except `count` and `formula`.
+    pub fn property(&self) -> Option<&str> {
+        match &self.measure {
+            Measure::Property { property, .. } => Some(property),
+            _ => None,
+        }
+    }
+
+    /// The parsed formula of a `formula` aggregator.
+    pub fn formula(&self) -> Option<&Formula> {
+        match &self.measure {
+            Measure::Formula(formula) => Some(formula),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> AggregatorKind {
+        self.kind
+    }
+
+    pub fn unit_name(&self) -> Option<&str> {
+        self.def.unit_name.as_deref()
+    }
+
+    pub fn allow_negative_values(&self) -> bool {
+        self.def.allow_negative_values
+    }
+
+    /// The aggregator's own `where`, `None` when it keeps every event of its type.
+    pub fn where_filter(&self) -> Option<&Filter> {
+        self.where_.as_ref()
+    }
+
+    pub fn filters(&self) -> &[NamedFilter] {
+        &self.filters
+    }
+
+    /// A named filter by its id.
+    pub fn filter(&self, id: &str) -> Option<&NamedFilter> {
+        self.filters.iter().find(|named| named.id == id)
+    }
+
+    pub fn exposed_event_keys(&self) -> Option<&[String]> {
+        self.def.exposed_event_keys.as_deref()
+    }
+
+    /// The event's display name from `custom_event_name`, `None` without a template.
+    pub fn event_name(&self, event: &Event) -> Option<String> {
+        self.event_name
+            .as_ref()
+            .map(|template| template.render(event))
+    }
+
+    /// The window this aggregator reads for a billing period.
+    pub fn window(&self, period: Period) -> Window {
+        Window::for_kind(self.kind, period)
+    }
+
+    /// What one evaluation reads: a window and, optionally, a named filter.
+    pub fn scope(&self, window: Window, filter: Option<&str>) -> Result<Scope<'_>, EvalError> {
+        let filter = match filter {
+            None => None,
+            Some(id) => {
+                let named = self
+                    .filter(id)
+                    .ok_or_else(|| EvalError::UnknownFilter { id: id.to_owned() })?;
+                named.filter.as_ref()
+            }
+        };
+        Ok(Scope {
+            aggregator: self,
+            window,
+            filter,
+        })
+    }
+
+    /// A streaming evaluation; see [`Accumulator`].
+    pub fn accumulator(
+        &self,
+        window: Window,
+        filter: Option<&str>,
+    ) -> Result<Accumulator<'_>, EvalError> {
+        Ok(self.scope(window, filter)?.accumulator())
+    }
+
+    /// What `event` contributes, on its own; see [`Scope::contribution`].
+    pub fn contribution(
+        &self,
+        event: &Event,
+        window: Window,
+        filter: Option<&str>,
+    ) -> Result<Contribution, EvalError> {
+        Ok(self.scope(window, filter)?.contribution(event))
+    }
+}
+
+/// Why a selected event is not behind the quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// The property is missing or null.
+    Missing,
+    /// The property is not a number (a string, a boolean, an array) where the
+    /// operation needs one.
+    NotNumeric,
+}
+
+/// What one event does to an evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contribution {
+    /// Another event type, outside the window, or refused by `where` or the named
+    /// filter. Not counted anywhere.
+    NotMatched,
+    /// Selected, but its property value is unusable; counted in the diagnostics.
+    Skipped(SkipReason),
+    /// Behind the quantity, which is the sum of these amounts: 1 for `count`, the
+    /// value for `sum`, and 1 for the first event of each distinct value of
+    /// `unique_count` (from [`Accumulator::push`] only).
+    Counts(Decimal),
+    /// Behind the quantity of a non-additive operation (`min`, `max`, `avg`,
+    /// `latest`, `formula`, and `unique_count` when judged alone).
+    Behind,
+    /// `unique_count` through [`Accumulator::push`]: the value was already seen.
+    Repeat,
+}
+
+/// An aggregator with its window and named filter resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub(crate) aggregator: &'a Aggregator,
+    pub(crate) window: Window,
+    pub(crate) filter: Option<&'a Filter>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn aggregator(&self) -> &'a Aggregator {
+        self.aggregator
+    }
+
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    /// Whether the event is of the aggregator's type, in the window, and passes both
+    /// `where` and the named filter.
+    pub fn selects(&self, event: &Event) -> bool {
+        let aggregator = self.aggregator;
+        event.event_type == aggregator.event_type
+            && self.window.contains(event.timestamp)
+            && aggregator
+                .where_
+                .as_ref()
+                .is_none_or(|f| f.matches(&event.record))
+            && self.filter.is_none_or(|f| f.matches(&event.record))
+    }
+
+    /// A fresh streaming evaluation over this scope.
+    pub fn accumulator(&self) -> Accumulator<'a> {
+        Accumulator::new(*self)
+    }
+
+    /// What `event` contributes, judged alone. For `unique_count`, whether it is the
+    /// first event of its value depends on the events before it: a usable event is
+    /// `Behind` here, and [`Accumulator::push`] tells `Counts(1)` from `Repeat`.
+    pub fn contribution(&self, event: &Event) -> Contribution {
+        if !self.selects(event) {
+            return Contribution::NotMatched;
+        }
+        crate::evaluate::judge(self.aggregator, event)
+    }
+}

@@ -1,0 +1,58 @@
+//! The definition of an aggregator as it is stored and exchanged (JSON), before
+//! validation. [`crate::Aggregator::compile`] turns it into something evaluable.
+
+use serde::{Deserialize, Serialize};
+
+/// An aggregator as the API accepts it and the store persists it (DESIGN §3).
+///
+/// Fields that name a choice (`operation`, `type`) are plain strings here so that a
+/// wrong one is reported by [`crate::Aggregator::compile`] with a path and a code,
+/// together with every other problem, rather than as a bare deserialization error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregatorDef {
+    pub name: String,
+    pub event_type: String,
+    /// `count`, `sum`, `min`, `max`, `avg`, `unique_count`, `latest` or `formula`.
+    pub operation: String,
+    #[serde(default)]
+    pub property: Option<String>,
+    #[serde(default)]
+    pub formula: Option<String>,
+    /// `metered` (the default) or `licensed`.
+    #[serde(rename = "type", default = "metered")]
+    pub kind: String,
+    #[serde(default)]
+    pub unit_name: Option<String>,
+    #[serde(default)]
+    pub allow_negative_values: bool,
+    /// The `where` tree, kept as sent; see [`crate::filter`].
+    #[serde(rename = "where", default)]
+    pub where_: Option<serde_json::Value>,
+    /// Display name of each event, e.g. `{record.work_email} ({record.id})`.
+    #[serde(default)]
+    pub custom_event_name: Option<String>,
+    /// Record keys exported per event; `None` means the default columns.
+    #[serde(default)]
+    pub exposed_event_keys: Option<Vec<String>>,
+    #[serde(default)]
+    pub filters: Vec<AggregatorFilterDef>,
+}
+
+/// A named sub-series of an aggregator (`agf_…`).
+///
+/// The id is assigned by whoever creates the filter (the billing layer) before the
+/// definition is compiled; a create request may omit it, hence the empty default,
+/// which compilation refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregatorFilterDef {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    /// `None` or JSON null: the filter keeps every event of the aggregator.
+    #[serde(rename = "where", default)]
+    pub where_: Option<serde_json::Value>,
+}
+
+fn metered() -> String {
+    "metered".to_owned()
+}
