@@ -80,8 +80,9 @@ pub fn decimal_to_json(value: Decimal) -> serde_json::Value {
 
 /// A flat record: its normalized id and every property, `id` included, by key.
 ///
-/// A `Record` is built by the validator (`parse_event`, `parse_record`) or, for rows
-/// a store wrote itself, by [`Record::from_trusted_parts`]; either way it is flat.
+/// A `Record` is built by the validator (`parse_event`) or, for rows a store wrote
+/// itself, by `record_from_stored_json` and [`Record::from_trusted_parts`]; either
+/// way it is flat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     id: RecordId,
