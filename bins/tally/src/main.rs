@@ -1,1 +1,42 @@
-fn main() {}
+//! The `tally` binary: command line, configuration and wiring; no domain logic.
+//!
+//! Each command lives in its own module under `commands/`, with its clap `Args` and
+//! a `run` that returns the process exit code. Flags override `TALLY_*` environment
+//! variables, which override defaults.
+
+mod commands;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tally, a usage-based billing engine.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check NDJSON events (one per line) without storing them.
+    Validate(commands::validate::Args),
+}
+
+/// Exit code for a command that could not run (unreadable file, closed output).
+/// clap uses the same code for usage errors.
+const EXIT_FAILURE_TO_RUN: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+    };
+    result.unwrap_or_else(|error| {
+        // Writing to a closed stderr must not panic, as eprintln! would.
+        let _ = writeln!(std::io::stderr(), "error: {error:#}");
+        ExitCode::from(EXIT_FAILURE_TO_RUN)
+    })
+}

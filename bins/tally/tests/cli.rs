@@ -1,0 +1,124 @@
+//! Runs the built `tally validate` on fixture files and standard input.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/events")
+        .join(name)
+}
+
+fn tally(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .env_remove("TALLY_PII_POLICY")
+        .env_remove("TALLY_MAX_FUTURE_SKEW_MS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn sample_is_all_valid() {
+    let sample = fixture("sample.ndjson");
+    let output = tally(&["validate", sample.to_str().unwrap()], None);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("line 1: ok\n"), "{text}");
+    assert!(
+        text.ends_with("7 events: 7 valid, 0 invalid, 0 pii warnings\n"),
+        "{text}"
+    );
+}
+
+const MIXED_REPORT: &str = "\
+line 1: ok
+line 3: /customer_id empty: customer_id must not be empty
+line 3: /event_type invalid_characters: event_type may only contain letters, digits and _ . : -
+line 3: /timestamp timestamp_in_seconds: timestamp 1641419812 looks like seconds since the epoch: send milliseconds (1641419812000)
+line 3: /record/id invalid_type: record.id must be a string or an integer, not a decimal number
+line 3: /record/address nested_object: record properties cannot be objects: records are flat
+line 3: /extra unknown_field: unknown field: an event has only customer_id, event_type, timestamp and record
+line 4: malformed_json: malformed JSON at line 1 column 132: EOF while parsing an object
+line 5: ok
+line 5: /record/email pii_warning: email
+line 6: invalid_type: event must be a JSON object
+line 7: /timestamp invalid_timestamp: timestamp must be RFC 3339 (2024-12-20T16:04:11Z), YYYY-MM-DD HH:MM:SS[.fff] in UTC, or integer milliseconds since the epoch
+line 7: /record/items/0 array_of_objects: arrays cannot hold objects
+line 7: /record/tags/1 invalid_type: array items must be strings, numbers or booleans, not null
+6 events: 2 valid, 4 invalid, 1 pii warning
+";
+
+#[test]
+fn mixed_reports_every_error_and_exits_1() {
+    let mixed = fixture("mixed.ndjson");
+    let output = tally(&["validate", mixed.to_str().unwrap()], None);
+    assert_eq!(stdout(&output), MIXED_REPORT);
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    let mixed = std::fs::read(fixture("mixed.ndjson")).unwrap();
+    let output = tally(&["validate", "-"], Some(&mixed));
+    assert_eq!(stdout(&output), MIXED_REPORT);
+    assert_eq!(output.status.code(), Some(1));
+
+    let valid = std::fs::read(fixture("sample.ndjson")).unwrap();
+    let output = tally(&["validate", "-"], Some(&valid));
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn invalid_utf8_is_an_error_not_a_crash() {
+    let input = b"{\"customer_id\": \"cus_\xff\xfe\", \"event_type\": \"a\"}\n\xc3\x28\n";
+    let output = tally(&["validate", "-"], Some(input));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("line 1: malformed_json: "), "{text}");
+    assert!(text.contains("line 2: malformed_json: "), "{text}");
+    assert!(
+        text.ends_with("2 events: 0 valid, 2 invalid, 0 pii warnings\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn options_change_the_rules() {
+    let pii = br#"{"customer_id": "c", "event_type": "users", "timestamp": "2024-12-20T16:04:11Z", "record": {"id": 1, "email": "john@example.com"}}"#;
+    let output = tally(&["validate", "--pii-policy", "reject", "-"], Some(pii));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("line 1: /record/email pii_detected: "));
+
+    let future = br#"{"customer_id": "c", "event_type": "t", "timestamp": "9999-12-31T00:00:00Z", "record": {"id": 1}}"#;
+    let output = tally(&["validate", "-"], Some(future));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("timestamp_in_future"));
+    let output = tally(
+        &["validate", "--max-future-skew-ms", "0", "-"],
+        Some(future),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn unreadable_file_and_bad_flags_exit_2() {
+    let output = tally(&["validate", "/nonexistent/events.ndjson"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot open"));
+
+    let output = tally(&["validate", "--pii-policy", "block", "-"], None);
+    assert_eq!(output.status.code(), Some(2));
+}
