@@ -1,7 +1,7 @@
 //! Per-event attribution: how much of a line's subtotal each event is billed.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::apportion::largest_remainder;
 use crate::arith::{self, round_minor};
@@ -10,7 +10,7 @@ use crate::model::{Model, PriceModel};
 use crate::quote::{amount_at, price_events};
 
 /// How a line's subtotal is shared among the events behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributionRule {
     /// Each event pays `price(after) - price(before)` of the running quantity.
@@ -85,6 +85,9 @@ pub fn attribute_with(
             arith::sum(contributions.iter().copied())?,
             contributions.len(),
         ),
+        (_, Usage::Opaque { .. }) if model.percentage_property().is_some() => {
+            Err(PricingError::NeedsEventValues)
+        }
         (_, Usage::Opaque { .. }) => Err(PricingError::NeedsContributions),
         (AttributionRule::Marginal, Usage::Contributions(contributions)) => {
             marginal(model, contributions)

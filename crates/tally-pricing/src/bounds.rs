@@ -1,7 +1,7 @@
 //! Product minimum and maximum amounts, as explicit adjustment lines.
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{PricingError, ProblemCode, Problems};
 use crate::model::is_negative;
@@ -18,7 +18,7 @@ pub struct ProductBounds {
 }
 
 /// Which bound an adjustment enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentKind {
     /// Tops the total up to the minimum (positive amount).
@@ -29,7 +29,7 @@ pub enum AdjustmentKind {
 
 /// A line added after the price groups' lines, so that lines still add up to
 /// the billed total: `total + amount` is the bounded total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Adjustment {
     pub kind: AdjustmentKind,
     pub amount: i64,

@@ -1,6 +1,11 @@
 //! The crate's one integration-test binary.
 
+mod attribution;
 mod definitions;
+mod fixtures;
+mod properties;
+mod snapshots;
+mod validation;
 
 use rust_decimal::Decimal;
 
