@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::currency::Currency;
+
 /// Everything that can go wrong while building or applying a price.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
@@ -26,6 +28,8 @@ pub enum PricingError {
     NeedsContributions,
     #[error("unknown currency {0:?}")]
     UnknownCurrency(String),
+    #[error("cannot combine {0} and {1} amounts")]
+    CurrencyMismatch(Currency, Currency),
 }
 
 impl PricingError {
@@ -40,6 +44,7 @@ impl PricingError {
             PricingError::NotPerEvent => "not_per_event",
             PricingError::NeedsContributions => "needs_contributions",
             PricingError::UnknownCurrency(_) => "unknown_currency",
+            PricingError::CurrencyMismatch(..) => "currency_mismatch",
         }
     }
 

@@ -30,17 +30,19 @@ impl Money {
         Decimal::new(self.minor, self.currency.exponent())
     }
 
-    /// Sum of two amounts of the same currency; `None` when the currencies differ.
-    pub fn checked_add(self, other: Money) -> Option<Result<Money, PricingError>> {
+    /// Sum of two amounts of the same currency.
+    pub fn checked_add(self, other: Money) -> Result<Money, PricingError> {
         if self.currency != other.currency {
-            return None;
+            return Err(PricingError::CurrencyMismatch(
+                self.currency,
+                other.currency,
+            ));
         }
-        Some(
-            self.minor
-                .checked_add(other.minor)
-                .map(|minor| Money::new(minor, self.currency))
-                .ok_or(PricingError::Overflow),
-        )
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(PricingError::Overflow)?;
+        Ok(Money::new(minor, self.currency))
     }
 }
 

@@ -3,6 +3,7 @@
 mod attribution;
 mod definitions;
 mod fixtures;
+mod money;
 mod properties;
 mod snapshots;
 mod validation;
