@@ -319,8 +319,10 @@ impl<'a> Scope<'a> {
     /// `where` and the named filter.
     pub fn selects(&self, event: &Event) -> bool {
         let aggregator = self.aggregator;
-        event.event_type == aggregator.event_type
-            && self.window.contains(event.timestamp)
+        // The timestamp lives in the event itself; the type and the record are
+        // behind pointers, so the cheap test goes first.
+        self.window.contains(event.timestamp)
+            && event.event_type == aggregator.event_type
             && aggregator
                 .where_
                 .as_ref()

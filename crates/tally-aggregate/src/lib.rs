@@ -36,6 +36,7 @@
 //!   the non-additive operations, `Skipped(reason)`, `NotMatched`, and for
 //!   `unique_count` `Counts(1)` on the first event of a value and `Repeat` after);
 //!   [`Aggregator::contribution`] judges one event alone.
+//! - [`time_series`] gives per-bucket results over hours, days or months (UTC).
 
 mod aggregator;
 mod compare;
@@ -47,6 +48,7 @@ pub mod filter;
 pub mod formula;
 mod number;
 mod template;
+mod timeseries;
 
 pub use aggregator::{
     Aggregator, AggregatorKind, Contribution, NamedFilter, Operation, Scope, SkipReason, Window,
@@ -56,3 +58,4 @@ pub use error::{DefinitionError, ErrorCode, EvalError};
 pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
 pub use filter::{Condition, Filter, Literal, Operand, Operator};
 pub use formula::{Formula, FormulaError};
+pub use timeseries::{Bucket, MAX_BUCKETS, time_series};

@@ -183,7 +183,7 @@ pub enum FormulaErrorKind {
 /// A formula that does not parse, with the 1-based column (in characters) of the
 /// problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} at column {column}")]
+#[error("column {column}: {message}")]
 pub struct FormulaError {
     pub column: usize,
     pub kind: FormulaErrorKind,
