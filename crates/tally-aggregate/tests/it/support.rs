@@ -72,7 +72,6 @@ pub fn event(event_type: &str, timestamp: &str, record_json: Json) -> Event {
 }
 
 /// An event in the wire form of DESIGN §2.
-#[allow(dead_code)] // used by the fixture runner
 pub fn wire_event(json: &Json) -> Event {
     let mut event = event(
         json["event_type"].as_str().unwrap(),

@@ -1,0 +1,89 @@
+//! Definition errors: every problem at once, with paths and codes (snapshots).
+
+use serde_json::json;
+use tally_aggregate::{Aggregator, DefinitionError, Filter};
+
+use crate::support::{aggregator, def};
+
+fn errors(json: serde_json::Value) -> Vec<DefinitionError> {
+    Aggregator::compile(&def(json)).unwrap_err()
+}
+
+#[test]
+fn a_broken_aggregator_reports_every_problem() {
+    insta::assert_json_snapshot!(errors(json!({
+        "name": " ", "event_type": "api call", "operation": "median", "type": "prepaid",
+        "property": "x", "formula": "sum(x)",
+        "where": {"conditional": "xor", "fields": [
+            {"property": "plan", "operator": "is", "value": "pro"},
+            {"property": "plan", "operator": "in", "value": "pro"},
+            {"property": "deleted_at", "operator": "is_null", "value": "now"},
+            {"property": "", "operator": "equals"},
+            {"property": "n", "operator": "greater_than", "value": true, "values": 1},
+            {"property": "tags", "operator": "in", "value": [1, {"a": 1}, [2]]},
+            {"property": "s", "operator": "starts_with", "value": 5},
+            {"property": "s", "operator": "contains", "value": null},
+            {"conditional": "and"},
+            "not a condition"]},
+        "custom_event_name": "{record.email",
+        "exposed_event_keys": ["id", ""],
+        "filters": [
+            {"id": "agf_1", "name": "a", "where": {"property": "x", "operator": "isNull"}},
+            {"id": "agf_1", "name": "", "where": {"conditional": "or", "fields": {}}},
+            {"name": "no id"}]
+    })));
+}
+
+#[test]
+fn operands_that_do_not_fit_the_operation() {
+    insta::assert_json_snapshot!(errors(json!({
+        "name": "a", "event_type": "api_call", "operation": "count", "property": "x"
+    })));
+    insta::assert_json_snapshot!(errors(json!({
+        "name": "a", "event_type": "api_call", "operation": "sum", "formula": "sum(x)"
+    })));
+    insta::assert_json_snapshot!(errors(json!({
+        "name": "a", "event_type": "api_call", "operation": "formula", "formula": "sum(x) + y"
+    })));
+    insta::assert_json_snapshot!(errors(json!({
+        "name": "a", "event_type": "api_call", "operation": "formula"
+    })));
+    insta::assert_json_snapshot!(errors(json!({
+        "name": "a", "event_type": "api_call", "operation": "formula", "formula": "sum(x) * (2"
+    })));
+}
+
+#[test]
+fn a_where_too_deep_is_refused() {
+    let mut tree = json!({"property": "x", "operator": "is_null"});
+    for _ in 0..40 {
+        tree = json!({"conditional": "and", "fields": [tree]});
+    }
+    let errors = Filter::parse(&tree).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code.as_str(), "too_deep");
+}
+
+#[test]
+fn definitions_round_trip_through_json() {
+    let json = json!({
+        "name": "Active users", "event_type": "users", "operation": "count",
+        "property": null, "formula": null, "type": "licensed", "unit_name": "user",
+        "allow_negative_values": false,
+        "where": {"conditional": "and", "fields": [
+            {"property": "deleted_at", "operator": "is_null"},
+            {"property": "plan", "operator": "in", "value": ["pro", "team"]}]},
+        "custom_event_name": "{record.work_email} ({record.id})",
+        "exposed_event_keys": ["id", "work_email", "status"],
+        "filters": [{"id": "agf_1", "name": "premium", "where": {"conditional": "and", "fields": [
+            {"property": "status", "operator": "equals", "value": "premium"}]}}]
+    });
+    let compiled = aggregator(json.clone());
+    assert_eq!(serde_json::to_value(compiled.def()).unwrap(), json);
+    assert_eq!(compiled.filters()[0].id, "agf_1");
+    assert_eq!(compiled.unit_name(), Some("user"));
+    assert_eq!(compiled.exposed_event_keys().map(<[String]>::len), Some(3));
+    // `type` defaults to metered
+    let minimal = aggregator(json!({"name": "n", "event_type": "e", "operation": "count"}));
+    assert_eq!(minimal.kind(), tally_aggregate::AggregatorKind::Metered);
+}
