@@ -1,5 +1,87 @@
-//! Tally's use cases over the store traits.
+//! Tally's use cases over the store traits: ingestion, the catalog, billing
+//! periods, usage and price simulation. No HTTP here: `tally-api` maps inputs,
+//! outputs and [`BillingError`] to the wire; this crate depends on the
+//! `tally-store` traits, never on a backend.
 //!
-//! This crate will hold ingestion, customer resolution, usage, price simulation,
-//! billing periods, invoices, the consumption explorer and CSV/ZIP export. It depends
-//! on the `tally-store` traits, never on a backend crate, and knows nothing of HTTP.
+//! # The service
+//!
+//! [`Billing`] holds an `Arc<dyn Store>`, a [`Clock`] and an [`Ids`] generator
+//! (both injected: [`SystemClock`] / [`FixedClock`], [`Ids::from_os`] /
+//! [`Ids::seeded`]). `Billing::new(store)` for production,
+//! `Billing::with_parts(store, clock, ids)` for tests. It is `Clone`; every
+//! method is `async`, takes the [`AccountId`](tally_store::AccountId) it acts
+//! in first, and returns [`BillingResult`].
+//!
+//! # Use cases (all methods of [`Billing`])
+//!
+//! | use case | method | returns |
+//! |---|---|---|
+//! | settings | `account_settings(acc)` | [`AccountSettings`] (keys in [`settings`]) |
+//! | ingest one | `ingest_event(acc, &Value)`, `ingest_event_bytes(acc, &[u8])` | [`IngestedEvent`] |
+//! | ingest batch | `ingest_batch(acc, &[Value])` (1..=5000) | [`BatchOutcome`] |
+//! | list events | `list_events(acc, &EventFilter)` | `Page<StoredEvent>` |
+//! | delete events | `delete_events(acc, &DeleteEvents)` | `u64` deleted |
+//! | customers | `create_customer(acc, &CustomerInput)`, `get_customer(acc, ref)`, `list_customers(acc, Pagination)`, `update_customer(acc, ref, &CustomerInput)`, `delete_customer(acc, ref)` | `tally_store::Customer` |
+//! | aggregators | `create_aggregator(acc, &AggregatorDef)`, `get_aggregator(acc, id)`, `list_aggregators(acc, Pagination)`, `update_aggregator(acc, id, &AggregatorDef)`, `delete_aggregator(acc, id)` | [`AggregatorEntry`] |
+//! | products | `create_product(acc, &ProductInput)`, `get_product`, `list_products`, `update_product(acc, id, &ProductInput)`, `delete_product` | `tally_store::Product` |
+//! | subscriptions | `create_subscription(acc, &SubscriptionInput)`, `get_subscription`, `list_subscriptions(acc, Option<customer ref>, Pagination)`, `update_subscription`, `delete_subscription` | `tally_store::Subscription` |
+//! | usage | `customer_usage(acc, customer)` | `Vec<`[`UsageSummary`]`>` |
+//! | usage of one aggregator | `customer_aggregator_usage(acc, customer, agg, &DateRange)` | [`AggregatorUsage`] |
+//! | usage events | `customer_usage_events(acc, customer, agg, &UsageEventsQuery)` | [`UsageEventsPage`] |
+//! | time series | `aggregator_time_series(acc, agg, &TimeSeriesQuery)` | [`TimeSeries`] |
+//! | simulate | `simulate_prices(acc, &Value, &SimulateOptions)` | [`Calculation`] |
+//! | ingest and price | `ingest_and_price(acc, &Value, &SimulateOptions)` | [`PricedEvent`] |
+//!
+//! Object ids in paths are taken as `&str`: one that does not parse is
+//! `NotFound`, exactly like one that does not exist. A customer is named by its
+//! `cus_` id or its external id (the `cus_` id wins).
+//!
+//! Input types (`CustomerInput`, `ProductInput`, `SubscriptionInput`,
+//! `DeleteEvents`, `Pagination`, `DateRange`) derive `Deserialize` so a request
+//! body can be read straight into them; decimals are JSON strings or numbers.
+//!
+//! # Errors
+//!
+//! [`BillingError`]: `Invalid(Vec<Problem>)` (every problem with a JSON-pointer
+//! `path`, a stable `code` and a message; query parameters are `/name`),
+//! `NotFound { what }`, `Conflict { what, reason }`, `Evaluation(message)` and
+//! `Store(StoreError)`; [`BillingError::code`] is stable. The table on
+//! [`BillingError`] suggests the status of each.
+//!
+//! # Periods
+//!
+//! [`period::period_containing`] gives the billing period of a subscription at
+//! an instant; see [`period`] for the month-end rules. `docs/billing.md` lists
+//! every decision this crate makes where the design is silent.
+
+pub mod catalog;
+mod clock;
+mod error;
+pub mod events;
+pub mod ingest;
+pub mod input;
+pub mod period;
+mod service;
+pub mod settings;
+pub mod simulate;
+pub mod usage;
+
+pub use catalog::{
+    AggregatorEntry, BillingIntervalInput, CustomerInput, PriceGroupInput, ProductInput,
+    SubscriptionInput,
+};
+pub use clock::{Clock, FixedClock, Ids, SystemClock};
+pub use error::{BillingError, BillingResult, Problem};
+pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
+pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
+pub use input::{DEFAULT_TAKE, DateRange, Pagination};
+pub use period::{PeriodError, period_containing};
+pub use service::Billing;
+pub use settings::AccountSettings;
+pub use simulate::{
+    Calculation, CalculationId, PriceGroupRef, PricedEvent, PricedLine, SimulateOptions,
+};
+pub use usage::{
+    AggregatorUsage, MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery,
+    UsageEvent, UsageEventsPage, UsageEventsQuery, UsageSummary,
+};

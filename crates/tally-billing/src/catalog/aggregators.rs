@@ -1,0 +1,199 @@
+//! Aggregators (`agg_…`) and their named filters (`agf_…`).
+
+use tally_aggregate::{Aggregator, AggregatorDef, DefinitionError};
+use tally_event::Timestamp;
+use tally_store::{AccountId, AggregatorFilterId, AggregatorId, AggregatorRecord, Page, Product};
+
+use crate::error::{BillingError, BillingResult, Problem};
+use crate::input::Pagination;
+use crate::service::{Billing, stored_definition};
+
+/// A stored aggregator: its id, its definition (filters carry their `agf_` ids)
+/// and when it was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorEntry {
+    pub id: AggregatorId,
+    pub definition: AggregatorDef,
+    pub created_at: Timestamp,
+}
+
+impl Billing {
+    /// Creates an aggregator. Every filter gets a fresh `agf_` id (ids in the
+    /// request are ignored); the definition is compiled and every problem listed.
+    pub async fn create_aggregator(
+        &self,
+        account: &AccountId,
+        definition: &AggregatorDef,
+    ) -> BillingResult<AggregatorEntry> {
+        let mut definition = definition.clone();
+        self.ids.with(|rng| {
+            for filter in &mut definition.filters {
+                filter.id = AggregatorFilterId::generate(rng).to_string();
+            }
+        });
+        let compiled = compile(&definition)?;
+        let record = AggregatorRecord {
+            id: self.ids.with(AggregatorId::generate),
+            name: definition.name.clone(),
+            event_type: compiled.event_type().clone(),
+            definition: to_json(&definition)?,
+            created_at: self.now(),
+        };
+        entry(&self.store.create_aggregator(account, &record).await?)
+    }
+
+    pub async fn get_aggregator(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> BillingResult<AggregatorEntry> {
+        let (record, _) = self.load_aggregator(account, id).await?;
+        entry(&record)
+    }
+
+    pub async fn list_aggregators(
+        &self,
+        account: &AccountId,
+        page: Pagination,
+    ) -> BillingResult<Page<AggregatorEntry>> {
+        let page = self
+            .store
+            .list_aggregators(account, page.to_page_request()?)
+            .await?;
+        let items = page.items.iter().map(entry).collect::<BillingResult<_>>()?;
+        Ok(Page {
+            total: page.total,
+            items,
+        })
+    }
+
+    /// Replaces the definition. A filter with an `id` keeps it (it must be one of
+    /// this aggregator's filters); one without gets a fresh id. Removing a filter
+    /// that a product's price group uses is a `Conflict`.
+    pub async fn update_aggregator(
+        &self,
+        account: &AccountId,
+        id: &str,
+        definition: &AggregatorDef,
+    ) -> BillingResult<AggregatorEntry> {
+        let (current, _) = self.load_aggregator(account, id).await?;
+        let current_def = stored_definition(&current)?;
+        let mut definition = definition.clone();
+        let mut problems = Vec::new();
+        self.ids.with(|rng| {
+            for (index, filter) in definition.filters.iter_mut().enumerate() {
+                if filter.id.is_empty() {
+                    filter.id = AggregatorFilterId::generate(rng).to_string();
+                } else if !current_def
+                    .filters
+                    .iter()
+                    .any(|known| known.id == filter.id)
+                {
+                    problems.push(Problem::new(
+                        format!("/filters/{index}/id"),
+                        "unknown_filter_id",
+                        "not a filter of this aggregator: omit the id to create a filter",
+                    ));
+                }
+            }
+        });
+        if !problems.is_empty() {
+            return Err(BillingError::Invalid(problems));
+        }
+        let compiled = compile(&definition)?;
+        self.check_filters_in_use(account, &current.id, &definition)
+            .await?;
+        let record = AggregatorRecord {
+            name: definition.name.clone(),
+            event_type: compiled.event_type().clone(),
+            definition: to_json(&definition)?,
+            ..current
+        };
+        entry(&self.store.update_aggregator(account, &record).await?)
+    }
+
+    /// Deletes an aggregator no product uses (`Conflict` otherwise).
+    pub async fn delete_aggregator(&self, account: &AccountId, id: &str) -> BillingResult<()> {
+        let (record, _) = self.load_aggregator(account, id).await?;
+        let products = self.all_products(account).await?;
+        if let Some(product) = products
+            .iter()
+            .find(|p| p.aggregator_id.as_ref() == Some(&record.id))
+        {
+            return Err(BillingError::conflict(
+                "aggregator",
+                format!("product {} uses this aggregator", product.id),
+            ));
+        }
+        Ok(self.store.delete_aggregator(account, &record.id).await?)
+    }
+
+    async fn check_filters_in_use(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorId,
+        definition: &AggregatorDef,
+    ) -> BillingResult<()> {
+        let products = self.all_products(account).await?;
+        let kept = |id: &AggregatorFilterId| definition.filters.iter().any(|f| f.id == id.as_str());
+        for product in products
+            .iter()
+            .filter(|p| p.aggregator_id.as_ref() == Some(aggregator))
+        {
+            let used = product
+                .price_groups
+                .iter()
+                .filter_map(|g| g.aggregator_filter_id.as_ref());
+            if let Some(missing) = used.into_iter().find(|id| !kept(id)) {
+                return Err(BillingError::conflict(
+                    "aggregator",
+                    format!("filter {missing} is used by product {}", product.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every product of the account (catalog checks; catalogs are small).
+    pub(crate) async fn all_products(&self, account: &AccountId) -> BillingResult<Vec<Product>> {
+        let mut products = Vec::new();
+        let mut skip = 0;
+        loop {
+            let request = tally_store::PageRequest {
+                take: tally_store::MAX_TAKE,
+                skip,
+            };
+            let page = self.store.list_products(account, request).await?;
+            let fetched = page.items.len() as u64;
+            products.extend(page.items);
+            skip += fetched;
+            if fetched == 0 || skip >= page.total {
+                return Ok(products);
+            }
+        }
+    }
+}
+
+/// Compiles a definition, its errors as problems.
+pub(crate) fn compile(definition: &AggregatorDef) -> BillingResult<Aggregator> {
+    Aggregator::compile(definition).map_err(|errors| {
+        BillingError::Invalid(errors.into_iter().map(definition_problem).collect())
+    })
+}
+
+fn definition_problem(error: DefinitionError) -> Problem {
+    Problem::new(error.path, error.code.as_str(), error.message)
+}
+
+fn to_json(definition: &AggregatorDef) -> BillingResult<serde_json::Value> {
+    serde_json::to_value(definition)
+        .map_err(|error| BillingError::Store(tally_store::StoreError::Internal(error.to_string())))
+}
+
+fn entry(record: &AggregatorRecord) -> BillingResult<AggregatorEntry> {
+    Ok(AggregatorEntry {
+        id: record.id.clone(),
+        definition: stored_definition(record)?,
+        created_at: record.created_at,
+    })
+}

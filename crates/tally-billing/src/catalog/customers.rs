@@ -1,0 +1,146 @@
+//! Customers (`cus_…`).
+
+use rust_decimal::Decimal;
+use tally_store::{AccountId, Customer, CustomerId, CustomerType, Page, SubscriptionQuery};
+
+use super::{check_currency, check_optional_text, check_tax_rate};
+use crate::error::{BillingError, BillingResult, Problems};
+use crate::input::Pagination;
+use crate::service::Billing;
+
+/// A customer as created or replaced (`PUT` semantics: an absent field is unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct CustomerInput {
+    /// Unique in the account when set.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `corporate` (default) or `person`; `automatically_created` is kept by an
+    /// update of such a customer but cannot be chosen otherwise.
+    #[serde(default, rename = "type")]
+    pub customer_type: Option<String>,
+    /// ISO 4217, stored upper case.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Percent, 0..=100; a JSON string or number.
+    #[serde(default)]
+    pub tax_rate: Option<Decimal>,
+}
+
+impl Billing {
+    pub async fn create_customer(
+        &self,
+        account: &AccountId,
+        input: &CustomerInput,
+    ) -> BillingResult<Customer> {
+        let id = self.ids.with(CustomerId::generate);
+        let customer = build_customer(id, input, None, self.now())?;
+        Ok(self.store.create_customer(account, &customer).await?)
+    }
+
+    /// By `cus_` id or external id.
+    pub async fn get_customer(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> BillingResult<Customer> {
+        self.find_customer(account, reference).await
+    }
+
+    pub async fn list_customers(
+        &self,
+        account: &AccountId,
+        page: Pagination,
+    ) -> BillingResult<Page<Customer>> {
+        let page = page.to_page_request()?;
+        Ok(self.store.list_customers(account, page).await?)
+    }
+
+    /// Replaces every field but the id and `created_at`.
+    pub async fn update_customer(
+        &self,
+        account: &AccountId,
+        reference: &str,
+        input: &CustomerInput,
+    ) -> BillingResult<Customer> {
+        let current = self.find_customer(account, reference).await?;
+        let customer = build_customer(
+            current.id,
+            input,
+            Some(current.customer_type),
+            current.created_at,
+        )?;
+        Ok(self.store.update_customer(account, &customer).await?)
+    }
+
+    /// Deletes a customer without subscriptions (`Conflict` otherwise); its events
+    /// stay as history.
+    pub async fn delete_customer(&self, account: &AccountId, reference: &str) -> BillingResult<()> {
+        let customer = self.find_customer(account, reference).await?;
+        let query = SubscriptionQuery {
+            customer_id: Some(customer.id.clone()),
+            page: tally_store::PageRequest { take: 1, skip: 0 },
+        };
+        if self.store.list_subscriptions(account, &query).await?.total > 0 {
+            return Err(BillingError::conflict(
+                "customer",
+                "the customer has subscriptions",
+            ));
+        }
+        Ok(self.store.delete_customer(account, &customer.id).await?)
+    }
+}
+
+fn build_customer(
+    id: CustomerId,
+    input: &CustomerInput,
+    current_type: Option<CustomerType>,
+    created_at: tally_event::Timestamp,
+) -> BillingResult<Customer> {
+    let mut problems = Problems::default();
+    if let Some(external_id) = &input.external_id {
+        check_optional_text(external_id, "/external_id", &mut problems);
+    }
+    if let Some(name) = &input.name {
+        check_optional_text(name, "/name", &mut problems);
+    }
+    let customer_type = customer_type(input.customer_type.as_deref(), current_type, &mut problems);
+    let currency = input
+        .currency
+        .as_deref()
+        .and_then(|code| check_currency(code, "/currency", &mut problems));
+    check_tax_rate(input.tax_rate, "/tax_rate", &mut problems);
+    problems.finish()?;
+    Ok(Customer {
+        id,
+        external_id: input.external_id.clone(),
+        name: input.name.clone(),
+        customer_type,
+        currency,
+        tax_rate: input.tax_rate.map(|rate| rate.normalize()),
+        created_at,
+    })
+}
+
+fn customer_type(
+    text: Option<&str>,
+    current: Option<CustomerType>,
+    problems: &mut Problems,
+) -> CustomerType {
+    let Some(text) = text else {
+        return current.unwrap_or(CustomerType::Corporate);
+    };
+    match CustomerType::parse(text) {
+        Some(CustomerType::AutomaticallyCreated)
+            if current == Some(CustomerType::AutomaticallyCreated) =>
+        {
+            CustomerType::AutomaticallyCreated
+        }
+        Some(CustomerType::AutomaticallyCreated) | None => {
+            problems.push("/type", "invalid_value", "type must be corporate or person");
+            CustomerType::Corporate
+        }
+        Some(chosen) => chosen,
+    }
+}

@@ -1,0 +1,341 @@
+//! Products (`itm_…`) and their price groups (`grp_…`).
+
+use rust_decimal::Decimal;
+use tally_aggregate::Aggregator;
+use tally_pricing::{ModelType, PriceModel, PriceModelDef, ProductBounds};
+use tally_store::{
+    AccountId, AggregatorFilterId, AggregatorId, Page, PriceGroup, PriceGroupId, Product,
+    ProductId, ProductKind,
+};
+
+use super::{check_currency, check_name};
+use crate::error::{BillingError, BillingResult, Problems, from_pricing_problem};
+use crate::input::Pagination;
+use crate::service::Billing;
+
+/// A product as created or replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ProductInput {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `usage` (priced from an aggregator) or `fee` (flat, no aggregator).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Required for `usage`, refused for `fee`.
+    #[serde(default)]
+    pub aggregator_id: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Whole minor units per period, JSON strings or numbers.
+    #[serde(default)]
+    pub min_amount: Option<Decimal>,
+    #[serde(default)]
+    pub max_amount: Option<Decimal>,
+    #[serde(default)]
+    pub price_groups: Vec<PriceGroupInput>,
+}
+
+/// One price group. `price` is a price model definition (`{"type": "volume",
+/// "tiers": […]}`), validated by `tally-pricing`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct PriceGroupInput {
+    /// On update, the id of a group of this product to keep; ignored on create.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A filter of the product's aggregator (`agf_…`).
+    #[serde(default)]
+    pub aggregator_filter_id: Option<String>,
+    #[serde(default)]
+    pub price: serde_json::Value,
+}
+
+impl Billing {
+    pub async fn create_product(
+        &self,
+        account: &AccountId,
+        input: &ProductInput,
+    ) -> BillingResult<Product> {
+        let aggregator = self.product_aggregator(account, input).await?;
+        let id = self.ids.with(ProductId::generate);
+        let product = self.build_product(id, input, aggregator.as_ref(), None, self.now())?;
+        Ok(self.store.create_product(account, &product).await?)
+    }
+
+    pub async fn get_product(&self, account: &AccountId, id: &str) -> BillingResult<Product> {
+        let id = ProductId::parse(id).map_err(|_| BillingError::not_found("product"))?;
+        Ok(self.store.get_product(account, &id).await?)
+    }
+
+    pub async fn list_products(
+        &self,
+        account: &AccountId,
+        page: Pagination,
+    ) -> BillingResult<Page<Product>> {
+        Ok(self
+            .store
+            .list_products(account, page.to_page_request()?)
+            .await?)
+    }
+
+    /// Replaces the product; groups sent with the `id` of one of its groups keep it.
+    pub async fn update_product(
+        &self,
+        account: &AccountId,
+        id: &str,
+        input: &ProductInput,
+    ) -> BillingResult<Product> {
+        let current = self.get_product(account, id).await?;
+        let aggregator = self.product_aggregator(account, input).await?;
+        let product = self.build_product(
+            current.id.clone(),
+            input,
+            aggregator.as_ref(),
+            Some(&current),
+            current.created_at,
+        )?;
+        Ok(self.store.update_product(account, &product).await?)
+    }
+
+    /// Deletes a product no subscription uses (`Conflict` otherwise).
+    pub async fn delete_product(&self, account: &AccountId, id: &str) -> BillingResult<()> {
+        let product = self.get_product(account, id).await?;
+        let subscriptions = self.all_subscriptions(account, None).await?;
+        if let Some(subscription) = subscriptions
+            .iter()
+            .find(|s| s.product_ids.contains(&product.id))
+        {
+            return Err(BillingError::conflict(
+                "product",
+                format!("subscription {} uses this product", subscription.id),
+            ));
+        }
+        Ok(self.store.delete_product(account, &product.id).await?)
+    }
+
+    /// The aggregator a usage product names, `None` when it names none or one
+    /// that does not exist (reported by `build_product`).
+    async fn product_aggregator(
+        &self,
+        account: &AccountId,
+        input: &ProductInput,
+    ) -> BillingResult<Option<(AggregatorId, Aggregator)>> {
+        let Some(id) = input.aggregator_id.as_deref() else {
+            return Ok(None);
+        };
+        match self.load_aggregator(account, id).await {
+            Ok((record, compiled)) => Ok(Some((record.id, compiled))),
+            Err(BillingError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn build_product(
+        &self,
+        id: ProductId,
+        input: &ProductInput,
+        aggregator: Option<&(AggregatorId, Aggregator)>,
+        current: Option<&Product>,
+        created_at: tally_event::Timestamp,
+    ) -> BillingResult<Product> {
+        let mut problems = Problems::default();
+        check_name(input.name.as_deref(), "/name", &mut problems);
+        let kind = product_kind(input, aggregator.is_some(), &mut problems);
+        let currency = match input.currency.as_deref() {
+            Some(code) => check_currency(code, "/currency", &mut problems),
+            None => {
+                problems.push("/currency", "required", "this field is required");
+                None
+            }
+        };
+        if let Err(error) = ProductBounds::parse(input.min_amount, input.max_amount) {
+            problems.extend(error.problems().iter().map(from_pricing_problem));
+        }
+        if input.price_groups.is_empty() {
+            problems.push(
+                "/price_groups",
+                "required",
+                "a product needs at least one price group",
+            );
+        }
+        let compiled = aggregator.map(|(_, compiled)| compiled);
+        let groups = self.ids.with(|rng| {
+            input
+                .price_groups
+                .iter()
+                .enumerate()
+                .map(|(index, group)| {
+                    let fresh = PriceGroupId::generate(rng);
+                    price_group(index, group, kind, compiled, current, fresh, &mut problems)
+                })
+                .collect::<Vec<_>>()
+        });
+        problems.finish()?;
+        Ok(Product {
+            id,
+            name: input.name.clone().unwrap_or_default(),
+            kind: kind.unwrap_or(ProductKind::Fee),
+            aggregator_id: aggregator.map(|(id, _)| id.clone()),
+            currency: currency.unwrap_or_default(),
+            min_amount: input.min_amount.map(|amount| amount.normalize()),
+            max_amount: input.max_amount.map(|amount| amount.normalize()),
+            price_groups: groups.into_iter().flatten().collect(),
+            created_at,
+        })
+    }
+}
+
+fn product_kind(
+    input: &ProductInput,
+    aggregator_found: bool,
+    problems: &mut Problems,
+) -> Option<ProductKind> {
+    let kind = match input.kind.as_deref() {
+        None => {
+            problems.push("/type", "required", "this field is required");
+            return None;
+        }
+        Some(text) => ProductKind::parse(text),
+    };
+    match (kind, &input.aggregator_id) {
+        (None, _) => problems.push("/type", "invalid_value", "type must be usage or fee"),
+        (Some(ProductKind::Usage), None) => problems.push(
+            "/aggregator_id",
+            "required",
+            "a usage product needs an aggregator",
+        ),
+        (Some(ProductKind::Usage), Some(_)) if !aggregator_found => problems.push(
+            "/aggregator_id",
+            "aggregator_not_found",
+            "no aggregator has this id",
+        ),
+        (Some(ProductKind::Fee), Some(_)) => problems.push(
+            "/aggregator_id",
+            "unexpected_aggregator",
+            "a fee product has no aggregator",
+        ),
+        _ => {}
+    }
+    kind
+}
+
+fn price_group(
+    index: usize,
+    input: &PriceGroupInput,
+    kind: Option<ProductKind>,
+    aggregator: Option<&Aggregator>,
+    current: Option<&Product>,
+    fresh: PriceGroupId,
+    problems: &mut Problems,
+) -> Option<PriceGroup> {
+    let base = format!("/price_groups/{index}");
+    check_name(input.name.as_deref(), &format!("{base}/name"), problems);
+    let id = group_id(input.id.as_deref(), current, fresh, &base, problems);
+    let filter = group_filter(input, kind, aggregator, &base, problems);
+    let model = price_model(&input.price, &format!("{base}/price"), problems)?;
+    if kind == Some(ProductKind::Fee) && model.model_type() == ModelType::Percentage {
+        problems.push(
+            format!("{base}/price/type"),
+            "percentage_needs_usage",
+            "a percentage price needs events: use a usage product",
+        );
+    }
+    let price = serde_json::to_value(model.def()).ok()?;
+    Some(PriceGroup {
+        id: id?,
+        name: input.name.clone().unwrap_or_default(),
+        aggregator_filter_id: filter,
+        price,
+    })
+}
+
+/// Create: always fresh. Update: a sent id must be one of the product's groups.
+fn group_id(
+    sent: Option<&str>,
+    current: Option<&Product>,
+    fresh: PriceGroupId,
+    base: &str,
+    problems: &mut Problems,
+) -> Option<PriceGroupId> {
+    let (Some(sent), Some(current)) = (sent, current) else {
+        return Some(fresh);
+    };
+    let known = current
+        .price_groups
+        .iter()
+        .find(|group| group.id.as_str() == sent);
+    if known.is_none() {
+        problems.push(
+            format!("{base}/id"),
+            "unknown_price_group",
+            "not a price group of this product: omit the id to create one",
+        );
+    }
+    known.map(|group| group.id.clone())
+}
+
+fn group_filter(
+    input: &PriceGroupInput,
+    kind: Option<ProductKind>,
+    aggregator: Option<&Aggregator>,
+    base: &str,
+    problems: &mut Problems,
+) -> Option<AggregatorFilterId> {
+    let sent = input.aggregator_filter_id.as_deref()?;
+    let path = format!("{base}/aggregator_filter_id");
+    if kind == Some(ProductKind::Fee) {
+        problems.push(
+            path,
+            "unexpected_filter",
+            "a fee product has no aggregator filter",
+        );
+        return None;
+    }
+    let belongs = aggregator.is_some_and(|aggregator| aggregator.filter(sent).is_some());
+    match AggregatorFilterId::parse(sent) {
+        Ok(id) if belongs => Some(id),
+        _ => {
+            // Without a valid aggregator the filter cannot be checked; the
+            // aggregator's own problem is reported instead.
+            if aggregator.is_some() {
+                problems.push(
+                    path,
+                    "unknown_filter",
+                    "not a filter of the product's aggregator",
+                );
+            }
+            None
+        }
+    }
+}
+
+fn price_model(
+    json: &serde_json::Value,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<PriceModel> {
+    if json.is_null() {
+        problems.push(path, "required", "this field is required");
+        return None;
+    }
+    let def: PriceModelDef = match serde_json::from_value(json.clone()) {
+        Ok(def) => def,
+        Err(error) => {
+            problems.push(path, "invalid_price", error.to_string());
+            return None;
+        }
+    };
+    match PriceModel::parse(&def) {
+        Ok(model) => Some(model),
+        Err(error) => {
+            problems.extend(
+                error
+                    .problems()
+                    .iter()
+                    .map(|p| from_pricing_problem(p).under(path)),
+            );
+            None
+        }
+    }
+}

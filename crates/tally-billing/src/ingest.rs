@@ -1,0 +1,276 @@
+//! Ingestion: validate, resolve customers, upsert in one store call.
+//!
+//! Nothing is acknowledged before the store returned `Ok`: a store error fails the
+//! whole call. A batch is one `upsert_events` call (one transaction); its events
+//! are validated one by one, so valid events are stored even when others fail
+//! (partial success), and each failure lists every problem of its event.
+
+use std::collections::HashMap;
+
+use tally_event::{
+    CustomerRef, ParsedEvent, PiiWarning, UpsertOutcome, ValidationError, parse_event,
+    parse_event_bytes,
+};
+use tally_store::{AccountId, CustomerId, EventId, NewEvent};
+
+use crate::error::{BillingError, BillingResult, Problem};
+use crate::service::Billing;
+use crate::settings::AccountSettings;
+
+/// Most events one batch may hold.
+pub const MAX_BATCH_EVENTS: usize = 5000;
+
+/// What happened to one accepted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedEvent {
+    /// The id of the event now stored under its key (`evt_…`): a new one when
+    /// created, the stored one when updated or stale.
+    pub id: EventId,
+    pub outcome: UpsertOutcome,
+    /// Personal data found (policies `warn` and `mask`), path and kind.
+    pub warnings: Vec<PiiWarning>,
+    /// The customer the event belongs to.
+    pub customer_id: CustomerId,
+    /// Whether this call created that customer (`automatically_created`).
+    pub customer_created: bool,
+}
+
+/// One accepted event of a batch, by its position in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAccepted {
+    pub index: usize,
+    pub event: IngestedEvent,
+}
+
+/// One refused event of a batch: every problem, paths relative to the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRejected {
+    pub index: usize,
+    pub errors: Vec<Problem>,
+}
+
+/// The outcome of a batch, both lists in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchOutcome {
+    pub accepted: Vec<BatchAccepted>,
+    pub rejected: Vec<BatchRejected>,
+}
+
+type Validated = Result<ParsedEvent, Vec<Problem>>;
+
+impl Billing {
+    /// Ingests one event (JSON value). An invalid event, or an unknown customer
+    /// when the account refuses auto-creation, is `Invalid`.
+    pub async fn ingest_event(
+        &self,
+        account: &AccountId,
+        event: &serde_json::Value,
+    ) -> BillingResult<IngestedEvent> {
+        let settings = self.account_settings(account).await?;
+        let parsed = parse_event(event, &settings.validation_config(), self.now());
+        self.ingest_one(account, &settings, parsed).await
+    }
+
+    /// Like [`Billing::ingest_event`] from the raw body (size, then syntax, then
+    /// rules), which saves building a JSON value.
+    pub async fn ingest_event_bytes(
+        &self,
+        account: &AccountId,
+        body: &[u8],
+    ) -> BillingResult<IngestedEvent> {
+        let settings = self.account_settings(account).await?;
+        let parsed = parse_event_bytes(body, &settings.validation_config(), self.now());
+        self.ingest_one(account, &settings, parsed).await
+    }
+
+    /// Ingests 1..=5000 events with partial success. Only a wrong batch size
+    /// (`""`: `batch_empty`, `batch_too_large`) or a store failure fails the call.
+    pub async fn ingest_batch(
+        &self,
+        account: &AccountId,
+        events: &[serde_json::Value],
+    ) -> BillingResult<BatchOutcome> {
+        check_batch_size(events.len())?;
+        let settings = self.account_settings(account).await?;
+        let config = settings.validation_config();
+        let now = self.now();
+        let validated = events
+            .iter()
+            .map(|event| parse_event(event, &config, now).map_err(event_problems))
+            .collect();
+        self.store_validated(account, &settings, validated).await
+    }
+
+    async fn ingest_one(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        parsed: Result<ParsedEvent, Vec<ValidationError>>,
+    ) -> BillingResult<IngestedEvent> {
+        let mut outcome = self
+            .store_validated(account, settings, vec![parsed.map_err(event_problems)])
+            .await?;
+        if let Some(rejected) = outcome.rejected.pop() {
+            return Err(BillingError::Invalid(rejected.errors));
+        }
+        outcome
+            .accepted
+            .pop()
+            .map(|accepted| accepted.event)
+            .ok_or_else(|| BillingError::Evaluation("event neither accepted nor rejected".into()))
+    }
+
+    /// Resolves customers, then stores every valid event in one upsert.
+    pub(crate) async fn store_validated(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        validated: Vec<Validated>,
+    ) -> BillingResult<BatchOutcome> {
+        let customers = self
+            .resolve_customers(account, settings, &validated)
+            .await?;
+        let mut outcome = BatchOutcome::default();
+        let mut ready = Vec::new();
+        for (index, item) in validated.into_iter().enumerate() {
+            let resolved = item.and_then(|parsed| {
+                let customer = customers.get(&parsed.event.customer).cloned();
+                match customer {
+                    Some(Ok(found)) => Ok((parsed, found)),
+                    Some(Err(problem)) => Err(vec![problem]),
+                    None => Err(vec![customer_not_found()]),
+                }
+            });
+            match resolved {
+                Ok(ready_event) => ready.push((index, ready_event)),
+                Err(errors) => outcome.rejected.push(BatchRejected { index, errors }),
+            }
+        }
+        outcome.accepted = self.upsert_ready(account, ready).await?;
+        Ok(outcome)
+    }
+
+    async fn upsert_ready(
+        &self,
+        account: &AccountId,
+        ready: Vec<(usize, (ParsedEvent, ResolvedRef))>,
+    ) -> BillingResult<Vec<BatchAccepted>> {
+        if ready.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let ids: Vec<EventId> = self
+            .ids
+            .with(|rng| (0..ready.len()).map(|_| EventId::generate(rng)).collect());
+        let new_events: Vec<NewEvent> = ready
+            .iter()
+            .zip(ids)
+            .map(|((_, (parsed, customer)), id)| NewEvent {
+                id,
+                event_type: parsed.event.event_type.clone(),
+                customer_id: customer.id.clone(),
+                timestamp: parsed.event.timestamp,
+                record: parsed.event.record.clone(),
+                ingested_at: now,
+            })
+            .collect();
+        let results = self.store.upsert_events(account, &new_events).await?;
+        if results.len() != ready.len() {
+            return Err(BillingError::Store(tally_store::StoreError::Internal(
+                "upsert returned a result count unlike the batch".into(),
+            )));
+        }
+        Ok(ready
+            .into_iter()
+            .zip(results)
+            .map(|((index, (parsed, customer)), result)| BatchAccepted {
+                index,
+                event: IngestedEvent {
+                    id: result.event_id,
+                    outcome: result.outcome,
+                    warnings: parsed.warnings,
+                    customer_id: customer.id,
+                    customer_created: customer.created,
+                },
+            })
+            .collect())
+    }
+
+    /// Each distinct customer reference of the valid events, resolved once.
+    async fn resolve_customers(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        validated: &[Validated],
+    ) -> BillingResult<HashMap<CustomerRef, Result<ResolvedRef, Problem>>> {
+        let mut resolved = HashMap::new();
+        let now = self.now();
+        for parsed in validated.iter().flatten() {
+            let reference = &parsed.event.customer;
+            if resolved.contains_key(reference) {
+                continue;
+            }
+            let outcome = if settings.auto_create_customers {
+                let new_id = self.ids.with(CustomerId::generate);
+                let found = self
+                    .store
+                    .resolve_or_create_customer(account, reference, &new_id, now)
+                    .await?;
+                Ok(ResolvedRef {
+                    id: found.customer.id,
+                    created: found.created,
+                })
+            } else {
+                match self.store.find_customer(account, reference).await? {
+                    Some(customer) => Ok(ResolvedRef {
+                        id: customer.id,
+                        created: false,
+                    }),
+                    None => Err(customer_not_found()),
+                }
+            };
+            resolved.insert(reference.clone(), outcome);
+        }
+        Ok(resolved)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedRef {
+    pub(crate) id: CustomerId,
+    pub(crate) created: bool,
+}
+
+pub(crate) fn customer_not_found() -> Problem {
+    Problem::new(
+        "/customer_id",
+        "customer_not_found",
+        "no customer has this id or external id",
+    )
+}
+
+/// Event validation errors as problems (same paths, codes and messages).
+pub(crate) fn event_problems(errors: Vec<ValidationError>) -> Vec<Problem> {
+    errors
+        .into_iter()
+        .map(|error| Problem::new(error.path, error.code.as_str(), error.message))
+        .collect()
+}
+
+fn check_batch_size(len: usize) -> BillingResult<()> {
+    if len == 0 {
+        return Err(BillingError::invalid(
+            "",
+            "batch_empty",
+            "a batch needs at least one event",
+        ));
+    }
+    if len > MAX_BATCH_EVENTS {
+        return Err(BillingError::invalid(
+            "",
+            "batch_too_large",
+            format!("a batch holds at most {MAX_BATCH_EVENTS} events, got {len}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Request parameters shared by several use cases: pagination and date ranges.
+//!
+//! They hold what the caller sent, loosely typed (an out-of-range `take` is a
+//! value to report, not a parse failure), and are validated here so that every
+//! use case reports problems the same way.
+
+use tally_event::{Period, Timestamp};
+use tally_store::{MAX_TAKE, PageRequest};
+
+use crate::error::{BillingResult, Problems};
+
+/// Default `take` of every list.
+pub const DEFAULT_TAKE: u32 = 50;
+
+/// `take` (0..=100, default 50) and `skip` (≥ 0, default 0). Out of range is an
+/// error (`/take`, `/skip`: `out_of_range`), never a silent clamp.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Pagination {
+    #[serde(default)]
+    pub take: Option<i64>,
+    #[serde(default)]
+    pub skip: Option<i64>,
+}
+
+impl Pagination {
+    pub fn new(take: i64, skip: i64) -> Self {
+        Pagination {
+            take: Some(take),
+            skip: Some(skip),
+        }
+    }
+
+    pub(crate) fn check(&self, problems: &mut Problems) -> PageRequest {
+        let take = match self.take {
+            None => DEFAULT_TAKE,
+            Some(take) => u32::try_from(take)
+                .ok()
+                .filter(|take| *take <= MAX_TAKE)
+                .unwrap_or_else(|| {
+                    problems.push("/take", "out_of_range", "take must be between 0 and 100");
+                    DEFAULT_TAKE
+                }),
+        };
+        let skip = match self.skip {
+            None => 0,
+            Some(skip) => u64::try_from(skip).unwrap_or_else(|_| {
+                problems.push("/skip", "out_of_range", "skip must not be negative");
+                0
+            }),
+        };
+        PageRequest { take, skip }
+    }
+
+    /// The validated page request.
+    pub fn to_page_request(&self) -> BillingResult<PageRequest> {
+        let mut problems = Problems::default();
+        let page = self.check(&mut problems);
+        problems.finish()?;
+        Ok(page)
+    }
+}
+
+/// `start_date` / `end_date` as sent (ISO 8601 / RFC 3339, or the naive forms
+/// events accept). A missing bound takes the use case's default; the resulting
+/// start must be before the end (`/start_date`: `start_not_before_end`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct DateRange {
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+}
+
+impl DateRange {
+    pub fn new(start_date: &str, end_date: &str) -> Self {
+        DateRange {
+            start_date: Some(start_date.to_owned()),
+            end_date: Some(end_date.to_owned()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start_date.is_none() && self.end_date.is_none()
+    }
+
+    /// The period, each missing bound taken from `default`.
+    pub(crate) fn resolve(&self, default: Period, problems: &mut Problems) -> Option<Period> {
+        let start = parse_date(self.start_date.as_deref(), "/start_date", problems);
+        let end = parse_date(self.end_date.as_deref(), "/end_date", problems);
+        let (Ok(start), Ok(end)) = (start, end) else {
+            return None;
+        };
+        let start = start.unwrap_or(default.start());
+        let end = end.unwrap_or(default.end());
+        match Period::new(start, end) {
+            Ok(period) => Some(period),
+            Err(_) => {
+                problems.push(
+                    "/start_date",
+                    "start_not_before_end",
+                    "start_date must be before end_date",
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A date parameter: `Ok(None)` when absent, `Err(())` once reported.
+pub(crate) fn parse_date(
+    text: Option<&str>,
+    path: &str,
+    problems: &mut Problems,
+) -> Result<Option<Timestamp>, ()> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    // Timestamps as events accept them, plus a bare date (midnight UTC).
+    let parsed = Timestamp::parse(text).or_else(|error| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .map(|midnight| midnight.and_utc())
+            .map_or(Err(error), Timestamp::from_datetime)
+    });
+    parsed.map(Some).map_err(|error| {
+        problems.push(path, "invalid_date", format!("invalid date: {error}"));
+    })
+}

@@ -1,0 +1,101 @@
+//! [`Billing`], the service every use case hangs off, and the lookups they share.
+
+use std::sync::Arc;
+
+use tally_aggregate::{Aggregator, AggregatorDef};
+use tally_event::{CustomerRef, Timestamp};
+use tally_store::{AccountId, AggregatorId, AggregatorRecord, Customer, Store, StoreError};
+
+use crate::clock::{Clock, Ids, SystemClock};
+use crate::error::{BillingError, BillingResult};
+use crate::settings::AccountSettings;
+
+/// Tally's use cases over a store. Cheap to clone (three `Arc`s); every method is
+/// scoped by the [`AccountId`] it acts in.
+#[derive(Clone)]
+pub struct Billing {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<Ids>,
+}
+
+impl Billing {
+    /// A service on the system clock, drawing ids from OS-seeded randomness.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Billing::with_parts(store, Arc::new(SystemClock), Arc::new(Ids::from_os()))
+    }
+
+    /// A service with an injected clock and id generator (tests, replays).
+    pub fn with_parts(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<Ids>) -> Self {
+        Billing { store, clock, ids }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Now, by the injected clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The account's settings (one store read). A stored value that does not
+    /// read back is corrupt data, not a request problem.
+    pub async fn account_settings(&self, account: &AccountId) -> BillingResult<AccountSettings> {
+        let record = self.store.get_account(account).await?;
+        AccountSettings::from_json(&record.settings).map_err(|error| {
+            BillingError::Store(StoreError::Corrupt(format!("account settings: {error}")))
+        })
+    }
+
+    /// The customer a reference (`cus_` id or external id) names, never creating
+    /// one; `NotFound` (`customer`) when none does.
+    pub async fn find_customer(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> BillingResult<Customer> {
+        let reference =
+            CustomerRef::parse(reference).map_err(|_| BillingError::not_found("customer"))?;
+        self.store
+            .find_customer(account, &reference)
+            .await?
+            .ok_or(BillingError::not_found("customer"))
+    }
+
+    /// An aggregator and its compiled definition; `NotFound` for an id that does
+    /// not parse, like for one that does not exist.
+    pub(crate) async fn load_aggregator(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> BillingResult<(AggregatorRecord, Aggregator)> {
+        let id = AggregatorId::parse(id).map_err(|_| BillingError::not_found("aggregator"))?;
+        let record = self.store.get_aggregator(account, &id).await?;
+        let compiled = compile_stored(&record)?;
+        Ok((record, compiled))
+    }
+}
+
+/// The definition of a stored aggregator.
+pub(crate) fn stored_definition(record: &AggregatorRecord) -> BillingResult<AggregatorDef> {
+    serde_json::from_value(record.definition.clone()).map_err(|error| {
+        BillingError::Store(StoreError::Corrupt(format!(
+            "aggregator {} definition: {error}",
+            record.id
+        )))
+    })
+}
+
+/// A stored aggregator, compiled. It compiled when it was written, so a failure
+/// here is corrupt data.
+pub(crate) fn compile_stored(record: &AggregatorRecord) -> BillingResult<Aggregator> {
+    let def = stored_definition(record)?;
+    Aggregator::compile(&def).map_err(|errors| {
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        BillingError::Store(StoreError::Corrupt(format!(
+            "aggregator {} no longer compiles: {first}",
+            record.id
+        )))
+    })
+}

@@ -1,0 +1,117 @@
+//! Per-account settings, read from `Account.settings` (a JSON object).
+//!
+//! | key                      | type                                  | default    |
+//! |--------------------------|---------------------------------------|------------|
+//! | `pii_policy`             | `"off"`, `"warn"`, `"mask"`, `"reject"` | `"warn"`   |
+//! | `max_future_skew_ms`     | integer ≥ 0 (0 turns the check off)    | `86400000` |
+//! | `auto_create_customers`  | boolean                               | `true`     |
+//!
+//! A missing key takes its default; `null` or `{}` is all defaults. Unknown keys
+//! are ignored, so settings written by a newer version still load. A key with a
+//! wrong type or value is an error (never silently defaulted): ingestion then
+//! fails loudly rather than applying a policy the account did not choose.
+
+use serde_json::{Map, Value};
+use tally_event::{DEFAULT_MAX_FUTURE_SKEW_MS, PiiPolicy, ValidationConfig};
+
+use crate::error::{BillingResult, Problems};
+
+/// What an account chose for ingestion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountSettings {
+    pub pii_policy: PiiPolicy,
+    /// How far ahead of now an event timestamp may be; 0 turns the check off.
+    pub max_future_skew_ms: u64,
+    /// Whether an event naming an unknown customer creates it
+    /// (`automatically_created`) or is refused with `customer_not_found`.
+    pub auto_create_customers: bool,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        AccountSettings {
+            pii_policy: PiiPolicy::Warn,
+            max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
+            auto_create_customers: true,
+        }
+    }
+}
+
+impl AccountSettings {
+    /// Reads settings; problems have paths like `/pii_policy`.
+    pub fn from_json(json: &Value) -> BillingResult<AccountSettings> {
+        let empty = Map::new();
+        let object = match json {
+            Value::Null => &empty,
+            Value::Object(object) => object,
+            _ => {
+                return Err(crate::BillingError::invalid(
+                    "",
+                    "invalid_type",
+                    "settings must be an object",
+                ));
+            }
+        };
+        let mut settings = AccountSettings::default();
+        let mut problems = Problems::default();
+        read_policy(object, &mut settings, &mut problems);
+        read_skew(object, &mut settings, &mut problems);
+        match object.get("auto_create_customers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(value)) => settings.auto_create_customers = *value,
+            Some(_) => problems.push(
+                "/auto_create_customers",
+                "invalid_type",
+                "must be a boolean",
+            ),
+        }
+        problems.finish()?;
+        Ok(settings)
+    }
+
+    /// The settings as `from_json` reads them back.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "pii_policy": self.pii_policy.as_str(),
+            "max_future_skew_ms": self.max_future_skew_ms,
+            "auto_create_customers": self.auto_create_customers,
+        })
+    }
+
+    /// What event validation needs.
+    pub fn validation_config(&self) -> ValidationConfig {
+        ValidationConfig {
+            max_future_skew_ms: self.max_future_skew_ms,
+            pii_policy: self.pii_policy,
+        }
+    }
+}
+
+fn read_policy(
+    object: &Map<String, Value>,
+    settings: &mut AccountSettings,
+    problems: &mut Problems,
+) {
+    match object.get("pii_policy") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(text)) => match text.parse::<PiiPolicy>() {
+            Ok(policy) => settings.pii_policy = policy,
+            Err(error) => problems.push("/pii_policy", "invalid_value", error.to_string()),
+        },
+        Some(_) => problems.push("/pii_policy", "invalid_type", "must be a string"),
+    }
+}
+
+fn read_skew(object: &Map<String, Value>, settings: &mut AccountSettings, problems: &mut Problems) {
+    match object.get("max_future_skew_ms") {
+        None | Some(Value::Null) => {}
+        Some(value) => match value.as_u64() {
+            Some(ms) => settings.max_future_skew_ms = ms,
+            None => problems.push(
+                "/max_future_skew_ms",
+                "invalid_value",
+                "must be a non-negative integer of milliseconds",
+            ),
+        },
+    }
+}

@@ -1,0 +1,184 @@
+//! Quantities of one customer: every aggregator of its subscriptions, or one.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+use tally_event::{Period, Timestamp};
+use tally_store::{AccountId, AggregatorId, CustomerId, Page, PageRequest, ProductKind};
+
+use super::calendar_month;
+use crate::error::{BillingError, BillingResult, Problems};
+use crate::input::DateRange;
+use crate::period::period_containing;
+use crate::service::{Billing, compile_stored};
+
+/// One aggregator's quantity for a customer over its current period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageSummary {
+    pub aggregator_id: AggregatorId,
+    pub name: String,
+    pub unit_name: Option<String>,
+    pub total: Decimal,
+    /// The number of events behind the total.
+    pub count: u64,
+    /// The period the total covers.
+    pub period: Period,
+}
+
+/// One aggregator's quantity for a customer over a chosen range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorUsage {
+    pub aggregator_id: AggregatorId,
+    pub total: Decimal,
+    pub count: u64,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+}
+
+impl Billing {
+    /// The customer's usage for the current period (`GET
+    /// /v1/customers/{id}/usage`). With started subscriptions: each aggregator
+    /// their usage products use, once (the oldest subscription's period wins),
+    /// in subscription then product order. Without: every aggregator of the
+    /// account over the current calendar month (UTC), oldest first.
+    pub async fn customer_usage(
+        &self,
+        account: &AccountId,
+        customer: &str,
+    ) -> BillingResult<Vec<UsageSummary>> {
+        let customer = self.find_customer(account, customer).await?;
+        let now = self.now();
+        let targets = self.usage_targets(account, &customer.id, now).await?;
+        let mut summaries = Vec::with_capacity(targets.len());
+        for (record, period) in targets {
+            let aggregator = compile_stored(&record)?;
+            let window = aggregator.window(period);
+            let accumulator = self
+                .accumulate(account, &customer.id, &aggregator, window, None, None)
+                .await?;
+            let result = accumulator.finish()?;
+            summaries.push(UsageSummary {
+                aggregator_id: record.id,
+                name: record.name,
+                unit_name: aggregator.unit_name().map(str::to_owned),
+                total: result.quantity.normalize(),
+                count: result.event_count,
+                period,
+            });
+        }
+        Ok(summaries)
+    }
+
+    /// One aggregator's usage over `range` (`GET
+    /// /v1/customers/{id}/usage/{aggregator_id}`); a missing bound comes from the
+    /// default period (the customer's subscription period using this aggregator,
+    /// else the calendar month, at now).
+    pub async fn customer_aggregator_usage(
+        &self,
+        account: &AccountId,
+        customer: &str,
+        aggregator_id: &str,
+        range: &DateRange,
+    ) -> BillingResult<AggregatorUsage> {
+        let customer = self.find_customer(account, customer).await?;
+        let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
+        let period = self
+            .resolve_range(account, &customer.id, &record.id, range)
+            .await?;
+        let window = aggregator.window(period);
+        let accumulator = self
+            .accumulate(account, &customer.id, &aggregator, window, None, None)
+            .await?;
+        let result = accumulator.finish()?;
+        Ok(AggregatorUsage {
+            aggregator_id: record.id,
+            total: result.quantity.normalize(),
+            count: result.event_count,
+            period_start: period.start(),
+            period_end: period.end(),
+        })
+    }
+
+    /// `range` with its missing bounds from the default period.
+    pub(crate) async fn resolve_range(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        aggregator: &AggregatorId,
+        range: &DateRange,
+    ) -> BillingResult<Period> {
+        if range.start_date.is_some() && range.end_date.is_some() {
+            return range_or_invalid(range, calendar_month(self.now())?);
+        }
+        let default = self
+            .default_period(account, customer, aggregator, self.now())
+            .await?;
+        range_or_invalid(range, default)
+    }
+
+    /// Aggregators to report for a customer, each with its period.
+    async fn usage_targets(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        now: Timestamp,
+    ) -> BillingResult<Vec<(tally_store::AggregatorRecord, Period)>> {
+        let subscriptions = self.active_subscriptions(account, customer, now).await?;
+        if subscriptions.is_empty() {
+            let period = calendar_month(now)?;
+            let all = self.all_aggregators(account).await?;
+            return Ok(all.into_iter().map(|record| (record, period)).collect());
+        }
+        let mut seen = HashSet::new();
+        let mut targets = Vec::new();
+        for subscription in &subscriptions {
+            let period = period_containing(subscription, now)
+                .map_err(|e| BillingError::Evaluation(e.to_string()))?;
+            for product_id in &subscription.product_ids {
+                let product = match self.store.get_product(account, product_id).await {
+                    Ok(product) => product,
+                    Err(tally_store::StoreError::NotFound { .. }) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+                let Some(aggregator_id) = product
+                    .aggregator_id
+                    .filter(|_| product.kind == ProductKind::Usage)
+                else {
+                    continue;
+                };
+                if seen.insert(aggregator_id.clone()) {
+                    let record = self.store.get_aggregator(account, &aggregator_id).await?;
+                    targets.push((record, period));
+                }
+            }
+        }
+        Ok(targets)
+    }
+
+    /// Every aggregator of the account, oldest first.
+    pub(crate) async fn all_aggregators(
+        &self,
+        account: &AccountId,
+    ) -> BillingResult<Vec<tally_store::AggregatorRecord>> {
+        let mut all = Vec::new();
+        loop {
+            let request = PageRequest {
+                take: tally_store::MAX_TAKE,
+                skip: all.len() as u64,
+            };
+            let Page { total, items } = self.store.list_aggregators(account, request).await?;
+            let fetched = items.len();
+            all.extend(items);
+            if fetched == 0 || all.len() as u64 >= total {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+fn range_or_invalid(range: &DateRange, default: Period) -> BillingResult<Period> {
+    let mut problems = Problems::default();
+    let period = range.resolve(default, &mut problems);
+    problems.finish()?;
+    period.ok_or_else(|| BillingError::invalid("/start_date", "invalid_date", "invalid date range"))
+}
