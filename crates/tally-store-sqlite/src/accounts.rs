@@ -1,0 +1,103 @@
+//! `AccountStore` for SQLite: accounts and API keys (by hash only).
+
+use async_trait::async_trait;
+use tally_store::{Account, AccountId, AccountStore, ApiKey, ApiKeyHash, ApiKeyId, StoreResult};
+
+use crate::error::db_err;
+use crate::open::SqliteStore;
+use crate::rows::{AccountRow, ApiKeyRow};
+
+const INSERT_ACCOUNT: &str =
+    "INSERT INTO accounts (id, name, settings, created_at) VALUES (?1, ?2, ?3, ?4)";
+const ACCOUNT_BY_ID: &str = "SELECT id, name, settings, created_at FROM accounts WHERE id = ?1";
+const ACCOUNT_BY_NAME: &str = "SELECT id, name, settings, created_at FROM accounts WHERE name = ?1";
+const ALL_ACCOUNTS: &str =
+    "SELECT id, name, settings, created_at FROM accounts ORDER BY created_at, id";
+const INSERT_KEY: &str =
+    "INSERT INTO api_keys (id, account_id, hash, created_at) VALUES (?1, ?2, ?3, ?4)";
+/// The account must exist: a key opening nothing would be a trap.
+const ACCOUNT_EXISTS: &str = "SELECT COUNT(*) FROM accounts WHERE id = ?1";
+const KEY_BY_HASH: &str = "SELECT id, account_id, hash, created_at FROM api_keys WHERE hash = ?1";
+const DELETE_KEY: &str = "DELETE FROM api_keys WHERE account_id = ?1 AND id = ?2";
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn create_account(&self, account: &Account) -> StoreResult<Account> {
+        sqlx::query(INSERT_ACCOUNT)
+            .bind(account.id.as_str())
+            .bind(&account.name)
+            .bind(account.settings.to_string())
+            .bind(account.created_at.as_millis())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err("account"))?;
+        Ok(account.clone())
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Account> {
+        let row: AccountRow = sqlx::query_as(ACCOUNT_BY_ID)
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("account"))?;
+        row.into_domain()
+    }
+
+    async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        let row: Option<AccountRow> = sqlx::query_as(ACCOUNT_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err("account"))?;
+        row.map(AccountRow::into_domain).transpose()
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        let rows: Vec<AccountRow> = sqlx::query_as(ALL_ACCOUNTS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err("account"))?;
+        rows.into_iter().map(AccountRow::into_domain).collect()
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {
+        let mut tx = self.begin_write().await?;
+        let exists: i64 = sqlx::query_scalar(ACCOUNT_EXISTS)
+            .bind(key.account_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("account"))?;
+        if exists == 0 {
+            return Err(tally_store::StoreError::not_found("account"));
+        }
+        sqlx::query(INSERT_KEY)
+            .bind(key.id.as_str())
+            .bind(key.account_id.as_str())
+            .bind(key.hash.as_str())
+            .bind(key.created_at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("api key"))?;
+        tx.commit().await.map_err(db_err("api key"))?;
+        Ok(key.clone())
+    }
+
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKey>> {
+        let row: Option<ApiKeyRow> = sqlx::query_as(KEY_BY_HASH)
+            .bind(hash.as_str())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err("api key"))?;
+        row.map(ApiKeyRow::into_domain).transpose()
+    }
+
+    async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()> {
+        let done = sqlx::query(DELETE_KEY)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err("api key"))?;
+        crate::customers::one_row(done.rows_affected(), "api key")
+    }
+}

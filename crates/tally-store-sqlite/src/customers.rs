@@ -1,0 +1,215 @@
+//! `CustomerStore` for SQLite.
+
+use async_trait::async_trait;
+use tally_event::{CustomerRef, Timestamp};
+use tally_store::{
+    AccountId, Customer, CustomerId, CustomerStore, Page, PageRequest, ResolvedCustomer,
+    StoreError, StoreResult,
+};
+
+use crate::error::db_err;
+use crate::events::{check_page, limit_offset};
+use crate::open::SqliteStore;
+use crate::rows::{CustomerRow, decimal_text};
+
+const INSERT: &str = "\
+INSERT INTO customers (account_id, id, external_id, name, type, currency, tax_rate, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const BY_ID: &str = "\
+SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
+WHERE account_id = ?1 AND id = ?2";
+const BY_EXTERNAL_ID: &str = "\
+SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
+WHERE account_id = ?1 AND external_id = ?2";
+/// A reference names a customer by id first, then by external id.
+const BY_REFERENCE: &str = "\
+SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
+WHERE account_id = ?1 AND (id = ?2 OR external_id = ?2)
+ORDER BY id = ?2 DESC LIMIT 1";
+const COUNT: &str = "SELECT COUNT(*) FROM customers WHERE account_id = ?1";
+const PAGE: &str = "\
+SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
+WHERE account_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3";
+const UPDATE: &str = "\
+UPDATE customers SET external_id = ?3, name = ?4, type = ?5, currency = ?6, tax_rate = ?7
+WHERE account_id = ?1 AND id = ?2";
+const DELETE: &str = "DELETE FROM customers WHERE account_id = ?1 AND id = ?2";
+
+/// `NotFound` unless a statement touched exactly one row.
+pub(crate) fn one_row(affected: u64, entity: &'static str) -> StoreResult<()> {
+    if affected == 0 {
+        return Err(StoreError::not_found(entity));
+    }
+    Ok(())
+}
+
+async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    c: &Customer,
+) -> StoreResult<()> {
+    sqlx::query(INSERT)
+        .bind(account.as_str())
+        .bind(c.id.as_str())
+        .bind(c.external_id.as_deref())
+        .bind(c.name.as_deref())
+        .bind(c.customer_type.as_str())
+        .bind(c.currency.as_deref())
+        .bind(decimal_text(c.tax_rate))
+        .bind(c.created_at.as_millis())
+        .execute(conn)
+        .await
+        .map_err(db_err("customer"))?;
+    Ok(())
+}
+
+async fn by_reference(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    reference: &CustomerRef,
+) -> StoreResult<Option<Customer>> {
+    let row: Option<CustomerRow> = sqlx::query_as(BY_REFERENCE)
+        .bind(account.as_str())
+        .bind(reference.as_str())
+        .fetch_optional(conn)
+        .await
+        .map_err(db_err("customer"))?;
+    row.map(CustomerRow::into_domain).transpose()
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        let mut conn = self.writer.acquire().await.map_err(db_err("customer"))?;
+        insert(&mut conn, account, customer).await?;
+        Ok(customer.clone())
+    }
+
+    async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
+        let row: CustomerRow = sqlx::query_as(BY_ID)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("customer"))?;
+        row.into_domain()
+    }
+
+    async fn get_customer_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> StoreResult<Customer> {
+        let row: CustomerRow = sqlx::query_as(BY_EXTERNAL_ID)
+            .bind(account.as_str())
+            .bind(external_id)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("customer"))?;
+        row.into_domain()
+    }
+
+    async fn find_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+    ) -> StoreResult<Option<Customer>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err("customer"))?;
+        by_reference(&mut conn, account, reference).await
+    }
+
+    async fn resolve_or_create_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+        new_id: &CustomerId,
+        now: Timestamp,
+    ) -> StoreResult<ResolvedCustomer> {
+        // Fast path on a reader: the customer usually exists.
+        if let Some(customer) = self.find_customer(account, reference).await? {
+            return Ok(ResolvedCustomer {
+                customer,
+                created: false,
+            });
+        }
+        // Look again and insert under the write lock: concurrent callers queue
+        // on it, so the second one finds what the first created.
+        let mut tx = self.begin_write().await?;
+        if let Some(customer) = by_reference(&mut tx, account, reference).await? {
+            return Ok(ResolvedCustomer {
+                customer,
+                created: false,
+            });
+        }
+        let customer = Customer::automatic(new_id.clone(), reference.as_str(), now);
+        insert(&mut tx, account, &customer).await?;
+        tx.commit().await.map_err(db_err("customer"))?;
+        Ok(ResolvedCustomer {
+            customer,
+            created: true,
+        })
+    }
+
+    async fn list_customers(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        check_page(page)?;
+        let total: i64 = sqlx::query_scalar(COUNT)
+            .bind(account.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("customer"))?;
+        let (limit, offset) = limit_offset(page);
+        let rows: Vec<CustomerRow> = sqlx::query_as(PAGE)
+            .bind(account.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err("customer"))?;
+        let items = rows
+            .into_iter()
+            .map(CustomerRow::into_domain)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or_default(),
+            items,
+        })
+    }
+
+    async fn update_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        let done = sqlx::query(UPDATE)
+            .bind(account.as_str())
+            .bind(customer.id.as_str())
+            .bind(customer.external_id.as_deref())
+            .bind(customer.name.as_deref())
+            .bind(customer.customer_type.as_str())
+            .bind(customer.currency.as_deref())
+            .bind(decimal_text(customer.tax_rate))
+            .execute(&self.writer)
+            .await
+            .map_err(db_err("customer"))?;
+        one_row(done.rows_affected(), "customer")?;
+        self.get_customer(account, &customer.id).await
+    }
+
+    async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
+        let done = sqlx::query(DELETE)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err("customer"))?;
+        one_row(done.rows_affected(), "customer")
+    }
+}

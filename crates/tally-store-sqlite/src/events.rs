@@ -1,0 +1,322 @@
+//! `EventStore` for SQLite.
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use tally_event::{EventKey, EventType, RecordId, UpsertOutcome};
+use tally_store::{
+    AccountId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page, SortOrder,
+    StoreError, StoreResult, StoredEvent, UpsertResult,
+};
+
+use crate::error::db_err;
+use crate::open::SqliteStore;
+use crate::rows::EventRow;
+
+/// The upsert: one statement per event. `RETURNING id` yields the row's id when
+/// it was inserted (the fresh id) or updated (the stored id, kept because `id`
+/// is not in the SET list), and no row when the `WHERE` of `DO UPDATE` refused an
+/// older event. Fresh ids are random and unique, so "returned id = fresh id"
+/// tells created from updated without a pre-read.
+const UPSERT_EVENT: &str = "\
+INSERT INTO events (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET
+    customer_id = excluded.customer_id,
+    ts = excluded.ts,
+    record = excluded.record,
+    ingested_at = excluded.ingested_at
+WHERE excluded.ts >= events.ts
+RETURNING id";
+
+/// A stale upsert changed nothing; it reports the stored event's id.
+const STORED_EVENT_ID: &str =
+    "SELECT id FROM events WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
+
+pub(crate) const EVENT_COLUMNS: &str = "id, event_type, customer_id, ts, record, ingested_at";
+
+const GET_EVENT: &str = "\
+SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
+WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
+
+/// Keyset pagination over the usage index, in (ts, record_id) order: each page
+/// is one short read, so a stream holds neither a long read transaction nor more
+/// than a page in memory.
+const STREAM_PAGE: &str = "\
+SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
+WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
+  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)
+ORDER BY ts, record_id LIMIT ?8";
+
+pub(crate) const STREAM_PAGE_SIZE: i64 = 1_000;
+
+/// Record ids per `IN (…)` list when deleting, well under SQLite's variable limit.
+const DELETE_CHUNK: usize = 500;
+
+async fn upsert_one(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    event: &NewEvent,
+) -> StoreResult<UpsertResult> {
+    let record_id = event.record.id().as_str();
+    let returned: Option<String> = sqlx::query_scalar(UPSERT_EVENT)
+        .bind(account.as_str())
+        .bind(event.event_type.as_str())
+        .bind(record_id)
+        .bind(event.id.as_str())
+        .bind(event.customer_id.as_str())
+        .bind(event.timestamp.as_millis())
+        .bind(event.record.to_json().to_string())
+        .bind(event.ingested_at.as_millis())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err("event"))?;
+    let (id, outcome) = match returned {
+        Some(id) if id == event.id.as_str() => (id, UpsertOutcome::Created),
+        Some(id) => (id, UpsertOutcome::Updated),
+        None => {
+            let stored: String = sqlx::query_scalar(STORED_EVENT_ID)
+                .bind(account.as_str())
+                .bind(event.event_type.as_str())
+                .bind(record_id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err("event"))?;
+            (stored, UpsertOutcome::Stale)
+        }
+    };
+    let event_id = crate::rows::id(&id, tally_store::EventId::parse)?;
+    Ok(UpsertResult { event_id, outcome })
+}
+
+/// `WHERE …` of an event list, shared by the count and the page.
+fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &EventQuery) {
+    builder
+        .push(" WHERE account_id = ")
+        .push_bind(account.as_str().to_owned());
+    if let Some(event_type) = &q.event_type {
+        builder
+            .push(" AND event_type = ")
+            .push_bind(event_type.as_str().to_owned());
+    }
+    if let Some(customer) = &q.customer_id {
+        builder
+            .push(" AND customer_id = ")
+            .push_bind(customer.as_str().to_owned());
+    }
+    if let Some(ids) = &q.record_ids {
+        if ids.is_empty() {
+            builder.push(" AND 0");
+        } else {
+            builder.push(" AND record_id IN (");
+            let mut list = builder.separated(", ");
+            for id in ids {
+                list.push_bind(id.as_str().to_owned());
+            }
+            builder.push(")");
+        }
+    }
+    if let Some(gte) = q.timestamp_gte {
+        builder.push(" AND ts >= ").push_bind(gte.as_millis());
+    }
+    if let Some(lte) = q.timestamp_lte {
+        builder.push(" AND ts <= ").push_bind(lte.as_millis());
+    }
+}
+
+fn check_take(take: u32) -> StoreResult<()> {
+    if take > tally_store::MAX_TAKE {
+        return Err(StoreError::InvalidInput(format!(
+            "take must be at most {}",
+            tally_store::MAX_TAKE
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_page(page: tally_store::PageRequest) -> StoreResult<()> {
+    check_take(page.take)
+}
+
+/// LIMIT and OFFSET as SQLite integers; an offset past `i64::MAX` is past the end.
+pub(crate) fn limit_offset(page: tally_store::PageRequest) -> (i64, i64) {
+    (
+        i64::from(page.take),
+        i64::try_from(page.skip).unwrap_or(i64::MAX),
+    )
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn upsert_events(
+        &self,
+        account: &AccountId,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<UpsertResult>> {
+        let mut tx = self.begin_write().await?;
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(upsert_one(&mut tx, account, event).await?);
+        }
+        tx.commit().await.map_err(db_err("event"))?;
+        Ok(results)
+    }
+
+    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
+        let row: EventRow = sqlx::query_as(GET_EVENT)
+            .bind(account.as_str())
+            .bind(key.event_type.as_str())
+            .bind(key.record_id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("event"))?;
+        row.into_domain()
+    }
+
+    async fn list_events(
+        &self,
+        account: &AccountId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<StoredEvent>> {
+        check_page(query.page)?;
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM events");
+        push_list_filters(&mut count, account, query);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("event"))?;
+        let mut select = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
+        push_list_filters(&mut select, account, query);
+        select.push(match query.order {
+            SortOrder::Asc => " ORDER BY ts, event_type, record_id",
+            SortOrder::Desc => " ORDER BY ts DESC, event_type DESC, record_id DESC",
+        });
+        let (limit, offset) = limit_offset(query.page);
+        select.push(" LIMIT ").push_bind(limit);
+        select.push(" OFFSET ").push_bind(offset);
+        let rows: Vec<EventRow> = select
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err("event"))?;
+        let items = rows
+            .into_iter()
+            .map(EventRow::into_domain)
+            .collect::<StoreResult<_>>()?;
+        let total = u64::try_from(total).unwrap_or_default();
+        Ok(Page { total, items })
+    }
+
+    async fn delete_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut deleted = 0;
+        for chunk in record_ids.chunks(DELETE_CHUNK) {
+            let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM events WHERE account_id = ");
+            delete
+                .push_bind(account.as_str())
+                .push(" AND event_type = ");
+            delete
+                .push_bind(event_type.as_str())
+                .push(" AND record_id IN (");
+            let mut list = delete.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            delete.push(")");
+            let done = delete
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("event"))?;
+            deleted += done.rows_affected();
+        }
+        tx.commit().await.map_err(db_err("event"))?;
+        Ok(deleted)
+    }
+
+    fn stream_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        event_type: &EventType,
+        window: EventWindow,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        let scan = UsageScan {
+            pool: self.reader.clone(),
+            account: account.as_str().to_owned(),
+            customer: customer.as_str().to_owned(),
+            event_type: event_type.as_str().to_owned(),
+            start_ms: window.start_ms(),
+            end_ms: window.end_ms(),
+        };
+        stream::try_unfold(
+            (scan, Some((i64::MIN, String::new()))),
+            |(scan, cursor)| async {
+                let Some(after) = cursor else {
+                    return Ok(None);
+                };
+                let page = scan.page(&after).await?;
+                let next = page.last_cursor();
+                Ok(Some((page.events, (scan, next))))
+            },
+        )
+        .map_ok(|events| stream::iter(events.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+}
+
+/// One customer's events of one type in a window, read page by page.
+pub(crate) struct UsageScan {
+    pub(crate) pool: sqlx::SqlitePool,
+    pub(crate) account: String,
+    pub(crate) customer: String,
+    pub(crate) event_type: String,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+}
+
+pub(crate) struct ScanPage {
+    pub(crate) events: Vec<StoredEvent>,
+    full: bool,
+}
+
+impl ScanPage {
+    /// Where the next page starts, or `None` after the last page.
+    fn last_cursor(&self) -> Option<(i64, String)> {
+        let last = self.events.last().filter(|_| self.full)?;
+        Some((
+            last.timestamp.as_millis(),
+            last.record_id().as_str().to_owned(),
+        ))
+    }
+}
+
+impl UsageScan {
+    async fn page(&self, after: &(i64, String)) -> StoreResult<ScanPage> {
+        let rows: Vec<EventRow> = sqlx::query_as(STREAM_PAGE)
+            .bind(&self.account)
+            .bind(&self.customer)
+            .bind(&self.event_type)
+            .bind(self.start_ms)
+            .bind(self.end_ms)
+            .bind(after.0)
+            .bind(&after.1)
+            .bind(STREAM_PAGE_SIZE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("event"))?;
+        let full = rows.len() as i64 == STREAM_PAGE_SIZE;
+        let events = rows
+            .into_iter()
+            .map(EventRow::into_domain)
+            .collect::<StoreResult<_>>()?;
+        Ok(ScanPage { events, full })
+    }
+}

@@ -1,0 +1,161 @@
+//! `InvoiceStore` for SQLite, with the gapless per-account number sequence.
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
+use tally_store::{
+    AccountId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceStore,
+    InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
+};
+
+use crate::error::corrupt;
+use crate::error::db_err;
+use crate::events::{check_page, limit_offset};
+use crate::open::SqliteStore;
+use crate::rows::InvoiceRow;
+
+/// Takes the account's next number. It runs in the transaction that inserts the
+/// invoice, under SQLite's single write lock: numbers are handed out one at a
+/// time, and a failed insert rolls its number back.
+const NEXT_NUMBER: &str = "\
+INSERT INTO invoice_sequences (account_id, last_number) VALUES (?1, 1)
+ON CONFLICT (account_id) DO UPDATE SET last_number = last_number + 1
+RETURNING last_number";
+const INSERT: &str = "\
+INSERT INTO invoices (account_id, id, number, subscription_id, customer_id, status,
+                      period_start, period_end, currency, lines, totals, created_at, finalized_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const COLUMNS: &str = "id, number, subscription_id, customer_id, status, period_start, \
+                       period_end, currency, lines, totals, created_at, finalized_at";
+const BY_ID: &str = "\
+SELECT id, number, subscription_id, customer_id, status, period_start, period_end, currency,
+       lines, totals, created_at, finalized_at
+FROM invoices WHERE account_id = ?1 AND id = ?2";
+const STATUS: &str = "SELECT status FROM invoices WHERE account_id = ?1 AND id = ?2";
+const UPDATE: &str = "\
+UPDATE invoices SET status = ?3, lines = ?4, totals = ?5, finalized_at = ?6
+WHERE account_id = ?1 AND id = ?2";
+
+fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &InvoiceQuery) {
+    builder
+        .push(" WHERE account_id = ")
+        .push_bind(account.as_str().to_owned());
+    if let Some(sub) = &q.subscription_id {
+        builder
+            .push(" AND subscription_id = ")
+            .push_bind(sub.as_str().to_owned());
+    }
+    if let Some(customer) = &q.customer_id {
+        builder
+            .push(" AND customer_id = ")
+            .push_bind(customer.as_str().to_owned());
+    }
+}
+
+#[async_trait]
+impl InvoiceStore for SqliteStore {
+    async fn create_invoice(&self, account: &AccountId, new: &NewInvoice) -> StoreResult<Invoice> {
+        let mut tx = self.begin_write().await?;
+        let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("invoice"))?;
+        let number = InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("number", e))?);
+        let invoice = Invoice::from_new(new, number);
+        sqlx::query(INSERT)
+            .bind(account.as_str())
+            .bind(invoice.id.as_str())
+            .bind(i64::try_from(number.0).map_err(|e| corrupt("number", e))?)
+            .bind(invoice.subscription_id.as_ref().map(|s| s.as_str()))
+            .bind(invoice.customer_id.as_str())
+            .bind(invoice.status.as_str())
+            .bind(invoice.period.start().as_millis())
+            .bind(invoice.period.end().as_millis())
+            .bind(&invoice.currency)
+            .bind(invoice.lines.to_string())
+            .bind(invoice.totals.to_string())
+            .bind(invoice.created_at.as_millis())
+            .bind(invoice.finalized_at.map(|t| t.as_millis()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("invoice"))?;
+        tx.commit().await.map_err(db_err("invoice"))?;
+        Ok(invoice)
+    }
+
+    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
+        let row: InvoiceRow = sqlx::query_as(BY_ID)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("invoice"))?;
+        row.into_domain()
+    }
+
+    async fn list_invoices(
+        &self,
+        account: &AccountId,
+        query: &InvoiceQuery,
+    ) -> StoreResult<Page<Invoice>> {
+        check_page(query.page)?;
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM invoices");
+        push_filters(&mut count, account, query);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err("invoice"))?;
+        let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM invoices"));
+        push_filters(&mut select, account, query);
+        let (limit, offset) = limit_offset(query.page);
+        select.push(" ORDER BY number DESC LIMIT ").push_bind(limit);
+        select.push(" OFFSET ").push_bind(offset);
+        let rows: Vec<InvoiceRow> = select
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err("invoice"))?;
+        let items = rows
+            .into_iter()
+            .map(InvoiceRow::into_domain)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total: u64::try_from(total).unwrap_or_default(),
+            items,
+        })
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.begin_write().await?;
+        let status: String = sqlx::query_scalar(STATUS)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("invoice"))?;
+        if status == InvoiceStatus::Finalized.as_str() {
+            return Err(StoreError::conflict(
+                "invoice",
+                "finalized invoices are frozen",
+            ));
+        }
+        sqlx::query(UPDATE)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .bind(update.status.as_str())
+            .bind(update.lines.to_string())
+            .bind(update.totals.to_string())
+            .bind(update.finalized_at.map(|t| t.as_millis()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("invoice"))?;
+        tx.commit().await.map_err(db_err("invoice"))?;
+        self.get_invoice(account, id).await
+    }
+}

@@ -1,0 +1,308 @@
+//! Row structs (what a query returns) and their conversion to domain types.
+//!
+//! Conversions check everything they read: a row that does not decode is
+//! reported as `StoreError::Corrupt`, never turned into a wrong value or a panic.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use tally_event::{EventType, Period, Timestamp, record_from_stored_json};
+use tally_store::{
+    Account, AggregatorRecord, ApiKey, ApiKeyHash, BillingInterval, Customer, CustomerType,
+    IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, PriceGroup, Product, ProductKind,
+    StoreResult, StoredEvent, Subscription,
+};
+
+use crate::error::corrupt;
+
+pub(crate) fn id<T, E: std::fmt::Display>(
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> StoreResult<T> {
+    parse(text).map_err(|err| corrupt("id", err))
+}
+
+pub(crate) fn ts(ms: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_millis(ms).map_err(|err| corrupt("timestamp", err))
+}
+
+pub(crate) fn decimal(text: Option<&str>) -> StoreResult<Option<Decimal>> {
+    text.map(|t| Decimal::from_str(t).map_err(|err| corrupt("decimal", err)))
+        .transpose()
+}
+
+pub(crate) fn json(text: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|err| corrupt("json", err))
+}
+
+pub(crate) fn decimal_text(value: Option<Decimal>) -> Option<String> {
+    value.map(|d| d.to_string())
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: String,
+    name: String,
+    settings: String,
+    created_at: i64,
+}
+
+impl AccountRow {
+    pub(crate) fn into_domain(self) -> StoreResult<Account> {
+        Ok(Account {
+            id: id(&self.id, tally_store::AccountId::parse)?,
+            name: self.name,
+            settings: json(&self.settings)?,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: String,
+    account_id: String,
+    hash: String,
+    created_at: i64,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_domain(self) -> StoreResult<ApiKey> {
+        Ok(ApiKey {
+            id: id(&self.id, tally_store::ApiKeyId::parse)?,
+            account_id: id(&self.account_id, tally_store::AccountId::parse)?,
+            hash: id(&self.hash, ApiKeyHash::parse_hex)?,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CustomerRow {
+    id: String,
+    external_id: Option<String>,
+    name: Option<String>,
+    #[sqlx(rename = "type")]
+    customer_type: String,
+    currency: Option<String>,
+    tax_rate: Option<String>,
+    created_at: i64,
+}
+
+impl CustomerRow {
+    pub(crate) fn into_domain(self) -> StoreResult<Customer> {
+        let customer_type = CustomerType::parse(&self.customer_type)
+            .ok_or_else(|| corrupt("customer type", &self.customer_type))?;
+        Ok(Customer {
+            id: id(&self.id, tally_store::CustomerId::parse)?,
+            external_id: self.external_id,
+            name: self.name,
+            customer_type,
+            currency: self.currency,
+            tax_rate: decimal(self.tax_rate.as_deref())?,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AggregatorRow {
+    id: String,
+    name: String,
+    event_type: String,
+    definition: String,
+    created_at: i64,
+}
+
+impl AggregatorRow {
+    pub(crate) fn into_domain(self) -> StoreResult<AggregatorRecord> {
+        Ok(AggregatorRecord {
+            id: id(&self.id, tally_store::AggregatorId::parse)?,
+            name: self.name,
+            event_type: id(&self.event_type, EventType::parse)?,
+            definition: json(&self.definition)?,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProductRow {
+    id: String,
+    name: String,
+    kind: String,
+    aggregator_id: Option<String>,
+    currency: String,
+    min_amount: Option<String>,
+    max_amount: Option<String>,
+    price_groups: String,
+    created_at: i64,
+}
+
+impl ProductRow {
+    pub(crate) fn into_domain(self) -> StoreResult<Product> {
+        let kind = ProductKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?;
+        let aggregator_id = self
+            .aggregator_id
+            .as_deref()
+            .map(|text| id(text, tally_store::AggregatorId::parse))
+            .transpose()?;
+        Ok(Product {
+            id: id(&self.id, tally_store::ProductId::parse)?,
+            name: self.name,
+            kind,
+            aggregator_id,
+            currency: self.currency,
+            min_amount: decimal(self.min_amount.as_deref())?,
+            max_amount: decimal(self.max_amount.as_deref())?,
+            price_groups: price_groups_from_json(&self.price_groups)?,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+pub(crate) fn price_groups_to_json(groups: &[PriceGroup]) -> String {
+    let array: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "id": g.id.as_str(),
+                "name": g.name,
+                "aggregator_filter_id": g.aggregator_filter_id.as_ref().map(|f| f.as_str()),
+                "price": g.price,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(array).to_string()
+}
+
+fn price_groups_from_json(text: &str) -> StoreResult<Vec<PriceGroup>> {
+    let value = json(text)?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| corrupt("price groups", "not an array"))?;
+    items.iter().map(price_group_from_json).collect()
+}
+
+fn price_group_from_json(item: &serde_json::Value) -> StoreResult<PriceGroup> {
+    let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
+    let filter = text("aggregator_filter_id")
+        .map(|f| id(f, tally_store::AggregatorFilterId::parse))
+        .transpose()?;
+    Ok(PriceGroup {
+        id: id(
+            text("id").unwrap_or_default(),
+            tally_store::PriceGroupId::parse,
+        )?,
+        name: text("name")
+            .ok_or_else(|| corrupt("price group", "no name"))?
+            .to_owned(),
+        aggregator_filter_id: filter,
+        price: item.get("price").cloned().unwrap_or_default(),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SubscriptionRow {
+    id: String,
+    customer_id: String,
+    product_ids: String,
+    starts_at: i64,
+    interval_unit: String,
+    interval_count: i64,
+    tax_rate: Option<String>,
+    currency: String,
+    created_at: i64,
+}
+
+impl SubscriptionRow {
+    pub(crate) fn into_domain(self) -> StoreResult<Subscription> {
+        let product_ids: Vec<String> =
+            serde_json::from_str(&self.product_ids).map_err(|err| corrupt("product ids", err))?;
+        let unit = IntervalUnit::parse(&self.interval_unit)
+            .ok_or_else(|| corrupt("interval unit", &self.interval_unit))?;
+        let count =
+            u32::try_from(self.interval_count).map_err(|err| corrupt("interval count", err))?;
+        Ok(Subscription {
+            id: id(&self.id, tally_store::SubscriptionId::parse)?,
+            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
+            product_ids: product_ids
+                .iter()
+                .map(|p| id(p, tally_store::ProductId::parse))
+                .collect::<StoreResult<_>>()?,
+            starts_at: ts(self.starts_at)?,
+            billing_interval: BillingInterval { unit, count },
+            tax_rate: decimal(self.tax_rate.as_deref())?,
+            currency: self.currency,
+            created_at: ts(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct InvoiceRow {
+    id: String,
+    number: i64,
+    subscription_id: Option<String>,
+    customer_id: String,
+    status: String,
+    period_start: i64,
+    period_end: i64,
+    currency: String,
+    lines: String,
+    totals: String,
+    created_at: i64,
+    finalized_at: Option<i64>,
+}
+
+impl InvoiceRow {
+    pub(crate) fn into_domain(self) -> StoreResult<Invoice> {
+        let status =
+            InvoiceStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
+        let period = Period::new(ts(self.period_start)?, ts(self.period_end)?)
+            .map_err(|err| corrupt("period", err))?;
+        let number = u64::try_from(self.number).map_err(|err| corrupt("number", err))?;
+        Ok(Invoice {
+            id: id(&self.id, tally_store::InvoiceId::parse)?,
+            number: InvoiceNumber(number),
+            subscription_id: self
+                .subscription_id
+                .as_deref()
+                .map(|s| id(s, tally_store::SubscriptionId::parse))
+                .transpose()?,
+            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
+            status,
+            period,
+            currency: self.currency,
+            lines: json(&self.lines)?,
+            totals: json(&self.totals)?,
+            created_at: ts(self.created_at)?,
+            finalized_at: self.finalized_at.map(ts).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    pub(crate) id: String,
+    pub(crate) event_type: String,
+    pub(crate) customer_id: String,
+    pub(crate) ts: i64,
+    pub(crate) record: String,
+    pub(crate) ingested_at: i64,
+}
+
+impl EventRow {
+    pub(crate) fn into_domain(self) -> StoreResult<StoredEvent> {
+        let record = record_from_stored_json(&json(&self.record)?)
+            .ok_or_else(|| corrupt("record", "not a flat record with an id"))?;
+        Ok(StoredEvent {
+            id: id(&self.id, tally_store::EventId::parse)?,
+            event_type: id(&self.event_type, EventType::parse)?,
+            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
+            timestamp: ts(self.ts)?,
+            record,
+            ingested_at: ts(self.ingested_at)?,
+        })
+    }
+}

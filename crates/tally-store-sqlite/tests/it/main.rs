@@ -1,0 +1,36 @@
+//! Integration tests of the SQLite store: the conformance suite on a file
+//! database and on an in-memory one, and the kill -9 durability test.
+
+mod conformance_file {
+    use std::sync::Arc;
+
+    use tally_store::conformance::StoreUnderTest;
+    use tally_store_sqlite::SqliteStore;
+
+    async fn open_file_store() -> StoreUnderTest {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("tally.db"))
+            .await
+            .unwrap();
+        StoreUnderTest {
+            store: Arc::new(store),
+            guard: Box::new(dir),
+        }
+    }
+
+    tally_store::store_conformance_tests!(open_file_store());
+}
+
+mod conformance_memory {
+    use std::sync::Arc;
+
+    use tally_store::conformance::StoreUnderTest;
+    use tally_store_sqlite::SqliteStore;
+
+    async fn open_memory_store() -> StoreUnderTest {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        StoreUnderTest::new(Arc::new(store))
+    }
+
+    tally_store::store_conformance_tests!(open_memory_store());
+}
