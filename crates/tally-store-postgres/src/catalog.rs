@@ -1,0 +1,314 @@
+//! `CatalogStore`: aggregators and products.
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde_json::{Value as Json, json};
+use tally_event::EventType;
+use tally_store::{
+    AccountId, AggregatorId, AggregatorRecord, CatalogStore, Page, PageRequest, PriceGroup,
+    Product, ProductId, ProductKind, StoreError, StoreResult,
+};
+
+use crate::rows::{corrupt, limit_offset, parse, parse_opt, timestamp};
+use crate::{PgStore, map_sqlx_error};
+
+const INSERT_AGGREGATOR: &str = "INSERT INTO aggregators \
+     (account_id, id, name, event_type, definition, created_at) VALUES ($1, $2, $3, $4, $5::json, $6)";
+const GET_AGGREGATOR: &str = "SELECT id, name, event_type, definition, created_at \
+     FROM aggregators WHERE account_id = $1 AND id = $2";
+const LIST_AGGREGATORS: &str = "SELECT id, name, event_type, definition, created_at \
+     FROM aggregators WHERE account_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3";
+const COUNT_AGGREGATORS: &str = "SELECT count(*) FROM aggregators WHERE account_id = $1";
+const AGGREGATORS_FOR_TYPE: &str = "SELECT id, name, event_type, definition, created_at \
+     FROM aggregators WHERE account_id = $1 AND event_type = $2 ORDER BY created_at, id";
+const UPDATE_AGGREGATOR: &str = "UPDATE aggregators SET name = $3, event_type = $4, \
+     definition = $5::json WHERE account_id = $1 AND id = $2 \
+     RETURNING id, name, event_type, definition, created_at";
+const DELETE_AGGREGATOR: &str = "DELETE FROM aggregators WHERE account_id = $1 AND id = $2";
+
+const INSERT_PRODUCT: &str = "INSERT INTO products (account_id, id, name, kind, aggregator_id, \
+     currency, min_amount, max_amount, price_groups, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10)";
+const GET_PRODUCT: &str = "SELECT id, name, kind, aggregator_id, currency, min_amount, \
+     max_amount, price_groups, created_at FROM products WHERE account_id = $1 AND id = $2";
+const LIST_PRODUCTS: &str = "SELECT id, name, kind, aggregator_id, currency, min_amount, \
+     max_amount, price_groups, created_at FROM products WHERE account_id = $1 \
+     ORDER BY created_at, id LIMIT $2 OFFSET $3";
+const COUNT_PRODUCTS: &str = "SELECT count(*) FROM products WHERE account_id = $1";
+const UPDATE_PRODUCT: &str = "UPDATE products SET name = $3, kind = $4, aggregator_id = $5, \
+     currency = $6, min_amount = $7, max_amount = $8, price_groups = $9::json \
+     WHERE account_id = $1 AND id = $2 RETURNING id, name, kind, aggregator_id, currency, \
+     min_amount, max_amount, price_groups, created_at";
+const DELETE_PRODUCT: &str = "DELETE FROM products WHERE account_id = $1 AND id = $2";
+
+#[derive(sqlx::FromRow)]
+struct AggregatorRow {
+    id: String,
+    name: String,
+    event_type: String,
+    definition: Json,
+    created_at: i64,
+}
+
+impl TryFrom<AggregatorRow> for AggregatorRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AggregatorRow) -> StoreResult<Self> {
+        Ok(AggregatorRecord {
+            id: parse(row.id, "aggregators.id")?,
+            name: row.name,
+            event_type: parse(row.event_type, "aggregators.event_type")?,
+            definition: row.definition,
+            created_at: timestamp(row.created_at, "aggregators.created_at")?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: String,
+    name: String,
+    kind: String,
+    aggregator_id: Option<String>,
+    currency: String,
+    min_amount: Option<Decimal>,
+    max_amount: Option<Decimal>,
+    price_groups: Json,
+    created_at: i64,
+}
+
+impl TryFrom<ProductRow> for Product {
+    type Error = StoreError;
+
+    fn try_from(row: ProductRow) -> StoreResult<Self> {
+        let kind =
+            ProductKind::parse(&row.kind).ok_or_else(|| corrupt("products.kind", &row.kind))?;
+        Ok(Product {
+            id: parse(row.id, "products.id")?,
+            name: row.name,
+            kind,
+            aggregator_id: parse_opt(row.aggregator_id, "products.aggregator_id")?,
+            currency: row.currency,
+            min_amount: row.min_amount,
+            max_amount: row.max_amount,
+            price_groups: price_groups_from_json(row.price_groups)?,
+            created_at: timestamp(row.created_at, "products.created_at")?,
+        })
+    }
+}
+
+fn price_groups_to_json(groups: &[PriceGroup]) -> Json {
+    groups
+        .iter()
+        .map(|g| {
+            json!({
+                "id": g.id.as_str(),
+                "name": g.name,
+                "aggregator_filter_id": g.aggregator_filter_id.as_ref().map(|f| f.as_str()),
+                "price": g.price,
+            })
+        })
+        .collect()
+}
+
+fn price_groups_from_json(json: Json) -> StoreResult<Vec<PriceGroup>> {
+    let Json::Array(items) = json else {
+        return Err(corrupt("products.price_groups", "not an array"));
+    };
+    items.into_iter().map(price_group_from_json).collect()
+}
+
+fn price_group_from_json(mut item: Json) -> StoreResult<PriceGroup> {
+    const COLUMN: &str = "products.price_groups";
+    let mut take_text = |key: &str| match item.get_mut(key).map(Json::take) {
+        Some(Json::String(text)) => Ok(Some(text)),
+        None | Some(Json::Null) => Ok(None),
+        Some(_) => Err(corrupt(COLUMN, format!("{key} is not a string"))),
+    };
+    let id = take_text("id")?.ok_or_else(|| corrupt(COLUMN, "missing id"))?;
+    let name = take_text("name")?.ok_or_else(|| corrupt(COLUMN, "missing name"))?;
+    let filter = take_text("aggregator_filter_id")?;
+    let price = item.get_mut("price").map(Json::take).unwrap_or_default();
+    Ok(PriceGroup {
+        id: parse(id, COLUMN)?,
+        name,
+        aggregator_filter_id: parse_opt(filter, COLUMN)?,
+        price,
+    })
+}
+
+#[async_trait]
+impl CatalogStore for PgStore {
+    async fn create_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord> {
+        sqlx::query(INSERT_AGGREGATOR)
+            .bind(account.as_str())
+            .bind(aggregator.id.as_str())
+            .bind(&aggregator.name)
+            .bind(aggregator.event_type.as_str())
+            .bind(aggregator.definition.to_string())
+            .bind(aggregator.created_at.as_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        Ok(aggregator.clone())
+    }
+
+    async fn get_aggregator(
+        &self,
+        account: &AccountId,
+        id: &AggregatorId,
+    ) -> StoreResult<AggregatorRecord> {
+        let row: Option<AggregatorRow> = sqlx::query_as(GET_AGGREGATOR)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.ok_or(StoreError::not_found("aggregator"))?.try_into()
+    }
+
+    async fn list_aggregators(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<AggregatorRecord>> {
+        let (limit, offset) = limit_offset(page)?;
+        let total = self.count_scoped(COUNT_AGGREGATORS, account).await?;
+        let rows: Vec<AggregatorRow> = sqlx::query_as(LIST_AGGREGATORS)
+            .bind(account.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let items = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    async fn aggregators_for_event_type(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+    ) -> StoreResult<Vec<AggregatorRecord>> {
+        let rows: Vec<AggregatorRow> = sqlx::query_as(AGGREGATORS_FOR_TYPE)
+            .bind(account.as_str())
+            .bind(event_type.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord> {
+        let row: Option<AggregatorRow> = sqlx::query_as(UPDATE_AGGREGATOR)
+            .bind(account.as_str())
+            .bind(aggregator.id.as_str())
+            .bind(&aggregator.name)
+            .bind(aggregator.event_type.as_str())
+            .bind(aggregator.definition.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.ok_or(StoreError::not_found("aggregator"))?.try_into()
+    }
+
+    async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()> {
+        self.delete_scoped(DELETE_AGGREGATOR, account, id.as_str(), "aggregator")
+            .await
+    }
+
+    async fn create_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product> {
+        self.write_product(
+            INSERT_PRODUCT,
+            account,
+            product,
+            Some(product.created_at.as_millis()),
+        )
+        .await?;
+        Ok(product.clone())
+    }
+
+    async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product> {
+        let row: Option<ProductRow> = sqlx::query_as(GET_PRODUCT)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.ok_or(StoreError::not_found("product"))?.try_into()
+    }
+
+    async fn list_products(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Product>> {
+        let (limit, offset) = limit_offset(page)?;
+        let total = self.count_scoped(COUNT_PRODUCTS, account).await?;
+        let rows: Vec<ProductRow> = sqlx::query_as(LIST_PRODUCTS)
+            .bind(account.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let items = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    async fn update_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product> {
+        let row = self
+            .write_product(UPDATE_PRODUCT, account, product, None)
+            .await?;
+        row.ok_or(StoreError::not_found("product"))?.try_into()
+    }
+
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()> {
+        self.delete_scoped(DELETE_PRODUCT, account, id.as_str(), "product")
+            .await
+    }
+}
+
+impl PgStore {
+    /// Binds a product's columns in table order ($1..$9), plus `created_at` as
+    /// $10 for an insert; returns the row an update's `RETURNING` gives.
+    async fn write_product(
+        &self,
+        sql: &str,
+        account: &AccountId,
+        p: &Product,
+        created_at: Option<i64>,
+    ) -> StoreResult<Option<ProductRow>> {
+        let mut query = sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(p.id.as_str())
+            .bind(&p.name)
+            .bind(p.kind.as_str())
+            .bind(p.aggregator_id.as_ref().map(AggregatorId::as_str))
+            .bind(&p.currency)
+            .bind(p.min_amount)
+            .bind(p.max_amount)
+            .bind(price_groups_to_json(&p.price_groups).to_string());
+        if let Some(created_at) = created_at {
+            query = query.bind(created_at);
+        }
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)
+    }
+}

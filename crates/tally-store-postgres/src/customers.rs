@@ -1,0 +1,227 @@
+//! `CustomerStore`, including the auto-create that concurrent events (from any
+//! number of server processes) may race on.
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use tally_event::{CustomerRef, Timestamp};
+use tally_store::{
+    AccountId, Customer, CustomerId, CustomerStore, CustomerType, Page, PageRequest,
+    ResolvedCustomer, StoreError, StoreResult,
+};
+
+use crate::rows::{corrupt, limit_offset, parse, timestamp};
+use crate::{PgStore, map_sqlx_error};
+
+const INSERT: &str = "INSERT INTO customers \
+     (account_id, id, external_id, name, type, currency, tax_rate, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// The auto-create: losing a race on the external id is not an error, the
+/// winner's row is read back instead.
+const INSERT_AUTOMATIC: &str = "INSERT INTO customers \
+     (account_id, id, external_id, name, type, currency, tax_rate, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT ON CONSTRAINT customers_external_id DO NOTHING \
+     RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
+const GET: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, created_at \
+     FROM customers WHERE account_id = $1 AND id = $2";
+const BY_EXTERNAL_ID: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, \
+     created_at FROM customers WHERE account_id = $1 AND external_id = $2";
+/// A reference names a customer by `cus_` id first, then by external id.
+const BY_REFERENCE: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, \
+     created_at FROM customers WHERE account_id = $1 AND (id = $2 OR external_id = $2) \
+     ORDER BY (id = $2) DESC LIMIT 1";
+const LIST: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, created_at \
+     FROM customers WHERE account_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3";
+const COUNT: &str = "SELECT count(*) FROM customers WHERE account_id = $1";
+const UPDATE: &str = "UPDATE customers SET external_id = $3, name = $4, type = $5, \
+     currency = $6, tax_rate = $7 WHERE account_id = $1 AND id = $2 \
+     RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
+const DELETE: &str = "DELETE FROM customers WHERE account_id = $1 AND id = $2";
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: String,
+    external_id: Option<String>,
+    name: Option<String>,
+    customer_type: String,
+    currency: Option<String>,
+    tax_rate: Option<Decimal>,
+    created_at: i64,
+}
+
+impl TryFrom<CustomerRow> for Customer {
+    type Error = StoreError;
+
+    fn try_from(row: CustomerRow) -> StoreResult<Self> {
+        let customer_type = CustomerType::parse(&row.customer_type)
+            .ok_or_else(|| corrupt("customers.type", &row.customer_type))?;
+        Ok(Customer {
+            id: parse(row.id, "customers.id")?,
+            external_id: row.external_id,
+            name: row.name,
+            customer_type,
+            currency: row.currency,
+            tax_rate: row.tax_rate,
+            created_at: timestamp(row.created_at, "customers.created_at")?,
+        })
+    }
+}
+
+fn one(row: Option<CustomerRow>) -> StoreResult<Customer> {
+    row.ok_or(StoreError::not_found("customer"))?.try_into()
+}
+
+impl PgStore {
+    async fn customer_where(
+        &self,
+        sql: &str,
+        account: &AccountId,
+        value: &str,
+    ) -> StoreResult<Option<CustomerRow>> {
+        sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)
+    }
+
+    /// Inserts with `sql` (plain or auto-create); the auto-create returns `None`
+    /// when another writer got the external id first.
+    async fn insert_customer(
+        &self,
+        sql: &str,
+        account: &AccountId,
+        c: &Customer,
+    ) -> StoreResult<Option<CustomerRow>> {
+        sqlx::query_as(sql)
+            .bind(account.as_str())
+            .bind(c.id.as_str())
+            .bind(&c.external_id)
+            .bind(&c.name)
+            .bind(c.customer_type.as_str())
+            .bind(&c.currency)
+            .bind(c.tax_rate)
+            .bind(c.created_at.as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)
+    }
+}
+
+#[async_trait]
+impl CustomerStore for PgStore {
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        self.insert_customer(INSERT, account, customer).await?;
+        Ok(customer.clone())
+    }
+
+    async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
+        one(self.customer_where(GET, account, id.as_str()).await?)
+    }
+
+    async fn get_customer_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> StoreResult<Customer> {
+        one(self
+            .customer_where(BY_EXTERNAL_ID, account, external_id)
+            .await?)
+    }
+
+    async fn find_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+    ) -> StoreResult<Option<Customer>> {
+        let row = self
+            .customer_where(BY_REFERENCE, account, reference.as_str())
+            .await?;
+        row.map(Customer::try_from).transpose()
+    }
+
+    async fn resolve_or_create_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+        new_id: &CustomerId,
+        now: Timestamp,
+    ) -> StoreResult<ResolvedCustomer> {
+        if let Some(customer) = self.find_customer(account, reference).await? {
+            return Ok(ResolvedCustomer {
+                customer,
+                created: false,
+            });
+        }
+        let automatic = Customer::automatic(new_id.clone(), reference.as_str(), now);
+        if let Some(row) = self
+            .insert_customer(INSERT_AUTOMATIC, account, &automatic)
+            .await?
+        {
+            return Ok(ResolvedCustomer {
+                customer: row.try_into()?,
+                created: true,
+            });
+        }
+        // Another writer created it between our read and our insert; DO NOTHING
+        // waited for its commit, so this read sees it.
+        let customer = self
+            .find_customer(account, reference)
+            .await?
+            .ok_or_else(|| StoreError::Internal("auto-created customer vanished".into()))?;
+        Ok(ResolvedCustomer {
+            customer,
+            created: false,
+        })
+    }
+
+    async fn list_customers(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        let (limit, offset) = limit_offset(page)?;
+        let total = self.count_scoped(COUNT, account).await?;
+        let rows: Vec<CustomerRow> = sqlx::query_as(LIST)
+            .bind(account.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let items = rows
+            .into_iter()
+            .map(Customer::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page { total, items })
+    }
+
+    async fn update_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        let row: Option<CustomerRow> = sqlx::query_as(UPDATE)
+            .bind(account.as_str())
+            .bind(customer.id.as_str())
+            .bind(&customer.external_id)
+            .bind(&customer.name)
+            .bind(customer.customer_type.as_str())
+            .bind(&customer.currency)
+            .bind(customer.tax_rate)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        one(row)
+    }
+
+    async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
+        self.delete_scoped(DELETE, account, id.as_str(), "customer")
+            .await
+    }
+}

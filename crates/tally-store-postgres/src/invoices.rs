@@ -1,0 +1,187 @@
+//! `InvoiceStore`, with the per-account gapless numbering.
+
+use async_trait::async_trait;
+use serde_json::Value as Json;
+use tally_event::Period;
+use tally_store::{
+    AccountId, CustomerId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus,
+    InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
+};
+
+use crate::rows::{corrupt, limit_offset, parse, parse_opt, timestamp, timestamp_opt, total};
+use crate::{PgStore, map_sqlx_error};
+
+/// Takes the account's next number. The counter row stays locked until the
+/// invoice's transaction ends, so concurrent creators (in any process) queue
+/// here, and a rolled-back invoice gives its number back.
+const NEXT_NUMBER: &str = "INSERT INTO invoice_sequences AS c (account_id, last_number) \
+     VALUES ($1, 1) ON CONFLICT (account_id) DO UPDATE SET last_number = c.last_number + 1 \
+     RETURNING last_number";
+const INSERT: &str = "INSERT INTO invoices (account_id, id, number, subscription_id, \
+     customer_id, status, period_start, period_end, currency, lines, totals, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12)";
+const GET: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
+     period_end, currency, lines, totals, created_at, finalized_at \
+     FROM invoices WHERE account_id = $1 AND id = $2";
+const LIST: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
+     period_end, currency, lines, totals, created_at, finalized_at FROM invoices \
+     WHERE account_id = $1 AND ($2::text IS NULL OR subscription_id = $2) \
+     AND ($3::text IS NULL OR customer_id = $3) \
+     ORDER BY number DESC LIMIT $4 OFFSET $5";
+const COUNT: &str = "SELECT count(*) FROM invoices WHERE account_id = $1 \
+     AND ($2::text IS NULL OR subscription_id = $2) AND ($3::text IS NULL OR customer_id = $3)";
+/// Only a draft changes; finalized invoices are frozen.
+const UPDATE_DRAFT: &str = "UPDATE invoices SET status = $3, lines = $4::json, totals = $5::json, \
+     finalized_at = $6 WHERE account_id = $1 AND id = $2 AND status = 'draft' \
+     RETURNING id, number, subscription_id, customer_id, status, period_start, period_end, \
+     currency, lines, totals, created_at, finalized_at";
+
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: String,
+    number: i64,
+    subscription_id: Option<String>,
+    customer_id: String,
+    status: String,
+    period_start: i64,
+    period_end: i64,
+    currency: String,
+    lines: Json,
+    totals: Json,
+    created_at: i64,
+    finalized_at: Option<i64>,
+}
+
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = StoreError;
+
+    fn try_from(row: InvoiceRow) -> StoreResult<Self> {
+        let status = InvoiceStatus::parse(&row.status)
+            .ok_or_else(|| corrupt("invoices.status", &row.status))?;
+        let number = u64::try_from(row.number).map_err(|e| corrupt("invoices.number", e))?;
+        let start = timestamp(row.period_start, "invoices.period_start")?;
+        let end = timestamp(row.period_end, "invoices.period_end")?;
+        let period = Period::new(start, end).map_err(|e| corrupt("invoices.period", e))?;
+        Ok(Invoice {
+            id: parse(row.id, "invoices.id")?,
+            number: InvoiceNumber(number),
+            subscription_id: parse_opt(row.subscription_id, "invoices.subscription_id")?,
+            customer_id: parse(row.customer_id, "invoices.customer_id")?,
+            status,
+            period,
+            currency: row.currency,
+            lines: row.lines,
+            totals: row.totals,
+            created_at: timestamp(row.created_at, "invoices.created_at")?,
+            finalized_at: timestamp_opt(row.finalized_at, "invoices.finalized_at")?,
+        })
+    }
+}
+
+#[async_trait]
+impl InvoiceStore for PgStore {
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &NewInvoice,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        sqlx::query(INSERT)
+            .bind(account.as_str())
+            .bind(invoice.id.as_str())
+            .bind(number)
+            .bind(invoice.subscription_id.as_ref().map(SubscriptionId::as_str))
+            .bind(invoice.customer_id.as_str())
+            .bind(invoice.status.as_str())
+            .bind(invoice.period.start().as_millis())
+            .bind(invoice.period.end().as_millis())
+            .bind(&invoice.currency)
+            .bind(invoice.lines.to_string())
+            .bind(invoice.totals.to_string())
+            .bind(invoice.created_at.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        tx.commit().await.map_err(map_sqlx_error)?;
+        let number = u64::try_from(number).map_err(|e| corrupt("invoice_sequences", e))?;
+        Ok(Invoice::from_new(invoice, InvoiceNumber(number)))
+    }
+
+    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
+        let row: Option<InvoiceRow> = sqlx::query_as(GET)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.ok_or(StoreError::not_found("invoice"))?.try_into()
+    }
+
+    async fn list_invoices(
+        &self,
+        account: &AccountId,
+        query: &InvoiceQuery,
+    ) -> StoreResult<Page<Invoice>> {
+        let (limit, offset) = limit_offset(query.page)?;
+        let subscription = query.subscription_id.as_ref().map(SubscriptionId::as_str);
+        let customer = query.customer_id.as_ref().map(CustomerId::as_str);
+        let count: i64 = sqlx::query_scalar(COUNT)
+            .bind(account.as_str())
+            .bind(subscription)
+            .bind(customer)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let rows: Vec<InvoiceRow> = sqlx::query_as(LIST)
+            .bind(account.as_str())
+            .bind(subscription)
+            .bind(customer)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let items = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total: total(count),
+            items,
+        })
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice> {
+        let row: Option<InvoiceRow> = sqlx::query_as(UPDATE_DRAFT)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .bind(update.status.as_str())
+            .bind(update.lines.to_string())
+            .bind(update.totals.to_string())
+            .bind(update.finalized_at.map(|t| t.as_millis()))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        match row {
+            Some(row) => row.try_into(),
+            // Either no such invoice, or a finalized one (which never thaws).
+            None => {
+                self.get_invoice(account, id).await?;
+                Err(StoreError::conflict(
+                    "invoice",
+                    "finalized invoices are frozen",
+                ))
+            }
+        }
+    }
+}
