@@ -1,0 +1,185 @@
+//! PostgreSQL-specific behaviour beyond the shared conformance suite: repeated
+//! keys in one upsert statement, several processes (pools) sharing a database,
+//! and streaming across page boundaries.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt, future};
+use serde_json::json;
+use tally_event::{EventType, Period, Timestamp, UpsertOutcome, record_from_stored_json};
+use tally_store::{
+    AccountId, CustomerId, CustomerStore, EventId, EventStore, EventWindow, InvoiceId,
+    InvoiceStatus, InvoiceStore, NewEvent, NewInvoice, StoreError,
+};
+use tally_store_postgres::PgStore;
+
+use crate::harness::{TestDatabase, fresh_database};
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms).unwrap()
+}
+
+fn event(record_id: &str, customer: &CustomerId, ts: i64, amount: i64) -> NewEvent {
+    let record = json!({"id": record_id, "amount": amount});
+    NewEvent {
+        id: EventId::random(),
+        event_type: EventType::parse("api_call").unwrap(),
+        customer_id: customer.clone(),
+        timestamp: at(ts),
+        record: record_from_stored_json(&record).unwrap(),
+        ingested_at: at(ts),
+    }
+}
+
+/// Two stores on one database: what two `tally serve` processes look like.
+async fn two_stores() -> (TestDatabase, PgStore, PgStore) {
+    let db = fresh_database().await;
+    let first = PgStore::connect_with(db.options.clone(), 8).await.unwrap();
+    let second = PgStore::connect_with(db.options.clone(), 8).await.unwrap();
+    (db, first, second)
+}
+
+#[tokio::test]
+async fn a_key_repeated_in_one_batch_is_applied_in_order() {
+    let (_db, store, _) = two_stores().await;
+    let account = AccountId::random();
+    let customer = CustomerId::random();
+    let batch = vec![
+        event("k", &customer, 5_000, 1),
+        event("other", &customer, 1_000, 9),
+        event("k", &customer, 4_000, 2),
+        event("k", &customer, 5_000, 3),
+        event("k", &customer, 6_000, 4),
+    ];
+    let results = store.upsert_events(&account, &batch).await.unwrap();
+    let outcomes: Vec<UpsertOutcome> = results.iter().map(|r| r.outcome).collect();
+    use UpsertOutcome::{Created, Stale, Updated};
+    assert_eq!(outcomes, [Created, Created, Stale, Updated, Updated]);
+    // Every occurrence of "k" reports the id stored first.
+    for index in [2, 3, 4] {
+        assert_eq!(results[index].event_id, batch[0].id);
+    }
+    let stored = store.get_event(&account, &batch[4].key()).await.unwrap();
+    assert_eq!(stored.id, batch[0].id);
+    assert_eq!(stored.timestamp, at(6_000));
+    assert_eq!(stored.record, batch[4].record);
+}
+
+#[tokio::test]
+async fn invoice_numbers_stay_gapless_across_processes() {
+    let (_db, first, second) = two_stores().await;
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let account = AccountId::random();
+    let creates = (0..40).map(|i| {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let account = account.clone();
+        tokio::spawn(async move { store.create_invoice(&account, &new_invoice()).await })
+    });
+    let mut numbers: Vec<u64> = future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap().unwrap().number.0)
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=40).collect::<Vec<u64>>());
+    // A create that fails (taken id) gives its number back.
+    let taken = new_invoice();
+    first.create_invoice(&account, &taken).await.unwrap();
+    let again = second.create_invoice(&account, &taken).await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    let next = second
+        .create_invoice(&account, &new_invoice())
+        .await
+        .unwrap();
+    assert_eq!(next.number.0, 42);
+}
+
+fn new_invoice() -> NewInvoice {
+    NewInvoice {
+        id: InvoiceId::random(),
+        subscription_id: None,
+        customer_id: CustomerId::random(),
+        status: InvoiceStatus::Draft,
+        period: Period::new(at(0), at(86_400_000)).unwrap(),
+        currency: "EUR".into(),
+        lines: json!([]),
+        totals: json!({"total": 0}),
+        created_at: at(1_000),
+    }
+}
+
+#[tokio::test]
+async fn concurrent_auto_creates_across_processes_make_one_customer() {
+    let (_db, first, second) = two_stores().await;
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let account = AccountId::random();
+    let reference = tally_event::CustomerRef::parse("acme-42").unwrap();
+    let resolves = (0..16).map(|i| {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let (account, reference) = (account.clone(), reference.clone());
+        tokio::spawn(async move {
+            let new_id = CustomerId::random();
+            store
+                .resolve_or_create_customer(&account, &reference, &new_id, at(1_000))
+                .await
+        })
+    });
+    let resolved: Vec<_> = future::join_all(resolves)
+        .await
+        .into_iter()
+        .map(|joined| joined.unwrap().unwrap())
+        .collect();
+    assert_eq!(resolved.iter().filter(|r| r.created).count(), 1);
+    let id = &resolved[0].customer.id;
+    assert!(resolved.iter().all(|r| r.customer.id == *id));
+    assert_eq!(
+        first
+            .get_customer_by_external_id(&account, "acme-42")
+            .await
+            .unwrap()
+            .id,
+        *id
+    );
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_a_page_is_complete_and_ordered() {
+    let (_db, store, _) = two_stores().await;
+    let account = AccountId::random();
+    let customer = CustomerId::random();
+    // 2 500 events over 50 timestamps: pages end in the middle of a timestamp.
+    let events: Vec<NewEvent> = (0..2_500)
+        .map(|i| event(&format!("r{i:05}"), &customer, 1_000 + (i % 50), i))
+        .collect();
+    for chunk in events.chunks(1_000) {
+        store.upsert_events(&account, chunk).await.unwrap();
+    }
+    let window = EventWindow::Range(Period::new(at(1_000), at(1_050)).unwrap());
+    let event_type = EventType::parse("api_call").unwrap();
+    let streamed: Vec<(i64, String)> = store
+        .stream_events(&account, &customer, &event_type, window)
+        .map_ok(|e| (e.timestamp.as_millis(), e.record_id().as_str().to_owned()))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut expected: Vec<(i64, String)> = events
+        .iter()
+        .map(|e| (e.timestamp.as_millis(), e.record.id().as_str().to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(streamed, expected);
+    let other_type = EventType::parse("other").unwrap();
+    let none = store.stream_events(&account, &customer, &other_type, window);
+    assert_eq!(none.count().await, 0);
+}

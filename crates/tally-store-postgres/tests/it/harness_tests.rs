@@ -1,0 +1,87 @@
+//! The harness itself: discovery, who runs the server, cleanup, isolation.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use sqlx::{ConnectOptions, Connection, Executor, Row};
+
+use crate::harness::binaries::{BinDir, RunAs, find_bin_dir_in};
+use crate::harness::{admin_options, fresh_database, start_throwaway};
+
+fn fake_tools(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    for tool in ["initdb", "pg_ctl"] {
+        let path = dir.join(tool);
+        fs::write(&path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn discovery_without_postgres_fails_with_a_hint() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = find_bin_dir_in(&[empty.path().to_owned()], empty.path()).unwrap_err();
+    assert!(err.contains("no initdb and pg_ctl found"), "{err}");
+    assert!(err.contains("TALLY_TEST_POSTGRES_URL"), "{err}");
+}
+
+#[test]
+fn discovery_takes_the_highest_complete_debian_version() {
+    let root = tempfile::tempdir().unwrap();
+    fake_tools(&root.path().join("9.6/bin"));
+    fake_tools(&root.path().join("15/bin"));
+    // 16 lacks pg_ctl, so it is not a candidate.
+    fs::create_dir_all(root.path().join("16/bin")).unwrap();
+    fs::write(root.path().join("16/bin/initdb"), "").unwrap();
+    let found = find_bin_dir_in(&[], root.path()).unwrap();
+    assert_eq!(found, BinDir(root.path().join("15/bin")));
+}
+
+#[test]
+fn discovery_prefers_path_over_debian_directories() {
+    let root = tempfile::tempdir().unwrap();
+    fake_tools(&root.path().join("versions/17/bin"));
+    fake_tools(&root.path().join("on-path"));
+    let path = vec![root.path().join("elsewhere"), root.path().join("on-path")];
+    let found = find_bin_dir_in(&path, &root.path().join("versions")).unwrap();
+    assert_eq!(found, BinDir(root.path().join("on-path")));
+}
+
+#[tokio::test]
+async fn throwaway_cluster_serves_then_disappears_on_drop() {
+    let run_as = RunAs::detect().unwrap();
+    let mut cluster = start_throwaway().unwrap();
+    let options = admin_options(&cluster.admin_url()).unwrap();
+    let mut connection = options.connect().await.unwrap();
+    let one: i32 = connection.fetch_one("SELECT 1").await.unwrap().get(0);
+    assert_eq!(one, 1);
+    connection.close().await.unwrap();
+    let data_owner = fs::metadata(cluster.dir().join("data")).unwrap().uid();
+    match run_as {
+        // As root the server runs as the postgres user, which owns its files.
+        RunAs::SystemUser { uid, .. } => assert_eq!(data_owner, uid),
+        RunAs::CurrentUser => assert_ne!(data_owner, 0),
+    }
+    let dir = cluster.dir().to_owned();
+    cluster.stop().unwrap();
+    assert!(options.connect().await.is_err(), "server still accepts");
+    drop(cluster);
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[tokio::test]
+async fn each_test_database_is_isolated() {
+    let first = fresh_database().await;
+    let second = fresh_database().await;
+    assert_ne!(first.name, second.name);
+    let mut a = first.options.connect().await.unwrap();
+    a.execute("CREATE TABLE only_here (x INT)").await.unwrap();
+    let mut b = second.options.connect().await.unwrap();
+    let seen: i64 = b
+        .fetch_one("SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'")
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 0);
+}
