@@ -13,6 +13,7 @@ pub mod catalog;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod evaluate;
 pub mod events;
 pub mod ids;
 pub mod keys;
@@ -26,6 +27,7 @@ pub use catalog::{
     ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 pub use error::{StoreError, StoreResult};
+pub use evaluate::{eval_error, evaluate_stream};
 pub use events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 pub use ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, EventId, IdParseError,

@@ -15,19 +15,24 @@
 //!
 //! - v1: events, accounts and API keys, customers, aggregators, products,
 //!   subscriptions, invoices.
+//! - v2: `EventStore::aggregate` and `EventStore::time_series`, with default
+//!   implementations over `stream_events` / `list_events` and the pure evaluator.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use tally_event::{CustomerRef, EventKey, EventType, RecordId, Timestamp};
+use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
+use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 
 use crate::catalog::{
     Account, AggregatorRecord, Customer, Invoice, InvoiceQuery, InvoiceUpdate, NewInvoice, Product,
     ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 use crate::error::StoreResult;
+use crate::evaluate::{evaluate_stream, events_for_series, series};
 use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{
-    AccountId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId, SubscriptionId,
+    AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
+    SubscriptionId,
 };
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
@@ -78,6 +83,39 @@ pub trait EventStore: Send + Sync {
         event_type: &EventType,
         window: EventWindow,
     ) -> BoxStream<'static, StoreResult<StoredEvent>>;
+
+    /// The aggregator's quantity for one customer over `window`, narrowed by the
+    /// named filter `filter` (which must belong to the aggregator: otherwise
+    /// `InvalidInput`). Must equal `tally_aggregate::evaluate` over the
+    /// customer's current events; the default does exactly that over
+    /// `stream_events`, and backends may push work down to the database.
+    async fn aggregate(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: &CustomerId,
+        window: Window,
+    ) -> StoreResult<AggregateResult> {
+        let events = self.stream_events(account, customer, aggregator.event_type(), window.into());
+        evaluate_stream(events, aggregator, filter, window).await
+    }
+
+    /// Quantities per bucket over `range` (of one customer, or all of them), as
+    /// `tally_aggregate::time_series` computes them. The default reads the events
+    /// through `list_events` into memory.
+    async fn time_series(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: Option<&CustomerId>,
+        range: Period,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
+        let events = events_for_series(self, account, aggregator, customer, range).await?;
+        series(aggregator, range, bucket, filter, &events)
+    }
 }
 
 /// Accounts and API keys.

@@ -1,11 +1,9 @@
 //! Builders for the suite's test data.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use tally_event::{EventType, Record, RecordId, Timestamp, Value};
+use tally_event::{EventType, Record, Timestamp, record_from_stored_json};
 
 use crate::catalog::{Account, Customer, CustomerType};
 use crate::events::NewEvent;
@@ -18,26 +16,15 @@ pub fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(BASE + ms).unwrap()
 }
 
-/// A record from a JSON object of scalars; `id` is added from `id`.
+/// A record from a JSON object of properties (scalars or arrays of scalars);
+/// `id` is added from `id`.
 pub fn record(id: &str, properties: serde_json::Value) -> Record {
-    let mut map = BTreeMap::new();
-    map.insert("id".to_owned(), Value::String(id.to_owned()));
-    if let serde_json::Value::Object(object) = properties {
-        for (key, value) in object {
-            map.insert(key, scalar(&value));
-        }
-    }
-    Record::from_trusted_parts(RecordId::parse(id).unwrap(), map)
-}
-
-fn scalar(value: &serde_json::Value) -> Value {
-    match value {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => Value::Number(Decimal::from_str(&n.to_string()).unwrap()),
-        serde_json::Value::String(s) => Value::String(s.clone()),
-        other => panic!("fixture values are scalars, got {other}"),
-    }
+    let mut object = match properties {
+        serde_json::Value::Object(object) => object,
+        other => panic!("fixture properties are an object, got {other}"),
+    };
+    object.insert("id".to_owned(), serde_json::Value::String(id.to_owned()));
+    record_from_stored_json(&serde_json::Value::Object(object)).expect("a flat fixture record")
 }
 
 /// An event of `event_type` for `customer` with a fresh id.

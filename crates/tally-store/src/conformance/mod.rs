@@ -15,6 +15,7 @@
 
 mod catalog;
 mod concurrency;
+mod evaluator;
 mod events;
 mod fixtures;
 mod isolation;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
+pub use evaluator::aggregates_agree_with_evaluator;
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
     stream_order_and_window, upsert_outcomes,
@@ -67,7 +69,8 @@ macro_rules! store_conformance_tests {
             catalog_round_trips,
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,
-            customer_auto_create_concurrent
+            customer_auto_create_concurrent,
+            aggregates_agree_with_evaluator
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(

@@ -1,0 +1,260 @@
+//! The property every backend must hold: for random events, filters and
+//! aggregators, `aggregate` gives what the pure evaluator gives over the same
+//! current events.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value as Json, json};
+use tally_aggregate::{Aggregator, AggregatorDef, evaluate};
+use tally_event::{Event, EventKey, Period, upsert_outcome};
+
+use super::fixtures::{at, event, new_account, new_customer, record};
+use crate::events::NewEvent;
+use crate::ids::{AggregatorFilterId, CustomerId};
+use crate::traits::Store;
+
+/// Cases per run: each opens an account and writes up to 40 events.
+const CASES: u32 = 24;
+const DAY: i64 = 86_400_000;
+
+fn amount() -> impl Strategy<Value = Option<Json>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Json::Null)),
+        (-50i64..200).prop_map(|n| Some(json!(n))),
+        // Exact decimals with two places, parsed as JSON numbers (arbitrary precision).
+        (0i64..10_000).prop_map(|n| {
+            serde_json::from_str::<Json>(&format!("{}.{:02}", n / 100, n % 100)).ok()
+        }),
+        Just(Some(json!("lots"))),
+        Just(Some(json!(true))),
+    ]
+}
+
+fn plan() -> impl Strategy<Value = Option<Json>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(json!("pro"))),
+        Just(Some(json!("team"))),
+        Just(Some(json!("free"))),
+        Just(Some(json!(5))),
+        Just(Some(json!(["pro", "beta"]))),
+    ]
+}
+
+/// (customer index, event type, record id, timestamp ms, amount, plan)
+type RawEvent = (usize, &'static str, u8, i64, Option<Json>, Option<Json>);
+
+fn raw_event() -> impl Strategy<Value = RawEvent> {
+    (
+        0usize..2,
+        prop_oneof![Just("calls"), Just("other")],
+        0u8..12,
+        0i64..(20 * DAY),
+        amount(),
+        plan(),
+    )
+}
+
+fn literal() -> impl Strategy<Value = Json> {
+    prop_oneof![
+        Just(json!("pro")),
+        Just(json!("team")),
+        Just(json!("pr")),
+        Just(json!(5)),
+        Just(json!(20.5)),
+        Just(json!(true)),
+    ]
+}
+
+fn condition() -> impl Strategy<Value = Json> {
+    let property = prop_oneof![Just("amount"), Just("plan"), Just("absent")];
+    let unary = prop_oneof![Just("is_null"), Just("is_not_null")];
+    let binary = prop_oneof![
+        Just("equals"),
+        Just("not_equals"),
+        Just("greater_than"),
+        Just("greater_than_or_equal"),
+        Just("lower_than"),
+        Just("lowerThanOrEqual"),
+        Just("contains"),
+        Just("starts_with"),
+    ];
+    let list = prop_oneof![Just("in"), Just("not_in")];
+    prop_oneof![
+        (property.clone(), unary).prop_map(|(p, op)| json!({"property": p, "operator": op})),
+        (property.clone(), binary, literal()).prop_map(|(p, op, v)| {
+            let v = match op {
+                "contains" | "starts_with" => json!("pr"),
+                "equals" | "not_equals" => v,
+                // Order comparisons take numbers or strings.
+                _ if v.is_boolean() => json!(5),
+                _ => v,
+            };
+            json!({"property": p, "operator": op, "value": v})
+        }),
+        (property, list, prop::collection::vec(literal(), 0..3))
+            .prop_map(|(p, op, v)| json!({"property": p, "operator": op, "value": v})),
+    ]
+}
+
+fn where_tree() -> impl Strategy<Value = Option<Json>> {
+    let conditional = prop_oneof![Just("and"), Just("or")];
+    let leaf = || {
+        (
+            prop_oneof![Just("and"), Just("or")],
+            prop::collection::vec(condition(), 0..3),
+        )
+            .prop_map(|(c, fields)| json!({"conditional": c, "fields": fields}))
+    };
+    let nested = (
+        conditional,
+        prop::collection::vec(leaf(), 1..3),
+        condition(),
+    )
+        .prop_map(|(c, mut fields, extra)| {
+            fields.push(extra);
+            json!({"conditional": c, "fields": fields})
+        });
+    prop_oneof![Just(None), leaf().prop_map(Some), nested.prop_map(Some)]
+}
+
+fn definition() -> impl Strategy<Value = (AggregatorDef, bool)> {
+    let operation = prop_oneof![
+        Just(("count", None, None)),
+        Just(("sum", Some("amount"), None)),
+        Just(("min", Some("amount"), None)),
+        Just(("max", Some("amount"), None)),
+        Just(("avg", Some("amount"), None)),
+        Just(("latest", Some("amount"), None)),
+        Just(("unique_count", Some("plan"), None)),
+        Just((
+            "formula",
+            None,
+            Some("greatest(sum(amount) - 10, 0) + count(*)")
+        )),
+    ];
+    let kind = prop_oneof![Just("metered"), Just("licensed")];
+    (
+        operation,
+        kind,
+        any::<bool>(),
+        where_tree(),
+        where_tree(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |((op, property, formula), kind, negative, where_, named, use_named)| {
+                let def = AggregatorDef {
+                    name: "random".into(),
+                    event_type: "calls".into(),
+                    operation: op.into(),
+                    property: property.map(str::to_owned),
+                    formula: formula.map(str::to_owned),
+                    kind: kind.into(),
+                    unit_name: None,
+                    allow_negative_values: negative,
+                    where_,
+                    custom_event_name: None,
+                    exposed_event_keys: None,
+                    filters: vec![tally_aggregate::AggregatorFilterDef {
+                        id: FILTER_ID.into(),
+                        name: "named".into(),
+                        where_: named,
+                    }],
+                };
+                (def, use_named)
+            },
+        )
+}
+
+const FILTER_ID: &str = "agf_conformance";
+
+type Case = (Vec<RawEvent>, (AggregatorDef, bool), usize, (i64, i64));
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        prop::collection::vec(raw_event(), 0..40),
+        definition(),
+        0usize..2,
+        (0i64..20, 1i64..10),
+    )
+}
+
+/// Runs `CASES` random cases against `store`; panics with the minimal failing
+/// case. Needs a multi-threaded runtime (the generated tests use one).
+pub async fn aggregates_agree_with_evaluator(store: &Arc<dyn Store>) {
+    let handle = tokio::runtime::Handle::current();
+    let config = Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let result = tokio::task::block_in_place(|| {
+        TestRunner::new(config).run(&case(), |case| handle.block_on(check_case(store, case)))
+    });
+    if let Err(failure) = result {
+        panic!("backend and pure evaluator disagree: {failure}");
+    }
+}
+
+fn to_new_event(raw: &RawEvent, customers: &[CustomerId]) -> NewEvent {
+    let (customer, event_type, record_id, ms, amount, plan) = raw;
+    let mut properties = serde_json::Map::new();
+    if let Some(amount) = amount {
+        properties.insert("amount".into(), amount.clone());
+    }
+    if let Some(plan) = plan {
+        properties.insert("plan".into(), plan.clone());
+    }
+    let record = record(&format!("r{record_id}"), Json::Object(properties));
+    event(event_type, &customers[*customer], at(*ms), record)
+}
+
+/// The current version of each key after applying the batch in order.
+fn current(events: &[NewEvent]) -> BTreeMap<EventKey, NewEvent> {
+    let mut stored: BTreeMap<EventKey, NewEvent> = BTreeMap::new();
+    for e in events {
+        let previous = stored.get(&e.key()).map(|s| s.timestamp);
+        if upsert_outcome(previous, e.timestamp).is_written() {
+            stored.insert(e.key(), e.clone());
+        }
+    }
+    stored
+}
+
+async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseError> {
+    let (raw, (def, use_named), customer_index, (start_day, days)) = case;
+    let account = new_account(store).await;
+    let customers = [
+        new_customer(store, &account, "alice").await,
+        new_customer(store, &account, "bob").await,
+    ];
+    let events: Vec<NewEvent> = raw.iter().map(|r| to_new_event(r, &customers)).collect();
+    store.upsert_events(&account, &events).await.unwrap();
+    let aggregator =
+        Aggregator::compile(&def).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+    let period = Period::new(at(start_day * DAY), at((start_day + days) * DAY)).unwrap();
+    let window = aggregator.window(period);
+    let customer = &customers[customer_index];
+    let theirs: Vec<Event> = current(&events)
+        .into_values()
+        .filter(|e| e.customer_id == *customer)
+        .map(|e| crate::events::StoredEvent::from_new(&e).to_event().unwrap())
+        .collect();
+    let filter_id = AggregatorFilterId::parse(FILTER_ID).unwrap();
+    let filter = use_named.then_some(&filter_id);
+    let expected = evaluate(&aggregator, window, filter.map(|f| f.as_str()), &theirs);
+    let got = store
+        .aggregate(&account, &aggregator, filter, customer, window)
+        .await;
+    match (expected, got) {
+        (Ok(expected), Ok(got)) => prop_assert_eq!(got, expected, "window {:?}", window),
+        (Err(_), Err(_)) => {}
+        (expected, got) => prop_assert!(false, "expected {expected:?}, got {got:?}"),
+    }
+    Ok(())
+}
