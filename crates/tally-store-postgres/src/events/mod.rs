@@ -1,15 +1,17 @@
 //! `EventStore` for PostgreSQL.
 
+mod aggregate;
 mod sql;
 mod upsert;
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::postgres::PgPool;
+use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_event::{EventKey, EventType, RecordId, record_from_stored_json};
 use tally_store::{
-    AccountId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page, SortOrder,
-    StoreError, StoreResult, StoredEvent, UpsertResult,
+    AccountId, AggregatorFilterId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page,
+    SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, evaluate_stream,
 };
 
 use crate::rows::{corrupt, limit_offset, parse, timestamp, total};
@@ -152,6 +154,31 @@ impl EventStore for PgStore {
             window,
         };
         stream_pages(scope).boxed()
+    }
+
+    /// In SQL when the operation allows it (see `aggregate`), otherwise the
+    /// customer's events stream through the pure evaluator.
+    async fn aggregate(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: &CustomerId,
+        window: Window,
+    ) -> StoreResult<AggregateResult> {
+        if aggregate::pushed_down(aggregator) {
+            return aggregate::aggregate_in_sql(
+                &self.pool,
+                account,
+                aggregator,
+                filter,
+                customer,
+                window.into(),
+            )
+            .await;
+        }
+        let events = self.stream_events(account, customer, aggregator.event_type(), window.into());
+        evaluate_stream(events, aggregator, filter, window).await
     }
 }
 

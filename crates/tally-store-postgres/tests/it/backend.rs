@@ -8,8 +8,8 @@ use futures::{StreamExt, TryStreamExt, future};
 use serde_json::json;
 use tally_event::{EventType, Period, Timestamp, UpsertOutcome, record_from_stored_json};
 use tally_store::{
-    AccountId, CustomerId, CustomerStore, EventId, EventStore, EventWindow, InvoiceId,
-    InvoiceStatus, InvoiceStore, NewEvent, NewInvoice, StoreError,
+    AccountId, AggregatorFilterId, CustomerId, CustomerStore, EventId, EventStore, EventWindow,
+    InvoiceId, InvoiceStatus, InvoiceStore, NewEvent, NewInvoice, StoreError,
 };
 use tally_store_postgres::PgStore;
 
@@ -182,4 +182,91 @@ async fn a_stream_longer_than_a_page_is_complete_and_ordered() {
     let other_type = EventType::parse("other").unwrap();
     let none = store.stream_events(&account, &customer, &other_type, window);
     assert_eq!(none.count().await, 0);
+}
+
+fn aggregator(operation: &str) -> tally_aggregate::Aggregator {
+    let property = (operation != "count").then_some("amount");
+    let def: tally_aggregate::AggregatorDef = serde_json::from_value(json!({
+        "name": "calls", "event_type": "api_call", "operation": operation,
+        "property": property,
+        "where": {"conditional": "and", "fields": [
+            {"property": "plan", "operator": "not_equals", "value": "free"}]},
+        "filters": [{"id": "agf_big", "name": "big", "where": {"conditional": "and",
+            "fields": [{"property": "amount", "operator": "greater_than", "value": 0.15}]}}]
+    }))
+    .unwrap();
+    tally_aggregate::Aggregator::compile(&def).unwrap()
+}
+
+fn with_record(
+    record_id: &str,
+    customer: &CustomerId,
+    ts: i64,
+    record: serde_json::Value,
+) -> NewEvent {
+    let mut record = record;
+    record["id"] = json!(record_id);
+    NewEvent {
+        record: record_from_stored_json(&record).unwrap(),
+        ..event(record_id, customer, ts, 0)
+    }
+}
+
+#[tokio::test]
+async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
+    let (_db, store, _) = two_stores().await;
+    let account = AccountId::random();
+    let customer = CustomerId::random();
+    let amount = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let events = vec![
+        with_record("a", &customer, 1_000, json!({"amount": amount("0.1")})),
+        with_record("b", &customer, 2_000, json!({"amount": amount("0.2")})),
+        with_record("c", &customer, 2_000, json!({"amount": "lots"})),
+        with_record("d", &customer, 3_000, json!({"amount": null})),
+        with_record("e", &customer, 4_000, json!({"amount": 7, "plan": "free"})),
+    ];
+    store.upsert_events(&account, &events).await.unwrap();
+    let window = tally_aggregate::Window::Range(Period::new(at(0), at(10_000)).unwrap());
+    let sum = store
+        .aggregate(&account, &aggregator("sum"), None, &customer, window)
+        .await
+        .unwrap();
+    // 0.1 + 0.2 in f64 is 0.30000000000000004.
+    assert_eq!(sum.quantity.to_string(), "0.3");
+    assert_eq!(sum.event_count, 2);
+    assert_eq!(sum.diagnostics.matched_events, 4);
+    assert_eq!(sum.diagnostics.skipped_not_numeric, 1);
+    assert_eq!(sum.diagnostics.skipped_missing, 1);
+    // The latest numeric value: "b" (0.2) at 2 000 beats "a"; "c" is not numeric.
+    let latest = store
+        .aggregate(&account, &aggregator("latest"), None, &customer, window)
+        .await
+        .unwrap();
+    assert_eq!(latest.quantity.to_string(), "0.2");
+    let big = AggregatorFilterId::parse("agf_big").unwrap();
+    let filtered = store
+        .aggregate(
+            &account,
+            &aggregator("count"),
+            Some(&big),
+            &customer,
+            window,
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.quantity.to_string(), "1");
+    let unknown = AggregatorFilterId::parse("agf_nope").unwrap();
+    let refused = store
+        .aggregate(
+            &account,
+            &aggregator("sum"),
+            Some(&unknown),
+            &customer,
+            window,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidInput(_))),
+        "{refused:?}"
+    );
 }
