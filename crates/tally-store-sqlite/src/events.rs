@@ -10,6 +10,7 @@ use tally_store::{
 };
 
 use crate::error::db_err;
+use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::EventRow;
 
@@ -41,12 +42,29 @@ WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
 
 /// Keyset pagination over the usage index, in (ts, record_id) order: each page
 /// is one short read, so a stream holds neither a long read transaction nor more
-/// than a page in memory.
-const STREAM_PAGE: &str = "\
+/// than a page in memory. An aggregation's pushed-down filter goes after it
+/// (its `?` placeholders number on from ?8), then `ORDER BY … LIMIT ?`.
+const STREAM_PAGE_HEAD: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
 WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
-  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)
-ORDER BY ts, record_id LIMIT ?8";
+  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
+const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
+
+/// Numbers the `?` placeholders of `sql` from `first` on (sqlx binds SQLite
+/// parameters by position, so a bare `?` after `?7` must be spelled `?8`).
+/// Filter SQL carries its values as binds, never as literals holding a `?`.
+fn number_placeholders(sql: &str, first: usize) -> String {
+    let mut numbered = String::with_capacity(sql.len() + 16);
+    let mut next = first;
+    for c in sql.chars() {
+        numbered.push(c);
+        if c == '?' {
+            numbered.push_str(&next.to_string());
+            next += 1;
+        }
+    }
+    numbered
+}
 
 pub(crate) const STREAM_PAGE_SIZE: i64 = 1_000;
 
@@ -240,6 +258,18 @@ impl EventStore for SqliteStore {
         Ok(deleted)
     }
 
+    async fn aggregate(
+        &self,
+        account: &AccountId,
+        aggregator: &tally_aggregate::Aggregator,
+        filter: Option<&tally_store::AggregatorFilterId>,
+        customer: &CustomerId,
+        window: tally_aggregate::Window,
+    ) -> StoreResult<tally_aggregate::AggregateResult> {
+        self.aggregate_pushed_down(account, aggregator, filter, customer, window)
+            .await
+    }
+
     fn stream_events(
         &self,
         account: &AccountId,
@@ -254,6 +284,7 @@ impl EventStore for SqliteStore {
             event_type: event_type.as_str().to_owned(),
             start_ms: window.start_ms(),
             end_ms: window.end_ms(),
+            filter: None,
         };
         stream::try_unfold(
             (scan, Some((i64::MIN, String::new()))),
@@ -280,6 +311,8 @@ pub(crate) struct UsageScan {
     pub(crate) event_type: String,
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
+    /// A prefilter pushed down from an aggregator (`filter_sql`).
+    pub(crate) filter: Option<SqlFilter>,
 }
 
 pub(crate) struct ScanPage {
@@ -289,7 +322,7 @@ pub(crate) struct ScanPage {
 
 impl ScanPage {
     /// Where the next page starts, or `None` after the last page.
-    fn last_cursor(&self) -> Option<(i64, String)> {
+    pub(crate) fn last_cursor(&self) -> Option<(i64, String)> {
         let last = self.events.last().filter(|_| self.full)?;
         Some((
             last.timestamp.as_millis(),
@@ -299,15 +332,24 @@ impl ScanPage {
 }
 
 impl UsageScan {
-    async fn page(&self, after: &(i64, String)) -> StoreResult<ScanPage> {
-        let rows: Vec<EventRow> = sqlx::query_as(STREAM_PAGE)
+    pub(crate) async fn page(&self, after: &(i64, String)) -> StoreResult<ScanPage> {
+        let tail = match &self.filter {
+            None => STREAM_PAGE_TAIL.to_owned(),
+            Some(f) => format!(" AND ({}){STREAM_PAGE_TAIL}", f.sql),
+        };
+        let sql = format!("{STREAM_PAGE_HEAD}{}", number_placeholders(&tail, 8));
+        let mut query = sqlx::query_as::<_, EventRow>(&sql)
             .bind(&self.account)
             .bind(&self.customer)
             .bind(&self.event_type)
             .bind(self.start_ms)
             .bind(self.end_ms)
             .bind(after.0)
-            .bind(&after.1)
+            .bind(&after.1);
+        for value in self.filter.iter().flat_map(|f| &f.binds) {
+            query = query.bind(value);
+        }
+        let rows = query
             .bind(STREAM_PAGE_SIZE)
             .fetch_all(&self.pool)
             .await

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
-pub use evaluator::aggregates_agree_with_evaluator;
+pub use evaluator::{aggregates_agree_with_evaluator, aggregates_on_fixed_filters};
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
     stream_order_and_window, upsert_outcomes,
@@ -70,7 +70,8 @@ macro_rules! store_conformance_tests {
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,
             customer_auto_create_concurrent,
-            aggregates_agree_with_evaluator
+            aggregates_agree_with_evaluator,
+            aggregates_on_fixed_filters
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(
