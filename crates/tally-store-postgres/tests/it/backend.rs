@@ -270,3 +270,26 @@ async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
         "{refused:?}"
     );
 }
+
+/// PostgreSQL cannot store NUL in text or JSONB: such an event is refused as
+/// invalid input (and, the batch being one transaction, nothing is written).
+#[tokio::test]
+async fn a_nul_character_is_invalid_input() {
+    let (_db, store, _) = two_stores().await;
+    let account = AccountId::random();
+    let customer = CustomerId::random();
+    let batch = vec![
+        event("fine", &customer, 1_000, 1),
+        with_record("nul", &customer, 1_000, json!({"note": "a\u{0}b"})),
+    ];
+    let refused = store.upsert_events(&account, &batch).await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidInput(_))),
+        "{refused:?}"
+    );
+    let missing = store.get_event(&account, &batch[0].key()).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}

@@ -112,16 +112,14 @@ async fn matching_rows(pool: &PgPool, filter: &Filter) -> Vec<i32> {
 #[test]
 fn sql_filters_agree_with_the_evaluator() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let pool = runtime.block_on(async {
+    let (_db, pool) = runtime.block_on(async {
         let db = fresh_database().await;
         let pool = PgPool::connect_with(db.options.clone()).await.unwrap();
         sqlx::query("CREATE TABLE records (n INT PRIMARY KEY, record JSONB NOT NULL)")
             .execute(&pool)
             .await
             .unwrap();
-        // Keep the database for the whole test.
-        std::mem::forget(db);
-        pool
+        (db, pool)
     });
     let records = proptest::collection::vec(record_json(), 1..24);
     let mut runner = TestRunner::new(Config::with_cases(128));

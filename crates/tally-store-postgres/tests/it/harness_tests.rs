@@ -6,8 +6,21 @@ use std::path::Path;
 
 use sqlx::{ConnectOptions, Connection, Executor, Row};
 
-use crate::harness::binaries::{BinDir, RunAs, find_bin_dir_in};
-use crate::harness::{admin_options, fresh_database, start_throwaway};
+use crate::harness::binaries::{BinDir, RunAs, find_bin_dir, find_bin_dir_in};
+use crate::harness::cluster::Cluster;
+use crate::harness::{Server, URL_VAR, admin_options, fresh_database, server, start_throwaway};
+
+/// The throwaway cluster is not what the tests use when `TALLY_TEST_POSTGRES_URL`
+/// is set (PostgreSQL's binaries may not even be installed then): say so, and
+/// check that the given server is the one in use instead.
+fn using_given_server() -> bool {
+    if std::env::var(URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
+        eprintln!("{URL_VAR} is set: checking that server instead of a throwaway cluster");
+        assert!(matches!(server(), Server::External(_)));
+        return true;
+    }
+    false
+}
 
 fn fake_tools(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
@@ -50,6 +63,9 @@ fn discovery_prefers_path_over_debian_directories() {
 
 #[tokio::test]
 async fn throwaway_cluster_serves_then_disappears_on_drop() {
+    if using_given_server() {
+        return;
+    }
     let run_as = RunAs::detect().unwrap();
     let mut cluster = start_throwaway().unwrap();
     let options = admin_options(&cluster.admin_url()).unwrap();
@@ -84,4 +100,35 @@ async fn each_test_database_is_isolated() {
         .unwrap()
         .get(0);
     assert_eq!(seen, 0);
+}
+
+/// The cleanup that does not rely on `Drop`: when the process that started a
+/// cluster dies (here a stand-in killed with SIGKILL), the reaper stops the
+/// server and deletes its directory.
+#[tokio::test]
+async fn a_killed_owner_leaves_no_server_behind() {
+    if using_given_server() {
+        return;
+    }
+    let mut owner = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let bin = find_bin_dir().unwrap();
+    let mut cluster = Cluster::start_watching(bin, RunAs::detect().unwrap(), owner.id()).unwrap();
+    let options = admin_options(&cluster.admin_url()).unwrap();
+    options.connect().await.unwrap().close().await.unwrap();
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    // The reaper polls once a second; allow a generous deadline on a busy machine.
+    let mut gone = false;
+    for _ in 0..600 {
+        if !cluster.dir().exists() && options.connect().await.is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    cluster.assume_stopped();
+    assert!(gone, "server or {} still there", cluster.dir().display());
 }

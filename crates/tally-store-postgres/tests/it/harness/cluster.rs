@@ -54,8 +54,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Creates and starts a cluster whose superuser `postgres` needs no password
-    /// on the loopback interface.
+    /// on the loopback interface; it goes away with this process.
     pub fn start(bin: BinDir, run_as: RunAs) -> Result<Self, String> {
+        Self::start_watching(bin, run_as, std::process::id())
+    }
+
+    /// Like [`Cluster::start`], but the cluster goes away with process `watched`
+    /// (so a test can check the cleanup by killing a stand-in process).
+    pub fn start_watching(bin: BinDir, run_as: RunAs, watched: u32) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("tally-pg-")
             .tempdir()
@@ -70,7 +76,7 @@ impl Cluster {
             stopped: true,
             dir,
         };
-        cluster.spawn_reaper()?;
+        cluster.spawn_reaper(watched)?;
         cluster.initdb()?;
         cluster.start_on_free_port()?;
         Ok(cluster)
@@ -167,13 +173,18 @@ impl Cluster {
         run(self.stop_command(), "pg_ctl stop").map(drop)
     }
 
-    fn spawn_reaper(&self) -> Result<(), String> {
+    /// Records that someone else stopped the server (the reaper, in its test).
+    pub fn assume_stopped(&mut self) {
+        self.stopped = true;
+    }
+
+    fn spawn_reaper(&self, watched: u32) -> Result<(), String> {
         use std::os::unix::process::CommandExt;
         let stop = self.stop_command();
         let mut reaper = Command::new("sh");
         reaper
             .args(["-c", REAPER_SCRIPT, "tally-pg-reaper"])
-            .arg(std::process::id().to_string())
+            .arg(watched.to_string())
             .arg(self.dir.path())
             .arg(stop.get_program())
             .args(stop.get_args())
