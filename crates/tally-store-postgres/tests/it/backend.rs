@@ -212,9 +212,10 @@ fn with_record(
     }
 }
 
-#[tokio::test]
-async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
-    let (_db, store, _) = two_stores().await;
+/// A store holding one customer's usage: two exact decimals, a string, a null,
+/// and an event the aggregator's `where` refuses.
+async fn usage_fixture() -> (TestDatabase, PgStore, AccountId, CustomerId) {
+    let (db, store, _) = two_stores().await;
     let account = AccountId::random();
     let customer = CustomerId::random();
     let amount = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
@@ -226,9 +227,24 @@ async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
         with_record("e", &customer, 4_000, json!({"amount": 7, "plan": "free"})),
     ];
     store.upsert_events(&account, &events).await.unwrap();
-    let window = tally_aggregate::Window::Range(Period::new(at(0), at(10_000)).unwrap());
+    (db, store, account, customer)
+}
+
+fn usage_window() -> tally_aggregate::Window {
+    tally_aggregate::Window::Range(Period::new(at(0), at(10_000)).unwrap())
+}
+
+#[tokio::test]
+async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
+    let (_db, store, account, customer) = usage_fixture().await;
     let sum = store
-        .aggregate(&account, &aggregator("sum"), None, &customer, window)
+        .aggregate(
+            &account,
+            &aggregator("sum"),
+            None,
+            &customer,
+            usage_window(),
+        )
         .await
         .unwrap();
     // 0.1 + 0.2 in f64 is 0.30000000000000004.
@@ -239,10 +255,21 @@ async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
     assert_eq!(sum.diagnostics.skipped_missing, 1);
     // The latest numeric value: "b" (0.2) at 2 000 beats "a"; "c" is not numeric.
     let latest = store
-        .aggregate(&account, &aggregator("latest"), None, &customer, window)
+        .aggregate(
+            &account,
+            &aggregator("latest"),
+            None,
+            &customer,
+            usage_window(),
+        )
         .await
         .unwrap();
     assert_eq!(latest.quantity.to_string(), "0.2");
+}
+
+#[tokio::test]
+async fn sql_aggregation_applies_named_filters_and_refuses_unknown_ones() {
+    let (_db, store, account, customer) = usage_fixture().await;
     let big = AggregatorFilterId::parse("agf_big").unwrap();
     let filtered = store
         .aggregate(
@@ -250,7 +277,7 @@ async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
             &aggregator("count"),
             Some(&big),
             &customer,
-            window,
+            usage_window(),
         )
         .await
         .unwrap();
@@ -262,7 +289,7 @@ async fn sql_aggregation_is_exact_and_reports_what_it_skips() {
             &aggregator("sum"),
             Some(&unknown),
             &customer,
-            window,
+            usage_window(),
         )
         .await;
     assert!(
