@@ -18,6 +18,9 @@ pub enum IdError {
     TooLong { max: usize },
     #[error("may only contain letters, digits and _ . : -")]
     InvalidCharacters,
+    /// PostgreSQL cannot store U+0000 in text, so no backend accepts it.
+    #[error("must not contain the NUL character (U+0000)")]
+    ContainsNul,
 }
 
 fn check_length(value: &str, max: usize) -> Result<(), IdError> {
@@ -26,6 +29,9 @@ fn check_length(value: &str, max: usize) -> Result<(), IdError> {
     }
     if value.chars().count() > max {
         return Err(IdError::TooLong { max });
+    }
+    if value.contains('\0') {
+        return Err(IdError::ContainsNul);
     }
     Ok(())
 }
@@ -149,6 +155,12 @@ mod tests {
             Err(IdError::TooLong { max: 100 })
         );
         assert!(EventType::parse(&"a".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_id() {
+        assert_eq!(RecordId::parse("a\0b"), Err(IdError::ContainsNul));
+        assert_eq!(CustomerRef::parse("\0"), Err(IdError::ContainsNul));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(super) fn push_id_error(name: &str, error: &IdError, errors: &mut Errors) {
     let code = match error {
         IdError::Empty => ErrorCode::Empty,
         IdError::TooLong { .. } => ErrorCode::TooLong,
-        IdError::InvalidCharacters => ErrorCode::InvalidCharacters,
+        IdError::InvalidCharacters | IdError::ContainsNul => ErrorCode::InvalidCharacters,
     };
     let path = match name {
         "record.id" => "/record/id".to_owned(),

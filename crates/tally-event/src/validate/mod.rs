@@ -15,13 +15,13 @@
 //! | `required`               | a required field is missing or null                         |
 //! | `empty`                  | `customer_id`, `event_type` or `record.id` is `""`          |
 //! | `too_long`               | `customer_id`/`record.id` over 255, `event_type` over 100 chars |
-//! | `invalid_characters`     | `event_type` outside `[A-Za-z0-9_.:-]`                      |
+//! | `invalid_characters`     | `event_type` outside `[A-Za-z0-9_.:-]`; U+0000 in any string |
 //! | `invalid_timestamp`      | a timestamp string or number in no accepted form            |
 //! | `timestamp_in_seconds`   | an epoch number below 10^11: probably seconds               |
 //! | `timestamp_in_future`    | later than `now` + the allowed skew                         |
 //! | `timestamp_out_of_range` | year outside 1970..=9999                                    |
 //! | `too_many_properties`    | more than 25 record properties, `id` included               |
-//! | `invalid_key`            | a record key that is empty or over 100 characters           |
+//! | `invalid_key`            | a record key that is empty, over 100 chars or with NUL         |
 //! | `string_too_long`        | a string value or array item over 8192 bytes               |
 //! | `array_too_long`         | an array over 256 items                                     |
 //! | `nested_object`          | a record property that is an object                         |

@@ -120,12 +120,17 @@ fn integer_id(text: &str, errors: &mut Errors) -> Option<(RecordId, Value)> {
     }
 }
 
+/// PostgreSQL cannot store U+0000 in text or JSONB, so no backend accepts it.
+const NUL_MESSAGE: &str = "strings must not contain the NUL character (U+0000)";
+
 fn check_key(key: &str, errors: &mut Errors) -> bool {
     let chars = key.chars().count();
     let message = if chars == 0 {
         "record keys must not be empty".to_owned()
     } else if chars > MAX_KEY_CHARS {
         format!("record keys must be at most {MAX_KEY_CHARS} characters, this one has {chars}")
+    } else if key.contains('\0') {
+        "record keys must not contain the NUL character (U+0000)".to_owned()
     } else {
         return true;
     };
@@ -226,6 +231,10 @@ fn check_string(text: &str, path: impl Fn() -> String, errors: &mut Errors) -> O
             text.len()
         );
         errors.push(path(), ErrorCode::StringTooLong, message);
+        return None;
+    }
+    if text.contains('\0') {
+        errors.push(path(), ErrorCode::InvalidCharacters, NUL_MESSAGE);
         return None;
     }
     Some(text.to_owned())
