@@ -52,8 +52,8 @@ impl fmt::Display for Problem {
 /// | `Evaluation` | `evaluation_failed`     | 400 (a formula divided by zero, an amount overflowed) |
 /// | `Store`      | the store's own code    | `invalid_input` 400, `unavailable` 503, others 500 |
 ///
-/// A store `NotFound` or `Conflict` never appears as `Store`: [`From<StoreError>`]
-/// turns them into this enum's own variants.
+/// A store `NotFound`, `Conflict` or `Aggregation` never appears as `Store`:
+/// [`From<StoreError>`] turns them into this enum's own variants.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BillingError {
@@ -124,6 +124,7 @@ impl From<StoreError> for BillingError {
                 what: entity,
                 reason,
             },
+            StoreError::Aggregation(message) => BillingError::Evaluation(message),
             other => BillingError::Store(other),
         }
     }

@@ -101,13 +101,17 @@ pub(crate) fn checked_filter<'q>(
     id: Option<&'q str>,
 ) -> BillingResult<Option<&'q str>> {
     match id {
-        Some(id) if aggregator.filter(id).is_none() => Err(BillingError::invalid(
-            "/aggregator_filter_id",
-            "unknown_filter",
-            "not a filter of this aggregator",
-        )),
+        Some(id) if aggregator.filter(id).is_none() => Err(unknown_filter()),
         other => Ok(other),
     }
+}
+
+pub(crate) fn unknown_filter() -> BillingError {
+    BillingError::invalid(
+        "/aggregator_filter_id",
+        "unknown_filter",
+        "not a filter of this aggregator",
+    )
 }
 
 fn usage_event(aggregator: &Aggregator, stored: &StoredEvent, event: &Event) -> UsageEvent {

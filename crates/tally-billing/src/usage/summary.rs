@@ -53,10 +53,10 @@ impl Billing {
         for (record, period) in targets {
             let aggregator = compile_stored(&record)?;
             let window = aggregator.window(period);
-            let accumulator = self
-                .accumulate(account, &customer.id, &aggregator, window, None, None)
+            let result = self
+                .store
+                .aggregate(account, &aggregator, None, &customer.id, window)
                 .await?;
-            let result = accumulator.finish()?;
             summaries.push(UsageSummary {
                 aggregator_id: record.id,
                 name: record.name,
@@ -86,10 +86,10 @@ impl Billing {
             .resolve_range(account, &customer.id, &record.id, range)
             .await?;
         let window = aggregator.window(period);
-        let accumulator = self
-            .accumulate(account, &customer.id, &aggregator, window, None, None)
+        let result = self
+            .store
+            .aggregate(account, &aggregator, None, &customer.id, window)
             .await?;
-        let result = accumulator.finish()?;
         Ok(AggregatorUsage {
             aggregator_id: record.id,
             total: result.quantity.normalize(),

@@ -1,12 +1,12 @@
 //! An aggregator's quantity per hour, day or month over a range.
 
-use futures::StreamExt;
 use rust_decimal::Decimal;
-use tally_aggregate::{Aggregator, Bucket, time_series};
-use tally_event::{Event, Period, Timestamp};
-use tally_store::{AccountId, AggregatorId, CustomerId, PageRequest};
+use tally_aggregate::Bucket;
+use tally_event::{Period, Timestamp};
+use tally_store::{AccountId, AggregatorFilterId, AggregatorId};
 
-use super::{calendar_month, event_window, events::checked_filter};
+use super::calendar_month;
+use super::events::{checked_filter, unknown_filter};
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::DateRange;
 use crate::service::Billing;
@@ -49,8 +49,8 @@ pub struct TimeSeries {
 
 impl Billing {
     /// `GET /v1/aggregators/{id}/usage/timeseries`. Every bucket is present
-    /// (empty ones are 0). Across customers the events are gathered in memory:
-    /// pass a customer for large accounts.
+    /// (empty ones are 0). The store computes the buckets (`time_series`), of
+    /// one customer or of all.
     pub async fn aggregator_time_series(
         &self,
         account: &AccountId,
@@ -91,13 +91,25 @@ impl Billing {
         };
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
         let filter = checked_filter(&aggregator, query.aggregator_filter_id.as_deref())?;
-        let customers = self
-            .series_customers(account, query.customer_id.as_deref())
+        let filter = filter
+            .map(AggregatorFilterId::parse)
+            .transpose()
+            .map_err(|_| unknown_filter())?;
+        let customer = match query.customer_id.as_deref() {
+            Some(reference) => Some(self.find_customer(account, reference).await?.id),
+            None => None,
+        };
+        let series = self
+            .store
+            .time_series(
+                account,
+                &aggregator,
+                filter.as_ref(),
+                customer.as_ref(),
+                range,
+                bucket,
+            )
             .await?;
-        let events = self
-            .gather_events(account, &customers, &aggregator, range)
-            .await?;
-        let series = time_series(&aggregator, range, bucket, filter, &events)?;
         let ends: Vec<Timestamp> = series
             .iter()
             .skip(1)
@@ -121,50 +133,6 @@ impl Billing {
             period_end: range.end(),
             points,
         })
-    }
-
-    /// One customer (an unknown one is `NotFound`), or every customer.
-    async fn series_customers(
-        &self,
-        account: &AccountId,
-        customer: Option<&str>,
-    ) -> BillingResult<Vec<CustomerId>> {
-        if let Some(reference) = customer {
-            return Ok(vec![self.find_customer(account, reference).await?.id]);
-        }
-        let mut ids = Vec::new();
-        loop {
-            let request = PageRequest {
-                take: tally_store::MAX_TAKE,
-                skip: ids.len() as u64,
-            };
-            let page = self.store.list_customers(account, request).await?;
-            let fetched = page.items.len();
-            ids.extend(page.items.into_iter().map(|customer| customer.id));
-            if fetched == 0 || ids.len() as u64 >= page.total {
-                return Ok(ids);
-            }
-        }
-    }
-
-    async fn gather_events(
-        &self,
-        account: &AccountId,
-        customers: &[CustomerId],
-        aggregator: &Aggregator,
-        range: Period,
-    ) -> BillingResult<Vec<Event>> {
-        let window = event_window(aggregator.window(range));
-        let mut events = Vec::new();
-        for customer in customers {
-            let mut stream =
-                self.store
-                    .stream_events(account, customer, aggregator.event_type(), window);
-            while let Some(stored) = stream.next().await {
-                events.push(stored?.to_event()?);
-            }
-        }
-        Ok(events)
     }
 }
 

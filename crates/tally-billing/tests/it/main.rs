@@ -1,0 +1,8 @@
+//! Integration tests of the use cases over `MemoryStore`, with a fixed clock and
+//! seeded ids.
+
+mod catalog;
+mod ingest;
+mod simulate;
+mod support;
+mod usage;
