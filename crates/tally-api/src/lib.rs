@@ -1,4 +1,94 @@
 //! Tally's HTTP API: the axum router, handlers, auth, rate limits, errors and OpenAPI.
 //!
-//! This crate will expose `router(state) -> Router` over the `tally-billing` use
-//! cases. Request and response types live here; the core crates never see HTTP.
+//! [`router`] builds the whole server over an [`AppState`] (the `tally-billing`
+//! service and the [`ApiConfig`]); tests drive it in-process. Request and response
+//! types live here; the core crates never see HTTP.
+//!
+//! - Errors: one [`ApiError`]; [`ErrorCode::status`] is the one table of statuses,
+//!   and every extractor's rejection is an `ApiError` too ([`extract`]).
+//! - Everything under `/v1` needs `Authorization: Bearer <key>`; the key's account
+//!   scopes every call, and its token bucket sets `X-RateLimit-*` ([`middleware`]).
+//! - Every response carries `x-request-id` (echoed, or generated as `req_…`).
+//! - [`openapi`] is generated from the same route registrations as the router, so
+//!   the document lists exactly the routes served.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod page;
+pub mod ratelimit;
+mod routes;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode, FieldError};
+pub use ratelimit::RateLimitConfig;
+pub use state::{ApiConfig, AppState};
+
+use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tally",
+        description = "Usage-based billing: events, aggregators, products, subscriptions, usage and prices."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody, FieldError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The authenticated routes, registered with their OpenAPI operations.
+fn v1_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
+    routes::v1(config)
+}
+
+/// The OpenAPI 3.1 document of every route [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1_routes(&ApiConfig::default()))
+        .merge(routes::system::routes())
+        .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    api
+}
+
+/// The whole server: `/v1` (authenticated, rate limited), `/healthz`, `/metrics`,
+/// `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (v1, _) = v1_routes(state.config()).split_for_parts();
+    let v1 = v1.route_layer(from_fn_with_state(state.clone(), authenticate));
+    let (system, _) = routes::system::routes().split_for_parts();
+    let body_limit = state.config().body_limit_bytes;
+    Router::new()
+        .merge(v1)
+        .merge(system)
+        .fallback(routes::route_not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
+        .with_state(state)
+}

@@ -1,0 +1,203 @@
+//! Extractors whose every rejection is an [`ApiError`], so malformed JSON, a wrong
+//! content type, an oversized body or a bad query parameter get the same error
+//! shape as any other failure.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorCode, FieldError};
+
+/// A JSON body deserialized into `T`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw bytes of a JSON body (content type and size checked, syntax not):
+/// for event ingestion, where `tally-event` validates everything at once.
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected a body with content-type application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+            } else {
+                ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
+            }
+        })?;
+        Ok(JsonBytes(bytes))
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.len() > 5 && essence.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// Deserializes a JSON body, telling syntax errors (`malformed_json`) from shape
+/// errors (`invalid_request`, with the JSON pointer of the offending value).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The plain parse is the fast path; the path-tracking one runs only to
+    // explain a failure.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(explain_json_error::<T>(bytes)),
+    }
+}
+
+fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let error = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(error) => error,
+        // The value parsed: what failed is the text after it.
+        Ok(_) => {
+            let detail = deserializer
+                .end()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("malformed json: {detail}"),
+            );
+        }
+    };
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {inner}"));
+    }
+    let path = pointer(error.path());
+    let field = FieldError::new(path, "invalid_value", inner.to_string());
+    ApiError::invalid(
+        "the request body does not have the expected shape",
+        vec![field],
+    )
+}
+
+/// A serde path as a JSON pointer (`/price_groups/0/price`).
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"))
+            }
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    out
+}
+
+/// Query parameters deserialized into `T`; a failure names the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let name = error.path().to_string();
+                let message = format!("{name}: {}", error.inner());
+                let field = FieldError::new(format!("/{name}"), "invalid_value", message);
+                ApiError::invalid("invalid query parameters", vec![field])
+            })
+    }
+}
+
+/// Path parameters; a segment that does not decode names no object (404).
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|_| ApiError::new(ErrorCode::NotFound, "not found"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Shape {
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        count: u32,
+    }
+
+    #[test]
+    fn shape_errors_point_at_the_value() {
+        let error = parse_json::<Shape>(br#"{"items": [{"count": 1}, {"count": "x"}]}"#)
+            .err()
+            .map(|e| e.body());
+        let body = error.unwrap_or_else(|| panic!("expected an error"));
+        assert_eq!(body.code, "invalid_request");
+        assert_eq!(body.errors[0].path, "/items/1/count");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        for input in [&b"{"[..], b"{\"items\": [}", br#"{"items": []} trailing"#] {
+            let code = parse_json::<Shape>(input).err().map(|e| e.code());
+            assert_eq!(code, Some(ErrorCode::MalformedJson), "{input:?}");
+        }
+    }
+}

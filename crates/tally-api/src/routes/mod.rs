@@ -1,0 +1,68 @@
+//! Handlers, one module per resource. Each is thin: extract, call `tally-billing`,
+//! convert to the wire type.
+
+pub mod aggregators;
+pub mod customers;
+pub mod events;
+pub mod prices;
+pub mod products;
+pub mod subscriptions;
+pub mod system;
+pub mod usage;
+
+use serde::Deserialize;
+use tally_billing::Pagination;
+use tally_store::PageRequest;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::{ApiConfig, AppState};
+
+/// Every authenticated route.
+pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(events::routes(config.batch_body_limit_bytes))
+        .merge(prices::routes())
+        .merge(customers::routes())
+        .merge(aggregators::routes())
+        .merge(products::routes())
+        .merge(subscriptions::routes())
+        .merge(usage::routes())
+}
+
+/// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.
+#[derive(Debug, Default, Clone, Copy, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 0..=100, default 50.
+    pub take: Option<i64>,
+    /// ≥ 0, default 0.
+    pub skip: Option<i64>,
+}
+
+impl From<PageQuery> for Pagination {
+    fn from(query: PageQuery) -> Self {
+        Pagination {
+            take: query.take,
+            skip: query.skip,
+        }
+    }
+}
+
+/// The page a `Pagination` stands for, for the `meta` block of a response whose
+/// use case already validated it.
+pub fn page_request(page: Pagination) -> PageRequest {
+    page.to_page_request().unwrap_or_default()
+}
+
+pub async fn route_not_found() -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+}

@@ -1,0 +1,235 @@
+//! `/v1/products`: CRUD, each product with its price groups (`grp_…`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_billing::{Pagination, PriceGroupInput, ProductInput};
+use tally_event::decimal_to_json;
+use tally_store::{PriceGroup, Product};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::middleware::Account;
+use crate::page::Paginated;
+use crate::routes::{PageQuery, page_request};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_product, list_products))
+        .routes(routes!(get_product, update_product, delete_product))
+}
+
+/// A price group as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PriceGroupRequest {
+    /// On update: keep this group's id.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// Restricts the group to one filter (`agf_…`) of the product's aggregator.
+    pub aggregator_filter_id: Option<String>,
+    /// A price model: `flat`, `per_unit`, `package`, `graduated`, `volume` or
+    /// `percentage` (docs/pricing.md); decimals as strings or numbers.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"type": "volume", "tiers": [
+        {"up_to": "1000", "unit_amount": "2", "flat_amount": "0"},
+        {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}))]
+    pub price: serde_json::Value,
+}
+
+/// A product as created or replaced.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "API calls", "type": "usage", "aggregator_id": "agg_…",
+    "currency": "EUR", "min_amount": null, "max_amount": "100000",
+    "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]}))]
+pub struct ProductRequest {
+    pub name: Option<String>,
+    /// `usage` (needs `aggregator_id`) or `fee`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub aggregator_id: Option<String>,
+    pub currency: Option<String>,
+    /// Minimum per period, minor units.
+    #[schema(value_type = Option<String>)]
+    pub min_amount: Option<Decimal>,
+    /// Maximum per period, minor units.
+    #[schema(value_type = Option<String>)]
+    pub max_amount: Option<Decimal>,
+    #[serde(default)]
+    pub price_groups: Vec<PriceGroupRequest>,
+}
+
+impl From<ProductRequest> for ProductInput {
+    fn from(request: ProductRequest) -> Self {
+        ProductInput {
+            name: request.name,
+            kind: request.kind,
+            aggregator_id: request.aggregator_id,
+            currency: request.currency,
+            min_amount: request.min_amount,
+            max_amount: request.max_amount,
+            price_groups: request
+                .price_groups
+                .into_iter()
+                .map(|group| PriceGroupInput {
+                    id: group.id,
+                    name: group.name,
+                    aggregator_filter_id: group.aggregator_filter_id,
+                    price: group.price,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A price group.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceGroupView {
+    pub id: String,
+    pub name: String,
+    pub aggregator_filter_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub price: serde_json::Value,
+}
+
+/// A product.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProductView {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub aggregator_id: Option<String>,
+    pub currency: String,
+    /// Minor units, an exact JSON number.
+    #[schema(value_type = Option<f64>)]
+    pub min_amount: Option<serde_json::Value>,
+    /// Minor units, an exact JSON number.
+    #[schema(value_type = Option<f64>)]
+    pub max_amount: Option<serde_json::Value>,
+    pub price_groups: Vec<PriceGroupView>,
+    pub created_at: String,
+}
+
+impl From<PriceGroup> for PriceGroupView {
+    fn from(group: PriceGroup) -> Self {
+        PriceGroupView {
+            id: group.id.to_string(),
+            name: group.name,
+            aggregator_filter_id: group.aggregator_filter_id.map(|id| id.to_string()),
+            price: group.price,
+        }
+    }
+}
+
+impl From<Product> for ProductView {
+    fn from(product: Product) -> Self {
+        ProductView {
+            id: product.id.to_string(),
+            name: product.name,
+            kind: product.kind.as_str().to_owned(),
+            aggregator_id: product.aggregator_id.map(|id| id.to_string()),
+            currency: product.currency,
+            min_amount: product.min_amount.map(decimal_to_json),
+            max_amount: product.max_amount.map(decimal_to_json),
+            price_groups: product.price_groups.into_iter().map(Into::into).collect(),
+            created_at: product.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// Create a product with its price groups.
+#[utoipa::path(post, path = "/v1/products", tag = "products", request_body = ProductRequest,
+    responses(
+        (status = 201, description = "created", body = ProductView),
+        (status = 400, description = "invalid product, every problem listed", body = ErrorBody)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiJson(request): ApiJson<ProductRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ProductView>)> {
+    let input = ProductInput::from(request);
+    let product = state.billing().create_product(&account, &input).await?;
+    Ok((StatusCode::CREATED, axum::Json(product.into())))
+}
+
+/// List products, oldest first.
+#[utoipa::path(get, path = "/v1/products", tag = "products", params(PageQuery),
+    responses(
+        (status = 200, description = "a page of products", body = Paginated<ProductView>),
+        (status = 400, description = "invalid pagination", body = ErrorBody)))]
+pub async fn list_products(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Paginated<ProductView>>> {
+    let page = Pagination::from(query);
+    let products = state.billing().list_products(&account, page).await?;
+    Ok(axum::Json(Paginated::from_page(
+        products,
+        page_request(page),
+        ProductView::from,
+    )))
+}
+
+/// Path of a product.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProductPath {
+    /// `itm_` id.
+    pub id: String,
+}
+
+/// Get a product.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "products", params(ProductPath),
+    responses(
+        (status = 200, description = "the product", body = ProductView),
+        (status = 404, description = "no such product in this account", body = ErrorBody)))]
+pub async fn get_product(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<ProductPath>,
+) -> ApiResult<axum::Json<ProductView>> {
+    let product = state.billing().get_product(&account, &path.id).await?;
+    Ok(axum::Json(product.into()))
+}
+
+/// Replace a product, price groups included.
+#[utoipa::path(put, path = "/v1/products/{id}", tag = "products", params(ProductPath),
+    request_body = ProductRequest,
+    responses(
+        (status = 200, description = "the updated product", body = ProductView),
+        (status = 400, description = "invalid product", body = ErrorBody),
+        (status = 404, description = "no such product in this account", body = ErrorBody)))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<ProductPath>,
+    ApiJson(request): ApiJson<ProductRequest>,
+) -> ApiResult<axum::Json<ProductView>> {
+    let input = ProductInput::from(request);
+    let product = state
+        .billing()
+        .update_product(&account, &path.id, &input)
+        .await?;
+    Ok(axum::Json(product.into()))
+}
+
+/// Delete a product that no subscription uses.
+#[utoipa::path(delete, path = "/v1/products/{id}", tag = "products", params(ProductPath),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "no such product in this account", body = ErrorBody),
+        (status = 409, description = "a subscription uses it", body = ErrorBody)))]
+pub async fn delete_product(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<ProductPath>,
+) -> ApiResult<StatusCode> {
+    state.billing().delete_product(&account, &path.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

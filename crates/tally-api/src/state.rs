@@ -1,0 +1,82 @@
+//! `AppState`: what every handler and middleware shares.
+
+use std::sync::Arc;
+
+use tally_billing::Billing;
+use tally_store::Store;
+
+use crate::metrics::Metrics;
+use crate::ratelimit::{RateLimitConfig, RateLimiter};
+
+/// Largest body of most routes: a single event is at most 64 KiB, catalog
+/// objects are smaller still.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// Largest body of `POST /v1/events/batch`: 5 000 events of typical size fit
+/// with room to spare.
+pub const DEFAULT_BATCH_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Server settings the API enforces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub rate_limit: RateLimitConfig,
+    pub body_limit_bytes: usize,
+    pub batch_body_limit_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit: RateLimitConfig::default(),
+            body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            batch_body_limit_bytes: DEFAULT_BATCH_BODY_LIMIT_BYTES,
+        }
+    }
+}
+
+/// The shared state of the router; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    billing: Billing,
+    config: ApiConfig,
+    limiter: RateLimiter,
+    metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(billing: Billing, config: ApiConfig) -> Self {
+        let limiter = RateLimiter::new(config.rate_limit);
+        Self {
+            inner: Arc::new(Inner {
+                billing,
+                config,
+                limiter,
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    pub fn billing(&self) -> &Billing {
+        &self.inner.billing
+    }
+
+    /// The store behind the service, for authentication.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.inner.billing.store()
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}

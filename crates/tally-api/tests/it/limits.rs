@@ -1,0 +1,110 @@
+//! Body limits (413), rate limits (429 and the `X-RateLimit-*` headers) and
+//! request ids.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use tally_api::{ApiConfig, RateLimitConfig};
+
+use crate::support::{KEY_A, KEY_B, TestApp, redacted, request};
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let app = TestApp::with_config(ApiConfig {
+        body_limit_bytes: 64,
+        batch_body_limit_bytes: 128,
+        ..ApiConfig::default()
+    })
+    .await;
+    let name = "x".repeat(100);
+    let reply = app
+        .call(Method::POST, "/v1/customers", Some(json!({"name": name})))
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    insta::assert_snapshot!("body_too_large", redacted(&reply));
+    // The batch route has its own, larger limit.
+    let batch = json!([{"event_type": "e", "record": {"id": 1}, "customer_id": "c", "timestamp": 1734714000000_i64}]);
+    assert!(batch.to_string().len() > 64 && batch.to_string().len() <= 128);
+    let accepted = app
+        .call(Method::POST, "/v1/events/batch", Some(batch))
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text);
+    let events: Vec<_> = (0..3)
+        .map(|i| json!({"event_type": "e", "record": {"id": i}, "customer_id": "c", "timestamp": 1734714000000_i64}))
+        .collect();
+    let refused = app
+        .call(Method::POST, "/v1/events/batch", Some(json!(events)))
+        .await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(refused.json["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_token_bucket() {
+    let app = TestApp::with_config(ApiConfig {
+        rate_limit: RateLimitConfig {
+            per_second: 1,
+            burst: 2,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let first = app.call(Method::GET, "/v1/customers", None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.headers["x-ratelimit-limit"], "2");
+    assert_eq!(first.headers["x-ratelimit-remaining"], "1");
+    assert!(first.headers.contains_key("x-ratelimit-reset"));
+    let second = app.call(Method::GET, "/v1/customers", None).await;
+    assert_eq!(second.headers["x-ratelimit-remaining"], "0");
+    let limited = app.call(Method::GET, "/v1/customers", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(limited.headers["x-ratelimit-remaining"], "0");
+    insta::assert_snapshot!("rate_limited", redacted(&limited));
+    let other = app
+        .call_as(Some(KEY_B), Method::GET, "/v1/customers", None)
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    // Routes outside /v1 are not limited.
+    let health = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert!(!health.headers.contains_key("x-ratelimit-limit"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::new().await;
+    let given = Request::builder()
+        .uri("/v1/customers")
+        .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
+        .header("x-request-id", "my-trace-123")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.send(given).await.headers["x-request-id"],
+        "my-trace-123"
+    );
+    let requests = [
+        request(Method::GET, "/healthz", None, None),
+        request(Method::GET, "/v1/customers", Some(KEY_A), None),
+        request(Method::GET, "/v1/customers", None, None),
+        request(Method::GET, "/nowhere", None, None),
+        request(Method::GET, "/v1/customers/nobody", Some(KEY_A), None),
+        request(
+            Method::POST,
+            "/v1/customers",
+            Some(KEY_A),
+            Some(json!({"name": 1})),
+        ),
+    ];
+    for request in requests {
+        let path = request.uri().to_string();
+        let reply = app.send(request).await;
+        let id = reply
+            .headers
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let id = id.unwrap_or_else(|| panic!("no request id on {path}"));
+        assert!(id.starts_with("req_") && id.len() == 26, "{path}: {id}");
+    }
+}
