@@ -1,6 +1,8 @@
 //! Integration tests of the SQLite store: the conformance suite on a file
 //! database and on an in-memory one, and the kill -9 durability test.
 
+mod durability;
+
 mod conformance_file {
     use std::sync::Arc;
 
