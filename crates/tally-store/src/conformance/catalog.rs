@@ -252,7 +252,7 @@ pub async fn catalog_round_trips(store: &Arc<dyn Store>) {
         .aggregators_for_event_type(&account, &calls)
         .await
         .unwrap();
-    assert_eq!(of_calls, [aggregator.clone()]);
+    assert_eq!(of_calls, std::slice::from_ref(&aggregator));
     let renamed = AggregatorRecord {
         name: "Calls".into(),
         ..aggregator.clone()

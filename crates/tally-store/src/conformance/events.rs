@@ -31,7 +31,7 @@ pub async fn upsert_outcomes(store: &Arc<dyn Store>) {
     let customer = new_customer(store, &account, "acme").await;
     let first = event("calls", &customer, at(1_000), record("r1", json!({"n": 1})));
     let created = store
-        .upsert_events(&account, &[first.clone()])
+        .upsert_events(&account, std::slice::from_ref(&first))
         .await
         .unwrap();
     assert_eq!(outcomes(&created), [UpsertOutcome::Created]);

@@ -29,7 +29,10 @@ pub async fn tenant_isolation(store: &Arc<dyn Store>) {
     let b = new_account(store).await;
     let customer = new_customer(store, &a, "shared-ext").await;
     let e = event("calls", &customer, at(10), record("r1", json!({"n": 1})));
-    store.upsert_events(&a, &[e.clone()]).await.unwrap();
+    store
+        .upsert_events(&a, std::slice::from_ref(&e))
+        .await
+        .unwrap();
     events_are_isolated(store, &a, &b, &customer).await;
     customers_are_isolated(store, &a, &b, &customer).await;
     catalog_is_isolated(store, &a, &b, &customer).await;

@@ -5,7 +5,7 @@
 //! runs them all with one macro line, given an expression that opens a fresh
 //! store (a future of [`StoreUnderTest`]):
 //!
-//! ```ignore
+//! ```text
 //! tally_store::store_conformance_tests!(crate::open_test_store());
 //! ```
 //!

@@ -7,18 +7,15 @@ use tally_event::{CustomerRef, EventType, Timestamp};
 
 use super::{MemoryStore, Tenant, check_page};
 use crate::catalog::{
-    Account, AggregatorRecord, Customer, Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus,
-    InvoiceUpdate, NewInvoice, Product, ResolvedCustomer, Subscription, SubscriptionQuery,
+    Account, AggregatorRecord, Customer, Product, ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{
-    AccountId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId, SubscriptionId,
-};
+use crate::ids::{AccountId, AggregatorId, ApiKeyId, CustomerId, ProductId, SubscriptionId};
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
-use crate::traits::{AccountStore, CatalogStore, CustomerStore, InvoiceStore, SubscriptionStore};
+use crate::traits::{AccountStore, CatalogStore, CustomerStore, SubscriptionStore};
 
-fn insert_new<K: Ord + Clone, V: Clone>(
+pub(super) fn insert_new<K: Ord + Clone, V: Clone>(
     map: &mut BTreeMap<K, V>,
     key: &K,
     value: &V,
@@ -31,7 +28,11 @@ fn insert_new<K: Ord + Clone, V: Clone>(
     Ok(value.clone())
 }
 
-fn get<K: Ord, V: Clone>(map: &BTreeMap<K, V>, key: &K, entity: &'static str) -> StoreResult<V> {
+pub(super) fn get<K: Ord, V: Clone>(
+    map: &BTreeMap<K, V>,
+    key: &K,
+    entity: &'static str,
+) -> StoreResult<V> {
     map.get(key).cloned().ok_or(StoreError::not_found(entity))
 }
 
@@ -435,79 +436,4 @@ impl SubscriptionStore for MemoryStore {
             remove(&mut t.subscriptions, id, "subscription")
         })
     }
-}
-
-#[async_trait]
-impl InvoiceStore for MemoryStore {
-    async fn create_invoice(
-        &self,
-        account: &AccountId,
-        invoice: &NewInvoice,
-    ) -> StoreResult<Invoice> {
-        self.with_tenant(account, |t| {
-            let number = InvoiceNumber(t.last_invoice_number + 1);
-            let created = Invoice::from_new(invoice, number);
-            let stored = insert_new(&mut t.invoices, &invoice.id, &created, "invoice")?;
-            t.last_invoice_number = number.0;
-            Ok(stored)
-        })
-    }
-
-    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
-        self.with_tenant(account, |t| get(&t.invoices, id, "invoice"))
-    }
-
-    async fn list_invoices(
-        &self,
-        account: &AccountId,
-        query: &InvoiceQuery,
-    ) -> StoreResult<Page<Invoice>> {
-        check_page(query.page)?;
-        self.with_tenant(account, |t| {
-            let mut all: Vec<Invoice> = t
-                .invoices
-                .values()
-                .filter(|i| invoice_matches(query, i))
-                .cloned()
-                .collect();
-            all.sort_by(|a, b| b.number.cmp(&a.number));
-            Ok(Page::slice(all, query.page))
-        })
-    }
-
-    async fn update_invoice(
-        &self,
-        account: &AccountId,
-        id: &InvoiceId,
-        update: &InvoiceUpdate,
-    ) -> StoreResult<Invoice> {
-        self.with_tenant(account, |t| {
-            let slot = t
-                .invoices
-                .get_mut(id)
-                .ok_or(StoreError::not_found("invoice"))?;
-            if slot.status == InvoiceStatus::Finalized {
-                return Err(StoreError::conflict(
-                    "invoice",
-                    "finalized invoices are frozen",
-                ));
-            }
-            slot.status = update.status;
-            slot.lines = update.lines.clone();
-            slot.totals = update.totals.clone();
-            slot.finalized_at = update.finalized_at;
-            Ok(slot.clone())
-        })
-    }
-}
-
-fn invoice_matches(query: &InvoiceQuery, invoice: &Invoice) -> bool {
-    query
-        .subscription_id
-        .as_ref()
-        .is_none_or(|s| invoice.subscription_id.as_ref() == Some(s))
-        && query
-            .customer_id
-            .as_ref()
-            .is_none_or(|c| *c == invoice.customer_id)
 }

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod events;
+mod invoices;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,90 @@
+//! `InvoiceStore` for `MemoryStore`: the per-account counter lives in the
+//! tenant, bumped under the store's one mutex.
+
+use async_trait::async_trait;
+
+use super::MemoryStore;
+use super::catalog::{get, insert_new};
+use super::check_page;
+use crate::catalog::{
+    Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice,
+};
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{AccountId, InvoiceId};
+use crate::page::Page;
+use crate::traits::InvoiceStore;
+
+#[async_trait]
+impl InvoiceStore for MemoryStore {
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &NewInvoice,
+    ) -> StoreResult<Invoice> {
+        self.with_tenant(account, |t| {
+            let number = InvoiceNumber(t.last_invoice_number + 1);
+            let created = Invoice::from_new(invoice, number);
+            let stored = insert_new(&mut t.invoices, &invoice.id, &created, "invoice")?;
+            t.last_invoice_number = number.0;
+            Ok(stored)
+        })
+    }
+
+    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
+        self.with_tenant(account, |t| get(&t.invoices, id, "invoice"))
+    }
+
+    async fn list_invoices(
+        &self,
+        account: &AccountId,
+        query: &InvoiceQuery,
+    ) -> StoreResult<Page<Invoice>> {
+        check_page(query.page)?;
+        self.with_tenant(account, |t| {
+            let mut all: Vec<Invoice> = t
+                .invoices
+                .values()
+                .filter(|i| invoice_matches(query, i))
+                .cloned()
+                .collect();
+            all.sort_by_key(|i| std::cmp::Reverse(i.number));
+            Ok(Page::slice(all, query.page))
+        })
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice> {
+        self.with_tenant(account, |t| {
+            let slot = t
+                .invoices
+                .get_mut(id)
+                .ok_or(StoreError::not_found("invoice"))?;
+            if slot.status == InvoiceStatus::Finalized {
+                return Err(StoreError::conflict(
+                    "invoice",
+                    "finalized invoices are frozen",
+                ));
+            }
+            slot.status = update.status;
+            slot.lines = update.lines.clone();
+            slot.totals = update.totals.clone();
+            slot.finalized_at = update.finalized_at;
+            Ok(slot.clone())
+        })
+    }
+}
+
+fn invoice_matches(query: &InvoiceQuery, invoice: &Invoice) -> bool {
+    query
+        .subscription_id
+        .as_ref()
+        .is_none_or(|s| invoice.subscription_id.as_ref() == Some(s))
+        && query
+            .customer_id
+            .as_ref()
+            .is_none_or(|c| *c == invoice.customer_id)
+}
