@@ -45,44 +45,7 @@ impl Billing {
         account: &AccountId,
         filter: &EventFilter,
     ) -> BillingResult<Page<StoredEvent>> {
-        let mut problems = Problems::default();
-        let mut query = EventQuery {
-            page: filter.page.check(&mut problems),
-            ..EventQuery::default()
-        };
-        query.event_type = filter
-            .event_type
-            .as_deref()
-            .and_then(|text| event_type(text, "/event_type", &mut problems));
-        query.record_ids = filter.record_ids.as_ref().map(|ids| {
-            ids.iter()
-                .enumerate()
-                .filter_map(|(i, id)| {
-                    record_id_text(id, &format!("/record_ids/{i}"), &mut problems)
-                })
-                .collect()
-        });
-        query.timestamp_gte = parse_date(
-            filter.timestamp_gte.as_deref(),
-            "/timestamp_gte",
-            &mut problems,
-        )
-        .unwrap_or_default();
-        query.timestamp_lte = parse_date(
-            filter.timestamp_lte.as_deref(),
-            "/timestamp_lte",
-            &mut problems,
-        )
-        .unwrap_or_default();
-        query.order = match filter.order.as_deref() {
-            None | Some("asc") => SortOrder::Asc,
-            Some("desc") => SortOrder::Desc,
-            Some(_) => {
-                problems.push("/order", "invalid_value", "order must be asc or desc");
-                SortOrder::Asc
-            }
-        };
-        problems.finish()?;
+        let mut query = event_query(filter)?;
         if let Some(reference) = &filter.customer_id {
             match self.find_customer(account, reference).await {
                 Ok(customer) => query.customer_id = Some(customer.id),
@@ -137,6 +100,47 @@ impl Billing {
             .delete_events(account, &event_type, &record_ids)
             .await?)
     }
+}
+
+/// The store query of a filter, the customer left to resolve.
+fn event_query(filter: &EventFilter) -> BillingResult<EventQuery> {
+    let mut problems = Problems::default();
+    let mut query = EventQuery {
+        page: filter.page.check(&mut problems),
+        ..EventQuery::default()
+    };
+    query.event_type = filter
+        .event_type
+        .as_deref()
+        .and_then(|text| event_type(text, "/event_type", &mut problems));
+    query.record_ids = filter.record_ids.as_ref().map(|ids| {
+        ids.iter()
+            .enumerate()
+            .filter_map(|(i, id)| record_id_text(id, &format!("/record_ids/{i}"), &mut problems))
+            .collect()
+    });
+    query.timestamp_gte = parse_date(
+        filter.timestamp_gte.as_deref(),
+        "/timestamp_gte",
+        &mut problems,
+    )
+    .unwrap_or_default();
+    query.timestamp_lte = parse_date(
+        filter.timestamp_lte.as_deref(),
+        "/timestamp_lte",
+        &mut problems,
+    )
+    .unwrap_or_default();
+    query.order = match filter.order.as_deref() {
+        None | Some("asc") => SortOrder::Asc,
+        Some("desc") => SortOrder::Desc,
+        Some(_) => {
+            problems.push("/order", "invalid_value", "order must be asc or desc");
+            SortOrder::Asc
+        }
+    };
+    problems.finish()?;
+    Ok(query)
 }
 
 fn event_type(text: &str, path: &str, problems: &mut Problems) -> Option<EventType> {

@@ -117,7 +117,11 @@ impl Billing {
             .accepted
             .pop()
             .map(|accepted| accepted.event)
-            .ok_or_else(|| BillingError::Evaluation("event neither accepted nor rejected".into()))
+            .ok_or_else(|| {
+                BillingError::Store(tally_store::StoreError::Internal(
+                    "event neither accepted nor rejected".into(),
+                ))
+            })
     }
 
     /// Resolves customers, then stores every valid event in one upsert.

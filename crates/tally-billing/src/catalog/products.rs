@@ -160,17 +160,20 @@ impl Billing {
             );
         }
         let compiled = aggregator.map(|(_, compiled)| compiled);
-        let groups = self.ids.with(|rng| {
-            input
-                .price_groups
-                .iter()
-                .enumerate()
-                .map(|(index, group)| {
-                    let fresh = PriceGroupId::generate(rng);
-                    price_group(index, group, kind, compiled, current, fresh, &mut problems)
-                })
-                .collect::<Vec<_>>()
+        let fresh: Vec<PriceGroupId> = self.ids.with(|rng| {
+            (0..input.price_groups.len())
+                .map(|_| PriceGroupId::generate(rng))
+                .collect()
         });
+        let groups: Vec<Option<PriceGroup>> = input
+            .price_groups
+            .iter()
+            .zip(fresh)
+            .enumerate()
+            .map(|(index, (group, fresh))| {
+                price_group(index, group, kind, compiled, current, fresh, &mut problems)
+            })
+            .collect();
         problems.finish()?;
         Ok(Product {
             id,

@@ -1,9 +1,10 @@
 //! Usage: quantities of a customer per aggregator, the events behind them, and
 //! time series.
 //!
-//! Every quantity is the pure evaluator of `tally-aggregate` over the store's
-//! `stream_events` (one customer, one event type, the aggregator's window), so
-//! memory stays flat whatever the number of events.
+//! Totals and series come from the store's `aggregate` and `time_series`
+//! (pushed down to SQL by the backends that can). The events behind a total,
+//! and the usage a simulation prices on top of, are streamed (`stream_events`)
+//! through the pure evaluator, so memory stays flat whatever their number.
 
 mod events;
 mod summary;

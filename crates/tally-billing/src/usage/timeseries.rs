@@ -1,7 +1,7 @@
 //! An aggregator's quantity per hour, day or month over a range.
 
 use rust_decimal::Decimal;
-use tally_aggregate::Bucket;
+use tally_aggregate::{AggregateResult, Bucket};
 use tally_event::{Period, Timestamp};
 use tally_store::{AccountId, AggregatorFilterId, AggregatorId};
 
@@ -57,38 +57,7 @@ impl Billing {
         aggregator_id: &str,
         query: &TimeSeriesQuery,
     ) -> BillingResult<TimeSeries> {
-        let mut problems = Problems::default();
-        let range = query
-            .range
-            .resolve(calendar_month(self.now())?, &mut problems);
-        let bucket = match query.group_by.as_deref() {
-            None => Some(Bucket::Day),
-            Some(text) => Bucket::parse(text).or_else(|| {
-                problems.push(
-                    "/group_by",
-                    "invalid_value",
-                    "group_by must be hour, day or month",
-                );
-                None
-            }),
-        };
-        if let (Some(range), Some(bucket)) = (range, bucket)
-            && bucket_count(range, bucket) > MAX_TIME_SERIES_BUCKETS
-        {
-            problems.push(
-                "/group_by",
-                "too_many_buckets",
-                format!("at most {MAX_TIME_SERIES_BUCKETS} buckets: use a shorter range or a larger group_by"),
-            );
-        }
-        problems.finish()?;
-        let (Some(range), Some(bucket)) = (range, bucket) else {
-            return Err(BillingError::invalid(
-                "/start_date",
-                "invalid_date",
-                "invalid date range",
-            ));
-        };
+        let (range, bucket) = checked_query(query, calendar_month(self.now())?)?;
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
         let filter = checked_filter(&aggregator, query.aggregator_filter_id.as_deref())?;
         let filter = filter
@@ -110,22 +79,7 @@ impl Billing {
                 bucket,
             )
             .await?;
-        let ends: Vec<Timestamp> = series
-            .iter()
-            .skip(1)
-            .map(|(start, _)| *start)
-            .chain([range.end()])
-            .collect();
-        let points = series
-            .into_iter()
-            .zip(ends)
-            .map(|((start, result), end)| TimeSeriesPoint {
-                start,
-                end,
-                total: result.quantity.normalize(),
-                count: result.event_count,
-            })
-            .collect();
+        let points = points(series, range.end());
         Ok(TimeSeries {
             aggregator_id: record.id,
             group_by: bucket,
@@ -134,6 +88,56 @@ impl Billing {
             points,
         })
     }
+}
+
+/// The range (missing bounds from `default`) and the bucket, or every problem.
+fn checked_query(query: &TimeSeriesQuery, default: Period) -> BillingResult<(Period, Bucket)> {
+    let mut problems = Problems::default();
+    let range = query.range.resolve(default, &mut problems);
+    let bucket = match query.group_by.as_deref() {
+        None => Some(Bucket::Day),
+        Some(text) => Bucket::parse(text).or_else(|| {
+            problems.push(
+                "/group_by",
+                "invalid_value",
+                "group_by must be hour, day or month",
+            );
+            None
+        }),
+    };
+    if let (Some(range), Some(bucket)) = (range, bucket)
+        && bucket_count(range, bucket) > MAX_TIME_SERIES_BUCKETS
+    {
+        problems.push(
+            "/group_by",
+            "too_many_buckets",
+            format!("at most {MAX_TIME_SERIES_BUCKETS} buckets: use a shorter range or a larger group_by"),
+        );
+    }
+    problems.finish()?;
+    range
+        .zip(bucket)
+        .ok_or_else(|| BillingError::invalid("/start_date", "invalid_date", "invalid date range"))
+}
+
+/// Buckets with their ends: the next bucket's start, the range's end for the last.
+fn points(series: Vec<(Timestamp, AggregateResult)>, range_end: Timestamp) -> Vec<TimeSeriesPoint> {
+    let ends: Vec<Timestamp> = series
+        .iter()
+        .skip(1)
+        .map(|(start, _)| *start)
+        .chain([range_end])
+        .collect();
+    series
+        .into_iter()
+        .zip(ends)
+        .map(|((start, result), end)| TimeSeriesPoint {
+            start,
+            end,
+            total: result.quantity.normalize(),
+            count: result.event_count,
+        })
+        .collect()
 }
 
 /// An upper bound of the number of buckets covering `range`.
