@@ -195,3 +195,37 @@ impl fmt::Display for ProblemList<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_keep_their_kind() {
+        let not_found = BillingError::from(StoreError::not_found("customer"));
+        assert!(matches!(
+            not_found,
+            BillingError::NotFound { what: "customer" }
+        ));
+        let conflict = BillingError::from(StoreError::conflict("customer", "external id taken"));
+        assert_eq!(conflict.code(), "conflict");
+        let failed = BillingError::from(StoreError::Aggregation("division by zero".into()));
+        assert_eq!(failed.code(), "evaluation_failed");
+        let down = BillingError::from(StoreError::Unavailable("busy".into()));
+        assert_eq!(down.code(), "unavailable");
+    }
+
+    #[test]
+    fn invalid_lists_its_problems() {
+        let error = BillingError::Invalid(vec![
+            Problem::new("/a", "required", "this field is required"),
+            Problem::new("/b", "too_long", "must be at most 255 characters"),
+        ]);
+        assert_eq!(error.code(), "invalid_request");
+        assert_eq!(error.problems().len(), 2);
+        assert_eq!(
+            error.to_string(),
+            "invalid request: /a required: this field is required; /b too_long: must be at most 255 characters"
+        );
+    }
+}

@@ -115,3 +115,50 @@ fn read_skew(object: &Map<String, Value>, settings: &mut AccountSettings, proble
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn missing_keys_take_defaults_and_unknown_keys_are_ignored() {
+        for json in [json!(null), json!({}), json!({"theme": "dark"})] {
+            assert_eq!(
+                AccountSettings::from_json(&json).unwrap(),
+                AccountSettings::default()
+            );
+        }
+    }
+
+    #[test]
+    fn settings_round_trip() {
+        let settings = AccountSettings {
+            pii_policy: PiiPolicy::Mask,
+            max_future_skew_ms: 0,
+            auto_create_customers: false,
+        };
+        assert_eq!(
+            AccountSettings::from_json(&settings.to_json()).unwrap(),
+            settings
+        );
+    }
+
+    #[test]
+    fn every_wrong_key_is_reported() {
+        let json =
+            json!({"pii_policy": "loud", "max_future_skew_ms": -1, "auto_create_customers": "yes"});
+        let error = AccountSettings::from_json(&json).unwrap_err();
+        let paths: Vec<&str> = error.problems().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/pii_policy",
+                "/max_future_skew_ms",
+                "/auto_create_customers"
+            ]
+        );
+        assert!(AccountSettings::from_json(&json!([])).is_err());
+    }
+}

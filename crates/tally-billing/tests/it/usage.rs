@@ -343,3 +343,27 @@ async fn time_series_limits() {
     assert_eq!(series.points[0].total.to_string(), "1");
     assert_eq!(series.points[30].total.to_string(), "3");
 }
+
+#[tokio::test]
+async fn a_formula_dividing_by_zero_is_an_evaluation_error() {
+    let s = seeded().await;
+    let ratio =
+        s.h.aggregator(
+            json!({"name": "Ratio", "event_type": "api_call", "operation": "formula",
+            "formula": "sum(durationInMs) / (count(*) - count(*))"}),
+        )
+        .await;
+    let result =
+        s.h.billing
+            .customer_aggregator_usage(
+                &s.h.account,
+                "acme-42",
+                ratio.id.as_str(),
+                &DateRange::default(),
+            )
+            .await;
+    assert!(
+        matches!(result, Err(BillingError::Evaluation(_))),
+        "{result:?}"
+    );
+}
