@@ -4,7 +4,9 @@
 //! a `run` that returns the process exit code. Flags override `TALLY_*` environment
 //! variables, which override defaults.
 
+mod accounts;
 mod commands;
+mod store_url;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -21,6 +23,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API.
+    Serve(commands::serve::Args),
+    /// Bring the database schema up to date.
+    Migrate(commands::migrate::Args),
+    /// Manage API keys.
+    Keys(commands::keys::Args),
     /// Check NDJSON events (one per line) without storing them.
     Validate(commands::validate::Args),
 }
@@ -32,6 +40,9 @@ const EXIT_FAILURE_TO_RUN: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Migrate(args) => commands::migrate::run(&args),
+        Command::Keys(args) => commands::keys::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
     };
     result.unwrap_or_else(|error| {

@@ -1,0 +1,150 @@
+//! `tally serve`: the HTTP server.
+//!
+//! Opens (and migrates) the store, bootstraps the first account on an empty
+//! database, and serves the API until SIGTERM or Ctrl-C, then stops accepting
+//! connections and lets in-flight requests finish before exiting.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tally_api::{ApiConfig, AppState, RateLimitConfig};
+use tally_billing::Billing;
+
+use crate::accounts::{self, IssuedKey};
+use crate::commands::{DatabaseArgs, runtime};
+use crate::store_url;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, env = "TALLY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Log format on standard error (levels from RUST_LOG).
+    #[arg(long, env = "TALLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Requests per second each API key may sustain.
+    #[arg(long, env = "TALLY_RATE_LIMIT_PER_SECOND", default_value_t = RateLimitConfig::default().per_second)]
+    pub rate_limit_per_second: u32,
+    /// Requests each API key may send in one burst.
+    #[arg(long, env = "TALLY_RATE_LIMIT_BURST", default_value_t = RateLimitConfig::default().burst)]
+    pub rate_limit_burst: u32,
+    /// Largest request body, except batches.
+    #[arg(long, env = "TALLY_BODY_LIMIT_BYTES", default_value_t = tally_api::state::DEFAULT_BODY_LIMIT_BYTES)]
+    pub body_limit_bytes: usize,
+    /// Largest body of POST /v1/events/batch.
+    #[arg(long, env = "TALLY_BATCH_BODY_LIMIT_BYTES", default_value_t = tally_api::state::DEFAULT_BATCH_BODY_LIMIT_BYTES)]
+    pub batch_body_limit_bytes: usize,
+    /// Register this API key for the `default` account at start, instead of
+    /// generating one (scripts, tests).
+    #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    init_logs(args.log_format);
+    runtime()?.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in files or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(args: &Args) -> anyhow::Result<()> {
+    let url = &args.database.database_url;
+    let store = store_url::open(url).await?;
+    tracing::info!(database = %store_url::redact(url), "store open");
+    let issued = accounts::bootstrap(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
+    if let Some(issued) = issued {
+        announce(&issued)?;
+    }
+    let config = ApiConfig {
+        rate_limit: RateLimitConfig {
+            per_second: args.rate_limit_per_second,
+            burst: args.rate_limit_burst,
+        },
+        body_limit_bytes: args.body_limit_bytes,
+        batch_body_limit_bytes: args.batch_body_limit_bytes,
+    };
+    let app = tally_api::router(AppState::new(Billing::new(store), config));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    writeln!(std::io::stdout(), "tally listening on http://{address}")?;
+    tracing::info!(%address, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints a generated key once: it is stored only as a hash.
+fn announce(issued: &IssuedKey) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match &issued.secret {
+        Some(secret) => writeln!(
+            out,
+            "created account {} with api key {secret}\nkeep it: it is shown only once",
+            issued.account.name
+        )?,
+        None => writeln!(
+            out,
+            "registered TALLY_BOOTSTRAP_API_KEY for account {}",
+            issued.account.name
+        )?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; the server then drains in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
