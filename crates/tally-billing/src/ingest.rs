@@ -5,7 +5,9 @@
 //! are validated one by one, so valid events are stored even when others fail
 //! (partial success), and each failure lists every problem of its event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use futures::{StreamExt, TryStreamExt, stream};
 
 use tally_event::{
     CustomerRef, ParsedEvent, PiiWarning, UpsertOutcome, ValidationError, parse_event,
@@ -19,6 +21,9 @@ use crate::settings::AccountSettings;
 
 /// Most events one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 5000;
+
+/// Customer lookups of one batch in flight at once.
+const CONCURRENT_CUSTOMER_LOOKUPS: usize = 8;
 
 /// What happened to one accepted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,33 +171,37 @@ impl Billing {
         let ids: Vec<EventId> = self
             .ids
             .with(|rng| (0..ready.len()).map(|_| EventId::generate(rng)).collect());
-        let new_events: Vec<NewEvent> = ready
-            .iter()
-            .zip(ids)
-            .map(|((_, (parsed, customer)), id)| NewEvent {
+        // Records move into the new events (no copy of a 5000-event batch);
+        // what the answer needs is kept beside them.
+        let mut answers = Vec::with_capacity(ready.len());
+        let mut new_events = Vec::with_capacity(ready.len());
+        for ((index, (parsed, customer)), id) in ready.into_iter().zip(ids) {
+            let event = parsed.event;
+            new_events.push(NewEvent {
                 id,
-                event_type: parsed.event.event_type.clone(),
+                event_type: event.event_type,
                 customer_id: customer.id.clone(),
-                timestamp: parsed.event.timestamp,
-                record: parsed.event.record.clone(),
+                timestamp: event.timestamp,
+                record: event.record,
                 ingested_at: now,
-            })
-            .collect();
+            });
+            answers.push((index, parsed.warnings, customer));
+        }
         let results = self.store.upsert_events(account, &new_events).await?;
-        if results.len() != ready.len() {
+        if results.len() != answers.len() {
             return Err(BillingError::Store(tally_store::StoreError::Internal(
                 "upsert returned a result count unlike the batch".into(),
             )));
         }
-        Ok(ready
+        Ok(answers
             .into_iter()
             .zip(results)
-            .map(|((index, (parsed, customer)), result)| BatchAccepted {
+            .map(|((index, warnings, customer), result)| BatchAccepted {
                 index,
                 event: IngestedEvent {
                     id: result.event_id,
                     outcome: result.outcome,
-                    warnings: parsed.warnings,
+                    warnings,
                     customer_id: customer.id,
                     customer_created: customer.created,
                 },
@@ -200,42 +209,59 @@ impl Billing {
             .collect())
     }
 
-    /// Each distinct customer reference of the valid events, resolved once.
+    /// Each distinct customer reference of the valid events, resolved once,
+    /// a few at a time (a batch usually names few customers; when it names
+    /// many, concurrent lookups hide part of the round trips).
     async fn resolve_customers(
         &self,
         account: &AccountId,
         settings: &AccountSettings,
         validated: &[Validated],
     ) -> BillingResult<HashMap<CustomerRef, Result<ResolvedRef, Problem>>> {
-        let mut resolved = HashMap::new();
+        let mut distinct = HashSet::new();
+        let references: Vec<&CustomerRef> = validated
+            .iter()
+            .flatten()
+            .map(|parsed| &parsed.event.customer)
+            .filter(|reference| distinct.insert(*reference))
+            .collect();
         let now = self.now();
-        for parsed in validated.iter().flatten() {
-            let reference = &parsed.event.customer;
-            if resolved.contains_key(reference) {
-                continue;
-            }
-            let outcome = if settings.auto_create_customers {
-                let new_id = self.ids.with(CustomerId::generate);
-                let found = self
-                    .store
-                    .resolve_or_create_customer(account, reference, &new_id, now)
-                    .await?;
-                Ok(ResolvedRef {
-                    id: found.customer.id,
-                    created: found.created,
-                })
-            } else {
-                match self.store.find_customer(account, reference).await? {
-                    Some(customer) => Ok(ResolvedRef {
-                        id: customer.id,
-                        created: false,
-                    }),
-                    None => Err(customer_not_found()),
-                }
-            };
-            resolved.insert(reference.clone(), outcome);
+        let resolved: Vec<_> = stream::iter(references)
+            .map(|reference| async move {
+                let outcome = self.resolve_one(account, settings, reference, now).await?;
+                Ok::<_, BillingError>((reference.clone(), outcome))
+            })
+            .buffered(CONCURRENT_CUSTOMER_LOOKUPS)
+            .try_collect()
+            .await?;
+        Ok(resolved.into_iter().collect())
+    }
+
+    async fn resolve_one(
+        &self,
+        account: &AccountId,
+        settings: &AccountSettings,
+        reference: &CustomerRef,
+        now: tally_event::Timestamp,
+    ) -> BillingResult<Result<ResolvedRef, Problem>> {
+        if settings.auto_create_customers {
+            let new_id = self.ids.with(CustomerId::generate);
+            let found = self
+                .store
+                .resolve_or_create_customer(account, reference, &new_id, now)
+                .await?;
+            return Ok(Ok(ResolvedRef {
+                id: found.customer.id,
+                created: found.created,
+            }));
         }
-        Ok(resolved)
+        Ok(match self.store.find_customer(account, reference).await? {
+            Some(customer) => Ok(ResolvedRef {
+                id: customer.id,
+                created: false,
+            }),
+            None => Err(customer_not_found()),
+        })
     }
 }
 

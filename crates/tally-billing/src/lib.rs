@@ -76,7 +76,7 @@ pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination};
 pub use period::{PeriodError, period_containing};
-pub use service::Billing;
+pub use service::{Billing, SETTINGS_CACHE_MS};
 pub use settings::AccountSettings;
 pub use simulate::{
     Calculation, CalculationId, PriceGroupRef, PricedEvent, PricedLine, SimulateOptions,

@@ -1,6 +1,7 @@
 //! [`Billing`], the service every use case hangs off, and the lookups they share.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tally_aggregate::{Aggregator, AggregatorDef};
 use tally_event::{CustomerRef, Timestamp};
@@ -17,6 +18,35 @@ pub struct Billing {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<Ids>,
+    settings: Arc<SettingsCache>,
+}
+
+/// How long an account's settings are reused before being read again. Ingestion
+/// reads them on every call; a change applies within this delay.
+pub const SETTINGS_CACHE_MS: i64 = 5_000;
+
+/// Settings read recently, per account, with the instant they were read.
+#[derive(Default)]
+struct SettingsCache(Mutex<HashMap<AccountId, (AccountSettings, Timestamp)>>);
+
+impl SettingsCache {
+    fn get(&self, account: &AccountId, now: Timestamp) -> Option<AccountSettings> {
+        let entries = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (settings, read_at) = entries.get(account)?;
+        let age = now.as_millis() - read_at.as_millis();
+        (0..SETTINGS_CACHE_MS).contains(&age).then_some(*settings)
+    }
+
+    fn put(&self, account: &AccountId, settings: AccountSettings, now: Timestamp) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.insert(account.clone(), (settings, now));
+    }
 }
 
 impl Billing {
@@ -27,7 +57,12 @@ impl Billing {
 
     /// A service with an injected clock and id generator (tests, replays).
     pub fn with_parts(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<Ids>) -> Self {
-        Billing { store, clock, ids }
+        Billing {
+            store,
+            clock,
+            ids,
+            settings: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -39,13 +74,20 @@ impl Billing {
         self.clock.now()
     }
 
-    /// The account's settings (one store read). A stored value that does not
-    /// read back is corrupt data, not a request problem.
+    /// The account's settings: one store read at most every
+    /// [`SETTINGS_CACHE_MS`]. A stored value that does not read back is corrupt
+    /// data, not a request problem (and is never cached).
     pub async fn account_settings(&self, account: &AccountId) -> BillingResult<AccountSettings> {
+        let now = self.now();
+        if let Some(settings) = self.settings.get(account, now) {
+            return Ok(settings);
+        }
         let record = self.store.get_account(account).await?;
-        AccountSettings::from_json(&record.settings).map_err(|error| {
+        let settings = AccountSettings::from_json(&record.settings).map_err(|error| {
             BillingError::Store(StoreError::Corrupt(format!("account settings: {error}")))
-        })
+        })?;
+        self.settings.put(account, settings, now);
+        Ok(settings)
     }
 
     /// The customer a reference (`cus_` id or external id) names, never creating

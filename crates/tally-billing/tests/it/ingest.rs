@@ -359,3 +359,40 @@ async fn deleting_by_record_ids() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_batch_naming_many_customers_resolves_each_once() {
+    let h = Harness::new(NOW).await;
+    let events: Vec<Value> = (0..60)
+        .map(|i| {
+            api_call(
+                &format!("E{i}"),
+                &format!("customer-{}", i % 20),
+                "2024-12-20T16:04:11Z",
+            )
+        })
+        .collect();
+    let outcome = h.billing.ingest_batch(&h.account, &events).await.unwrap();
+    assert_eq!(outcome.accepted.len(), 60);
+    let created = outcome
+        .accepted
+        .iter()
+        .filter(|a| a.event.customer_created && a.index < 20)
+        .count();
+    assert_eq!(created, 20);
+    // Events naming one reference share its customer, in request order.
+    assert_eq!(
+        outcome.accepted[3].event.customer_id,
+        outcome.accepted[23].event.customer_id
+    );
+    assert_ne!(
+        outcome.accepted[3].event.customer_id,
+        outcome.accepted[4].event.customer_id
+    );
+    let customers = h
+        .billing
+        .list_customers(&h.account, Pagination::default())
+        .await
+        .unwrap();
+    assert_eq!(customers.total, 20);
+}
