@@ -380,3 +380,63 @@ async fn ingest_and_price_stores_then_prices_the_event() {
     assert!(priced.event.customer_created);
     assert!(priced.calculation.result.is_empty());
 }
+
+/// Runs every case of `fixtures/billing/simulate.json`.
+#[tokio::test]
+async fn fixture_cases() {
+    let text = include_str!("../../../../fixtures/billing/simulate.json");
+    let fixture: Value = serde_json::from_str(text).unwrap();
+    let cases = fixture["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let aggregator = &fixture["aggregators"][case["aggregator"].as_str().unwrap()];
+        let got = run_case(aggregator, case).await;
+        let expected: Option<[i64; 3]> = serde_json::from_value(case["expected"].clone()).unwrap();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+async fn run_case(aggregator: &Value, case: &Value) -> Option<[i64; 3]> {
+    let h = Harness::new(NOW).await;
+    h.customer("acme-42", None).await;
+    let aggregator = h.aggregator(aggregator.clone()).await;
+    let product = h
+        .product(json!({"name": "Usage", "type": "usage", "aggregator_id": aggregator.id, "currency": "EUR",
+            "price_groups": [{"name": "group", "price": case["price"]}]}))
+        .await;
+    h.subscription(
+        json!({"customer_id": "acme-42", "product_ids": [product.id],
+        "starts_at": "2024-12-01T00:00:00Z", "tax_rate": case["tax_rate"]}),
+    )
+    .await;
+    let event = |record: &Value| {
+        json!({"customer_id": "acme-42", "event_type": "api_call",
+               "timestamp": "2024-12-10T00:00:00Z", "record": record})
+    };
+    let prior: Vec<Value> = case["prior"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(event)
+        .collect();
+    if !prior.is_empty() {
+        let outcome = h.billing.ingest_batch(&h.account, &prior).await.unwrap();
+        assert!(outcome.rejected.is_empty());
+    }
+    let mut simulated = event(&case["event"]);
+    simulated["timestamp"] = json!("2024-12-20T16:04:11Z");
+    let calculation = h
+        .billing
+        .simulate_prices(&h.account, &simulated, &with_tax())
+        .await
+        .unwrap();
+    assert!(calculation.result.len() <= 1);
+    calculation.result.first().map(|line| {
+        [
+            line.amount_excluding_tax,
+            line.tax_amount,
+            line.total_amount,
+        ]
+    })
+}
