@@ -396,3 +396,40 @@ async fn a_batch_naming_many_customers_resolves_each_once() {
         .unwrap();
     assert_eq!(customers.total, 20);
 }
+
+#[tokio::test]
+async fn a_batch_is_one_store_call_and_a_failed_one_acknowledges_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let store = Arc::new(crate::counting::CountingStore::default());
+    let h = Harness::with_store(NOW, json!({}), store.clone()).await;
+    let events = vec![
+        api_call("A", "acme", "2024-12-20T16:04:11Z"),
+        json!({"customer_id": "acme"}),
+        api_call("B", "globex", "2024-12-20T16:04:11Z"),
+        api_call("C", "initech", "2024-12-20T16:04:11Z"),
+    ];
+    let outcome = h.billing.ingest_batch(&h.account, &events).await.unwrap();
+    assert_eq!((outcome.accepted.len(), outcome.rejected.len()), (3, 1));
+    assert_eq!(store.upserts.load(Ordering::SeqCst), 1);
+
+    // A batch with no valid event does not call the store.
+    let invalid = vec![json!({"customer_id": "acme"})];
+    h.billing.ingest_batch(&h.account, &invalid).await.unwrap();
+    assert_eq!(store.upserts.load(Ordering::SeqCst), 1);
+
+    store.fail_upserts.store(true, Ordering::SeqCst);
+    let more = vec![api_call("D", "acme", "2024-12-20T16:04:11Z")];
+    let failed = h.billing.ingest_batch(&h.account, &more).await;
+    assert!(matches!(&failed, Err(BillingError::Store(_))), "{failed:?}");
+    assert_eq!(failed.map(|_| ()).unwrap_err().code(), "unavailable");
+    let single = h.billing.ingest_event(&h.account, &more[0]).await;
+    assert!(single.is_err());
+    let stored = h
+        .billing
+        .list_events(&h.account, &EventFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(stored.total, 3);
+}

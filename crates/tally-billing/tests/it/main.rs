@@ -2,6 +2,7 @@
 //! seeded ids.
 
 mod catalog;
+mod counting;
 mod ingest;
 mod simulate;
 mod support;

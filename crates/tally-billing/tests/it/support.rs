@@ -7,7 +7,7 @@ use tally_billing::{
     Billing, CustomerInput, FixedClock, Ids, Problem, ProductInput, SubscriptionInput,
 };
 use tally_event::Timestamp;
-use tally_store::{Account, AccountId, MemoryStore, Product, Subscription};
+use tally_store::{Account, AccountId, MemoryStore, Product, Store, Subscription};
 
 pub fn at(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
@@ -26,7 +26,11 @@ impl Harness {
     }
 
     pub async fn with_settings(now: &str, settings: Value) -> Self {
-        let store = Arc::new(MemoryStore::new());
+        Harness::with_store(now, settings, Arc::new(MemoryStore::new())).await
+    }
+
+    /// Over any store (the counting one of `counting.rs`).
+    pub async fn with_store(now: &str, settings: Value, store: Arc<dyn Store>) -> Self {
         let clock = Arc::new(FixedClock::new(at(now)));
         let account = AccountId::parse("acc_test").unwrap();
         let record = Account {

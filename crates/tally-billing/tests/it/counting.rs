@@ -1,0 +1,345 @@
+//! A store that counts event upserts and can be told to fail them, around
+//! `MemoryStore`: proves a batch is one store call and that nothing is
+//! acknowledged when the store fails.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
+use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
+use tally_store::{
+    Account, AccountId, AccountStore, AggregatorFilterId, AggregatorId, AggregatorRecord, ApiKey,
+    ApiKeyHash, ApiKeyId, CatalogStore, Customer, CustomerId, CustomerStore, EventQuery,
+    EventStore, EventWindow, Invoice, InvoiceId, InvoiceQuery, InvoiceStore, InvoiceUpdate,
+    MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product, ProductId, ResolvedCustomer,
+    StoreError, StoreResult, StoredEvent, Subscription, SubscriptionId, SubscriptionQuery,
+    SubscriptionStore, UpsertResult,
+};
+
+#[derive(Default)]
+pub struct CountingStore {
+    pub inner: MemoryStore,
+    pub upserts: AtomicUsize,
+    pub fail_upserts: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for CountingStore {
+    async fn upsert_events(
+        &self,
+        account: &AccountId,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<UpsertResult>> {
+        self.upserts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_upserts.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        self.inner.upsert_events(account, events).await
+    }
+
+    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
+        self.inner.get_event(account, key).await
+    }
+
+    async fn list_events(
+        &self,
+        account: &AccountId,
+        query: &EventQuery,
+    ) -> StoreResult<Page<StoredEvent>> {
+        self.inner.list_events(account, query).await
+    }
+
+    async fn delete_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        self.inner
+            .delete_events(account, event_type, record_ids)
+            .await
+    }
+
+    fn stream_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        event_type: &EventType,
+        window: EventWindow,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        self.inner
+            .stream_events(account, customer, event_type, window)
+    }
+
+    async fn aggregate(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: &CustomerId,
+        window: Window,
+    ) -> StoreResult<AggregateResult> {
+        self.inner
+            .aggregate(account, aggregator, filter, customer, window)
+            .await
+    }
+
+    async fn time_series(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: Option<&CustomerId>,
+        range: Period,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
+        self.inner
+            .time_series(account, aggregator, filter, customer, range, bucket)
+            .await
+    }
+}
+
+#[async_trait]
+impl AccountStore for CountingStore {
+    async fn create_account(&self, account: &Account) -> StoreResult<Account> {
+        self.inner.create_account(account).await
+    }
+
+    async fn get_account(&self, id: &AccountId) -> StoreResult<Account> {
+        self.inner.get_account(id).await
+    }
+
+    async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        self.inner.find_account_by_name(name).await
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.inner.list_accounts().await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {
+        self.inner.create_api_key(key).await
+    }
+
+    async fn find_api_key(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKey>> {
+        self.inner.find_api_key(hash).await
+    }
+
+    async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()> {
+        self.inner.delete_api_key(account, id).await
+    }
+}
+
+#[async_trait]
+impl CustomerStore for CountingStore {
+    async fn create_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        self.inner.create_customer(account, customer).await
+    }
+
+    async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
+        self.inner.get_customer(account, id).await
+    }
+
+    async fn get_customer_by_external_id(
+        &self,
+        account: &AccountId,
+        external_id: &str,
+    ) -> StoreResult<Customer> {
+        self.inner
+            .get_customer_by_external_id(account, external_id)
+            .await
+    }
+
+    async fn find_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+    ) -> StoreResult<Option<Customer>> {
+        self.inner.find_customer(account, reference).await
+    }
+
+    async fn resolve_or_create_customer(
+        &self,
+        account: &AccountId,
+        reference: &CustomerRef,
+        new_id: &CustomerId,
+        now: Timestamp,
+    ) -> StoreResult<ResolvedCustomer> {
+        self.inner
+            .resolve_or_create_customer(account, reference, new_id, now)
+            .await
+    }
+
+    async fn list_customers(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Customer>> {
+        self.inner.list_customers(account, page).await
+    }
+
+    async fn update_customer(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+    ) -> StoreResult<Customer> {
+        self.inner.update_customer(account, customer).await
+    }
+
+    async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
+        self.inner.delete_customer(account, id).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for CountingStore {
+    async fn create_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord> {
+        self.inner.create_aggregator(account, aggregator).await
+    }
+
+    async fn get_aggregator(
+        &self,
+        account: &AccountId,
+        id: &AggregatorId,
+    ) -> StoreResult<AggregatorRecord> {
+        self.inner.get_aggregator(account, id).await
+    }
+
+    async fn list_aggregators(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<AggregatorRecord>> {
+        self.inner.list_aggregators(account, page).await
+    }
+
+    async fn aggregators_for_event_type(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+    ) -> StoreResult<Vec<AggregatorRecord>> {
+        self.inner
+            .aggregators_for_event_type(account, event_type)
+            .await
+    }
+
+    async fn update_aggregator(
+        &self,
+        account: &AccountId,
+        aggregator: &AggregatorRecord,
+    ) -> StoreResult<AggregatorRecord> {
+        self.inner.update_aggregator(account, aggregator).await
+    }
+
+    async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()> {
+        self.inner.delete_aggregator(account, id).await
+    }
+
+    async fn create_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product> {
+        self.inner.create_product(account, product).await
+    }
+
+    async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product> {
+        self.inner.get_product(account, id).await
+    }
+
+    async fn list_products(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Product>> {
+        self.inner.list_products(account, page).await
+    }
+
+    async fn update_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product> {
+        self.inner.update_product(account, product).await
+    }
+
+    async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()> {
+        self.inner.delete_product(account, id).await
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for CountingStore {
+    async fn create_subscription(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+    ) -> StoreResult<Subscription> {
+        self.inner.create_subscription(account, subscription).await
+    }
+
+    async fn get_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> StoreResult<Subscription> {
+        self.inner.get_subscription(account, id).await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        account: &AccountId,
+        query: &SubscriptionQuery,
+    ) -> StoreResult<Page<Subscription>> {
+        self.inner.list_subscriptions(account, query).await
+    }
+
+    async fn update_subscription(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+    ) -> StoreResult<Subscription> {
+        self.inner.update_subscription(account, subscription).await
+    }
+
+    async fn delete_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> StoreResult<()> {
+        self.inner.delete_subscription(account, id).await
+    }
+}
+
+#[async_trait]
+impl InvoiceStore for CountingStore {
+    async fn create_invoice(
+        &self,
+        account: &AccountId,
+        invoice: &NewInvoice,
+    ) -> StoreResult<Invoice> {
+        self.inner.create_invoice(account, invoice).await
+    }
+
+    async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
+        self.inner.get_invoice(account, id).await
+    }
+
+    async fn list_invoices(
+        &self,
+        account: &AccountId,
+        query: &InvoiceQuery,
+    ) -> StoreResult<Page<Invoice>> {
+        self.inner.list_invoices(account, query).await
+    }
+
+    async fn update_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice> {
+        self.inner.update_invoice(account, id, update).await
+    }
+}
