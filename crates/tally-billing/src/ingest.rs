@@ -219,17 +219,20 @@ impl Billing {
         validated: &[Validated],
     ) -> BillingResult<HashMap<CustomerRef, Result<ResolvedRef, Problem>>> {
         let mut distinct = HashSet::new();
-        let references: Vec<&CustomerRef> = validated
+        // Owned references: a stream of borrowed ones makes this future fail the
+        // higher-ranked `Send` check that servers (axum handlers) require.
+        let references: Vec<CustomerRef> = validated
             .iter()
             .flatten()
             .map(|parsed| &parsed.event.customer)
             .filter(|reference| distinct.insert(*reference))
+            .cloned()
             .collect();
         let now = self.now();
         let resolved: Vec<_> = stream::iter(references)
             .map(|reference| async move {
-                let outcome = self.resolve_one(account, settings, reference, now).await?;
-                Ok::<_, BillingError>((reference.clone(), outcome))
+                let outcome = self.resolve_one(account, settings, &reference, now).await?;
+                Ok::<_, BillingError>((reference, outcome))
             })
             .buffered(CONCURRENT_CUSTOMER_LOOKUPS)
             .try_collect()
