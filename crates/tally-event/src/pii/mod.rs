@@ -272,8 +272,24 @@ fn mask_properties(properties: &mut BTreeMap<String, Value>) {
     }
 }
 
+/// Masks `text`, keeping it within the string limit: masking an e-mail of
+/// one-letter parts (`a.b.c@x.io` → `a***.b***.c***@x.io`) lengthens it, and a
+/// stored value must still be one the validator would accept. Cutting the tail of
+/// a masked value only hides more.
 fn mask_in_place(text: &mut String) {
-    if let std::borrow::Cow::Owned(masked) = mask_pii(text) {
+    if let std::borrow::Cow::Owned(mut masked) = mask_pii(text) {
+        truncate_to_char_boundary(&mut masked, crate::validate::MAX_STRING_BYTES);
         *text = masked;
     }
+}
+
+fn truncate_to_char_boundary(text: &mut String, max_bytes: usize) {
+    if text.len() <= max_bytes {
+        return;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
 }

@@ -197,3 +197,32 @@ fn policy_names() {
     assert!("block".parse::<PiiPolicy>().is_err());
     assert_eq!(PiiPolicy::default(), PiiPolicy::Warn);
 }
+
+#[test]
+fn masking_never_pushes_a_value_past_the_string_limit() {
+    use crate::validate::{MAX_STRING_BYTES, ValidationConfig, parse_event};
+    let email = "a.b.c.d.e.f.g.h@x.io ";
+    let text = email.repeat(MAX_STRING_BYTES / email.len());
+    assert!(
+        mask_pii(email).len() > email.len(),
+        "the case must lengthen"
+    );
+    let json = serde_json::json!({
+        "customer_id": "cus_1", "event_type": "signup", "timestamp": 1_700_000_000_000_i64,
+        "record": {"id": 1, "emails": text},
+    });
+    let config = ValidationConfig {
+        pii_policy: PiiPolicy::Mask,
+        ..ValidationConfig::default()
+    };
+    let now = crate::Timestamp::from_millis(1_700_000_000_000).unwrap();
+    let parsed = parse_event(&json, &config, now).unwrap();
+    let stored = parsed
+        .event
+        .record
+        .get("emails")
+        .and_then(|v| v.as_str())
+        .unwrap();
+    assert!(stored.len() <= MAX_STRING_BYTES, "{} bytes", stored.len());
+    assert!(stored.starts_with("a***.b***"));
+}
