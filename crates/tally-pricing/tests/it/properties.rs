@@ -7,14 +7,20 @@ use tally_pricing::{
     attribute, attribute_with, price, price_events, round_minor, tax_amount,
 };
 
-/// A non-negative decimal with up to 4 decimals, below 10^5.
+/// A non-negative decimal below 10^9, with up to 4 decimals.
 fn amount() -> impl Strategy<Value = Decimal> {
     (0i64..1_000_000_000, 0u32..=4).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
 }
 
-/// A non-negative quantity with up to 3 decimals, below 10^6.
+/// A non-negative quantity: mostly on the scale of the generated tier bounds
+/// (below 30 000, whole or with 3 decimals) so tier changes are crossed, sometimes
+/// far beyond them (below 10^9).
 fn quantity() -> impl Strategy<Value = Decimal> {
-    (0i64..1_000_000_000, 0u32..=3).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
+    prop_oneof![
+        4 => (0i64..30_000).prop_map(Decimal::from),
+        4 => (0i64..30_000_000).prop_map(|milli| Decimal::new(milli, 3)),
+        1 => (0i64..1_000_000_000, 0u32..=3).prop_map(|(m, scale)| Decimal::new(m, scale)),
+    ]
 }
 
 /// Valid tiers: strictly increasing bounds, open last tier, non-negative prices.
@@ -92,8 +98,14 @@ fn percentage_model() -> impl Strategy<Value = PriceModelDef> {
         })
 }
 
+/// Per-event contributions small enough that a walk over up to 40 events passes
+/// through several tiers (bounds total at most 25 000) instead of jumping past all.
 fn contributions() -> impl Strategy<Value = Vec<Decimal>> {
-    prop::collection::vec(quantity().prop_map(|q| q / Decimal::from(100)), 0..40)
+    let one = prop_oneof![
+        (0i64..2_000).prop_map(Decimal::from),
+        (0i64..200_000).prop_map(|cents| Decimal::new(cents, 2)),
+    ];
+    prop::collection::vec(one, 0..40)
 }
 
 fn check_adds_up(model: &PriceModel, usage: Usage<'_>, rule: Option<AttributionRule>) -> Vec<i64> {
