@@ -224,3 +224,49 @@ fn the_end_of_time_is_out_of_range() {
         Err(PeriodError::OutOfRange)
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    // 2000-01-01 .. 2100-01-01, in milliseconds.
+    const FROM: i64 = 946_684_800_000;
+    const TO: i64 = 4_102_444_800_000;
+
+    fn unit() -> impl Strategy<Value = IntervalUnit> {
+        prop_oneof![
+            Just(IntervalUnit::Days),
+            Just(IntervalUnit::Weeks),
+            Just(IntervalUnit::Months),
+            Just(IntervalUnit::Years),
+        ]
+    }
+
+    proptest! {
+        /// The period contains the instant, and its neighbours touch it: the
+        /// periods tile time from the anchor on, without gaps or overlaps.
+        #[test]
+        fn periods_contain_the_instant_and_tile(
+            anchor in FROM..TO,
+            offset in 0i64..(20 * 366 * 86_400_000),
+            unit in unit(),
+            count in 1u32..=12,
+        ) {
+            let anchor = Timestamp::from_millis(anchor).unwrap();
+            let instant = Timestamp::from_millis(anchor.as_millis() + offset).unwrap();
+            let interval = every(count, unit);
+            let period = period_for(anchor, interval, instant).unwrap();
+            prop_assert!(period.contains(instant));
+            let next = period_for(anchor, interval, period.end()).unwrap();
+            prop_assert_eq!(next.start(), period.end());
+            if period.start() > anchor {
+                let before = Timestamp::from_millis(period.start().as_millis() - 1).unwrap();
+                let previous = period_for(anchor, interval, before).unwrap();
+                prop_assert_eq!(previous.end(), period.start());
+            } else {
+                prop_assert_eq!(period.start(), anchor);
+            }
+        }
+    }
+}
