@@ -306,4 +306,46 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_500_hides_its_cause_in_the_extensions() {
+        let response = ApiError::internal("disk on fire at /var/lib/tally").into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let cause = response
+            .extensions()
+            .get::<InternalCause>()
+            .map(|c| c.0.clone());
+        assert_eq!(cause.as_deref(), Some("disk on fire at /var/lib/tally"));
+        let body = ApiError::internal("disk on fire").body();
+        assert_eq!(
+            (body.message.as_str(), body.code.as_str()),
+            ("internal error", "internal")
+        );
+    }
+
+    #[test]
+    fn store_errors_map_to_their_statuses() {
+        let cases = [
+            (StoreError::not_found("customer"), StatusCode::NOT_FOUND),
+            (
+                StoreError::conflict("customer", "taken"),
+                StatusCode::CONFLICT,
+            ),
+            (
+                StoreError::InvalidInput("x".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                StoreError::Unavailable("busy".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::Corrupt("row".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ApiError::from(error).code().status(), status);
+        }
+    }
 }

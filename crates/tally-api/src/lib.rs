@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod keycache;
 pub mod metrics;
 pub mod middleware;
 pub mod page;

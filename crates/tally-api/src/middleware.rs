@@ -92,22 +92,40 @@ pub async fn authenticate(
         Ok(secret) => ApiKeyHash::of_secret(secret),
         Err(error) => return error.into_response(),
     };
-    let key = match state.store().find_api_key(&hash).await {
-        Ok(Some(key)) => key,
-        Ok(None) => {
-            return ApiError::new(ErrorCode::Unauthorized, "invalid api key").into_response();
-        }
-        Err(error) => return ApiError::from(error).into_response(),
+    let now = Instant::now();
+    let account = match account_of(&state, &hash, now).await {
+        Ok(account) => account,
+        Err(error) => return error.into_response(),
     };
-    let decision = state.limiter().check(&hash, Instant::now());
+    let decision = state.limiter().check(&hash, now);
     let mut response = if decision.allowed {
-        request.extensions_mut().insert(Account(key.account_id));
+        request.extensions_mut().insert(Account(account));
         next.run(request).await
     } else {
         ApiError::rate_limited(decision.retry_after_secs).into_response()
     };
     rate_limit_headers(response.headers_mut(), &decision);
     response
+}
+
+/// The account of a key: from the cache, else from the store (then cached).
+async fn account_of(
+    state: &AppState,
+    hash: &ApiKeyHash,
+    now: Instant,
+) -> Result<AccountId, ApiError> {
+    if let Some(account) = state.keys().get(hash, now) {
+        return Ok(account);
+    }
+    match state.store().find_api_key(hash).await? {
+        Some(key) => {
+            state
+                .keys()
+                .insert(hash.clone(), key.account_id.clone(), now);
+            Ok(key.account_id)
+        }
+        None => Err(ApiError::new(ErrorCode::Unauthorized, "invalid api key")),
+    }
 }
 
 fn bearer_key(headers: &HeaderMap) -> Result<&str, ApiError> {

@@ -1,10 +1,12 @@
 //! `AppState`: what every handler and middleware shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tally_billing::Billing;
 use tally_store::Store;
 
+use crate::keycache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 
@@ -21,6 +23,8 @@ pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     pub body_limit_bytes: usize,
     pub batch_body_limit_bytes: usize,
+    /// How long a key's account is remembered between store lookups (0: never).
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +33,7 @@ impl Default for ApiConfig {
             rate_limit: RateLimitConfig::default(),
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             batch_body_limit_bytes: DEFAULT_BATCH_BODY_LIMIT_BYTES,
+            key_cache_ttl: DEFAULT_KEY_CACHE_TTL,
         }
     }
 }
@@ -43,17 +48,20 @@ struct Inner {
     billing: Billing,
     config: ApiConfig,
     limiter: RateLimiter,
+    keys: KeyCache,
     metrics: Metrics,
 }
 
 impl AppState {
     pub fn new(billing: Billing, config: ApiConfig) -> Self {
         let limiter = RateLimiter::new(config.rate_limit);
+        let keys = KeyCache::new(config.key_cache_ttl);
         Self {
             inner: Arc::new(Inner {
                 billing,
                 config,
                 limiter,
+                keys,
                 metrics: Metrics::default(),
             }),
         }
@@ -74,6 +82,10 @@ impl AppState {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    pub fn keys(&self) -> &KeyCache {
+        &self.inner.keys
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -38,6 +38,10 @@ pub struct Args {
     /// Largest body of POST /v1/events/batch.
     #[arg(long, env = "TALLY_BATCH_BODY_LIMIT_BYTES", default_value_t = tally_api::state::DEFAULT_BATCH_BODY_LIMIT_BYTES)]
     pub batch_body_limit_bytes: usize,
+    /// Seconds a key's account is remembered between store lookups; a revoked
+    /// key stops working within this delay (0 looks every request up).
+    #[arg(long, env = "TALLY_KEY_CACHE_SECONDS", default_value_t = 10)]
+    pub key_cache_seconds: u64,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
@@ -85,6 +89,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         },
         body_limit_bytes: args.body_limit_bytes,
         batch_body_limit_bytes: args.batch_body_limit_bytes,
+        key_cache_ttl: std::time::Duration::from_secs(args.key_cache_seconds),
     };
     let app = tally_api::router(AppState::new(Billing::new(store), config));
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -179,6 +179,15 @@ async fn another_account_gets_404_on_every_route() {
             body(event_body()),
         ),
     ];
+    let first = app
+        .call_as(
+            Some(KEY_B),
+            Method::GET,
+            &format!("/v1/products/{itm}"),
+            None,
+        )
+        .await;
+    insta::assert_snapshot!("other_accounts_product", redacted(&first));
     for (method, path, body) in cases {
         let reply = app.call_as(Some(KEY_B), method.clone(), &path, body).await;
         assert_eq!(
