@@ -9,10 +9,11 @@
 //! leaves out the stored event with the same key, so re-sending an event (an
 //! update) prices it once, not on top of itself.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use rust_decimal::Decimal;
-use tally_aggregate::{Aggregator, Contribution};
+use tally_aggregate::{Aggregator, Contribution, Window};
 use tally_event::{Event, EventKey, parse_event};
 use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
 use tally_store::{
@@ -243,11 +244,18 @@ impl Billing {
         let Ok(period) = period_containing(context.subscription, event.timestamp) else {
             return Ok(Vec::new());
         };
-        let window = aggregator.window(period);
+        let mut usage = UsageProbe {
+            account,
+            customer: &context.customer.id,
+            aggregator: &aggregator,
+            window: aggregator.window(period),
+            event,
+            read: HashMap::new(),
+        };
         let mut lines = Vec::new();
         for group in &product.price_groups {
             let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
-            let scope = aggregator.scope(window, filter)?;
+            let scope = aggregator.scope(usage.window, filter)?;
             if matches!(
                 scope.contribution(event),
                 Contribution::NotMatched | Contribution::Skipped(_)
@@ -255,10 +263,7 @@ impl Billing {
                 continue;
             }
             let model = stored_model(group)?;
-            let Some(subtotal) = self
-                .marginal(account, context, &aggregator, window, filter, &model, event)
-                .await?
-            else {
+            let Some(subtotal) = self.marginal(&mut usage, filter, &model).await? else {
                 continue;
             };
             lines.push(priced_line(context, &product, group, subtotal)?);
@@ -268,37 +273,72 @@ impl Billing {
 
     /// The event's marginal subtotal; `None` when a percentage price finds no
     /// usable value in the event.
-    #[allow(clippy::too_many_arguments)]
     async fn marginal(
         &self,
-        account: &AccountId,
-        context: &LineContext<'_>,
-        aggregator: &Aggregator,
-        window: tally_aggregate::Window,
+        usage: &mut UsageProbe<'_>,
         filter: Option<&str>,
         model: &PriceModel,
-        event: &Event,
     ) -> BillingResult<Option<i64>> {
         if let Some(property) = model.percentage_property() {
-            let Some(value) = event.record.get(property).and_then(|v| v.as_decimal()) else {
+            let value = usage
+                .event
+                .record
+                .get(property)
+                .and_then(|v| v.as_decimal());
+            let Some(value) = value else {
                 return Ok(None);
             };
             return Ok(Some(price_events(model, &[value])?.subtotal));
         }
+        let (before, after) = self.quantities(usage, filter).await?;
+        let difference = price(model, after)?.subtotal - price(model, before)?.subtotal;
+        Ok(Some(difference))
+    }
+
+    /// The quantity without and with the event, read once per named filter.
+    /// Quantities below zero (aggregators allowing them) are priced as zero.
+    async fn quantities(
+        &self,
+        usage: &mut UsageProbe<'_>,
+        filter: Option<&str>,
+    ) -> BillingResult<(Decimal, Decimal)> {
+        if let Some(known) = usage.read.get(&filter.map(str::to_owned)) {
+            return Ok(*known);
+        }
+        let event = usage.event;
         let key = EventKey {
             event_type: event.event_type.clone(),
             record_id: event.record.id().clone(),
         };
-        let customer = &context.customer.id;
         let mut accumulator = self
-            .accumulate(account, customer, aggregator, window, filter, Some(&key))
+            .accumulate(
+                usage.account,
+                usage.customer,
+                usage.aggregator,
+                usage.window,
+                filter,
+                Some(&key),
+            )
             .await?;
         let before = accumulator.result()?.quantity.max(Decimal::ZERO);
         accumulator.push(event);
         let after = accumulator.result()?.quantity.max(Decimal::ZERO);
-        let difference = price(model, after)?.subtotal - price(model, before)?.subtotal;
-        Ok(Some(difference))
+        usage
+            .read
+            .insert(filter.map(str::to_owned), (before, after));
+        Ok((before, after))
     }
+}
+
+/// What pricing one event against one aggregator reads, and the quantities
+/// already read (groups sharing a filter share them).
+struct UsageProbe<'a> {
+    account: &'a AccountId,
+    customer: &'a CustomerId,
+    aggregator: &'a Aggregator,
+    window: Window,
+    event: &'a Event,
+    read: HashMap<Option<String>, (Decimal, Decimal)>,
 }
 
 struct LineContext<'a> {
