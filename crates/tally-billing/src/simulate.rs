@@ -131,9 +131,9 @@ impl Billing {
             return Err(BillingError::Invalid(rejected.errors));
         }
         let Some(accepted) = outcome.accepted.pop() else {
-            return Err(BillingError::Evaluation(
+            return Err(BillingError::Store(tally_store::StoreError::Internal(
                 "event neither accepted nor rejected".into(),
-            ));
+            )));
         };
         let ingested = accepted.event;
         let result = if ingested.outcome.is_written() {
