@@ -202,8 +202,10 @@ pub struct EventListQuery {
     /// `asc` (default) or `desc`, by timestamp.
     pub order: Option<String>,
     /// 0..=100, default 50.
+    #[param(minimum = 0, maximum = 100)]
     pub take: Option<i64>,
     /// ≥ 0, default 0.
+    #[param(minimum = 0)]
     pub skip: Option<i64>,
 }
 

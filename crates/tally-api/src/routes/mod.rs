@@ -36,8 +36,10 @@ pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 0..=100, default 50.
+    #[param(minimum = 0, maximum = 100)]
     pub take: Option<i64>,
     /// ≥ 0, default 0.
+    #[param(minimum = 0)]
     pub skip: Option<i64>,
 }
 

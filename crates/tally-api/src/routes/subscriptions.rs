@@ -133,8 +133,10 @@ pub struct SubscriptionListQuery {
     /// Only this customer's (`cus_` id or external id).
     pub customer_id: Option<String>,
     /// 0..=100, default 50.
+    #[param(minimum = 0, maximum = 100)]
     pub take: Option<i64>,
     /// ≥ 0, default 0.
+    #[param(minimum = 0)]
     pub skip: Option<i64>,
 }
 

@@ -159,8 +159,10 @@ pub struct UsageEventsParams {
     /// Restricts the events to that filter; must belong to the aggregator.
     pub aggregator_filter_id: Option<String>,
     /// 0..=100, default 50.
+    #[param(minimum = 0, maximum = 100)]
     pub take: Option<i64>,
     /// ≥ 0, default 0.
+    #[param(minimum = 0)]
     pub skip: Option<i64>,
 }
 
