@@ -201,6 +201,38 @@ async fn seed_payloads_round_trip_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tally.db").display());
     exercise(&url).await;
+    check_other_account(&url).await;
+}
+
+/// `tally migrate` and `tally keys create` on the same database; the new
+/// account's key works and sees none of the `default` account's data.
+async fn check_other_account(url: &str) {
+    let migrated = server::tally(&["migrate", "--database-url", url]);
+    assert!(migrated.contains("is up to date"), "{migrated}");
+    let key = server::tally(&[
+        "keys",
+        "create",
+        "--account",
+        "other",
+        "--database-url",
+        url,
+    ]);
+    let key = key.trim();
+    assert!(key.starts_with("tally_sk_"), "{key}");
+    let server = Server::start(url);
+    let (status, page) = server
+        .call_as(key, Method::GET, "/v1/customers", None)
+        .await;
+    assert_eq!(
+        (status, page["meta"]["total"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    let path = "/v1/customers/cus_CrqwefTRWBWRT";
+    let (status, _) = server.call_as(key, Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server.call(Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(server.stop().success());
 }
 
 #[tokio::test]

@@ -69,10 +69,21 @@ impl Server {
         path: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
+        self.call_as(KEY, method, path, body).await
+    }
+
+    /// A request with any key.
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .header(header::AUTHORIZATION, format!("Bearer {KEY}"));
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
         let bytes = match body {
             Some(body) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
@@ -98,6 +109,18 @@ impl Server {
         assert!(sent.success());
         self.child.wait().unwrap()
     }
+}
+
+/// Runs a `tally` command to completion; its standard output.
+pub fn tally(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .args(args)
+        .env_remove("TALLY_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "tally {args:?}: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
 }
 
 impl Drop for Server {
