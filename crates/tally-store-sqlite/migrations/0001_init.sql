@@ -107,7 +107,9 @@ CREATE TABLE invoices (
 ) STRICT;
 
 -- The current version of each event. A rowid table (not WITHOUT ROWID): records
--- may be up to 64 KiB, too large for a clustered b-tree.
+-- may be up to 64 KiB, too large for a clustered b-tree. `revision` counts the
+-- updates of the row (0 when inserted): the upsert returns it to tell created
+-- from updated in the same statement.
 CREATE TABLE events (
     account_id   TEXT NOT NULL,
     event_type   TEXT NOT NULL,
@@ -117,6 +119,7 @@ CREATE TABLE events (
     ts           INTEGER NOT NULL,
     record       TEXT NOT NULL,
     ingested_at  INTEGER NOT NULL,
+    revision     INTEGER NOT NULL DEFAULT 0,
     UNIQUE (account_id, event_type, record_id)
 ) STRICT;
 

@@ -14,11 +14,12 @@ use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::EventRow;
 
-/// The upsert: one statement per event. `RETURNING id` yields the row's id when
-/// it was inserted (the fresh id) or updated (the stored id, kept because `id`
-/// is not in the SET list), and no row when the `WHERE` of `DO UPDATE` refused an
-/// older event. Fresh ids are random and unique, so "returned id = fresh id"
-/// tells created from updated without a pre-read.
+/// The upsert: one statement per event. `RETURNING id, revision` yields the
+/// row's id and revision when it was inserted (revision 0) or updated (the stored
+/// id, kept because `id` is not in the SET list, and a revision bumped past 0),
+/// and no row when the `WHERE` of `DO UPDATE` refused an older event. The
+/// revision, not the id, tells created from updated: a resubmitted `NewEvent`
+/// (or a seeded id generator) can offer a fresh id equal to the stored one.
 const UPSERT_EVENT: &str = "\
 INSERT INTO events (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -26,9 +27,10 @@ ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET
     customer_id = excluded.customer_id,
     ts = excluded.ts,
     record = excluded.record,
-    ingested_at = excluded.ingested_at
+    ingested_at = excluded.ingested_at,
+    revision = events.revision + 1
 WHERE excluded.ts >= events.ts
-RETURNING id";
+RETURNING id, revision";
 
 /// A stale upsert changed nothing; it reports the stored event's id.
 const STORED_EVENT_ID: &str =
@@ -77,7 +79,7 @@ async fn upsert_one(
     event: &NewEvent,
 ) -> StoreResult<UpsertResult> {
     let record_id = event.record.id().as_str();
-    let returned: Option<String> = sqlx::query_scalar(UPSERT_EVENT)
+    let returned: Option<(String, i64)> = sqlx::query_as(UPSERT_EVENT)
         .bind(account.as_str())
         .bind(event.event_type.as_str())
         .bind(record_id)
@@ -90,8 +92,8 @@ async fn upsert_one(
         .await
         .map_err(db_err("event"))?;
     let (id, outcome) = match returned {
-        Some(id) if id == event.id.as_str() => (id, UpsertOutcome::Created),
-        Some(id) => (id, UpsertOutcome::Updated),
+        Some((id, 0)) => (id, UpsertOutcome::Created),
+        Some((id, _)) => (id, UpsertOutcome::Updated),
         None => {
             let stored: String = sqlx::query_scalar(STORED_EVENT_ID)
                 .bind(account.as_str())

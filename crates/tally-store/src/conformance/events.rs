@@ -8,7 +8,7 @@ use tally_event::{EventKey, EventType, Period, RecordId, UpsertOutcome};
 
 use super::fixtures::{at, event, new_account, new_customer, record};
 use crate::error::StoreError;
-use crate::events::{EventQuery, EventWindow, StoredEvent};
+use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent};
 use crate::ids::{AccountId, CustomerId};
 use crate::page::{PageRequest, SortOrder};
 use crate::traits::Store;
@@ -120,6 +120,64 @@ pub async fn upsert_outcomes(store: &Arc<dyn Store>) {
         matches!(missing, Err(StoreError::NotFound { .. })),
         "{missing:?}"
     );
+}
+
+/// An update whose fresh id equals the stored event's id (a resubmitted
+/// `NewEvent`, a seeded id generator) is still an update, and a stale
+/// resubmission is still stale: the outcome never depends on the fresh id.
+pub async fn upsert_resubmitted(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let customer = new_customer(store, &account, "acme").await;
+    let original = event("calls", &customer, at(1_000), record("r1", json!({"n": 1})));
+    let created = store
+        .upsert_events(&account, std::slice::from_ref(&original))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&created), [UpsertOutcome::Created]);
+
+    let resubmitted = store
+        .upsert_events(&account, std::slice::from_ref(&original))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&resubmitted),
+        [UpsertOutcome::Updated],
+        "the same NewEvent again updates the stored event"
+    );
+    assert_eq!(resubmitted[0].event_id, original.id);
+
+    let newer = NewEvent {
+        timestamp: at(2_000),
+        record: record("r1", json!({"n": 2})),
+        ..original.clone()
+    };
+    let older = NewEvent {
+        timestamp: at(500),
+        ..original.clone()
+    };
+    let results = store
+        .upsert_events(&account, &[newer.clone(), older, newer])
+        .await
+        .unwrap();
+    let expected = [
+        UpsertOutcome::Updated,
+        UpsertOutcome::Stale,
+        UpsertOutcome::Updated,
+    ];
+    assert_eq!(
+        outcomes(&results),
+        expected,
+        "fresh id equal to the stored id: newer, older, equal again"
+    );
+    for result in &results {
+        assert_eq!(result.event_id, original.id);
+    }
+    let stored = store
+        .get_event(&account, &key("calls", "r1"))
+        .await
+        .unwrap();
+    assert_eq!(stored.id, original.id);
+    assert_eq!(stored.record, record("r1", json!({"n": 2})));
 }
 
 /// An update may move an event to another customer and period: reads see only

@@ -28,7 +28,7 @@ pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_c
 pub use evaluator::{aggregates_agree_with_evaluator, aggregates_on_fixed_filters};
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
-    stream_order_and_window, upsert_outcomes,
+    stream_order_and_window, upsert_outcomes, upsert_resubmitted,
 };
 pub use fixtures::{at, event, new_account, new_customer, record};
 pub use isolation::tenant_isolation;
@@ -58,6 +58,7 @@ macro_rules! store_conformance_tests {
     ($open:expr) => {
         $crate::store_conformance_tests!(@each $open;
             upsert_outcomes,
+            upsert_resubmitted,
             customer_moves,
             list_filters_and_order,
             pagination_edges,
