@@ -8,7 +8,9 @@ use sqlx::{ConnectOptions, Connection, Executor, Row};
 
 use crate::harness::binaries::{BinDir, RunAs, find_bin_dir, find_bin_dir_in};
 use crate::harness::cluster::Cluster;
-use crate::harness::{Server, URL_VAR, admin_options, fresh_database, server, start_throwaway};
+use crate::harness::{
+    Server, TEST_ICU_LOCALE, URL_VAR, admin_options, fresh_database, server, start_throwaway,
+};
 
 /// The throwaway cluster is not what the tests use when `TALLY_TEST_POSTGRES_URL`
 /// is set (PostgreSQL's binaries may not even be installed then): say so, and
@@ -100,6 +102,32 @@ async fn each_test_database_is_isolated() {
         .unwrap()
         .get(0);
     assert_eq!(seen, 0);
+}
+
+/// Test databases sort text linguistically by default, not by bytes: a query
+/// that forgets `COLLATE "C"` orders differently there, so the byte-order
+/// checks of the suite can fail.
+#[tokio::test]
+async fn test_databases_do_not_default_to_byte_order() {
+    let db = fresh_database().await;
+    let mut conn = db.options.connect().await.unwrap();
+    let row = conn
+        .fetch_one(
+            "SELECT datlocprovider::text, daticulocale, 'a' < 'B' AS linguistic, \
+                    'a' COLLATE \"C\" < 'B' AS bytewise \
+             FROM pg_database WHERE datname = current_database()",
+        )
+        .await
+        .unwrap();
+    let provider: String = row.get(0);
+    let icu_locale: Option<String> = row.get(1);
+    assert_eq!(provider, "i", "the test database uses an ICU collation");
+    assert_eq!(icu_locale.as_deref(), Some(TEST_ICU_LOCALE));
+    assert!(
+        row.get::<bool, _>(2),
+        "'a' < 'B' under the default collation"
+    );
+    assert!(!row.get::<bool, _>(3), "'B' < 'a' by bytes");
 }
 
 /// The cleanup that does not rely on `Drop`: when the process that started a

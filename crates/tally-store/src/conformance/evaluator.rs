@@ -5,15 +5,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::TryStreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
 use tally_aggregate::{Aggregator, AggregatorDef, evaluate};
-use tally_event::{Event, EventKey, Period, upsert_outcome};
+use tally_event::{Event, EventKey, EventType, Period, upsert_outcome};
 
 use super::fixtures::{at, event, new_account, new_customer, record};
-use crate::events::NewEvent;
+use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent};
 use crate::ids::{AggregatorFilterId, CustomerId};
+use crate::page::SortOrder;
 use crate::traits::Store;
 
 /// Cases per run: each opens an account and writes up to 40 events.
@@ -246,6 +249,88 @@ pub async fn aggregates_on_fixed_filters(store: &Arc<dyn Store>) {
                     .await;
                 assert_eq!(got.unwrap(), expected, "{operation:?} where {tree}");
             }
+        }
+    }
+}
+
+/// Text compares by bytes whatever the database's collation, as Rust's `str`
+/// does ("A" < "B" < "Z" < "a" < "ab" < "f" < "é"): record ids order lists and
+/// streams, and string filters order property values, exactly as the evaluator
+/// does. A linguistic collation orders each of these differently.
+pub async fn strings_compare_by_bytes(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let alice = new_customer(store, &account, "alice").await;
+    let ids = ["é", "a", "Z", "f", "B", "ab", "A"];
+    let events: Vec<NewEvent> = ids
+        .iter()
+        .map(|id| event("calls", &alice, at(1_000), record(id, json!({"plan": id}))))
+        .collect();
+    store.upsert_events(&account, &events).await.unwrap();
+    let mut by_bytes = ids.to_vec();
+    by_bytes.sort_unstable();
+    assert_eq!(by_bytes, ["A", "B", "Z", "a", "ab", "f", "é"]);
+
+    for order in [SortOrder::Asc, SortOrder::Desc] {
+        let query = EventQuery {
+            order,
+            ..EventQuery::default()
+        };
+        let listed = store.list_events(&account, &query).await.unwrap();
+        let mut got: Vec<&str> = listed
+            .items
+            .iter()
+            .map(|e| e.record_id().as_str())
+            .collect();
+        if order == SortOrder::Desc {
+            got.reverse();
+        }
+        assert_eq!(
+            got, by_bytes,
+            "list_events {order:?} orders record ids by bytes"
+        );
+    }
+    let window = EventWindow::Before(at(DAY));
+    let calls = EventType::parse("calls").unwrap();
+    let streamed: Vec<StoredEvent> = store
+        .stream_events(&account, &alice, &calls, window)
+        .try_collect()
+        .await
+        .unwrap();
+    let got: Vec<&str> = streamed.iter().map(|e| e.record_id().as_str()).collect();
+    assert_eq!(got, by_bytes, "stream_events orders record ids by bytes");
+
+    let current: Vec<Event> = events
+        .iter()
+        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
+        .collect();
+    let comparisons = [
+        ("lower_than", "b", 5),
+        ("lowerThanOrEqual", "B", 2),
+        ("greater_than", "Z", 4),
+        ("greater_than_or_equal", "a", 4),
+        ("greater_than", "e", 2),
+    ];
+    for (operator, value, matching) in comparisons {
+        let tree = json!({"conditional": "and",
+            "fields": [{"property": "plan", "operator": operator, "value": value}]});
+        for operation in [("count", None), ("unique_count", Some("plan"))] {
+            let aggregator =
+                Aggregator::compile(&fixed_definition(operation, tree.clone())).unwrap();
+            let window = aggregator.window(Period::new(at(0), at(DAY)).unwrap());
+            let expected = evaluate(&aggregator, window, None, &current).unwrap();
+            assert_eq!(
+                expected.quantity,
+                Decimal::from(matching),
+                "{operator} {value:?} by bytes"
+            );
+            let got = store
+                .aggregate(&account, &aggregator, None, &alice, window)
+                .await;
+            assert_eq!(
+                got.unwrap(),
+                expected,
+                "{operation:?}: plan {operator} {value:?}"
+            );
         }
     }
 }

@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
-pub use evaluator::{aggregates_agree_with_evaluator, aggregates_on_fixed_filters};
+pub use evaluator::{
+    aggregates_agree_with_evaluator, aggregates_on_fixed_filters, strings_compare_by_bytes,
+};
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
     stream_order_and_window, upsert_outcomes, upsert_resubmitted,
@@ -72,7 +74,8 @@ macro_rules! store_conformance_tests {
             invoice_numbers_gapless_concurrent,
             customer_auto_create_concurrent,
             aggregates_agree_with_evaluator,
-            aggregates_on_fixed_filters
+            aggregates_on_fixed_filters,
+            strings_compare_by_bytes
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(

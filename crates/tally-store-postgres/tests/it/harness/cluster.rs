@@ -93,8 +93,9 @@ impl Cluster {
 
     fn initdb(&self) -> Result<(), String> {
         let mut command = self.run_as.command(&self.bin.initdb());
-        // UTF8 and the C locale: the schema compares strings with COLLATE "C"
-        // anyway, and C needs no locale installed on the machine.
+        // UTF8 and the C locale, which needs no locale installed on the machine.
+        // The test databases are created with an ICU collation instead (see
+        // `TEST_ICU_LOCALE`), so byte order is not the default they run under.
         command
             .arg("-D")
             .arg(&self.data_dir)

@@ -63,6 +63,17 @@ pub fn start_throwaway() -> Result<Cluster, String> {
     Cluster::start(bin, run_as)
 }
 
+/// The default collation of every test database: a linguistic one, where
+/// `'a' < 'B'` and accents sort next to their base letter, unlike byte order. The
+/// schema must not depend on the database's collation (text keys are
+/// `COLLATE "C"`), and only a non-C default lets a test catch a comparison that
+/// lost its `COLLATE "C"`. The cluster itself is initialized with `--locale=C`
+/// (no OS locale needed); ICU brings its own.
+pub const TEST_ICU_LOCALE: &str = "en-US";
+
+/// `LOCALE_PROVIDER icu` needs PostgreSQL 15 (`server_version_num`).
+const MIN_ICU_DATABASE_VERSION: i32 = 150_000;
+
 /// A database of its own for one test.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -93,10 +104,26 @@ async fn create_database(admin_url: &str, drop_on_exit: bool) -> Result<TestData
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let mut admin = admin_connection(admin_url).await?;
-    admin
-        .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(&mut admin)
         .await
-        .map_err(|err| format!("create database {name}: {err}"))?;
+        .map_err(|err| format!("server version: {err}"))?;
+    if version < MIN_ICU_DATABASE_VERSION {
+        return Err(format!(
+            "PostgreSQL {version} cannot create a database with an ICU collation; \
+             the tests need 15 or later so that byte-order comparisons are really tested"
+        ));
+    }
+    let create = format!(
+        r#"CREATE DATABASE "{name}" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C'
+           LOCALE_PROVIDER icu ICU_LOCALE '{TEST_ICU_LOCALE}'"#
+    );
+    admin.execute(create.as_str()).await.map_err(|err| {
+        format!(
+            "create database {name} with ICU collation {TEST_ICU_LOCALE} \
+                 (a server built without ICU cannot run the tests): {err}"
+        )
+    })?;
     admin.close().await.map_err(|err| err.to_string())?;
     let options = admin_options(admin_url)?.database(&name);
     Ok(TestDatabase {
