@@ -36,7 +36,8 @@
 //!   the non-additive operations, `Skipped(reason)`, `NotMatched`, and for
 //!   `unique_count` `Counts(1)` on the first event of a value and `Repeat` after);
 //!   [`Aggregator::contribution`] judges one event alone.
-//! - [`time_series`] gives per-bucket results over hours, days or months (UTC).
+//! - [`time_series`] gives per-bucket results over hours, days or months (UTC);
+//!   [`SeriesAccumulator`] computes them from events pushed one at a time.
 
 mod aggregator;
 mod compare;
@@ -58,4 +59,4 @@ pub use error::{DefinitionError, ErrorCode, EvalError};
 pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
 pub use filter::{Condition, Filter, Literal, Operand, Operator};
 pub use formula::{Formula, FormulaError};
-pub use timeseries::{Bucket, MAX_BUCKETS, time_series};
+pub use timeseries::{Bucket, MAX_BUCKETS, SeriesAccumulator, time_series};

@@ -113,6 +113,7 @@ fn bucket_window(
 }
 
 /// Quantities per bucket over `range`, optionally narrowed by a named filter.
+/// The same as pushing every event into a [`SeriesAccumulator`].
 pub fn time_series<'e>(
     aggregator: &Aggregator,
     range: Period,
@@ -120,29 +121,76 @@ pub fn time_series<'e>(
     filter: Option<&str>,
     events: impl IntoIterator<Item = &'e Event>,
 ) -> Result<Vec<(Timestamp, AggregateResult)>, EvalError> {
-    let starts = bucket_starts(range, bucket)?;
-    let kind = aggregator.kind();
-    let mut accumulators = (0..starts.len())
-        .map(|index| aggregator.accumulator(bucket_window(kind, range, &starts, index), filter))
-        .collect::<Result<Vec<Accumulator<'_>>, _>>()?;
+    let mut series = SeriesAccumulator::new(aggregator, range, bucket, filter)?;
     for event in events {
-        if event.timestamp >= range.end() {
-            continue;
+        series.push(event);
+    }
+    series.finish()
+}
+
+/// A streaming [`time_series`]: push events one at a time, in any order, then
+/// [`finish`](SeriesAccumulator::finish). It holds one [`Accumulator`] per bucket,
+/// never the events, so a store can feed it from a stream of any length.
+///
+/// Only events in the aggregator's window of `range` (`Aggregator::window`)
+/// count: metered events before the range start are ignored like those at or
+/// after its end, so a reader need not fetch them.
+#[derive(Debug, Clone)]
+pub struct SeriesAccumulator<'a> {
+    kind: AggregatorKind,
+    range: Period,
+    starts: Vec<Timestamp>,
+    accumulators: Vec<Accumulator<'a>>,
+}
+
+impl<'a> SeriesAccumulator<'a> {
+    /// `TooManyBuckets` past [`MAX_BUCKETS`], `UnknownFilter` for a filter id the
+    /// aggregator does not have.
+    pub fn new(
+        aggregator: &'a Aggregator,
+        range: Period,
+        bucket: Bucket,
+        filter: Option<&str>,
+    ) -> Result<Self, EvalError> {
+        let starts = bucket_starts(range, bucket)?;
+        let kind = aggregator.kind();
+        let accumulators = (0..starts.len())
+            .map(|index| aggregator.accumulator(bucket_window(kind, range, &starts, index), filter))
+            .collect::<Result<Vec<Accumulator<'a>>, _>>()?;
+        Ok(Self {
+            kind,
+            range,
+            starts,
+            accumulators,
+        })
+    }
+
+    /// Feeds one event to the bucket holding its timestamp.
+    pub fn push(&mut self, event: &Event) {
+        if event.timestamp >= self.range.end() {
+            return;
         }
         // Licensed events before the range are alive in its first bucket already.
-        let index = starts.partition_point(|start| *start <= event.timestamp);
-        if let Some(accumulator) = accumulators.get_mut(index.saturating_sub(1)) {
+        let index = self
+            .starts
+            .partition_point(|start| *start <= event.timestamp);
+        if let Some(accumulator) = self.accumulators.get_mut(index.saturating_sub(1)) {
             accumulator.push(event);
         }
     }
-    let results = match kind {
-        AggregatorKind::Metered => accumulators
-            .iter()
-            .map(Accumulator::result)
-            .collect::<Result<Vec<_>, _>>()?,
-        AggregatorKind::Licensed => cumulative(accumulators)?,
-    };
-    Ok(starts.into_iter().zip(results).collect())
+
+    /// Every bucket's start and result, in time order.
+    pub fn finish(self) -> Result<Vec<(Timestamp, AggregateResult)>, EvalError> {
+        let results = match self.kind {
+            AggregatorKind::Metered => self
+                .accumulators
+                .iter()
+                .map(Accumulator::result)
+                .collect::<Result<Vec<_>, _>>()?,
+            AggregatorKind::Licensed => cumulative(self.accumulators)?,
+        };
+        Ok(self.starts.into_iter().zip(results).collect())
+    }
 }
 
 /// Licensed buckets hold what every earlier bucket holds, plus their own events.

@@ -34,7 +34,7 @@ impl SqliteStore {
         let scan = UsageScan {
             pool: self.reader.clone(),
             account: account.as_str().to_owned(),
-            customer: customer.as_str().to_owned(),
+            customer: Some(customer.as_str().to_owned()),
             event_type: aggregator.event_type().as_str().to_owned(),
             start_ms: window.start_ms(),
             end_ms: window.end_ms(),

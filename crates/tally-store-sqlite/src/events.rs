@@ -50,6 +50,13 @@ const STREAM_PAGE_HEAD: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
 WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
   AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
+/// The same over every customer (an aggregator-wide time series), served by
+/// `events_time`. ?2 is bound (NULL) but unused: SQLite allows a gap in numbered
+/// placeholders, so both heads share the binds.
+const TYPE_STREAM_PAGE_HEAD: &str = "\
+SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
+WHERE account_id = ?1 AND event_type = ?3
+  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
 const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
 
 /// Numbers the `?` placeholders of `sql` from `first` on (sqlx binds SQLite
@@ -279,37 +286,47 @@ impl EventStore for SqliteStore {
         event_type: &EventType,
         window: EventWindow,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
-        let scan = UsageScan {
+        self.scan(account, Some(customer), event_type, window)
+            .into_stream()
+    }
+
+    fn stream_events_of_type<'a>(
+        &'a self,
+        account: &'a AccountId,
+        event_type: &'a EventType,
+        window: EventWindow,
+    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
+        self.scan(account, None, event_type, window).into_stream()
+    }
+}
+
+impl SqliteStore {
+    fn scan(
+        &self,
+        account: &AccountId,
+        customer: Option<&CustomerId>,
+        event_type: &EventType,
+        window: EventWindow,
+    ) -> UsageScan {
+        UsageScan {
             pool: self.reader.clone(),
             account: account.as_str().to_owned(),
-            customer: customer.as_str().to_owned(),
+            customer: customer.map(|c| c.as_str().to_owned()),
             event_type: event_type.as_str().to_owned(),
             start_ms: window.start_ms(),
             end_ms: window.end_ms(),
             filter: None,
-        };
-        stream::try_unfold(
-            (scan, Some((i64::MIN, String::new()))),
-            |(scan, cursor)| async {
-                let Some(after) = cursor else {
-                    return Ok(None);
-                };
-                let page = scan.page(&after).await?;
-                let next = page.last_cursor();
-                Ok(Some((page.events, (scan, next))))
-            },
-        )
-        .map_ok(|events| stream::iter(events.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+        }
     }
 }
 
-/// One customer's events of one type in a window, read page by page.
+/// One customer's (or every customer's) events of one type in a window, read
+/// page by page.
 pub(crate) struct UsageScan {
     pub(crate) pool: sqlx::SqlitePool,
     pub(crate) account: String,
-    pub(crate) customer: String,
+    /// `None`: every customer.
+    pub(crate) customer: Option<String>,
     pub(crate) event_type: String,
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
@@ -334,12 +351,34 @@ impl ScanPage {
 }
 
 impl UsageScan {
+    /// Every page, in order, as one stream.
+    fn into_stream(self) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        stream::try_unfold(
+            (self, Some((i64::MIN, String::new()))),
+            |(scan, cursor)| async {
+                let Some(after) = cursor else {
+                    return Ok(None);
+                };
+                let page = scan.page(&after).await?;
+                let next = page.last_cursor();
+                Ok(Some((page.events, (scan, next))))
+            },
+        )
+        .map_ok(|events| stream::iter(events.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+
     pub(crate) async fn page(&self, after: &(i64, String)) -> StoreResult<ScanPage> {
         let tail = match &self.filter {
             None => STREAM_PAGE_TAIL.to_owned(),
             Some(f) => format!(" AND ({}){STREAM_PAGE_TAIL}", f.sql),
         };
-        let sql = format!("{STREAM_PAGE_HEAD}{}", number_placeholders(&tail, 8));
+        let head = match self.customer {
+            Some(_) => STREAM_PAGE_HEAD,
+            None => TYPE_STREAM_PAGE_HEAD,
+        };
+        let sql = format!("{head}{}", number_placeholders(&tail, 8));
         let mut query = sqlx::query_as::<_, EventRow>(&sql)
             .bind(&self.account)
             .bind(&self.customer)

@@ -1,13 +1,13 @@
 //! The default aggregation of every store: stream the events through the pure
 //! evaluator of `tally-aggregate`, the reference semantics.
 
-use futures::stream::{BoxStream, TryStreamExt};
-use tally_aggregate::{AggregateResult, Aggregator, Bucket, EvalError, Window};
-use tally_event::{Event, Period, Timestamp};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use tally_aggregate::{AggregateResult, Aggregator, Bucket, EvalError, SeriesAccumulator, Window};
+use tally_event::{EventType, Period, RecordId, Timestamp};
 
 use crate::error::{StoreError, StoreResult};
-use crate::events::{EventQuery, EventWindow};
-use crate::ids::{AccountId, AggregatorFilterId, CustomerId};
+use crate::events::{EventQuery, EventWindow, StoredEvent};
+use crate::ids::{AccountId, AggregatorFilterId};
 use crate::page::{MAX_TAKE, PageRequest};
 use crate::traits::EventStore;
 
@@ -40,7 +40,7 @@ impl From<EventWindow> for Window {
 
 /// Pushes every streamed event into one accumulator.
 pub async fn evaluate_stream(
-    mut events: BoxStream<'static, StoreResult<crate::events::StoredEvent>>,
+    mut events: BoxStream<'static, StoreResult<StoredEvent>>,
     aggregator: &Aggregator,
     filter: Option<&AggregatorFilterId>,
     window: Window,
@@ -54,50 +54,100 @@ pub async fn evaluate_stream(
     accumulator.finish().map_err(eval_error)
 }
 
-/// Every event of the aggregator's type before `range.end()` (of one customer
-/// or all),
-/// read page by page through `list_events`; licensed series need the events
-/// before the range too.
-pub async fn events_for_series<S: EventStore + ?Sized>(
-    store: &S,
-    account: &AccountId,
-    aggregator: &Aggregator,
-    customer: Option<&CustomerId>,
-    range: Period,
-) -> StoreResult<Vec<Event>> {
-    let end_inclusive = Timestamp::from_millis(range.end().as_millis() - 1).ok();
-    let mut query = EventQuery {
-        event_type: Some(aggregator.event_type().clone()),
-        customer_id: customer.cloned(),
-        timestamp_lte: end_inclusive,
-        page: PageRequest {
-            take: MAX_TAKE,
-            skip: 0,
-        },
-        ..EventQuery::default()
-    };
-    let mut events = Vec::new();
-    loop {
-        let page = store.list_events(account, &query).await?;
-        let full = page.items.len() == MAX_TAKE as usize;
-        for event in &page.items {
-            events.push(event.to_event()?);
-        }
-        if !full {
-            return Ok(events);
-        }
-        query.page.skip += u64::from(MAX_TAKE);
-    }
-}
-
-/// Quantities per bucket, as `tally_aggregate::time_series` computes them.
-pub fn series(
+/// Quantities per bucket over `range`, as `tally_aggregate::time_series`
+/// computes them, from `events` (in any order): each event goes into its
+/// bucket's accumulator as it arrives, so memory holds the buckets, not the
+/// events.
+pub async fn series_stream(
+    mut events: BoxStream<'_, StoreResult<StoredEvent>>,
     aggregator: &Aggregator,
     range: Period,
     bucket: Bucket,
     filter: Option<&AggregatorFilterId>,
-    events: &[Event],
 ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
     let filter = filter.map(AggregatorFilterId::as_str);
-    tally_aggregate::time_series(aggregator, range, bucket, filter, events).map_err(eval_error)
+    let mut series =
+        SeriesAccumulator::new(aggregator, range, bucket, filter).map_err(eval_error)?;
+    while let Some(event) = events.try_next().await? {
+        series.push(&event.to_event()?);
+    }
+    series.finish().map_err(eval_error)
+}
+
+/// The events of one type, of every customer, in `window` and in (timestamp,
+/// record id) order, read page by page through `list_events`: the default of
+/// `EventStore::stream_events_of_type`.
+///
+/// `list_events` has no cursor, so the pages are keyed by timestamp: each
+/// starts at the last timestamp read and skips only the events already read
+/// at that timestamp (ties), and an event at or before the last one read is
+/// dropped, so an upsert moving events around during the read cannot make one
+/// count twice. It may still miss one if events at the cursor's timestamp are
+/// deleted or moved away meanwhile; backends with a real keyset (the built-in
+/// ones) override it.
+pub fn stream_type_by_list<'a, S: EventStore + ?Sized>(
+    store: &'a S,
+    account: &'a AccountId,
+    event_type: &'a EventType,
+    window: EventWindow,
+) -> BoxStream<'a, StoreResult<StoredEvent>> {
+    let Some(last_ms) = window.end_ms().checked_sub(1) else {
+        return stream::empty().boxed();
+    };
+    let (Ok(start), Ok(last)) = (
+        Timestamp::from_millis(window.start_ms()),
+        Timestamp::from_millis(last_ms),
+    ) else {
+        return stream::empty().boxed();
+    };
+    let cursor = TypeCursor {
+        from: start,
+        seen_at_from: 0,
+        last: None,
+    };
+    stream::try_unfold(Some(cursor), move |cursor| async move {
+        let Some(mut cursor) = cursor else {
+            return Ok(None);
+        };
+        let query = EventQuery {
+            event_type: Some(event_type.clone()),
+            timestamp_gte: Some(cursor.from),
+            timestamp_lte: Some(last),
+            page: PageRequest {
+                take: MAX_TAKE,
+                skip: cursor.seen_at_from,
+            },
+            ..EventQuery::default()
+        };
+        let page = store.list_events(account, &query).await?;
+        let full = page.items.len() == MAX_TAKE as usize;
+        let mut fresh = Vec::with_capacity(page.items.len());
+        for event in page.items {
+            let key = (event.timestamp, event.record_id().clone());
+            if cursor.last.as_ref().is_some_and(|last| key <= *last) {
+                continue;
+            }
+            if event.timestamp == cursor.from {
+                cursor.seen_at_from += 1;
+            } else {
+                cursor.from = event.timestamp;
+                cursor.seen_at_from = 1;
+            }
+            cursor.last = Some(key);
+            fresh.push(Ok(event));
+        }
+        Ok(Some((stream::iter(fresh), full.then_some(cursor))))
+    })
+    .try_flatten()
+    .boxed()
+}
+
+/// Where the next page of [`stream_type_by_list`] starts.
+struct TypeCursor {
+    /// The last timestamp read (the window start before the first page).
+    from: Timestamp,
+    /// How many events at `from` were read already.
+    seen_at_from: u64,
+    /// The last (timestamp, record id) read.
+    last: Option<(Timestamp, RecordId)>,
 }

@@ -17,6 +17,11 @@
 //!   subscriptions, invoices.
 //! - v2: `EventStore::aggregate` and `EventStore::time_series`, with default
 //!   implementations over `stream_events` / `list_events` and the pure evaluator.
+//! - v3: `EventStore::stream_events_of_type` (every customer's events of one
+//!   type, bounded memory), with a default over `list_events`; the default
+//!   `time_series` reads only the aggregator's window of the range and streams
+//!   it (`stream_events` or `stream_events_of_type`) instead of paging
+//!   `list_events` by offset into memory.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -28,7 +33,7 @@ use crate::catalog::{
     ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 use crate::error::StoreResult;
-use crate::evaluate::{evaluate_stream, events_for_series, series};
+use crate::evaluate::{evaluate_stream, series_stream, stream_type_by_list};
 use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
@@ -102,8 +107,11 @@ pub trait EventStore: Send + Sync {
     }
 
     /// Quantities per bucket over `range` (of one customer, or all of them), as
-    /// `tally_aggregate::time_series` computes them. The default reads the events
-    /// through `list_events` into memory.
+    /// `tally_aggregate::time_series` computes them. The default reads only the
+    /// aggregator's window of the range (metered: the range; licensed:
+    /// everything before its end) through `stream_events` for one customer or
+    /// `stream_events_of_type` for all, pushing each event into its bucket as it
+    /// arrives: memory holds the buckets, not the events.
     async fn time_series(
         &self,
         account: &AccountId,
@@ -113,8 +121,28 @@ pub trait EventStore: Send + Sync {
         range: Period,
         bucket: Bucket,
     ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
-        let events = events_for_series(self, account, aggregator, customer, range).await?;
-        series(aggregator, range, bucket, filter, &events)
+        let window = aggregator.window(range).into();
+        let event_type = aggregator.event_type();
+        let events = match customer {
+            Some(customer) => self.stream_events(account, customer, event_type, window),
+            None => self.stream_events_of_type(account, event_type, window),
+        };
+        series_stream(events, aggregator, range, bucket, filter).await
+    }
+
+    /// The current events of `event_type` of every customer in `window`, in
+    /// (timestamp, record id) order, with memory bounded whatever their number
+    /// (an aggregator-wide time series reads them). Like `stream_events`, not one
+    /// snapshot. The default pages through `list_events` by timestamp, which can
+    /// miss an event deleted or moved at the page boundary's timestamp while it
+    /// reads; backends override it with a keyset over (timestamp, record id).
+    fn stream_events_of_type<'a>(
+        &'a self,
+        account: &'a AccountId,
+        event_type: &'a EventType,
+        window: EventWindow,
+    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
+        stream_type_by_list(self, account, event_type, window)
     }
 }
 

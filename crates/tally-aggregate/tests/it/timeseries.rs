@@ -1,7 +1,9 @@
 //! Time series: UTC buckets covering the range, empty ones included.
 
 use serde_json::json;
-use tally_aggregate::{AggregateResult, Bucket, EvalError, evaluate, time_series};
+use tally_aggregate::{
+    AggregateResult, Bucket, EvalError, SeriesAccumulator, evaluate, time_series,
+};
 use tally_event::Event;
 
 use crate::support::{aggregator, at, event, period};
@@ -116,4 +118,33 @@ fn too_many_buckets_is_an_error() {
         }
     );
     assert!(time_series(&count, range, Bucket::Month, None, &events()).is_ok());
+}
+
+/// Pushed one at a time, in any order, events give the same series; metered
+/// events before the range count nowhere, so readers may leave them out.
+#[test]
+fn series_accumulator_matches_time_series_in_any_order() {
+    let range = period("2024-01-01T00:00:00Z", "2024-03-02T00:00:00Z");
+    for definition in [
+        json!({"name": "s", "event_type": "seat", "operation": "sum", "property": "n"}),
+        json!({"name": "l", "event_type": "seat", "operation": "count", "type": "licensed"}),
+    ] {
+        let aggregator = aggregator(definition);
+        let whole = time_series(&aggregator, range, Bucket::Day, None, &events()).unwrap();
+        let mut series = SeriesAccumulator::new(&aggregator, range, Bucket::Day, None).unwrap();
+        for event in events().iter().rev() {
+            series.push(event);
+        }
+        assert_eq!(series.finish().unwrap(), whole);
+    }
+    let sum =
+        aggregator(json!({"name": "s", "event_type": "seat", "operation": "sum", "property": "n"}));
+    let in_range: Vec<Event> = events()
+        .into_iter()
+        .filter(|e| e.timestamp >= range.start())
+        .collect();
+    assert_eq!(
+        time_series(&sum, range, Bucket::Month, None, &in_range).unwrap(),
+        time_series(&sum, range, Bucket::Month, None, &events()).unwrap(),
+    );
 }

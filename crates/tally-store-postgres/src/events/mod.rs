@@ -149,7 +149,23 @@ impl EventStore for PgStore {
         let scope = StreamScope {
             pool: self.pool.clone(),
             account: account.as_str().to_owned(),
-            customer: customer.as_str().to_owned(),
+            customer: Some(customer.as_str().to_owned()),
+            event_type: event_type.as_str().to_owned(),
+            window,
+        };
+        stream_pages(scope).boxed()
+    }
+
+    fn stream_events_of_type<'a>(
+        &'a self,
+        account: &'a AccountId,
+        event_type: &'a EventType,
+        window: EventWindow,
+    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
+        let scope = StreamScope {
+            pool: self.pool.clone(),
+            account: account.as_str().to_owned(),
+            customer: None,
             event_type: event_type.as_str().to_owned(),
             window,
         };
@@ -186,7 +202,8 @@ impl EventStore for PgStore {
 struct StreamScope {
     pool: PgPool,
     account: String,
-    customer: String,
+    /// `None`: every customer.
+    customer: Option<String>,
     event_type: String,
     window: EventWindow,
 }
@@ -219,9 +236,13 @@ async fn read_page(
     after_ts: i64,
     after_id: &str,
 ) -> StoreResult<Vec<StoredEvent>> {
-    let rows: Vec<EventRow> = sqlx::query_as(sql::STREAM_PAGE)
-        .bind(&scope.account)
-        .bind(&scope.customer)
+    let query = match &scope.customer {
+        Some(customer) => sqlx::query_as(sql::STREAM_PAGE)
+            .bind(&scope.account)
+            .bind(customer),
+        None => sqlx::query_as(sql::TYPE_STREAM_PAGE).bind(&scope.account),
+    };
+    let rows: Vec<EventRow> = query
         .bind(&scope.event_type)
         .bind(scope.window.start_ms())
         .bind(scope.window.end_ms())

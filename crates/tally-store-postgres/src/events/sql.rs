@@ -81,3 +81,15 @@ WHERE account_id = $1 AND customer_id = $2 AND event_type = $3
 ORDER BY ts, record_id
 LIMIT $8
 "#;
+
+/// One page of every customer's events of one type (an aggregator-wide time
+/// series), after the (ts, record_id) cursor; `events_account_ts` serves the range.
+pub const TYPE_STREAM_PAGE: &str = r#"
+SELECT id, event_type, customer_id, ts, record, ingested_at
+FROM events
+WHERE account_id = $1 AND event_type = $2
+  AND ts >= $3 AND ts < $4
+  AND (ts, record_id) > ($5, $6)
+ORDER BY ts, record_id
+LIMIT $7
+"#;

@@ -428,3 +428,101 @@ pub async fn stream_order_and_window(store: &Arc<dyn Store>) {
     let before = streamed(store, &account, &customer, EventWindow::Before(day(1))).await;
     assert_eq!(before.len(), 50, "before end excludes end");
 }
+
+/// Every customer's events of one type stream in (timestamp, record id) order
+/// across pages, ties on one timestamp included; `time_series` (one customer and
+/// all of them, metered and licensed) equals the pure series over the current
+/// events, events outside the read window included in the data.
+pub async fn time_series_reads(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let alice = new_customer(store, &account, "alice").await;
+    let bob = new_customer(store, &account, "bob").await;
+    let mut events = Vec::new();
+    // 1 200 events on 4 instants: ties of 300 span the stream's page boundaries.
+    for i in 0..1_200_i64 {
+        let customer = if i % 3 == 0 { &bob } else { &alice };
+        let ts = at(2 * 86_400_000 + (i % 4) * 3_600_000);
+        let id = format!("t{:04}", (i * 7_919) % 1_200);
+        events.push(event("calls", customer, ts, record(&id, json!({"n": i}))));
+    }
+    events.push(event(
+        "calls",
+        &alice,
+        day(0),
+        record("before", json!({"n": 1})),
+    ));
+    events.push(event(
+        "calls",
+        &bob,
+        day(9),
+        record("after", json!({"n": 1})),
+    ));
+    events.push(event(
+        "mails",
+        &alice,
+        day(2),
+        record("t0001", json!({"n": 1})),
+    ));
+    store.upsert_events(&account, &events).await.unwrap();
+
+    let calls = EventType::parse("calls").unwrap();
+    let range = Period::new(day(1), day(5)).unwrap();
+    let all: Vec<StoredEvent> = store
+        .stream_events_of_type(&account, &calls, EventWindow::Range(range))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        1_200,
+        "every customer's events of the type in range"
+    );
+    let sorted = all
+        .windows(2)
+        .all(|w| (w[0].timestamp, w[0].record_id()) < (w[1].timestamp, w[1].record_id()));
+    assert!(sorted, "stream is in (timestamp, record id) order");
+    let before: Vec<StoredEvent> = store
+        .stream_events_of_type(&account, &calls, EventWindow::Before(day(5)))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 1_201, "before the end: the earlier event too");
+
+    let current: Vec<tally_event::Event> = events
+        .iter()
+        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
+        .collect();
+    for kind in ["metered", "licensed"] {
+        let def = tally_aggregate::AggregatorDef {
+            name: "n".into(),
+            event_type: "calls".into(),
+            operation: "sum".into(),
+            property: Some("n".into()),
+            formula: None,
+            kind: kind.into(),
+            unit_name: None,
+            allow_negative_values: false,
+            where_: None,
+            custom_event_name: None,
+            exposed_event_keys: None,
+            filters: Vec::new(),
+        };
+        let aggregator = tally_aggregate::Aggregator::compile(&def).unwrap();
+        let alices: Vec<&tally_event::Event> = events
+            .iter()
+            .zip(&current)
+            .filter(|(e, _)| e.customer_id == alice)
+            .map(|(_, c)| c)
+            .collect();
+        for (customer, mine) in [(None, current.iter().collect()), (Some(&alice), alices)] {
+            let bucket = tally_aggregate::Bucket::Day;
+            let expected =
+                tally_aggregate::time_series(&aggregator, range, bucket, None, mine).unwrap();
+            let got = store
+                .time_series(&account, &aggregator, None, customer, range, bucket)
+                .await
+                .unwrap();
+            assert_eq!(got, expected, "{kind} series of {customer:?}");
+        }
+    }
+}

@@ -30,7 +30,7 @@ pub use evaluator::{
 };
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
-    stream_order_and_window, upsert_outcomes, upsert_resubmitted,
+    stream_order_and_window, time_series_reads, upsert_outcomes, upsert_resubmitted,
 };
 pub use fixtures::{at, event, new_account, new_customer, record};
 pub use isolation::tenant_isolation;
@@ -66,6 +66,7 @@ macro_rules! store_conformance_tests {
             pagination_edges,
             delete_events,
             stream_order_and_window,
+            time_series_reads,
             tenant_isolation,
             accounts_and_keys,
             customers_crud,

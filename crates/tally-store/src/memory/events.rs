@@ -103,17 +103,39 @@ impl EventStore for MemoryStore {
         event_type: &EventType,
         window: EventWindow,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        self.stream_matching(account, |e| {
+            e.customer_id == *customer
+                && e.event_type == *event_type
+                && window.contains(e.timestamp)
+        })
+    }
+
+    fn stream_events_of_type<'a>(
+        &'a self,
+        account: &'a AccountId,
+        event_type: &'a EventType,
+        window: EventWindow,
+    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
+        self.stream_matching(account, |e| {
+            e.event_type == *event_type && window.contains(e.timestamp)
+        })
+    }
+}
+
+impl MemoryStore {
+    /// The account's events passing `keep`, in (timestamp, record id) order.
+    fn stream_matching(
+        &self,
+        account: &AccountId,
+        keep: impl Fn(&StoredEvent) -> bool,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
         // Memory already holds every event: a sorted copy of the matching ones is
         // the bounded-memory answer here.
         let selected = self.with_tenant(account, |tenant| {
             let mut events: Vec<StoredEvent> = tenant
                 .events
                 .values()
-                .filter(|e| {
-                    e.customer_id == *customer
-                        && e.event_type == *event_type
-                        && window.contains(e.timestamp)
-                })
+                .filter(|e| keep(e))
                 .cloned()
                 .collect();
             events.sort_by(|a, b| (a.timestamp, a.record_id()).cmp(&(b.timestamp, b.record_id())));

@@ -1,4 +1,6 @@
-//! The conformance suite against the in-memory store.
+//! The conformance suite against the in-memory store, and the traits' defaults.
+
+mod defaults;
 
 use std::sync::Arc;
 
