@@ -1,6 +1,6 @@
 //! The property every backend must hold: for random events, filters and
-//! aggregators, `aggregate` gives what the pure evaluator gives over the same
-//! current events.
+//! aggregators, `aggregate` and `time_series` give what the pure evaluator gives
+//! over the same current events (the same result, or the same error).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,53 +10,88 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
-use tally_aggregate::{Aggregator, AggregatorDef, evaluate};
+use tally_aggregate::{Aggregator, AggregatorDef, Bucket, EvalError, evaluate, time_series};
 use tally_event::{Event, EventKey, EventType, Period, upsert_outcome};
 
 use super::fixtures::{at, event, new_account, new_customer, record};
+use crate::error::{StoreError, StoreResult};
+use crate::evaluate::eval_error;
 use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent};
 use crate::ids::{AggregatorFilterId, CustomerId};
 use crate::page::SortOrder;
 use crate::traits::Store;
 
-/// Cases per run: each opens an account and writes up to 40 events.
-const CASES: u32 = 24;
+/// Cases per run: each opens an account and writes up to 60 events.
+const CASES: u32 = 48;
 const DAY: i64 = 86_400_000;
+
+/// A JSON number from its text: `5`, `5.0` and `5.00` stay distinct texts of one
+/// value (the workspace's `serde_json` keeps numbers exact).
+fn number(text: &str) -> Json {
+    serde_json::from_str(text).expect("a JSON number")
+}
+
+/// Equal values at different scales, negatives, zero written three ways.
+const NUMBERS: [&str; 12] = [
+    "5", "5.0", "5.00", "-5", "-5.0", "0", "0.0", "-0.00", "0.1", "1.50", "-2.25", "10",
+];
+
+/// Strings whose byte order differs from a locale's order: case, accents,
+/// digits, a prefix of another.
+const STRINGS: [&str; 10] = [
+    "pro", "Pro", "PRO", "pr", "team", "Team", "é", "e", "Zeta", "10",
+];
 
 fn amount() -> impl Strategy<Value = Option<Json>> {
     prop_oneof![
-        Just(None),
-        Just(Some(Json::Null)),
-        (-50i64..200).prop_map(|n| Some(json!(n))),
+        1 => Just(None),
+        1 => Just(Some(Json::Null)),
+        1 => (-50i64..200).prop_map(|n| Some(json!(n))),
         // Exact decimals with two places, parsed as JSON numbers (arbitrary precision).
-        (0i64..10_000).prop_map(|n| {
-            serde_json::from_str::<Json>(&format!("{}.{:02}", n / 100, n % 100)).ok()
-        }),
-        Just(Some(json!("lots"))),
-        Just(Some(json!(true))),
+        1 => (0i64..10_000).prop_map(|n| Some(number(&format!("{}.{:02}", n / 100, n % 100)))),
+        2 => proptest::sample::select(&NUMBERS[..]).prop_map(|n| Some(number(n))),
+        1 => Just(Some(json!("lots"))),
+        1 => Just(Some(json!(true))),
     ]
 }
 
 fn plan() -> impl Strategy<Value = Option<Json>> {
     prop_oneof![
-        Just(None),
-        Just(Some(json!("pro"))),
-        Just(Some(json!("team"))),
-        Just(Some(json!("free"))),
-        Just(Some(json!(5))),
-        Just(Some(json!(["pro", "beta"]))),
+        1 => Just(None),
+        3 => proptest::sample::select(&STRINGS[..]).prop_map(|s| Some(json!(s))),
+        1 => proptest::sample::select(&NUMBERS[..]).prop_map(|n| Some(number(n))),
+        1 => Just(Some(json!(["pro", "beta"]))),
+        1 => Just(Some(json!(["Pro", "é"]))),
     ]
 }
 
 /// (customer index, event type, record id, timestamp ms, amount, plan)
 type RawEvent = (usize, &'static str, u8, i64, Option<Json>, Option<Json>);
 
+/// A few instants, day boundaries and their neighbours among them: events share
+/// timestamps (so `latest` breaks ties by record id, and an upsert meets an
+/// equal timestamp), and windows cut between them.
+const INSTANTS: [i64; 9] = [
+    0,
+    DAY - 1,
+    DAY,
+    3 * DAY,
+    3 * DAY + 1,
+    7 * DAY,
+    7 * DAY + 1,
+    12 * DAY,
+    19 * DAY,
+];
+
 fn raw_event() -> impl Strategy<Value = RawEvent> {
     (
         0usize..2,
         prop_oneof![3 => Just("calls"), 1 => Just("other")],
         0u8..16,
-        0i64..(20 * DAY),
+        prop_oneof![
+            3 => proptest::sample::select(&INSTANTS[..]),
+            1 => 0i64..(20 * DAY),
+        ],
         amount(),
         plan(),
     )
@@ -64,17 +99,17 @@ fn raw_event() -> impl Strategy<Value = RawEvent> {
 
 fn literal() -> impl Strategy<Value = Json> {
     prop_oneof![
-        Just(json!("pro")),
-        Just(json!("team")),
-        Just(json!("pr")),
-        Just(json!(5)),
-        Just(json!(20.5)),
-        Just(json!(true)),
+        4 => proptest::sample::select(&STRINGS[..]).prop_map(|s| json!(s)),
+        1 => Just(json!("Z")),
+        1 => Just(json!("a")),
+        3 => proptest::sample::select(&NUMBERS[..]).prop_map(number),
+        1 => Just(json!(20.5)),
+        1 => Just(json!(true)),
     ]
 }
 
 fn condition() -> impl Strategy<Value = Json> {
-    let property = prop_oneof![Just("amount"), Just("plan"), Just("absent")];
+    let property = prop_oneof![2 => Just("amount"), 3 => Just("plan"), 1 => Just("absent")];
     let unary = prop_oneof![Just("is_null"), Just("is_not_null")];
     let binary = prop_oneof![
         Just("equals"),
@@ -88,10 +123,10 @@ fn condition() -> impl Strategy<Value = Json> {
     ];
     let list = prop_oneof![Just("in"), Just("not_in")];
     prop_oneof![
-        (property.clone(), unary).prop_map(|(p, op)| json!({"property": p, "operator": op})),
-        (property.clone(), binary, literal()).prop_map(|(p, op, v)| {
+        1 => (property.clone(), unary).prop_map(|(p, op)| json!({"property": p, "operator": op})),
+        3 => (property.clone(), binary, literal()).prop_map(|(p, op, v)| {
             let v = match op {
-                "contains" | "starts_with" => json!("pr"),
+                "contains" | "starts_with" if !v.is_string() => json!("pr"),
                 "equals" | "not_equals" => v,
                 // Order comparisons take numbers or strings.
                 _ if v.is_boolean() => json!(5),
@@ -99,7 +134,7 @@ fn condition() -> impl Strategy<Value = Json> {
             };
             json!({"property": p, "operator": op, "value": v})
         }),
-        (property, list, prop::collection::vec(literal(), 0..3))
+        1 => (property, list, prop::collection::vec(literal(), 0..3))
             .prop_map(|(p, op, v)| json!({"property": p, "operator": op, "value": v})),
     ]
 }
@@ -139,6 +174,8 @@ fn definition() -> impl Strategy<Value = (AggregatorDef, bool)> {
             None,
             Some("greatest(sum(amount) - 10, 0) + count(*)")
         )),
+        // Divides by zero (an evaluation error) when nothing matches.
+        Just(("formula", None, Some("sum(amount) / count(*)"))),
     ];
     let kind = prop_oneof![Just("metered"), Just("licensed")];
     (
@@ -413,21 +450,58 @@ async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseEr
     let period = Period::new(at(start_day * DAY), at((start_day + days) * DAY)).unwrap();
     let window = aggregator.window(period);
     let customer = &customers[customer_index];
-    let theirs: Vec<Event> = current(&events)
-        .into_values()
-        .filter(|e| e.customer_id == *customer)
-        .map(|e| crate::events::StoredEvent::from_new(&e).to_event().unwrap())
+    let stored: Vec<NewEvent> = current(&events).into_values().collect();
+    let all: Vec<Event> = stored
+        .iter()
+        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
+        .collect();
+    let theirs: Vec<Event> = stored
+        .iter()
+        .zip(&all)
+        .filter(|(e, _)| e.customer_id == *customer)
+        .map(|(_, event)| event.clone())
         .collect();
     let filter_id = AggregatorFilterId::parse(FILTER_ID).unwrap();
     let filter = use_named.then_some(&filter_id);
-    let expected = evaluate(&aggregator, window, filter.map(|f| f.as_str()), &theirs);
+    let named = filter.map(AggregatorFilterId::as_str);
+    let expected = evaluate(&aggregator, window, named, &theirs);
     let got = store
         .aggregate(&account, &aggregator, filter, customer, window)
         .await;
-    match (expected, got) {
-        (Ok(expected), Ok(got)) => prop_assert_eq!(got, expected, "window {:?}", window),
-        (Err(_), Err(_)) => {}
-        (expected, got) => prop_assert!(false, "expected {expected:?}, got {got:?}"),
+    agree(expected, got, &format!("aggregate over {window:?}"))?;
+    for (who, events) in [(Some(customer), &theirs), (None, &all)] {
+        let expected = time_series(&aggregator, period, Bucket::Day, named, events);
+        let got = store
+            .time_series(&account, &aggregator, filter, who, period, Bucket::Day)
+            .await;
+        agree(
+            expected,
+            got,
+            &format!("daily series of {who:?} over {period:?}"),
+        )?;
     }
     Ok(())
+}
+
+/// The store's answer is the evaluator's: the same result, or the same error.
+fn agree<T: PartialEq + std::fmt::Debug>(
+    expected: Result<T, EvalError>,
+    got: StoreResult<T>,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    match (expected.map_err(eval_error), got) {
+        (Ok(expected), Ok(got)) => prop_assert_eq!(got, expected, "{}", what),
+        (Err(expected), Err(got)) => prop_assert!(
+            same_error(&expected, &got),
+            "{what}: expected {expected:?}, got {got:?}"
+        ),
+        (expected, got) => prop_assert!(false, "{what}: expected {expected:?}, got {got:?}"),
+    }
+    Ok(())
+}
+
+/// The same kind of error with the same message (the evaluation error's code).
+fn same_error(expected: &StoreError, got: &StoreError) -> bool {
+    std::mem::discriminant(expected) == std::mem::discriminant(got)
+        && expected.to_string() == got.to_string()
 }
