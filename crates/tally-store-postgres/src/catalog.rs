@@ -9,7 +9,7 @@ use tally_store::{
     Product, ProductId, ProductKind, StoreError, StoreResult,
 };
 
-use crate::rows::{corrupt, limit_offset, parse, parse_opt, timestamp};
+use crate::rows::{corrupt, parse, parse_opt, timestamp};
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT_AGGREGATOR: &str = "INSERT INTO aggregators \
@@ -176,7 +176,7 @@ impl CatalogStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<AggregatorRecord>> {
-        let (limit, offset) = limit_offset(page)?;
+        let (limit, offset) = page.limit_offset()?;
         let total = self.count_scoped(COUNT_AGGREGATORS, account).await?;
         let rows: Vec<AggregatorRow> = sqlx::query_as(LIST_AGGREGATORS)
             .bind(account.as_str())
@@ -254,7 +254,7 @@ impl CatalogStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Product>> {
-        let (limit, offset) = limit_offset(page)?;
+        let (limit, offset) = page.limit_offset()?;
         let total = self.count_scoped(COUNT_PRODUCTS, account).await?;
         let rows: Vec<ProductRow> = sqlx::query_as(LIST_PRODUCTS)
             .bind(account.as_str())

@@ -9,7 +9,7 @@ use tally_store::{
     ResolvedCustomer, StoreError, StoreResult,
 };
 
-use crate::rows::{corrupt, limit_offset, parse, timestamp};
+use crate::rows::{corrupt, parse, timestamp};
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT: &str = "INSERT INTO customers \
@@ -185,7 +185,7 @@ impl CustomerStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>> {
-        let (limit, offset) = limit_offset(page)?;
+        let (limit, offset) = page.limit_offset()?;
         let total = self.count_scoped(COUNT, account).await?;
         let rows: Vec<CustomerRow> = sqlx::query_as(LIST)
             .bind(account.as_str())

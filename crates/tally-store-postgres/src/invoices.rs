@@ -8,7 +8,7 @@ use tally_store::{
     InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
 };
 
-use crate::rows::{corrupt, limit_offset, parse, parse_opt, timestamp, timestamp_opt, total};
+use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt, total};
 use crate::{PgStore, map_sqlx_error};
 
 /// Takes the account's next number. The counter row stays locked until the
@@ -127,7 +127,7 @@ impl InvoiceStore for PgStore {
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
-        let (limit, offset) = limit_offset(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let subscription = query.subscription_id.as_ref().map(SubscriptionId::as_str);
         let customer = query.customer_id.as_ref().map(CustomerId::as_str);
         let count: i64 = sqlx::query_scalar(COUNT)

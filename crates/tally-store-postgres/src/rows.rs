@@ -4,7 +4,7 @@
 use std::fmt::Display;
 
 use tally_event::Timestamp;
-use tally_store::{MAX_TAKE, PageRequest, StoreError, StoreResult};
+use tally_store::{StoreError, StoreResult};
 
 pub(crate) fn corrupt(column: &str, err: impl Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {err}"))
@@ -33,18 +33,6 @@ pub(crate) fn timestamp(ms: i64, column: &str) -> StoreResult<Timestamp> {
 
 pub(crate) fn timestamp_opt(ms: Option<i64>, column: &str) -> StoreResult<Option<Timestamp>> {
     ms.map(|ms| timestamp(ms, column)).transpose()
-}
-
-/// `take` and `skip` as SQL `LIMIT` and `OFFSET`, refusing a page larger than
-/// the API allows, as every backend does.
-pub(crate) fn limit_offset(page: PageRequest) -> StoreResult<(i64, i64)> {
-    if page.take > MAX_TAKE {
-        return Err(StoreError::InvalidInput(format!(
-            "take must be at most {MAX_TAKE}"
-        )));
-    }
-    let offset = i64::try_from(page.skip).unwrap_or(i64::MAX);
-    Ok((i64::from(page.take), offset))
 }
 
 /// A `COUNT(*)` as the `u64` a `Page` carries.

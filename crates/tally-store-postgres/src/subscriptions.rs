@@ -7,7 +7,7 @@ use tally_store::{
     Subscription, SubscriptionId, SubscriptionQuery, SubscriptionStore,
 };
 
-use crate::rows::{corrupt, limit_offset, parse, timestamp, total};
+use crate::rows::{corrupt, parse, timestamp, total};
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT: &str = "INSERT INTO subscriptions (account_id, id, customer_id, product_ids, \
@@ -131,7 +131,7 @@ impl SubscriptionStore for PgStore {
         account: &AccountId,
         query: &SubscriptionQuery,
     ) -> StoreResult<Page<Subscription>> {
-        let (limit, offset) = limit_offset(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let customer = query.customer_id.as_ref().map(CustomerId::as_str);
         let count: i64 = sqlx::query_scalar(COUNT)
             .bind(account.as_str())

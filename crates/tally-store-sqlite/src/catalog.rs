@@ -9,7 +9,6 @@ use tally_store::{
 
 use crate::customers::one_row;
 use crate::error::db_err;
-use crate::events::{check_page, limit_offset};
 use crate::open::SqliteStore;
 use crate::rows::{AggregatorRow, ProductRow, decimal_text, price_groups_to_json};
 
@@ -60,13 +59,12 @@ pub(crate) async fn page_of<R>(
 where
     R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
 {
-    check_page(page)?;
+    let (limit, offset) = page.limit_offset()?;
     let total: i64 = sqlx::query_scalar(count_sql)
         .bind(account.as_str())
         .fetch_one(pool)
         .await
         .map_err(db_err(entity))?;
-    let (limit, offset) = limit_offset(page);
     let rows: Vec<R> = sqlx::query_as(page_sql)
         .bind(account.as_str())
         .bind(limit)

@@ -8,7 +8,6 @@ use tally_store::{
 };
 
 use crate::error::db_err;
-use crate::events::{check_page, limit_offset};
 use crate::open::SqliteStore;
 use crate::rows::{CustomerRow, decimal_text};
 
@@ -159,13 +158,12 @@ impl CustomerStore for SqliteStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>> {
-        check_page(page)?;
+        let (limit, offset) = page.limit_offset()?;
         let total: i64 = sqlx::query_scalar(COUNT)
             .bind(account.as_str())
             .fetch_one(&self.reader)
             .await
             .map_err(db_err("customer"))?;
-        let (limit, offset) = limit_offset(page);
         let rows: Vec<CustomerRow> = sqlx::query_as(PAGE)
             .bind(account.as_str())
             .bind(limit)

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tally_event::{EventKey, EventType, RecordId, UpsertOutcome};
 use tally_store::{
     AccountId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page, SortOrder,
-    StoreError, StoreResult, StoredEvent, UpsertResult,
+    StoreResult, StoredEvent, UpsertResult,
 };
 
 use crate::error::db_err;
@@ -151,28 +151,6 @@ fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId
     }
 }
 
-fn check_take(take: u32) -> StoreResult<()> {
-    if take > tally_store::MAX_TAKE {
-        return Err(StoreError::InvalidInput(format!(
-            "take must be at most {}",
-            tally_store::MAX_TAKE
-        )));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_page(page: tally_store::PageRequest) -> StoreResult<()> {
-    check_take(page.take)
-}
-
-/// LIMIT and OFFSET as SQLite integers; an offset past `i64::MAX` is past the end.
-pub(crate) fn limit_offset(page: tally_store::PageRequest) -> (i64, i64) {
-    (
-        i64::from(page.take),
-        i64::try_from(page.skip).unwrap_or(i64::MAX),
-    )
-}
-
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn upsert_events(
@@ -205,7 +183,7 @@ impl EventStore for SqliteStore {
         account: &AccountId,
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>> {
-        check_page(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM events");
         push_list_filters(&mut count, account, query);
         let total: i64 = count
@@ -219,7 +197,6 @@ impl EventStore for SqliteStore {
             SortOrder::Asc => " ORDER BY ts, event_type, record_id",
             SortOrder::Desc => " ORDER BY ts DESC, event_type DESC, record_id DESC",
         });
-        let (limit, offset) = limit_offset(query.page);
         select.push(" LIMIT ").push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);
         let rows: Vec<EventRow> = select

@@ -9,7 +9,6 @@ use tally_store::{
 
 use crate::error::corrupt;
 use crate::error::db_err;
-use crate::events::{check_page, limit_offset};
 use crate::open::SqliteStore;
 use crate::rows::InvoiceRow;
 
@@ -98,7 +97,7 @@ impl InvoiceStore for SqliteStore {
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
-        check_page(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM invoices");
         push_filters(&mut count, account, query);
         let total: i64 = count
@@ -108,7 +107,6 @@ impl InvoiceStore for SqliteStore {
             .map_err(db_err("invoice"))?;
         let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM invoices"));
         push_filters(&mut select, account, query);
-        let (limit, offset) = limit_offset(query.page);
         select.push(" ORDER BY number DESC LIMIT ").push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);
         let rows: Vec<InvoiceRow> = select

@@ -9,7 +9,6 @@ use tally_store::{
 
 use crate::customers::one_row;
 use crate::error::db_err;
-use crate::events::{check_page, limit_offset};
 use crate::open::SqliteStore;
 use crate::rows::{SubscriptionRow, decimal_text};
 
@@ -97,7 +96,7 @@ impl SubscriptionStore for SqliteStore {
         account: &AccountId,
         query: &SubscriptionQuery,
     ) -> StoreResult<Page<Subscription>> {
-        check_page(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM subscriptions");
         push_filters(&mut count, account, query);
         let total: i64 = count
@@ -107,7 +106,6 @@ impl SubscriptionStore for SqliteStore {
             .map_err(db_err("subscription"))?;
         let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM subscriptions"));
         push_filters(&mut select, account, query);
-        let (limit, offset) = limit_offset(query.page);
         select
             .push(" ORDER BY created_at, id LIMIT ")
             .push_bind(limit);

@@ -1,5 +1,7 @@
 //! Offset pagination shared by every list call.
 
+use crate::error::{StoreError, StoreResult};
+
 /// Largest `take` a list call accepts; the API refuses more with a 400 before
 /// calling the store, and stores refuse it with `InvalidInput`.
 pub const MAX_TAKE: u32 = 100;
@@ -9,6 +11,27 @@ pub const MAX_TAKE: u32 = 100;
 pub struct PageRequest {
     pub take: u32,
     pub skip: u64,
+}
+
+impl PageRequest {
+    /// Refuses a page larger than the API allows (`InvalidInput`): every
+    /// backend checks a list call's page with this before reading.
+    pub fn check(self) -> StoreResult<()> {
+        if self.take > MAX_TAKE {
+            return Err(StoreError::InvalidInput(format!(
+                "take must be at most {MAX_TAKE}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The checked page as SQL `LIMIT` and `OFFSET`; an offset past `i64::MAX`
+    /// is past the end of any table.
+    pub fn limit_offset(self) -> StoreResult<(i64, i64)> {
+        self.check()?;
+        let offset = i64::try_from(self.skip).unwrap_or(i64::MAX);
+        Ok((i64::from(self.take), offset))
+    }
 }
 
 impl Default for PageRequest {

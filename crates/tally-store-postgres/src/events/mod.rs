@@ -14,7 +14,7 @@ use tally_store::{
     SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, evaluate_stream,
 };
 
-use crate::rows::{corrupt, limit_offset, parse, timestamp, total};
+use crate::rows::{corrupt, parse, timestamp, total};
 use crate::{PgStore, map_sqlx_error};
 
 /// Events read per query while streaming: bounds memory whatever the period holds.
@@ -73,7 +73,7 @@ impl EventStore for PgStore {
         account: &AccountId,
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>> {
-        let (limit, offset) = limit_offset(query.page)?;
+        let (limit, offset) = query.page.limit_offset()?;
         let record_ids: Option<Vec<&str>> = query
             .record_ids
             .as_ref()

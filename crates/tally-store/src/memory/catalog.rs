@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use tally_event::{CustomerRef, EventType, Timestamp};
 
-use super::{MemoryStore, Tenant, check_page};
+use super::{MemoryStore, Tenant};
 use crate::catalog::{
     Account, AggregatorRecord, Customer, Product, ResolvedCustomer, Subscription, SubscriptionQuery,
 };
@@ -59,7 +59,7 @@ fn oldest_first<V: Clone, K: Ord>(
     page: PageRequest,
     sort_key: impl Fn(&V) -> (Timestamp, K),
 ) -> StoreResult<Page<V>> {
-    check_page(page)?;
+    page.check()?;
     let mut all: Vec<V> = values.collect();
     all.sort_by_key(|v| sort_key(v));
     Ok(Page::slice(all, page))

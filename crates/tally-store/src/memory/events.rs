@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tally_event::{EventKey, EventType, RecordId, upsert_outcome};
 
-use super::{MemoryStore, Tenant, check_page};
+use super::{MemoryStore, Tenant};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{AccountId, CustomerId};
@@ -61,7 +61,7 @@ impl EventStore for MemoryStore {
         account: &AccountId,
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>> {
-        check_page(query.page)?;
+        query.page.check()?;
         let mut matching = self.with_tenant(account, |tenant| {
             Ok(tenant
                 .events

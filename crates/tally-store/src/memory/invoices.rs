@@ -5,7 +5,6 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use super::catalog::{get, insert_new};
-use super::check_page;
 use crate::catalog::{
     Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice,
 };
@@ -39,7 +38,7 @@ impl InvoiceStore for MemoryStore {
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
-        check_page(query.page)?;
+        query.page.check()?;
         self.with_tenant(account, |t| {
             let mut all: Vec<Invoice> = t
                 .invoices

@@ -18,7 +18,6 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::StoredEvent;
 use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
 use crate::keys::{ApiKey, ApiKeyHash};
-use crate::page::{MAX_TAKE, PageRequest};
 
 /// A store in process memory; cloning shares the same data.
 #[derive(Debug, Clone, Default)]
@@ -66,14 +65,4 @@ impl MemoryStore {
     ) -> StoreResult<T> {
         self.with_state(|state| f(state.tenants.entry(account.clone()).or_default()))
     }
-}
-
-/// Refuses a page larger than the API allows, as every backend does.
-pub(crate) fn check_page(page: PageRequest) -> StoreResult<()> {
-    if page.take > MAX_TAKE {
-        return Err(StoreError::InvalidInput(format!(
-            "take must be at most {MAX_TAKE}"
-        )));
-    }
-    Ok(())
 }
