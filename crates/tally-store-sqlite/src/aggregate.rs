@@ -5,6 +5,7 @@
 //! sum): rows stream page by page into a `tally_aggregate::Accumulator`, which
 //! sums in `Decimal`, so the answer is the evaluator's by construction.
 
+use futures::TryStreamExt;
 use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_store::{
     AccountId, AggregatorFilterId, CustomerId, EventWindow, StoreResult, eval_error,
@@ -40,13 +41,9 @@ impl SqliteStore {
             end_ms: window.end_ms(),
             filter: prefilter(aggregator.where_filter().into_iter().chain(named)),
         };
-        let mut cursor = Some((i64::MIN, String::new()));
-        while let Some(after) = cursor {
-            let page = scan.page(&after).await?;
-            for event in &page.events {
-                accumulator.push(&event.to_event()?);
-            }
-            cursor = page.last_cursor();
+        let mut events = scan.into_stream();
+        while let Some(event) = events.try_next().await? {
+            accumulator.push(&event.to_event()?);
         }
         accumulator.finish().map_err(eval_error)
     }

@@ -1,12 +1,14 @@
 //! `EventStore` for SQLite.
 
 use async_trait::async_trait;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use tally_event::{EventKey, EventType, RecordId, UpsertOutcome};
 use tally_store::{
-    AccountId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page, SortOrder,
-    StoreResult, StoredEvent, UpsertResult,
+    AccountId, CustomerId, EventQuery, EventStore, EventWindow, KeysetCursor, NewEvent, Page,
+    SortOrder, StoreResult, StoredEvent, UpsertResult, keyset_stream,
 };
 
 use crate::error::db_err;
@@ -42,9 +44,8 @@ const GET_EVENT: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
 WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
 
-/// Keyset pagination over the usage index, in (ts, record_id) order: each page
-/// is one short read, so a stream holds neither a long read transaction nor more
-/// than a page in memory. An aggregation's pushed-down filter goes after it
+/// Keyset pagination over the usage index, in (ts, record_id) order
+/// (`tally_store::keyset_stream` drives it). An aggregation's pushed-down filter goes after it
 /// (its `?` placeholders number on from ?8), then `ORDER BY … LIMIT ?`.
 const STREAM_PAGE_HEAD: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
@@ -75,7 +76,8 @@ fn number_placeholders(sql: &str, first: usize) -> String {
     numbered
 }
 
-pub(crate) const STREAM_PAGE_SIZE: i64 = 1_000;
+/// Events read per page while streaming: bounds memory whatever the window holds.
+const STREAM_PAGE_SIZE: u32 = 1_000;
 
 /// Record ids per `IN (…)` list when deleting, well under SQLite's variable limit.
 const DELETE_CHUNK: usize = 500;
@@ -311,42 +313,18 @@ pub(crate) struct UsageScan {
     pub(crate) filter: Option<SqlFilter>,
 }
 
-pub(crate) struct ScanPage {
-    pub(crate) events: Vec<StoredEvent>,
-    full: bool,
-}
-
-impl ScanPage {
-    /// Where the next page starts, or `None` after the last page.
-    pub(crate) fn last_cursor(&self) -> Option<(i64, String)> {
-        let last = self.events.last().filter(|_| self.full)?;
-        Some((
-            last.timestamp.as_millis(),
-            last.record_id().as_str().to_owned(),
-        ))
-    }
-}
-
 impl UsageScan {
     /// Every page, in order, as one stream.
-    fn into_stream(self) -> BoxStream<'static, StoreResult<StoredEvent>> {
-        stream::try_unfold(
-            (self, Some((i64::MIN, String::new()))),
-            |(scan, cursor)| async {
-                let Some(after) = cursor else {
-                    return Ok(None);
-                };
-                let page = scan.page(&after).await?;
-                let next = page.last_cursor();
-                Ok(Some((page.events, (scan, next))))
-            },
-        )
-        .map_ok(|events| stream::iter(events.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
+    pub(crate) fn into_stream(self) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        let scan = Arc::new(self);
+        keyset_stream(STREAM_PAGE_SIZE, move |after| {
+            let scan = Arc::clone(&scan);
+            async move { scan.page(&after).await }
+        })
     }
 
-    pub(crate) async fn page(&self, after: &(i64, String)) -> StoreResult<ScanPage> {
+    /// The events after `after`, at most `STREAM_PAGE_SIZE`.
+    async fn page(&self, after: &KeysetCursor) -> StoreResult<Vec<StoredEvent>> {
         let tail = match &self.filter {
             None => STREAM_PAGE_TAIL.to_owned(),
             Some(f) => format!(" AND ({}){STREAM_PAGE_TAIL}", f.sql),
@@ -362,21 +340,16 @@ impl UsageScan {
             .bind(&self.event_type)
             .bind(self.start_ms)
             .bind(self.end_ms)
-            .bind(after.0)
-            .bind(&after.1);
+            .bind(after.ts_ms)
+            .bind(&after.record_id);
         for value in self.filter.iter().flat_map(|f| &f.binds) {
             query = query.bind(value);
         }
         let rows = query
-            .bind(STREAM_PAGE_SIZE)
+            .bind(i64::from(STREAM_PAGE_SIZE))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("event"))?;
-        let full = rows.len() as i64 == STREAM_PAGE_SIZE;
-        let events = rows
-            .into_iter()
-            .map(EventRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(ScanPage { events, full })
+        rows.into_iter().map(EventRow::into_domain).collect()
     }
 }

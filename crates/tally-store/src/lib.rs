@@ -17,6 +17,7 @@ mod evaluate;
 pub mod events;
 pub mod ids;
 pub mod keys;
+mod keyset;
 mod memory;
 pub mod page;
 pub mod traits;
@@ -34,6 +35,7 @@ pub use ids::{
     InvoiceId, PriceGroupId, ProductId, SubscriptionId,
 };
 pub use keys::{API_KEY_PREFIX, ApiKey, ApiKeyHash, generate_api_key_secret};
+pub use keyset::{KeysetCursor, keyset_stream};
 pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
 pub use traits::{

@@ -4,21 +4,24 @@ mod aggregate;
 mod sql;
 mod upsert;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use sqlx::postgres::PgPool;
 use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_event::{EventKey, EventType, RecordId, record_from_stored_json};
 use tally_store::{
-    AccountId, AggregatorFilterId, CustomerId, EventQuery, EventStore, EventWindow, NewEvent, Page,
-    SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, evaluate_stream,
+    AccountId, AggregatorFilterId, CustomerId, EventQuery, EventStore, EventWindow, KeysetCursor,
+    NewEvent, Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, evaluate_stream,
+    keyset_stream,
 };
 
 use crate::rows::{corrupt, parse, timestamp, total};
 use crate::{PgStore, map_sqlx_error};
 
 /// Events read per query while streaming: bounds memory whatever the period holds.
-const STREAM_PAGE_SIZE: i64 = 1000;
+const STREAM_PAGE_SIZE: u32 = 1000;
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -153,7 +156,7 @@ impl EventStore for PgStore {
             event_type: event_type.as_str().to_owned(),
             window,
         };
-        stream_pages(scope).boxed()
+        stream_pages(scope)
     }
 
     fn stream_events_of_type<'a>(
@@ -169,7 +172,7 @@ impl EventStore for PgStore {
             event_type: event_type.as_str().to_owned(),
             window,
         };
-        stream_pages(scope).boxed()
+        stream_pages(scope)
     }
 
     /// In SQL when the operation allows it (see `aggregate`), otherwise the
@@ -208,34 +211,18 @@ struct StreamScope {
     window: EventWindow,
 }
 
-/// Keyset pagination over (ts, record_id): each page is one short query, so a
-/// long stream holds no connection or snapshot between pages.
-fn stream_pages(scope: StreamScope) -> impl futures::Stream<Item = StoreResult<StoredEvent>> {
-    let start = Some((i64::MIN, String::new()));
-    stream::unfold((scope, start), |(scope, cursor)| async move {
-        let (after_ts, after_id) = cursor?;
-        let page = read_page(&scope, after_ts, &after_id).await;
-        let next = match &page {
-            Ok(events) if events.len() as i64 == STREAM_PAGE_SIZE => events
-                .last()
-                .map(|e| (e.timestamp.as_millis(), e.record_id().as_str().to_owned())),
-            // A short page is the last one; after an error, stop.
-            _ => None,
-        };
-        let items: Vec<StoreResult<StoredEvent>> = match page {
-            Ok(events) => events.into_iter().map(Ok).collect(),
-            Err(err) => vec![Err(err)],
-        };
-        Some((stream::iter(items), (scope, next)))
+/// Keyset pagination over (ts, record_id) (`tally_store::keyset_stream`): each
+/// page is one short query, so a long stream holds no connection or snapshot
+/// between pages.
+fn stream_pages(scope: StreamScope) -> BoxStream<'static, StoreResult<StoredEvent>> {
+    let scope = Arc::new(scope);
+    keyset_stream(STREAM_PAGE_SIZE, move |after| {
+        let scope = Arc::clone(&scope);
+        async move { read_page(&scope, &after).await }
     })
-    .flatten()
 }
 
-async fn read_page(
-    scope: &StreamScope,
-    after_ts: i64,
-    after_id: &str,
-) -> StoreResult<Vec<StoredEvent>> {
+async fn read_page(scope: &StreamScope, after: &KeysetCursor) -> StoreResult<Vec<StoredEvent>> {
     let query = match &scope.customer {
         Some(customer) => sqlx::query_as(sql::STREAM_PAGE)
             .bind(&scope.account)
@@ -246,9 +233,9 @@ async fn read_page(
         .bind(&scope.event_type)
         .bind(scope.window.start_ms())
         .bind(scope.window.end_ms())
-        .bind(after_ts)
-        .bind(after_id)
-        .bind(STREAM_PAGE_SIZE)
+        .bind(after.ts_ms)
+        .bind(&after.record_id)
+        .bind(i64::from(STREAM_PAGE_SIZE))
         .fetch_all(&scope.pool)
         .await
         .map_err(map_sqlx_error)?;
