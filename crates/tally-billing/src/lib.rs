@@ -58,6 +58,7 @@ pub mod catalog;
 mod clock;
 mod error;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod input;
 pub mod period;
