@@ -56,6 +56,7 @@
 
 pub mod catalog;
 mod clock;
+pub mod consumption;
 mod error;
 pub mod events;
 pub mod export;
@@ -72,6 +73,7 @@ pub use catalog::{
     SubscriptionInput,
 };
 pub use clock::{Clock, FixedClock, Ids, SystemClock};
+pub use consumption::{ConsumptionRow, ConsumptionScope, GroupConsumption, ProductConsumption};
 pub use error::{BillingError, BillingResult, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};

@@ -347,7 +347,7 @@ struct LineContext<'a> {
     include_tax: bool,
 }
 
-fn stored_model(group: &PriceGroup) -> BillingResult<PriceModel> {
+pub(crate) fn stored_model(group: &PriceGroup) -> BillingResult<PriceModel> {
     let corrupt = |message: String| {
         BillingError::Store(tally_store::StoreError::Corrupt(format!(
             "price group {}: {message}",

@@ -11,6 +11,7 @@ mod summary;
 mod timeseries;
 
 pub use events::{UsageEvent, UsageEventsPage, UsageEventsQuery};
+pub(crate) use summary::range_or_invalid;
 pub use summary::{AggregatorUsage, UsageSummary};
 pub use timeseries::{MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery};
 

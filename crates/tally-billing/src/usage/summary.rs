@@ -176,7 +176,7 @@ impl Billing {
     }
 }
 
-fn range_or_invalid(range: &DateRange, default: Period) -> BillingResult<Period> {
+pub(crate) fn range_or_invalid(range: &DateRange, default: Period) -> BillingResult<Period> {
     let mut problems = Problems::default();
     let period = range.resolve(default, &mut problems);
     problems.finish()?;

@@ -2,8 +2,10 @@
 //! seeded ids.
 
 mod catalog;
+mod consumption;
 mod counting;
 mod ingest;
+mod plan;
 mod simulate;
 mod support;
 mod usage;
