@@ -5,7 +5,7 @@ use tally_event::{Event, EventType, Period, Timestamp};
 
 use crate::def::AggregatorDef;
 use crate::error::EvalError;
-use crate::evaluate::Accumulator;
+use crate::evaluate::{Accumulator, Diagnostics};
 use crate::filter::Filter;
 use crate::formula::Formula;
 use crate::template::Template;
@@ -215,6 +215,30 @@ impl Aggregator {
         self.filters.iter().find(|named| named.id == id)
     }
 
+    /// The tree of the named filter `id` (`None` when it keeps every event);
+    /// `UnknownFilter` when the aggregator has no filter with this id. What an
+    /// evaluation narrowed by `id` applies besides [`Aggregator::where_filter`].
+    pub fn named_filter(&self, id: &str) -> Result<Option<&Filter>, EvalError> {
+        let named = self
+            .filter(id)
+            .ok_or_else(|| EvalError::UnknownFilter { id: id.to_owned() })?;
+        Ok(named.filter.as_ref())
+    }
+
+    /// A raw quantity as an evaluation reports it: normalized (`5.00` is `5`),
+    /// and a negative one clamped to 0 unless the aggregator allows negative
+    /// values, the clamped value then recorded in `diagnostics.clamped_from`.
+    /// A store computing the raw quantity elsewhere (in SQL) finishes it here,
+    /// so both give the same result.
+    pub fn finish_quantity(&self, quantity: Decimal, diagnostics: &mut Diagnostics) -> Decimal {
+        if quantity.is_sign_negative() && !quantity.is_zero() && !self.allow_negative_values() {
+            diagnostics.clamped_from = Some(quantity.normalize());
+            Decimal::ZERO
+        } else {
+            quantity.normalize()
+        }
+    }
+
     pub fn exposed_event_keys(&self) -> Option<&[String]> {
         self.def.exposed_event_keys.as_deref()
     }
@@ -235,12 +259,7 @@ impl Aggregator {
     pub fn scope(&self, window: Window, filter: Option<&str>) -> Result<Scope<'_>, EvalError> {
         let filter = match filter {
             None => None,
-            Some(id) => {
-                let named = self
-                    .filter(id)
-                    .ok_or_else(|| EvalError::UnknownFilter { id: id.to_owned() })?;
-                named.filter.as_ref()
-            }
+            Some(id) => self.named_filter(id)?,
         };
         Ok(Scope {
             aggregator: self,

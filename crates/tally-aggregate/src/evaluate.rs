@@ -220,15 +220,10 @@ impl<'a> Accumulator<'a> {
             },
         };
         let mut diagnostics = self.diagnostics.clone();
-        let quantity = if quantity.is_sign_negative()
-            && !quantity.is_zero()
-            && !self.scope.aggregator.allow_negative_values()
-        {
-            diagnostics.clamped_from = Some(quantity.normalize());
-            Decimal::ZERO
-        } else {
-            quantity.normalize()
-        };
+        let quantity = self
+            .scope
+            .aggregator
+            .finish_quantity(quantity, &mut diagnostics);
         Ok(AggregateResult {
             quantity,
             event_count,

@@ -28,9 +28,10 @@ impl SqliteStore {
         let mut accumulator = aggregator
             .accumulator(window, filter_id)
             .map_err(eval_error)?;
-        let named = filter_id
-            .and_then(|id| aggregator.filter(id))
-            .and_then(|named| named.filter.as_ref());
+        let named = match filter_id {
+            Some(id) => aggregator.named_filter(id).map_err(eval_error)?,
+            None => None,
+        };
         let window = EventWindow::from(window);
         let scan = UsageScan {
             pool: self.reader.clone(),

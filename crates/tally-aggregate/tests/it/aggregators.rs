@@ -134,6 +134,39 @@ fn negative_results_are_clamped_unless_allowed() {
     );
 }
 
+/// What a store computing quantities in SQL reuses: the evaluator's finishing
+/// (normalize, clamp) and its named filter lookup.
+#[test]
+fn finish_quantity_and_named_filter_are_the_evaluators() {
+    let mut diagnostics = tally_aggregate::Diagnostics::default();
+    let allowed = agg("min", Some("ms"));
+    let finished = allowed.finish_quantity(dec("-2.50"), &mut diagnostics);
+    assert_eq!(finished.to_string(), "-2.5");
+    assert_eq!(diagnostics.clamped_from, None);
+    let mut def = allowed.def().clone();
+    def.allow_negative_values = false;
+    let clamped = Aggregator::compile(&def).unwrap();
+    let finished = clamped.finish_quantity(dec("5.00"), &mut diagnostics);
+    assert_eq!(finished.to_string(), "5");
+    assert_eq!(diagnostics.clamped_from, None);
+    assert_eq!(
+        clamped.finish_quantity(dec("-2.50"), &mut diagnostics),
+        dec("0")
+    );
+    assert_eq!(
+        diagnostics.clamped_from.map(|d| d.to_string()).as_deref(),
+        Some("-2.5")
+    );
+
+    assert!(clamped.named_filter("agf_eu").unwrap().is_some());
+    assert_eq!(
+        clamped.named_filter("agf_nope"),
+        Err(EvalError::UnknownFilter {
+            id: "agf_nope".into()
+        })
+    );
+}
+
 #[test]
 fn empty_input_gives_zero_for_every_operation() {
     for (operation, property) in [

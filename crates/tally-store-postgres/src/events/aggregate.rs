@@ -66,20 +66,16 @@ pub(super) async fn aggregate_in_sql(
     result(aggregator, totals)
 }
 
-/// The named filter's tree; `InvalidInput` when the id is not the aggregator's.
+/// The named filter's tree, looked up as the evaluator does; `InvalidInput`
+/// when the id is not the aggregator's.
 fn named_filter<'a>(
     aggregator: &'a Aggregator,
     filter: Option<&AggregatorFilterId>,
 ) -> StoreResult<Option<&'a Filter>> {
-    let Some(id) = filter else {
-        return Ok(None);
-    };
-    let named = aggregator.filter(id.as_str()).ok_or_else(|| {
-        eval_error(EvalError::UnknownFilter {
-            id: id.as_str().to_owned(),
-        })
-    })?;
-    Ok(named.filter.as_ref())
+    match filter {
+        None => Ok(None),
+        Some(id) => aggregator.named_filter(id.as_str()).map_err(eval_error),
+    }
 }
 
 /// The query and its parameters after the fixed five.
@@ -140,8 +136,8 @@ fn property_columns(op: Operation, param: usize) -> String {
     )
 }
 
-/// The evaluator's result from the SQL totals: same event counts, same
-/// normalization, same clamping of negative quantities.
+/// The evaluator's result from the SQL totals: same event counts, and the
+/// evaluator's own normalization and clamping (`Aggregator::finish_quantity`).
 fn result(aggregator: &Aggregator, totals: Totals) -> StoreResult<AggregateResult> {
     let count = |n: i64| u64::try_from(n).unwrap_or_default();
     let value = totals.value.as_deref().map(decimal).transpose()?;
@@ -165,16 +161,7 @@ fn result(aggregator: &Aggregator, totals: Totals) -> StoreResult<AggregateResul
         skipped_not_numeric: count(totals.not_numeric),
         clamped_from: None,
     };
-    let quantity = quantity.normalize();
-    let quantity = if quantity.is_sign_negative()
-        && !quantity.is_zero()
-        && !aggregator.allow_negative_values()
-    {
-        diagnostics.clamped_from = Some(quantity);
-        Decimal::ZERO
-    } else {
-        quantity
-    };
+    let quantity = aggregator.finish_quantity(quantity, &mut diagnostics);
     Ok(AggregateResult {
         quantity,
         event_count,
