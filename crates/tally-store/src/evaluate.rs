@@ -80,11 +80,12 @@ pub async fn series_stream(
 ///
 /// `list_events` has no cursor, so the pages are keyed by timestamp: each
 /// starts at the last timestamp read and skips only the events already read
-/// at that timestamp (ties), and an event at or before the last one read is
-/// dropped, so an upsert moving events around during the read cannot make one
-/// count twice. It may still miss one if events at the cursor's timestamp are
-/// deleted or moved away meanwhile; backends with a real keyset (the built-in
-/// ones) override it.
+/// at that timestamp (ties), so an upsert elsewhere in the history does not
+/// shift the pages as an OFFSET would; an event at or before the last one read
+/// is dropped, so an event inserted at the cursor's timestamp does not make the
+/// next one count twice. Unlike a true keyset, it can miss an event when
+/// another one at the cursor's timestamp is deleted or moved away meanwhile;
+/// backends with a real keyset (the built-in ones) override it.
 pub fn stream_type_by_list<'a, S: EventStore + ?Sized>(
     store: &'a S,
     account: &'a AccountId,

@@ -1,7 +1,9 @@
 //! Keyset streaming over (timestamp, record id), shared by the SQL backends:
 //! each page is one short query after the last event read, so a stream holds
-//! neither a long read transaction nor more than a page in memory, and an upsert
-//! during the read cannot make an event appear twice (an OFFSET would).
+//! neither a long read transaction nor more than a page in memory. An upsert
+//! during the read affects only the event it writes (read in its old or new
+//! version, or both or neither when it crosses the cursor), never which other
+//! events are read, as a shifted OFFSET would.
 
 use std::future::Future;
 
