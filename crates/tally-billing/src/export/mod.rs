@@ -35,12 +35,14 @@
 mod archive;
 mod chunks;
 pub mod names;
+mod service;
 mod sheet;
 
 pub use archive::Archive;
 pub use chunks::{CHUNK_BYTES, ChunkBuffer};
 pub use names::{UniqueNames, safe_stem};
-pub use sheet::{ExportRow, KeySet, Layout, MAX_RECORD_COLUMNS, Sheet, push_guarded};
+pub use service::{CsvExport, ExportError, ZipExport};
+pub use sheet::{ExportRow, KeySet, Layout, MAX_RECORD_COLUMNS, Sheet, push_guarded, safe_cell};
 
 #[cfg(test)]
 mod tests;

@@ -234,6 +234,13 @@ pub fn push_guarded(cell: &mut String, text: &str) {
     cell.push_str(text);
 }
 
+/// A guarded copy of `text`, as a text cell shows it.
+pub fn safe_cell(text: &str) -> String {
+    let mut cell = String::with_capacity(text.len() + 1);
+    push_guarded(&mut cell, text);
+    cell
+}
+
 fn array_json(items: &[Scalar]) -> String {
     let items: Vec<serde_json::Value> = items.iter().map(Scalar::to_json).collect();
     serde_json::Value::Array(items).to_string()

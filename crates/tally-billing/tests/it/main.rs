@@ -4,6 +4,7 @@
 mod catalog;
 mod consumption;
 mod counting;
+mod export;
 mod ingest;
 mod plan;
 mod simulate;
