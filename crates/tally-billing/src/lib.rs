@@ -62,6 +62,7 @@ pub mod events;
 pub mod export;
 pub mod ingest;
 pub mod input;
+pub mod invoice;
 pub mod period;
 mod service;
 pub mod settings;
@@ -73,11 +74,15 @@ pub use catalog::{
     SubscriptionInput,
 };
 pub use clock::{Clock, FixedClock, Ids, SystemClock};
-pub use consumption::{ConsumptionRow, ConsumptionScope, GroupConsumption, ProductConsumption};
+pub use consumption::{
+    ConsumedEvent, ConsumptionQuery, ConsumptionRow, ConsumptionScope, ConsumptionView,
+    GroupConsumption, GroupView, InvoiceRef, ProductConsumption, ProductView,
+};
 pub use error::{BillingError, BillingResult, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination};
+pub use invoice::{InvoiceLine, InvoiceTotals, InvoiceView, LineType};
 pub use period::{PeriodError, period_containing};
 pub use service::{Billing, SETTINGS_CACHE_MS};
 pub use settings::AccountSettings;

@@ -4,6 +4,7 @@
 pub mod aggregators;
 pub mod customers;
 pub mod events;
+pub mod exports;
 pub mod prices;
 pub mod products;
 pub mod subscriptions;
@@ -29,6 +30,7 @@ pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
         .merge(products::routes())
         .merge(subscriptions::routes())
         .merge(usage::routes())
+        .merge(exports::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

@@ -1,6 +1,7 @@
 //! The API's integration tests: the real router, in process, over a `MemoryStore`.
 
 mod auth;
+mod exports;
 mod limits;
 mod scenarios;
 mod support;

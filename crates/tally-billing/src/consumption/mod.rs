@@ -20,8 +20,12 @@
 //! the subtotal equals the invoice line's while the events are unchanged.
 
 pub mod plan;
+mod view;
 mod walk;
 
+pub use view::{
+    ConsumedEvent, ConsumptionQuery, ConsumptionView, GroupView, InvoiceRef, ProductView,
+};
 pub use walk::ConsumptionRow;
 
 use std::sync::Arc;

@@ -6,6 +6,8 @@ mod consumption;
 mod counting;
 mod export;
 mod ingest;
+mod invoice_lifecycle;
+mod invoices;
 mod plan;
 mod simulate;
 mod support;

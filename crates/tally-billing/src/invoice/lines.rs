@@ -1,0 +1,309 @@
+//! An invoice's lines for a subscription and a period, computed from the
+//! current events: one per usage product and price group, one per fee price
+//! group, and a minimum or maximum adjustment per product when its bounds
+//! apply.
+
+use futures::StreamExt;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_aggregate::Aggregator;
+use tally_event::{Period, Value};
+use tally_pricing::{
+    AdjustmentKind, BreakdownLine, PriceModel, ProductBounds, Quote, TaxRate, Taxed, price,
+    price_events,
+};
+use tally_store::{AccountId, AggregatorFilterId, CustomerId, Product, ProductKind, Subscription};
+
+use crate::error::{BillingError, BillingResult};
+use crate::service::{Billing, compile_stored};
+use crate::simulate::{PriceGroupRef, stored_model};
+use crate::usage::event_window;
+
+/// What a line bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineType {
+    /// A usage product's price group over the period's quantity.
+    Usage,
+    /// A fee product's price group, once per period.
+    Fee,
+    /// Tops a product's total up to its `min_amount`.
+    MinimumAdjustment,
+    /// Brings a product's total down to its `max_amount` (negative).
+    MaximumAdjustment,
+}
+
+/// One part of a line's amount (a tier, a package count, a percentage part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakdownEntry {
+    /// `tier`, `unit`, `package`, `flat`, `percentage`, `fixed_fee`, `floor`, `cap`.
+    pub kind: String,
+    pub tier: Option<usize>,
+    pub from: Decimal,
+    pub to: Option<Decimal>,
+    pub quantity: Decimal,
+    pub unit_amount: Decimal,
+    pub flat_amount: Decimal,
+    /// Exact, in minor units (may be fractional before the line rounds).
+    pub amount: Decimal,
+}
+
+/// One invoice line; amounts in minor units of the invoice's currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    #[serde(rename = "type")]
+    pub line_type: LineType,
+    pub product_id: String,
+    pub product_name: String,
+    /// The price group (`None` for adjustments).
+    pub price_group: Option<LineGroup>,
+    /// The priced quantity (`None` for adjustments).
+    pub quantity: Option<Decimal>,
+    pub amount_excluding_tax: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+    pub breakdown: Vec<BreakdownEntry>,
+}
+
+/// A price group as a line names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineGroup {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&PriceGroupRef> for LineGroup {
+    fn from(group: &PriceGroupRef) -> Self {
+        LineGroup {
+            id: group.id.to_string(),
+            name: group.name.clone(),
+        }
+    }
+}
+
+/// Sums of the lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceTotals {
+    pub amount_excluding_tax: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+}
+
+impl InvoiceTotals {
+    pub fn of(lines: &[InvoiceLine]) -> BillingResult<Self> {
+        let mut totals = InvoiceTotals::default();
+        for line in lines {
+            totals.amount_excluding_tax =
+                add(totals.amount_excluding_tax, line.amount_excluding_tax)?;
+            totals.tax_amount = add(totals.tax_amount, line.tax_amount)?;
+            totals.total_amount = add(totals.total_amount, line.total_amount)?;
+        }
+        Ok(totals)
+    }
+}
+
+fn add(a: i64, b: i64) -> BillingResult<i64> {
+    a.checked_add(b)
+        .ok_or_else(|| BillingError::Evaluation("invoice total overflows".into()))
+}
+
+/// Who is billed, for when, at which tax rate.
+pub(crate) struct Billed<'a> {
+    pub account: &'a AccountId,
+    pub customer: &'a CustomerId,
+    pub period: Period,
+    pub rate: TaxRate,
+}
+
+impl Billing {
+    /// Every line of the subscription's invoice over `period`, in the
+    /// subscription's product order. A product deleted since is left out.
+    pub(crate) async fn invoice_lines(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+        period: Period,
+    ) -> BillingResult<Vec<InvoiceLine>> {
+        let rate = self.tax_rate(account, subscription).await?;
+        let billed = Billed {
+            account,
+            customer: &subscription.customer_id,
+            period,
+            rate,
+        };
+        let mut lines = Vec::new();
+        for product_id in &subscription.product_ids {
+            let product = match self.store.get_product(account, product_id).await {
+                Ok(product) => product,
+                Err(tally_store::StoreError::NotFound { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            };
+            lines.extend(self.product_lines(&billed, &product).await?);
+        }
+        Ok(lines)
+    }
+
+    /// The subscription's tax rate, else the customer's, else none.
+    async fn tax_rate(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+    ) -> BillingResult<TaxRate> {
+        let percent = match subscription.tax_rate {
+            Some(rate) => rate,
+            None => self
+                .store
+                .get_customer(account, &subscription.customer_id)
+                .await?
+                .tax_rate
+                .unwrap_or(Decimal::ZERO),
+        };
+        Ok(TaxRate::new(percent)?)
+    }
+
+    async fn product_lines(
+        &self,
+        billed: &Billed<'_>,
+        product: &Product,
+    ) -> BillingResult<Vec<InvoiceLine>> {
+        let aggregator = match (&product.kind, &product.aggregator_id) {
+            (ProductKind::Usage, Some(id)) => {
+                let record = self.store.get_aggregator(billed.account, id).await?;
+                Some(compile_stored(&record)?)
+            }
+            _ => None,
+        };
+        let mut lines = Vec::with_capacity(product.price_groups.len() + 1);
+        for group in &product.price_groups {
+            let model = stored_model(group)?;
+            let quote = match &aggregator {
+                Some(aggregator) => {
+                    let filter = group.aggregator_filter_id.as_ref();
+                    self.usage_quote(billed, aggregator, filter, &model).await?
+                }
+                // A fee is billed once per period: its price at quantity one.
+                None => price(&model, Decimal::ONE)?,
+            };
+            let line_type = match aggregator {
+                Some(_) => LineType::Usage,
+                None => LineType::Fee,
+            };
+            let name = PriceGroupRef {
+                id: group.id.clone(),
+                name: group.name.clone(),
+            };
+            lines.push(line(product, line_type, Some(&name), &quote, billed.rate)?);
+        }
+        if let Some(adjustment) = adjustment(product, &lines, billed.rate)? {
+            lines.push(adjustment);
+        }
+        Ok(lines)
+    }
+
+    /// The group's quote: the store's aggregate priced (floored at zero, as
+    /// ever), or for a percentage price each selected event's value.
+    async fn usage_quote(
+        &self,
+        billed: &Billed<'_>,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        model: &PriceModel,
+    ) -> BillingResult<Quote> {
+        let window = aggregator.window(billed.period);
+        let Some(property) = model.percentage_property() else {
+            let result = self
+                .store
+                .aggregate(billed.account, aggregator, filter, billed.customer, window)
+                .await?;
+            return Ok(price(model, result.quantity.max(Decimal::ZERO))?);
+        };
+        let scope = aggregator.scope(window, filter.map(|id| id.as_str()))?;
+        let mut events = self.store.stream_events(
+            billed.account,
+            billed.customer,
+            aggregator.event_type(),
+            event_window(window),
+        );
+        let mut values = Vec::new();
+        while let Some(stored) = events.next().await {
+            let event = stored?.to_event()?;
+            if scope.selects(&event)
+                && let Some(value) = event.record.get(property).and_then(Value::as_decimal)
+            {
+                values.push(value);
+            }
+        }
+        Ok(price_events(model, &values)?)
+    }
+}
+
+fn line(
+    product: &Product,
+    line_type: LineType,
+    group: Option<&PriceGroupRef>,
+    quote: &Quote,
+    rate: TaxRate,
+) -> BillingResult<InvoiceLine> {
+    let taxed = Taxed::compute(quote.subtotal, rate)?;
+    Ok(InvoiceLine {
+        line_type,
+        product_id: product.id.to_string(),
+        product_name: product.name.clone(),
+        price_group: group.map(LineGroup::from),
+        quantity: Some(quote.quantity.normalize()),
+        amount_excluding_tax: taxed.subtotal,
+        tax_amount: taxed.tax,
+        total_amount: taxed.total,
+        breakdown: quote.breakdown.iter().map(entry).collect(),
+    })
+}
+
+/// The product's min/max over the sum of its groups' subtotals, taxed alike.
+fn adjustment(
+    product: &Product,
+    lines: &[InvoiceLine],
+    rate: TaxRate,
+) -> BillingResult<Option<InvoiceLine>> {
+    let bounds = ProductBounds::parse(product.min_amount, product.max_amount).map_err(|e| {
+        BillingError::Store(tally_store::StoreError::Corrupt(format!(
+            "product {} bounds: {e}",
+            product.id
+        )))
+    })?;
+    let subtotal = InvoiceTotals::of(lines)?.amount_excluding_tax;
+    let Some(adjustment) = bounds.apply(subtotal)? else {
+        return Ok(None);
+    };
+    let taxed = Taxed::compute(adjustment.amount, rate)?;
+    Ok(Some(InvoiceLine {
+        line_type: match adjustment.kind {
+            AdjustmentKind::MinimumAdjustment => LineType::MinimumAdjustment,
+            AdjustmentKind::MaximumAdjustment => LineType::MaximumAdjustment,
+        },
+        product_id: product.id.to_string(),
+        product_name: product.name.clone(),
+        price_group: None,
+        quantity: None,
+        amount_excluding_tax: taxed.subtotal,
+        tax_amount: taxed.tax,
+        total_amount: taxed.total,
+        breakdown: Vec::new(),
+    }))
+}
+
+fn entry(line: &BreakdownLine) -> BreakdownEntry {
+    let kind = serde_json::to_value(line.kind)
+        .ok()
+        .and_then(|kind| kind.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    BreakdownEntry {
+        kind,
+        tier: line.tier,
+        from: line.from,
+        to: line.to,
+        quantity: line.quantity,
+        unit_amount: line.unit_amount,
+        flat_amount: line.flat_amount,
+        amount: line.amount,
+    }
+}

@@ -1,0 +1,145 @@
+//! Drafts follow the events, finalized invoices do not, numbers have no gaps.
+
+use serde_json::json;
+use tally_billing::{BillingError, Pagination};
+use tally_store::InvoiceStatus;
+
+use crate::invoices::{SCENARIOS, build, scenario};
+use crate::support::{Harness, at};
+
+/// The graduated scenario: 12 January calls invoiced 851 + a 2900 fee.
+async fn graduated() -> (Harness, String) {
+    build(&scenario(SCENARIOS[0].1)).await
+}
+
+fn late_call(id: &str) -> serde_json::Value {
+    json!({"event_type": "api_call", "customer_id": "acme", "timestamp": "2024-01-25T00:00:00Z",
+           "record": {"id": id}})
+}
+
+#[tokio::test]
+async fn a_draft_follows_late_events_and_a_finalized_invoice_does_not() {
+    let (h, subscription) = graduated().await;
+    let draft = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2024-01-20T00:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(draft.status, InvoiceStatus::Draft);
+    assert_eq!(draft.lines[0].amount_excluding_tax, 851);
+    // A 13th call costs 0.5 more: 851.5 rounds to 852 on the next read.
+    h.billing
+        .ingest_event(&h.account, &late_call("late-1"))
+        .await
+        .unwrap();
+    let read = h
+        .billing
+        .get_invoice(&h.account, draft.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(read.lines[0].amount_excluding_tax, 852);
+    let finalized = h
+        .billing
+        .finalize_invoice(&h.account, draft.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(finalized.status, InvoiceStatus::Finalized);
+    assert!(finalized.finalized_at.is_some());
+    assert_eq!(finalized.totals.amount_excluding_tax, 852 + 2900);
+    let fresh = h
+        .billing
+        .invoice_consumption(&h.account, draft.id.as_str(), Pagination::default())
+        .await
+        .unwrap();
+    assert_eq!(fresh.events_changed_since_finalization, Some(false));
+
+    // Two more: 15 calls, 852.5 rounds to 853.
+    for id in ["late-2", "late-3"] {
+        h.billing
+            .ingest_event(&h.account, &late_call(id))
+            .await
+            .unwrap();
+    }
+    let frozen = h
+        .billing
+        .get_invoice(&h.account, draft.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(frozen.lines, finalized.lines);
+    assert_eq!(frozen.totals, finalized.totals);
+    let view = h
+        .billing
+        .invoice_consumption(&h.account, draft.id.as_str(), Pagination::default())
+        .await
+        .unwrap();
+    assert_eq!(view.events_changed_since_finalization, Some(true));
+    let group = &view.products[0].groups[0];
+    // The frozen line against the walk over the events as they are now.
+    assert_eq!(
+        (group.invoice_line_amount, group.amount_excluding_tax),
+        (Some(852), 853)
+    );
+    let again = h
+        .billing
+        .finalize_invoice(&h.account, draft.id.as_str())
+        .await;
+    assert!(
+        matches!(again, Err(BillingError::Conflict { .. })),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn numbers_have_no_gaps_and_a_period_is_invoiced_once() {
+    let (h, subscription) = graduated().await;
+    let mut numbers = Vec::new();
+    for day in ["2024-01-20", "2024-02-20", "2024-03-20"] {
+        let invoice = h
+            .billing
+            .create_invoice(
+                &h.account,
+                &subscription,
+                Some(at(&format!("{day}T00:00:00Z"))),
+            )
+            .await
+            .unwrap();
+        numbers.push(invoice.number.to_string());
+    }
+    assert_eq!(numbers, ["INV-1", "INV-2", "INV-3"]);
+    let twice = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2024-01-31T00:00:00Z")))
+        .await;
+    assert!(
+        matches!(twice, Err(BillingError::Conflict { .. })),
+        "{twice:?}"
+    );
+    let listed = h
+        .billing
+        .list_invoices(&h.account, Pagination::new(2, 0))
+        .await
+        .unwrap();
+    let listed: Vec<String> = listed.items.iter().map(|i| i.number.to_string()).collect();
+    assert_eq!(listed, ["INV-3", "INV-2"]);
+    // A refused create took no number.
+    let next = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2024-04-02T00:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(next.number.to_string(), "INV-4");
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_not_found_and_before_start_is_invalid() {
+    let (h, subscription) = graduated().await;
+    for id in ["inv_doesnotexist0000000000", "nope"] {
+        let got = h.billing.get_invoice(&h.account, id).await;
+        assert!(matches!(got, Err(BillingError::NotFound { .. })), "{got:?}");
+    }
+    let early = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2023-12-01T00:00:00Z")))
+        .await;
+    assert!(matches!(early, Err(BillingError::Invalid(_))), "{early:?}");
+}
