@@ -31,6 +31,8 @@ enum Command {
     Keys(commands::keys::Args),
     /// Check NDJSON events (one per line) without storing them.
     Validate(commands::validate::Args),
+    /// Write the CSV of a product's events, or the ZIP of an invoice's.
+    Export(commands::export::Args),
 }
 
 /// Exit code for a command that could not run (unreadable file, closed output).
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => commands::migrate::run(&args),
         Command::Keys(args) => commands::keys::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
+        Command::Export(args) => commands::export::run(&args),
     };
     result.unwrap_or_else(|error| {
         // Writing to a closed stderr must not panic, as eprintln! would.
