@@ -53,7 +53,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     }
 }
 
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &axum::http::HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return false;
     };

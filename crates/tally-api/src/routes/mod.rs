@@ -2,9 +2,11 @@
 //! convert to the wire type.
 
 pub mod aggregators;
+pub mod consumption;
 pub mod customers;
 pub mod events;
 pub mod exports;
+pub mod invoices;
 pub mod prices;
 pub mod products;
 pub mod subscriptions;
@@ -31,6 +33,8 @@ pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
         .merge(subscriptions::routes())
         .merge(usage::routes())
         .merge(exports::routes())
+        .merge(invoices::routes())
+        .merge(consumption::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

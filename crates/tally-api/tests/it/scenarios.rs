@@ -98,3 +98,8 @@ async fn walkthrough() {
 async fn errors() {
     run("errors").await;
 }
+
+#[tokio::test]
+async fn invoices() {
+    run("invoices").await;
+}

@@ -123,8 +123,8 @@ pub fn request(
     }
 }
 
-const ID_PREFIXES: [&str; 10] = [
-    "cus", "agg", "agf", "itm", "grp", "sub", "evt", "cal", "acc", "key",
+const ID_PREFIXES: [&str; 11] = [
+    "cus", "agg", "agf", "itm", "grp", "sub", "evt", "cal", "acc", "key", "inv",
 ];
 
 /// The body with generated ids (`cus_` + 22 base62) and creation times replaced

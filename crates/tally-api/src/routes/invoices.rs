@@ -1,0 +1,278 @@
+//! Invoices: create a subscription's draft for a period, read (drafts are
+//! recomputed), list, finalize. Amounts are integers in minor units;
+//! quantities and breakdown decimals are exact JSON numbers.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use tally_billing::invoice::BreakdownEntry;
+use tally_billing::{BillingError, InvoiceLine, InvoiceView, LineType, Pagination};
+use tally_event::{Timestamp, decimal_to_json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{ApiPath, ApiQuery, is_json, parse_json};
+use crate::middleware::Account;
+use crate::page::Paginated;
+use crate::routes::{PageQuery, page_request};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_invoice))
+        .routes(routes!(list_invoices))
+        .routes(routes!(get_invoice))
+        .routes(routes!(finalize_invoice))
+}
+
+/// An object id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IdPath {
+    /// `sub_` id (create) or `inv_` id.
+    pub id: String,
+}
+
+/// Optional body of `POST /v1/subscriptions/{id}/invoices`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvoiceRequest {
+    /// Invoice the billing period containing this instant (ISO 8601); default now.
+    pub at: Option<String>,
+}
+
+/// A price group as a line names it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineGroupView {
+    pub id: String,
+    pub name: String,
+}
+
+/// One explained part of a line's amount; decimals are exact JSON numbers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BreakdownView {
+    /// `tier`, `unit`, `package`, `flat`, `percentage`, `fixed_fee`, `floor`, `cap`.
+    pub kind: String,
+    pub tier: Option<usize>,
+    #[schema(value_type = f64)]
+    pub from: serde_json::Value,
+    #[schema(value_type = Option<f64>)]
+    pub to: serde_json::Value,
+    #[schema(value_type = f64)]
+    pub quantity: serde_json::Value,
+    #[schema(value_type = f64)]
+    pub unit_amount: serde_json::Value,
+    #[schema(value_type = f64)]
+    pub flat_amount: serde_json::Value,
+    /// Exact minor units before the line rounds.
+    #[schema(value_type = f64)]
+    pub amount: serde_json::Value,
+}
+
+/// One invoice line.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvoiceLineView {
+    /// `usage`, `fee`, `minimum_adjustment` or `maximum_adjustment`.
+    #[serde(rename = "type")]
+    pub line_type: String,
+    pub product_id: String,
+    pub product_name: String,
+    pub price_group: Option<LineGroupView>,
+    /// The priced quantity, an exact JSON number (null for adjustments).
+    #[schema(value_type = Option<f64>)]
+    pub quantity: serde_json::Value,
+    pub amount_excluding_tax: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+    pub breakdown: Vec<BreakdownView>,
+}
+
+/// Sums of the lines.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvoiceTotalsView {
+    pub amount_excluding_tax: i64,
+    pub tax_amount: i64,
+    pub total_amount: i64,
+}
+
+/// An invoice.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvoiceResponse {
+    pub id: String,
+    /// `INV-1`, `INV-2`, … per account, without gaps.
+    pub number: String,
+    /// `draft` (recomputed on every read) or `finalized` (frozen).
+    pub status: String,
+    pub subscription_id: Option<String>,
+    pub customer_id: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub currency: String,
+    pub lines: Vec<InvoiceLineView>,
+    pub totals: InvoiceTotalsView,
+    pub created_at: String,
+    pub finalized_at: Option<String>,
+}
+
+fn decimal(value: rust_decimal::Decimal) -> serde_json::Value {
+    decimal_to_json(value.normalize())
+}
+
+fn breakdown(entry: BreakdownEntry) -> BreakdownView {
+    BreakdownView {
+        kind: entry.kind,
+        tier: entry.tier,
+        from: decimal(entry.from),
+        to: entry.to.map_or(serde_json::Value::Null, decimal),
+        quantity: decimal(entry.quantity),
+        unit_amount: decimal(entry.unit_amount),
+        flat_amount: decimal(entry.flat_amount),
+        amount: decimal(entry.amount),
+    }
+}
+
+fn line_type(kind: LineType) -> String {
+    let name = match kind {
+        LineType::Usage => "usage",
+        LineType::Fee => "fee",
+        LineType::MinimumAdjustment => "minimum_adjustment",
+        LineType::MaximumAdjustment => "maximum_adjustment",
+    };
+    name.to_owned()
+}
+
+impl From<InvoiceLine> for InvoiceLineView {
+    fn from(line: InvoiceLine) -> Self {
+        InvoiceLineView {
+            line_type: line_type(line.line_type),
+            product_id: line.product_id,
+            product_name: line.product_name,
+            price_group: line.price_group.map(|group| LineGroupView {
+                id: group.id,
+                name: group.name,
+            }),
+            quantity: line.quantity.map_or(serde_json::Value::Null, decimal),
+            amount_excluding_tax: line.amount_excluding_tax,
+            tax_amount: line.tax_amount,
+            total_amount: line.total_amount,
+            breakdown: line.breakdown.into_iter().map(breakdown).collect(),
+        }
+    }
+}
+
+impl From<InvoiceView> for InvoiceResponse {
+    fn from(invoice: InvoiceView) -> Self {
+        InvoiceResponse {
+            id: invoice.id.to_string(),
+            number: invoice.number.to_string(),
+            status: invoice.status.as_str().to_owned(),
+            subscription_id: invoice.subscription_id.map(|id| id.to_string()),
+            customer_id: invoice.customer_id.to_string(),
+            period_start: invoice.period.start().to_rfc3339(),
+            period_end: invoice.period.end().to_rfc3339(),
+            currency: invoice.currency,
+            lines: invoice.lines.into_iter().map(Into::into).collect(),
+            totals: InvoiceTotalsView {
+                amount_excluding_tax: invoice.totals.amount_excluding_tax,
+                tax_amount: invoice.totals.tax_amount,
+                total_amount: invoice.totals.total_amount,
+            },
+            created_at: invoice.created_at.to_rfc3339(),
+            finalized_at: invoice.finalized_at.map(|at| at.to_rfc3339()),
+        }
+    }
+}
+
+/// The optional body: none (or an empty one) invoices the current period.
+fn create_request(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<Timestamp>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a body with content-type application/json",
+        ));
+    }
+    let request: CreateInvoiceRequest = parse_json(body)?;
+    let Some(text) = request.at else {
+        return Ok(None);
+    };
+    let at = Timestamp::parse(&text)
+        .map_err(|e| BillingError::invalid("/at", "invalid_timestamp", e.to_string()))?;
+    Ok(Some(at))
+}
+
+/// Create the draft invoice of a subscription's billing period.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/invoices", tag = "invoices",
+    params(IdPath), request_body(content = Option<CreateInvoiceRequest>, description = "optional"),
+    responses(
+        (status = 201, description = "the draft", body = InvoiceResponse),
+        (status = 400, description = "invalid `at`, or before the subscription starts", body = ErrorBody),
+        (status = 404, description = "no such subscription in this account", body = ErrorBody),
+        (status = 409, description = "the period already has an invoice", body = ErrorBody)))]
+pub async fn create_invoice(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<IdPath>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<InvoiceResponse>)> {
+    let at = create_request(&headers, &body)?;
+    let invoice = state
+        .billing()
+        .create_invoice(&account, &path.id, at)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(invoice.into())))
+}
+
+/// An invoice; a draft's lines are recomputed from the current events.
+#[utoipa::path(get, path = "/v1/invoices/{id}", tag = "invoices", params(IdPath),
+    responses(
+        (status = 200, description = "the invoice", body = InvoiceResponse),
+        (status = 404, description = "no such invoice in this account", body = ErrorBody)))]
+pub async fn get_invoice(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<IdPath>,
+) -> ApiResult<axum::Json<InvoiceResponse>> {
+    let invoice = state.billing().get_invoice(&account, &path.id).await?;
+    Ok(axum::Json(invoice.into()))
+}
+
+/// Invoices, highest number first.
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(PageQuery),
+    responses(
+        (status = 200, description = "a page of invoices", body = Paginated<InvoiceResponse>),
+        (status = 400, description = "take or skip out of range", body = ErrorBody)))]
+pub async fn list_invoices(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Paginated<InvoiceResponse>>> {
+    let page = Pagination::from(query);
+    let invoices = state.billing().list_invoices(&account, page).await?;
+    Ok(axum::Json(Paginated::from_page(
+        invoices,
+        page_request(page),
+        Into::into,
+    )))
+}
+
+/// Freeze a draft: its lines and totals never change afterwards.
+#[utoipa::path(post, path = "/v1/invoices/{id}/finalize", tag = "invoices", params(IdPath),
+    responses(
+        (status = 200, description = "the finalized invoice", body = InvoiceResponse),
+        (status = 404, description = "no such invoice in this account", body = ErrorBody),
+        (status = 409, description = "already finalized", body = ErrorBody)))]
+pub async fn finalize_invoice(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiPath(path): ApiPath<IdPath>,
+) -> ApiResult<axum::Json<InvoiceResponse>> {
+    let invoice = state.billing().finalize_invoice(&account, &path.id).await?;
+    Ok(axum::Json(invoice.into()))
+}

@@ -1,0 +1,86 @@
+//! Invoices and consumption belong to one account: another account's key
+//! gets the same 404 as for an id that does not exist.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{KEY_B, TestApp};
+
+/// Account A: a customer, a per-unit product, a subscription, one event and
+/// its draft invoice; returns (subscription id, invoice id).
+async fn seed_invoice(app: &TestApp) -> (String, String) {
+    let post = |path: &'static str, body: Value| app.call(Method::POST, path, Some(body));
+    let customer = post("/v1/customers", json!({"external_id": "acme-42"})).await;
+    let aggregator = post(
+        "/v1/aggregators",
+        json!({"name": "Calls", "event_type": "api_call", "operation": "count"}),
+    )
+    .await;
+    let product = post(
+        "/v1/products",
+        json!({"name": "Calls", "type": "usage", "aggregator_id": aggregator.json["id"],
+               "currency": "EUR", "price_groups": [{"name": "all",
+               "price": {"type": "per_unit", "unit_amount": "2"}}]}),
+    )
+    .await;
+    let subscription = post(
+        "/v1/subscriptions",
+        json!({"customer_id": customer.json["id"], "product_ids": [product.json["id"]],
+               "starts_at": "2024-12-01T00:00:00Z", "currency": "EUR",
+               "billing_interval": {"period": "months", "count": 1}}),
+    )
+    .await;
+    let subscription = subscription.json["id"].as_str().unwrap().to_owned();
+    post(
+        "/v1/events",
+        json!({"customer_id": "acme-42", "event_type": "api_call",
+               "timestamp": "2024-12-02T00:00:00Z", "record": {"id": "c1"}}),
+    )
+    .await;
+    let path = format!("/v1/subscriptions/{subscription}/invoices");
+    let invoice = app.call(Method::POST, &path, None).await;
+    assert_eq!(invoice.status, StatusCode::CREATED, "{}", invoice.text);
+    assert_eq!(invoice.json["totals"]["amount_excluding_tax"], 2);
+    (
+        subscription,
+        invoice.json["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn another_account_gets_404_on_invoices_and_consumption() {
+    let app = TestApp::new().await;
+    let (subscription, invoice) = seed_invoice(&app).await;
+    let routes = [
+        (
+            Method::POST,
+            format!("/v1/subscriptions/{subscription}/invoices"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/subscriptions/{subscription}/consumption"),
+        ),
+        (Method::GET, format!("/v1/invoices/{invoice}")),
+        (Method::GET, format!("/v1/invoices/{invoice}/consumption")),
+        (Method::POST, format!("/v1/invoices/{invoice}/finalize")),
+    ];
+    for (method, path) in routes {
+        let reply = app.call_as(Some(KEY_B), method.clone(), &path, None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["code"], "not_found", "{method} {path}");
+    }
+    let listed = app
+        .call_as(Some(KEY_B), Method::GET, "/v1/invoices", None)
+        .await;
+    assert_eq!(listed.json["meta"]["total"], 0);
+    // A's invoice is untouched: still a draft.
+    let own = app
+        .call(Method::GET, &format!("/v1/invoices/{invoice}"), None)
+        .await;
+    assert_eq!(own.json["status"], "draft");
+}
