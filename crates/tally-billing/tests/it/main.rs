@@ -7,6 +7,7 @@ mod counting;
 mod export;
 mod ingest;
 mod invoice_lifecycle;
+mod invoice_props;
 mod invoices;
 mod plan;
 mod simulate;
