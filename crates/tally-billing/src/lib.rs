@@ -1,5 +1,6 @@
 //! Tally's use cases over the store traits: ingestion, the catalog, billing
-//! periods, usage and price simulation. No HTTP here: `tally-api` maps inputs,
+//! periods, usage, price simulation, invoices, the consumption explorer and
+//! exports. No HTTP here: `tally-api` maps inputs,
 //! outputs and [`BillingError`] to the wire; this crate depends on the
 //! `tally-store` traits, never on a backend.
 //!
@@ -31,6 +32,9 @@
 //! | time series | `aggregator_time_series(acc, agg, &TimeSeriesQuery)` | [`TimeSeries`] |
 //! | simulate | `simulate_prices(acc, &Value, &SimulateOptions)` | [`Calculation`] |
 //! | ingest and price | `ingest_and_price(acc, &Value, &SimulateOptions)` | [`PricedEvent`] |
+//! | invoices | `create_invoice(acc, sub, Option<at>)`, `get_invoice(acc, id)`, `list_invoices(acc, Pagination)`, `finalize_invoice(acc, id)` | [`InvoiceView`] |
+//! | consumption | `subscription_consumption(acc, sub, &ConsumptionQuery)`, `invoice_consumption(acc, inv, Pagination)` | [`ConsumptionView`] |
+//! | consumption rows | `subscription_scope` / `invoice_scope`, then `product_consumption(acc, &scope, product)`, then `consumption_rows(acc, &planned, group)` | a `'static` stream of [`ConsumptionRow`] |
 //!
 //! Object ids in paths are taken as `&str`: one that does not parse is
 //! `NotFound`, exactly like one that does not exist. A customer is named by its

@@ -143,3 +143,43 @@ async fn unknown_and_malformed_ids_are_not_found_and_before_start_is_invalid() {
         .await;
     assert!(matches!(early, Err(BillingError::Invalid(_))), "{early:?}");
 }
+
+#[tokio::test]
+async fn a_jan_31_anchor_invoices_feb_29_then_mar_31_in_a_leap_year() {
+    let h = Harness::new("2024-06-01T00:00:00Z").await;
+    h.customer("acme", None).await;
+    let fee = h
+        .product(json!({"name": "Fee", "type": "fee", "currency": "EUR",
+            "price_groups": [{"name": "base", "price": {"type": "flat", "amount": "1000"}}]}))
+        .await;
+    let subscription = h
+        .subscription(json!({"customer_id": "acme", "product_ids": [fee.id],
+            "starts_at": "2024-01-31T00:00:00Z", "billing_interval": {"period": "months", "count": 1}}))
+        .await;
+    let mut periods = Vec::new();
+    for day in ["2024-02-15", "2024-03-05", "2024-04-30"] {
+        let invoice = h
+            .billing
+            .create_invoice(
+                &h.account,
+                subscription.id.as_str(),
+                Some(at(&format!("{day}T00:00:00Z"))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(invoice.totals.amount_excluding_tax, 1000);
+        periods.push((
+            invoice.period.start().to_rfc3339(),
+            invoice.period.end().to_rfc3339(),
+        ));
+    }
+    let day = |d: &str| format!("2024-{d}T00:00:00.000Z");
+    assert_eq!(
+        periods,
+        [
+            (day("01-31"), day("02-29")),
+            (day("02-29"), day("03-31")),
+            (day("04-30"), day("05-31")),
+        ]
+    );
+}
