@@ -183,3 +183,48 @@ async fn a_jan_31_anchor_invoices_feb_29_then_mar_31_in_a_leap_year() {
         ]
     );
 }
+
+/// Finalizes the graduated scenario's January invoice; returns its id.
+async fn finalized(h: &Harness, subscription: &str) -> String {
+    let invoice = h
+        .billing
+        .create_invoice(&h.account, subscription, Some(at("2024-01-20T00:00:00Z")))
+        .await
+        .unwrap();
+    let id = invoice.id.to_string();
+    h.billing.finalize_invoice(&h.account, &id).await.unwrap();
+    id
+}
+
+async fn changed(h: &Harness, invoice: &str) -> Option<bool> {
+    h.billing
+        .invoice_consumption(&h.account, invoice, Pagination::default())
+        .await
+        .unwrap()
+        .events_changed_since_finalization
+}
+
+#[tokio::test]
+async fn a_deletion_or_an_upsert_after_finalization_is_a_change_too() {
+    let (h, subscription) = graduated().await;
+    let invoice = finalized(&h, &subscription).await;
+    assert_eq!(changed(&h, &invoice).await, Some(false));
+    let delete: tally_billing::DeleteEvents = serde_json::from_value(
+        json!({"matching": "record_ids", "event_type": "api_call", "record_ids": ["c2"]}),
+    )
+    .unwrap();
+    assert_eq!(
+        h.billing.delete_events(&h.account, &delete).await.unwrap(),
+        1
+    );
+    assert_eq!(changed(&h, &invoice).await, Some(true));
+
+    let (h, subscription) = graduated().await;
+    let invoice = finalized(&h, &subscription).await;
+    // The same key at a later instant of the period: same count, new version.
+    h.set_now("2024-02-06T00:00:00Z");
+    let upsert = json!({"event_type": "api_call", "customer_id": "acme",
+        "timestamp": "2024-01-29T00:00:00Z", "record": {"id": "c3"}});
+    h.billing.ingest_event(&h.account, &upsert).await.unwrap();
+    assert_eq!(changed(&h, &invoice).await, Some(true));
+}
