@@ -115,19 +115,18 @@ impl Judge {
         }
     }
 
-    /// The quantity a row shows.
+    /// The quantity a row shows: its contribution when the aggregation adds
+    /// them up (`unique_count`: 1 for the first event of a value), else none.
     fn shown(&self, judged: Judged) -> Option<Decimal> {
-        self.additive()
-            .then_some(judged.quantity.normalize())
-            .or(
-                (self.aggregator.operation() == Operation::UniqueCount).then_some(
-                    if judged.behind {
-                        Decimal::ONE
-                    } else {
-                        Decimal::ZERO
-                    },
-                ),
-            )
+        if self.additive() {
+            return Some(judged.quantity.normalize());
+        }
+        let unique = self.aggregator.operation() == Operation::UniqueCount;
+        unique.then_some(if judged.behind {
+            Decimal::ONE
+        } else {
+            Decimal::ZERO
+        })
     }
 }
 

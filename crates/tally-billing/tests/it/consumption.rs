@@ -165,3 +165,29 @@ async fn max_is_not_additive_so_events_share_equally() {
         [("a".into(), None, 11), ("b".into(), None, 10)]
     );
 }
+
+#[tokio::test]
+async fn unique_count_shares_among_the_first_event_of_each_value() {
+    let events = [
+        call("a", "2024-12-02T00:00:00Z", 7),
+        call("b", "2024-12-03T00:00:00Z", 7),
+        call("c", "2024-12-04T00:00:00Z", 9),
+    ];
+    // 2 distinct values × 5 = 10, shared by a (first 7) and c (first 9).
+    let (h, subscription, product) = scene(
+        json!({"name": "Distinct", "event_type": "api_call", "operation": "unique_count", "property": "bytes"}),
+        json!([{"name": "distinct", "price": {"type": "per_unit", "unit_amount": "5"}}]),
+        &events,
+    )
+    .await;
+    let consumption = explore(&h, &subscription, &product).await;
+    let got = rows(&h, &consumption, 0).await;
+    assert_eq!(
+        summary(&got),
+        [
+            ("a".into(), Some("1".into()), 5),
+            ("b".into(), Some("0".into()), 0),
+            ("c".into(), Some("1".into()), 5)
+        ]
+    );
+}
