@@ -10,6 +10,7 @@ use tally_store::{
 };
 
 use crate::rows::{corrupt, parse, parse_opt, timestamp};
+use crate::scoped::found;
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT_AGGREGATOR: &str = "INSERT INTO aggregators \
@@ -162,13 +163,8 @@ impl CatalogStore for PgStore {
         account: &AccountId,
         id: &AggregatorId,
     ) -> StoreResult<AggregatorRecord> {
-        let row: Option<AggregatorRow> = sqlx::query_as(GET_AGGREGATOR)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
+        self.fetch_scoped::<AggregatorRow, _>(GET_AGGREGATOR, account, id.as_str(), "aggregator")
             .await
-            .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("aggregator"))?.try_into()
     }
 
     async fn list_aggregators(
@@ -176,20 +172,9 @@ impl CatalogStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<AggregatorRecord>> {
-        let (limit, offset) = page.limit_offset()?;
-        let total = self.count_scoped(COUNT_AGGREGATORS, account).await?;
-        let rows: Vec<AggregatorRow> = sqlx::query_as(LIST_AGGREGATORS)
-            .bind(account.as_str())
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
+        let sql = (COUNT_AGGREGATORS, LIST_AGGREGATORS);
+        self.page_scoped::<AggregatorRow, _>(sql, account, &[], page)
             .await
-            .map_err(map_sqlx_error)?;
-        let items = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { total, items })
     }
 
     async fn aggregators_for_event_type(
@@ -220,7 +205,7 @@ impl CatalogStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("aggregator"))?.try_into()
+        found(row, "aggregator")
     }
 
     async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()> {
@@ -240,13 +225,8 @@ impl CatalogStore for PgStore {
     }
 
     async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product> {
-        let row: Option<ProductRow> = sqlx::query_as(GET_PRODUCT)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
+        self.fetch_scoped::<ProductRow, _>(GET_PRODUCT, account, id.as_str(), "product")
             .await
-            .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("product"))?.try_into()
     }
 
     async fn list_products(
@@ -254,27 +234,16 @@ impl CatalogStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Product>> {
-        let (limit, offset) = page.limit_offset()?;
-        let total = self.count_scoped(COUNT_PRODUCTS, account).await?;
-        let rows: Vec<ProductRow> = sqlx::query_as(LIST_PRODUCTS)
-            .bind(account.as_str())
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
+        let sql = (COUNT_PRODUCTS, LIST_PRODUCTS);
+        self.page_scoped::<ProductRow, _>(sql, account, &[], page)
             .await
-            .map_err(map_sqlx_error)?;
-        let items = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { total, items })
     }
 
     async fn update_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product> {
         let row = self
             .write_product(UPDATE_PRODUCT, account, product, None)
             .await?;
-        row.ok_or(StoreError::not_found("product"))?.try_into()
+        found(row, "product")
     }
 
     async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()> {

@@ -10,6 +10,7 @@ use tally_store::{
 };
 
 use crate::rows::{corrupt, parse, timestamp};
+use crate::scoped::found;
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT: &str = "INSERT INTO customers \
@@ -67,25 +68,7 @@ impl TryFrom<CustomerRow> for Customer {
     }
 }
 
-fn one(row: Option<CustomerRow>) -> StoreResult<Customer> {
-    row.ok_or(StoreError::not_found("customer"))?.try_into()
-}
-
 impl PgStore {
-    async fn customer_where(
-        &self,
-        sql: &str,
-        account: &AccountId,
-        value: &str,
-    ) -> StoreResult<Option<CustomerRow>> {
-        sqlx::query_as(sql)
-            .bind(account.as_str())
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_sqlx_error)
-    }
-
     /// Inserts with `sql` (plain or auto-create); the auto-create returns `None`
     /// when another writer got the external id first.
     async fn insert_customer(
@@ -121,7 +104,8 @@ impl CustomerStore for PgStore {
     }
 
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
-        one(self.customer_where(GET, account, id.as_str()).await?)
+        self.fetch_scoped::<CustomerRow, _>(GET, account, id.as_str(), "customer")
+            .await
     }
 
     async fn get_customer_by_external_id(
@@ -129,9 +113,8 @@ impl CustomerStore for PgStore {
         account: &AccountId,
         external_id: &str,
     ) -> StoreResult<Customer> {
-        one(self
-            .customer_where(BY_EXTERNAL_ID, account, external_id)
-            .await?)
+        self.fetch_scoped::<CustomerRow, _>(BY_EXTERNAL_ID, account, external_id, "customer")
+            .await
     }
 
     async fn find_customer(
@@ -139,9 +122,12 @@ impl CustomerStore for PgStore {
         account: &AccountId,
         reference: &CustomerRef,
     ) -> StoreResult<Option<Customer>> {
-        let row = self
-            .customer_where(BY_REFERENCE, account, reference.as_str())
-            .await?;
+        let row: Option<CustomerRow> = sqlx::query_as(BY_REFERENCE)
+            .bind(account.as_str())
+            .bind(reference.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
         row.map(Customer::try_from).transpose()
     }
 
@@ -185,20 +171,8 @@ impl CustomerStore for PgStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>> {
-        let (limit, offset) = page.limit_offset()?;
-        let total = self.count_scoped(COUNT, account).await?;
-        let rows: Vec<CustomerRow> = sqlx::query_as(LIST)
-            .bind(account.as_str())
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
+        self.page_scoped::<CustomerRow, _>((COUNT, LIST), account, &[], page)
             .await
-            .map_err(map_sqlx_error)?;
-        let items = rows
-            .into_iter()
-            .map(Customer::try_from)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { total, items })
     }
 
     async fn update_customer(
@@ -217,7 +191,7 @@ impl CustomerStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;
-        one(row)
+        found(row, "customer")
     }
 
     async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {

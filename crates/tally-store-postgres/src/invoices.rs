@@ -8,7 +8,7 @@ use tally_store::{
     InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
 };
 
-use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt, total};
+use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt};
 use crate::{PgStore, map_sqlx_error};
 
 /// Takes the account's next number. The counter row stays locked until the
@@ -113,13 +113,8 @@ impl InvoiceStore for PgStore {
     }
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
-        let row: Option<InvoiceRow> = sqlx::query_as(GET)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
+        self.fetch_scoped::<InvoiceRow, _>(GET, account, id.as_str(), "invoice")
             .await
-            .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("invoice"))?.try_into()
     }
 
     async fn list_invoices(
@@ -127,33 +122,12 @@ impl InvoiceStore for PgStore {
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
-        let (limit, offset) = query.page.limit_offset()?;
-        let subscription = query.subscription_id.as_ref().map(SubscriptionId::as_str);
-        let customer = query.customer_id.as_ref().map(CustomerId::as_str);
-        let count: i64 = sqlx::query_scalar(COUNT)
-            .bind(account.as_str())
-            .bind(subscription)
-            .bind(customer)
-            .fetch_one(&self.pool)
+        let filters = [
+            query.subscription_id.as_ref().map(SubscriptionId::as_str),
+            query.customer_id.as_ref().map(CustomerId::as_str),
+        ];
+        self.page_scoped::<InvoiceRow, _>((COUNT, LIST), account, &filters, query.page)
             .await
-            .map_err(map_sqlx_error)?;
-        let rows: Vec<InvoiceRow> = sqlx::query_as(LIST)
-            .bind(account.as_str())
-            .bind(subscription)
-            .bind(customer)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        let items = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total: total(count),
-            items,
-        })
     }
 
     async fn update_invoice(

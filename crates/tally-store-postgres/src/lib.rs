@@ -18,6 +18,7 @@ mod events;
 pub mod filter_sql;
 mod invoices;
 mod rows;
+mod scoped;
 mod subscriptions;
 
 use std::str::FromStr;
@@ -76,43 +77,5 @@ impl PgStore {
     /// Closes every connection; later calls fail with `Unavailable`.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// Small helpers shared by the catalog modules.
-impl PgStore {
-    /// Runs a `DELETE … WHERE account_id = $1 AND id = $2`; `NotFound` when no
-    /// row went.
-    pub(crate) async fn delete_scoped(
-        &self,
-        sql: &str,
-        account: &tally_store::AccountId,
-        id: &str,
-        entity: &'static str,
-    ) -> StoreResult<()> {
-        let done = sqlx::query(sql)
-            .bind(account.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(entity));
-        }
-        Ok(())
-    }
-
-    /// Runs a `SELECT count(*) … WHERE account_id = $1`.
-    pub(crate) async fn count_scoped(
-        &self,
-        sql: &str,
-        account: &tally_store::AccountId,
-    ) -> StoreResult<u64> {
-        let count: i64 = sqlx::query_scalar(sql)
-            .bind(account.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        Ok(rows::total(count))
     }
 }

@@ -7,7 +7,8 @@ use tally_store::{
     Subscription, SubscriptionId, SubscriptionQuery, SubscriptionStore,
 };
 
-use crate::rows::{corrupt, parse, timestamp, total};
+use crate::rows::{corrupt, parse, timestamp};
+use crate::scoped::found;
 use crate::{PgStore, map_sqlx_error};
 
 const INSERT: &str = "INSERT INTO subscriptions (account_id, id, customer_id, product_ids, \
@@ -117,13 +118,8 @@ impl SubscriptionStore for PgStore {
         account: &AccountId,
         id: &SubscriptionId,
     ) -> StoreResult<Subscription> {
-        let row: Option<SubscriptionRow> = sqlx::query_as(GET)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
+        self.fetch_scoped::<SubscriptionRow, _>(GET, account, id.as_str(), "subscription")
             .await
-            .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("subscription"))?.try_into()
     }
 
     async fn list_subscriptions(
@@ -131,30 +127,9 @@ impl SubscriptionStore for PgStore {
         account: &AccountId,
         query: &SubscriptionQuery,
     ) -> StoreResult<Page<Subscription>> {
-        let (limit, offset) = query.page.limit_offset()?;
         let customer = query.customer_id.as_ref().map(CustomerId::as_str);
-        let count: i64 = sqlx::query_scalar(COUNT)
-            .bind(account.as_str())
-            .bind(customer)
-            .fetch_one(&self.pool)
+        self.page_scoped::<SubscriptionRow, _>((COUNT, LIST), account, &[customer], query.page)
             .await
-            .map_err(map_sqlx_error)?;
-        let rows: Vec<SubscriptionRow> = sqlx::query_as(LIST)
-            .bind(account.as_str())
-            .bind(customer)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_sqlx_error)?;
-        let items = rows
-            .into_iter()
-            .map(TryInto::try_into)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total: total(count),
-            items,
-        })
     }
 
     async fn update_subscription(
@@ -165,7 +140,7 @@ impl SubscriptionStore for PgStore {
         let row = self
             .write_subscription(UPDATE, account, subscription, None)
             .await?;
-        row.ok_or(StoreError::not_found("subscription"))?.try_into()
+        found(row, "subscription")
     }
 
     async fn delete_subscription(
