@@ -8,18 +8,19 @@
 //! 1. a [`ConsumptionScope`] names the customer, period and products
 //!    ([`Billing::subscription_scope`], [`Billing::invoice_scope`]);
 //! 2. [`Billing::product_consumption`] plans each price group of one product
-//!    (two streamed passes: totals, then the residue plan) and returns a
+//!    (streamed passes: totals, then the residue plan) and returns a
 //!    [`ProductConsumption`] with each group's quantity, subtotal and
 //!    unattributed part;
 //! 3. [`Billing::consumption_rows`] streams one group's [`ConsumptionRow`]s in
 //!    (timestamp, record id) order: `'static`, so it can feed a response body.
 //!
-//! Memory does not grow with the number of events except by one entry per
-//! distinct fractional share (see [`plan`]) and, for `unique_count`, per
-//! distinct value. `Σ amount + unattributed == subtotal` for every group, and
+//! Memory does not grow with the number of events (see [`select`]), except
+//! for `unique_count`, which keeps its distinct values as the aggregation
+//! itself does. `Σ amount + unattributed == subtotal` for every group, and
 //! the subtotal equals the invoice line's while the events are unchanged.
 
 pub mod plan;
+pub mod select;
 mod view;
 mod walk;
 
@@ -46,7 +47,7 @@ use crate::input::DateRange;
 use crate::service::{Billing, compile_stored};
 use crate::simulate::{PriceGroupRef, stored_model};
 use crate::usage::{calendar_month, event_window, range_or_invalid};
-use plan::{Plan, PlanBuilder, Totals};
+use plan::{Plan, PlanBuilder, Planning, Totals};
 use walk::{Judge, RowWalker};
 
 /// Whose events, over which period, for which products.
@@ -259,7 +260,9 @@ impl Billing {
                 builder.push(judged)?;
             }
         }
-        let plan = builder.finish()?;
+        let plan = self
+            .refine(account, scope, &judge, builder.finish()?)
+            .await?;
         Ok(GroupConsumption {
             price_group,
             rule: plan.rule,
@@ -270,6 +273,31 @@ impl Billing {
             judge,
             plan,
         })
+    }
+
+    /// Further passes while the residue's threshold needs them (rare: only
+    /// with more distinct fractional shares than `select::EXACT_LIMIT`).
+    async fn refine(
+        &self,
+        account: &AccountId,
+        scope: &ConsumptionScope,
+        judge: &Judge,
+        mut planning: Planning,
+    ) -> BillingResult<Plan> {
+        loop {
+            let mut refiner = match planning {
+                Planning::Done(plan) => return Ok(*plan),
+                Planning::Refine(refiner) => refiner,
+            };
+            let mut again = judge.clone();
+            let mut events = self.group_events(account, scope, judge);
+            while let Some(stored) = events.next().await {
+                if let Some(judged) = again.judge(&stored?.to_event()?)? {
+                    refiner.push(judged)?;
+                }
+            }
+            planning = refiner.finish()?;
+        }
     }
 
     fn group_events(

@@ -3,21 +3,19 @@
 //! unit of the rounding residue, without holding the events.
 //!
 //! `tally_pricing::attribute` needs every share at once to spread the residue
-//! by largest remainder. Here a [`Plan`] is built from two passes over the
-//! events (the first totals the quantity, the second counts the fractional
-//! parts of the shares) and then hands out amounts in a third pass that equal
-//! `attribute`'s to the unit: the residue goes to the largest fractional parts,
-//! earliest event first on ties. Instead of a sorted list of every share, the
-//! plan keeps a histogram of the distinct fractional parts and reduces it to a
-//! threshold: every share whose fraction is above it gets a unit, and the
-//! first `k` shares exactly at it do. Memory is one map entry per distinct
-//! fractional part: a handful for `count` aggregations (one per tier crossed),
-//! at most the number of events for sums of arbitrary values.
-
-use std::collections::BTreeMap;
+//! by largest remainder. Here a [`Plan`] is built from passes over the events
+//! (the first totals the quantity, the second sums the shares' floors and
+//! finds which fractional parts receive the residue, see [`super::select`])
+//! and then hands out amounts in a last pass that equal `attribute`'s to the
+//! unit: the residue goes to the largest fractional parts, earliest event
+//! first on ties. All the last pass needs is a threshold fraction and how
+//! many shares exactly at it still get a unit, so memory does not grow with
+//! the number of events.
 
 use rust_decimal::Decimal;
 use tally_pricing::{AttributionRule, PriceModel, PricingError, price, price_events, round_minor};
+
+use super::select::{EXACT_LIMIT, Selection, Selector};
 
 /// What one selected event brings to a price group's walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +31,9 @@ pub struct Judged {
 /// The totals of the first pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
-    /// The priced quantity (floored at zero); for percentage, the sum of values.
+    /// The sum of the contributions pushed; a caller may replace it with the
+    /// aggregation's result (non-additive operations). Priced floored at zero.
+    /// For percentage, the sum of the values.
     pub quantity: Decimal,
     /// Events behind the quantity.
     pub behind: u64,
@@ -123,13 +123,23 @@ pub struct Plan {
 }
 
 /// Builds a [`Plan`]: `new` from the first pass's totals, `push` every row's
-/// share in walk order (second pass), then `finish`.
+/// judgement in walk order (second pass), then `finish`. Should the shares
+/// have too many distinct fractions, `finish` asks for more passes
+/// ([`Planning::Refine`]; see [`super::select`]).
 pub struct PlanBuilder {
     shares: Shares,
     subtotal: i64,
     rows: u64,
+    items: u64,
     floor_sum: i128,
-    fractions: BTreeMap<Decimal, u64>,
+    selector: Selector,
+}
+
+/// A finished plan, or a request for one more pass over the same events.
+/// Both boxed: a plan is a few hundred bytes, a refiner twice that.
+pub enum Planning {
+    Done(Box<Plan>),
+    Refine(Box<Refiner>),
 }
 
 impl PlanBuilder {
@@ -137,6 +147,17 @@ impl PlanBuilder {
         model: &PriceModel,
         rule: AttributionRule,
         totals: Totals,
+    ) -> Result<Self, PricingError> {
+        PlanBuilder::with_exact_limit(model, rule, totals, EXACT_LIMIT)
+    }
+
+    /// As `new`, keeping at most `limit` distinct fractions exactly (tests
+    /// use a small one to run the narrowing passes).
+    pub fn with_exact_limit(
+        model: &PriceModel,
+        rule: AttributionRule,
+        totals: Totals,
+        limit: usize,
     ) -> Result<Self, PricingError> {
         let quantity = totals.quantity.max(Decimal::ZERO);
         let amount = match model.percentage_property() {
@@ -147,6 +168,7 @@ impl PlanBuilder {
             0 => Decimal::ZERO,
             behind => checked(amount.checked_div(Decimal::from(behind)))?,
         };
+        let zero = amount_at_zero(model)?;
         let shares = Shares {
             model: model.clone(),
             rule,
@@ -154,29 +176,22 @@ impl PlanBuilder {
             quantity: totals.quantity,
             equal_share,
             behind: totals.behind,
-            zero: amount_at_zero(model)?,
+            zero,
             running: Decimal::ZERO,
-            before: amount_at_zero(model)?,
+            before: zero,
         };
         let mut builder = PlanBuilder {
             subtotal: round_minor(amount)?,
             shares,
             rows: 0,
+            items: 0,
             floor_sum: 0,
-            fractions: BTreeMap::new(),
+            selector: Selector::new(limit),
         };
         if rule == AttributionRule::Marginal {
             builder.count(builder.shares.start())?;
         }
         Ok(builder)
-    }
-
-    /// The walk that produced the shares, to replay in the third pass.
-    fn shares(&self) -> Shares {
-        let mut fresh = self.shares.clone();
-        fresh.running = Decimal::ZERO;
-        fresh.before = fresh.zero;
-        fresh
     }
 
     pub fn push(&mut self, judged: Judged) -> Result<(), PricingError> {
@@ -188,43 +203,37 @@ impl PlanBuilder {
     fn count(&mut self, share: Decimal) -> Result<(), PricingError> {
         let floor = share.floor();
         self.floor_sum += i128::from(minor(floor)?);
-        *self.fractions.entry(share - floor).or_default() += 1;
+        self.items += 1;
+        self.selector.observe(share - floor);
         Ok(())
     }
 
-    pub fn finish(self) -> Result<Plan, PricingError> {
-        let items: u64 = self.fractions.values().sum();
-        let shares = self.shares();
-        let empty = items == 0 || self.shares_nothing();
+    pub fn finish(mut self) -> Result<Planning, PricingError> {
+        let mut shares = self.shares.clone();
+        shares.running = Decimal::ZERO;
+        shares.before = shares.zero;
+        let empty = self.items == 0 || self.shares_nothing();
         let residue = i128::from(self.subtotal) - self.floor_sum;
-        let (each, extra) = match i128::from(items) {
+        let (each, extra) = match i128::from(self.items) {
+            _ if empty => (0, 0),
             0 => (0, 0),
             n => (residue.div_euclid(n), residue.rem_euclid(n)),
         };
-        let threshold = threshold(&self.fractions, extra);
-        let mut plan = Plan {
+        let plan = Plan {
             rule: shares.rule,
             quantity: shares.quantity.max(Decimal::ZERO),
             amount: shares.amount,
             subtotal: self.subtotal,
-            unattributed: 0,
+            unattributed: if empty { self.subtotal } else { 0 },
             rows: self.rows,
             each,
-            threshold,
+            threshold: None,
             given_at_start: 0,
-            shares: shares.clone(),
+            shares,
         };
-        if empty {
-            // No event can carry the amount: it is all unattributed.
-            plan.unattributed = self.subtotal;
-            plan.each = 0;
-            plan.threshold = None;
-        } else if plan.rule == AttributionRule::Marginal {
-            let mut spread = plan.spread();
-            plan.unattributed = spread.amount(shares.start())?;
-            plan.given_at_start = spread.given;
-        }
-        Ok(plan)
+        self.selector
+            .start(u64::try_from(extra).map_err(|_| PricingError::Overflow)?);
+        Refiner::select(plan, self.selector)
     }
 
     /// Pro rata over no quantity, equal shares over no event behind it.
@@ -234,6 +243,52 @@ impl PlanBuilder {
             AttributionRule::EqualShares => self.shares.behind == 0,
             AttributionRule::Marginal | AttributionRule::OwnFee => false,
         }
+    }
+}
+
+/// One more pass over the same judgements, in the same order, narrowing the
+/// residue's threshold.
+pub struct Refiner {
+    plan: Plan,
+    shares: Shares,
+    selector: Selector,
+}
+
+impl Refiner {
+    fn select(mut plan: Plan, mut selector: Selector) -> Result<Planning, PricingError> {
+        match selector.select() {
+            Selection::Found(threshold) => {
+                plan.threshold = threshold;
+                if plan.rule == AttributionRule::Marginal {
+                    let mut spread = plan.spread();
+                    plan.unattributed = spread.amount(plan.shares.start())?;
+                    plan.given_at_start = spread.given;
+                }
+                Ok(Planning::Done(Box::new(plan)))
+            }
+            Selection::Narrowed => {
+                let shares = plan.shares.clone();
+                if plan.rule == AttributionRule::Marginal {
+                    let start = shares.start();
+                    selector.observe(start - start.floor());
+                }
+                Ok(Planning::Refine(Box::new(Refiner {
+                    plan,
+                    shares,
+                    selector,
+                })))
+            }
+        }
+    }
+
+    pub fn push(&mut self, judged: Judged) -> Result<(), PricingError> {
+        let share = self.shares.next(judged)?;
+        self.selector.observe(share - share.floor());
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Planning, PricingError> {
+        Refiner::select(self.plan, self.selector)
     }
 }
 
@@ -277,19 +332,6 @@ impl Spread {
         let whole = i128::from(minor(floor)?) + self.each + bonus;
         i64::try_from(whole).map_err(|_| PricingError::Overflow)
     }
-}
-
-/// The fraction at which the `extra` largest stop, and how many shares exactly
-/// at it still get a unit.
-fn threshold(fractions: &BTreeMap<Decimal, u64>, extra: i128) -> Option<(Decimal, u64)> {
-    let mut left = u64::try_from(extra).ok().filter(|left| *left > 0)?;
-    for (&fraction, &count) in fractions.iter().rev() {
-        if left <= count {
-            return Some((fraction, left));
-        }
-        left -= count;
-    }
-    None
 }
 
 fn amount_at(model: &PriceModel, quantity: Decimal) -> Result<Decimal, PricingError> {

@@ -191,3 +191,37 @@ async fn unique_count_shares_among_the_first_event_of_each_value() {
         ]
     );
 }
+
+#[tokio::test]
+async fn more_distinct_fractions_than_the_exact_limit_still_add_up() {
+    use tally_billing::consumption::select::EXACT_LIMIT;
+    let count = EXACT_LIMIT + 200;
+    let events: Vec<Value> = (0..count)
+        .map(|i| {
+            let at = 1_733_011_200_000i64 + i64::try_from(i).unwrap() * 1_000;
+            json!({"event_type": "api_call", "customer_id": "acme-42", "timestamp": at,
+                   "record": {"id": i, "bytes": i}})
+        })
+        .collect();
+    // A thousandth of a cent per byte: event i's share is i / 1000, so the
+    // fractional parts take 1000 distinct values, and marginal shares of a
+    // graduated price with a fractional tier add more.
+    let price = json!({"type": "graduated", "tiers": [
+        {"up_to": "1000000", "unit_amount": "0.001"},
+        {"up_to": null, "unit_amount": "0.0007"}]});
+    let (h, subscription, product) = scene(
+        json!({"name": "Bytes", "event_type": "api_call", "operation": "sum", "property": "bytes"}),
+        json!([{"name": "bytes", "price": price}]),
+        &events,
+    )
+    .await;
+    let consumption = explore(&h, &subscription, &product).await;
+    let got = rows(&h, &consumption, 0).await;
+    let group = &consumption.groups[0];
+    assert_eq!(got.len(), count);
+    assert_eq!(
+        group.unattributed + got.iter().map(|row| row.amount).sum::<i64>(),
+        group.subtotal
+    );
+    assert!(got.iter().all(|row| row.amount >= 0));
+}

@@ -16,10 +16,8 @@ fn tiers() -> impl Strategy<Value = Vec<Value>> {
         for (index, (step, unit, flat)) in rows.into_iter().enumerate() {
             bound += step;
             let up_to = (index < last).then(|| bound.to_string());
-            out.push(
-                json!({"up_to": up_to, "unit_amount": f_cents(unit),
-                            "flat_amount": f_cents(flat)}),
-            );
+            out.push(json!({"up_to": up_to, "unit_amount": f_cents(unit),
+                            "flat_amount": f_cents(flat)}));
         }
         out
     })

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use tally_billing::consumption::plan::{Judged, Plan, PlanBuilder, Totals};
+use tally_billing::consumption::plan::{Judged, Plan, PlanBuilder, Planning, Totals};
 use tally_pricing::{
     Attribution, AttributionRule, PackageRounding, PriceModel, PriceModelDef, TierDef, Usage,
     attribute, price, price_events,
@@ -67,7 +67,46 @@ fn contributions() -> impl Strategy<Value = Vec<Decimal>> {
     ]
 }
 
-fn walked(model: &PriceModel, rule: AttributionRule, values: &[Decimal]) -> (Plan, Vec<i64>) {
+/// The plan of a walk over `judged`, replaying it as often as the plan asks.
+fn plan_of(
+    model: &PriceModel,
+    rule: AttributionRule,
+    totals: Totals,
+    judged: &[Judged],
+    limit: usize,
+) -> Plan {
+    let mut builder = PlanBuilder::with_exact_limit(model, rule, totals, limit).unwrap();
+    for &one in judged {
+        builder.push(one).unwrap();
+    }
+    let mut planning = builder.finish().unwrap();
+    loop {
+        let mut refiner = match planning {
+            Planning::Done(plan) => return *plan,
+            Planning::Refine(refiner) => refiner,
+        };
+        for &one in judged {
+            refiner.push(one).unwrap();
+        }
+        planning = refiner.finish().unwrap();
+    }
+}
+
+/// The whole amounts of the last pass.
+fn amounts_of(plan: &Plan, judged: &[Judged]) -> Vec<i64> {
+    let (mut shares, mut spread) = (plan.shares(), plan.spread());
+    judged
+        .iter()
+        .map(|&one| spread.amount(shares.next(one).unwrap()).unwrap())
+        .collect()
+}
+
+fn walked(
+    model: &PriceModel,
+    rule: AttributionRule,
+    values: &[Decimal],
+    limit: usize,
+) -> (Plan, Vec<i64>) {
     let judged: Vec<Judged> = values
         .iter()
         .map(|&quantity| Judged {
@@ -79,16 +118,8 @@ fn walked(model: &PriceModel, rule: AttributionRule, values: &[Decimal]) -> (Pla
     for &one in &judged {
         totals.push(model, one).unwrap();
     }
-    let mut builder = PlanBuilder::new(model, rule, totals).unwrap();
-    for &one in &judged {
-        builder.push(one).unwrap();
-    }
-    let plan = builder.finish().unwrap();
-    let (mut shares, mut spread) = (plan.shares(), plan.spread());
-    let amounts = judged
-        .iter()
-        .map(|&one| spread.amount(shares.next(one).unwrap()).unwrap())
-        .collect();
+    let plan = plan_of(model, rule, totals, &judged, limit);
+    let amounts = amounts_of(&plan, &judged);
     (plan, amounts)
 }
 
@@ -103,10 +134,11 @@ proptest! {
     fn the_streamed_walk_equals_the_in_memory_attribution(
         def in model(),
         values in contributions(),
+        limit in prop_oneof![Just(1usize), Just(3), Just(4096)],
     ) {
         let model = PriceModel::parse(&def).unwrap();
         let expected = in_memory(&model, &values);
-        let (plan, amounts) = walked(&model, expected.rule, &values);
+        let (plan, amounts) = walked(&model, expected.rule, &values, limit);
         let line = match model.percentage_property() {
             Some(_) => price_events(&model, &values).unwrap().subtotal,
             None => price(&model, values.iter().copied().sum()).unwrap().subtotal,
@@ -125,6 +157,7 @@ proptest! {
         }),
         behind in prop::collection::vec(any::<bool>(), 0..50),
         quantity in (0i64..100_000).prop_map(|q| Decimal::new(q, 1)),
+        limit in prop_oneof![Just(1usize), Just(4096)],
     ) {
         let model = PriceModel::parse(&def).unwrap();
         let judged: Vec<Judged> = behind
@@ -136,16 +169,8 @@ proptest! {
             totals.push(&model, one).unwrap();
         }
         totals.quantity = quantity;
-        let mut builder = PlanBuilder::new(&model, AttributionRule::EqualShares, totals).unwrap();
-        for &one in &judged {
-            builder.push(one).unwrap();
-        }
-        let plan = builder.finish().unwrap();
-        let (mut shares, mut spread) = (plan.shares(), plan.spread());
-        let amounts: Vec<i64> = judged
-            .iter()
-            .map(|&one| spread.amount(shares.next(one).unwrap()).unwrap())
-            .collect();
+        let plan = plan_of(&model, AttributionRule::EqualShares, totals, &judged, limit);
+        let amounts = amounts_of(&plan, &judged);
         let expected = attribute(
             &model,
             Usage::Opaque { quantity, events: behind.iter().filter(|b| **b).count() },
@@ -161,4 +186,41 @@ proptest! {
             .collect();
         prop_assert_eq!(behind_amounts, expected.per_event);
     }
+}
+
+#[test]
+fn too_many_distinct_fractions_take_narrowing_passes_and_agree() {
+    let def: PriceModelDef =
+        serde_json::from_value(serde_json::json!({"type": "per_unit", "unit_amount": "1"}))
+            .unwrap();
+    let model = PriceModel::parse(&def).unwrap();
+    let values: Vec<Decimal> = ["0.3", "0.7", "0.55", "1.2", "0.05", "2.45"]
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let judged: Vec<Judged> = values
+        .iter()
+        .map(|&quantity| Judged {
+            quantity,
+            behind: true,
+        })
+        .collect();
+    let mut totals = Totals::default();
+    for &one in &judged {
+        totals.push(&model, one).unwrap();
+    }
+    let mut builder =
+        PlanBuilder::with_exact_limit(&model, AttributionRule::Marginal, totals, 1).unwrap();
+    for &one in &judged {
+        builder.push(one).unwrap();
+    }
+    assert!(matches!(builder.finish().unwrap(), Planning::Refine(_)));
+    let (plan, amounts) = walked(&model, AttributionRule::Marginal, &values, 1);
+    let expected = in_memory(&model, &values);
+    assert_eq!(
+        (plan.unattributed, amounts),
+        (expected.unattributed, expected.per_event.clone())
+    );
+    // 5.25 rounds to 5: floors 0+0+0+1+0+2 = 3, residue 2 to .7 and .55.
+    assert_eq!(expected.per_event, [0, 1, 1, 1, 0, 2]);
 }
