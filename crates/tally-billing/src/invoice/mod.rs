@@ -50,13 +50,35 @@ pub struct InvoiceView {
     pub finalized_at: Option<Timestamp>,
 }
 
-/// The `totals` column: sums, and once finalized the fingerprints.
+/// The `totals` column: sums, and once finalized the fingerprints. Spelled
+/// out rather than `#[serde(flatten)]`, which buffers numbers and does not
+/// mix with `arbitrary_precision` (docs/decisions.md).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct StoredTotals {
-    #[serde(flatten)]
-    totals: InvoiceTotals,
+    amount_excluding_tax: i64,
+    tax_amount: i64,
+    total_amount: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     fingerprints: Vec<ProductFingerprint>,
+}
+
+impl StoredTotals {
+    fn new(totals: InvoiceTotals, fingerprints: Vec<ProductFingerprint>) -> Self {
+        StoredTotals {
+            amount_excluding_tax: totals.amount_excluding_tax,
+            tax_amount: totals.tax_amount,
+            total_amount: totals.total_amount,
+            fingerprints,
+        }
+    }
+
+    fn totals(&self) -> InvoiceTotals {
+        InvoiceTotals {
+            amount_excluding_tax: self.amount_excluding_tax,
+            tax_amount: self.tax_amount,
+            total_amount: self.total_amount,
+        }
+    }
 }
 
 impl Billing {
@@ -94,10 +116,7 @@ impl Billing {
             period,
             currency: subscription.currency.clone(),
             lines: to_json(&lines)?,
-            totals: to_json(&StoredTotals {
-                totals,
-                fingerprints: Vec::new(),
-            })?,
+            totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
             created_at: self.now(),
         };
         let stored = self.store.create_invoice(account, &new).await?;
@@ -149,10 +168,7 @@ impl Billing {
         let update = InvoiceUpdate {
             status: InvoiceStatus::Finalized,
             lines: to_json(&draft.lines)?,
-            totals: to_json(&StoredTotals {
-                totals: draft.totals,
-                fingerprints,
-            })?,
+            totals: to_json(&StoredTotals::new(draft.totals, fingerprints))?,
             finalized_at: Some(self.now()),
         };
         let stored = self
@@ -297,7 +313,7 @@ fn view(invoice: Invoice) -> BillingResult<InvoiceView> {
         period: invoice.period,
         currency: invoice.currency,
         lines,
-        totals: totals.totals,
+        totals: totals.totals(),
         fingerprints: totals.fingerprints,
         created_at: invoice.created_at,
         finalized_at: invoice.finalized_at,
