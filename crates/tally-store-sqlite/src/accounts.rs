@@ -40,7 +40,7 @@ impl AccountStore for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_err("account"))?;
-        row.into_domain()
+        row.try_into()
     }
 
     async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
@@ -49,7 +49,7 @@ impl AccountStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err("account"))?;
-        row.map(AccountRow::into_domain).transpose()
+        row.map(Account::try_from).transpose()
     }
 
     async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
@@ -57,7 +57,7 @@ impl AccountStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db_err("account"))?;
-        rows.into_iter().map(AccountRow::into_domain).collect()
+        rows.into_iter().map(Account::try_from).collect()
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {
@@ -88,7 +88,7 @@ impl AccountStore for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err("api key"))?;
-        row.map(ApiKeyRow::into_domain).transpose()
+        row.map(ApiKey::try_from).transpose()
     }
 
     async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()> {
@@ -98,6 +98,6 @@ impl AccountStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(db_err("api key"))?;
-        crate::customers::one_row(done.rows_affected(), "api key")
+        crate::scoped::one_row(done.rows_affected(), "api key")
     }
 }

@@ -7,10 +7,10 @@ use tally_store::{
     StoreResult,
 };
 
-use crate::customers::one_row;
 use crate::error::db_err;
 use crate::open::SqliteStore;
 use crate::rows::{AggregatorRow, ProductRow, decimal_text, price_groups_to_json};
+use crate::scoped::one_row;
 
 const INSERT_AGGREGATOR: &str = "\
 INSERT INTO aggregators (account_id, id, name, event_type, definition, created_at)
@@ -47,50 +47,6 @@ UPDATE products SET name = ?3, kind = ?4, aggregator_id = ?5, currency = ?6, min
 WHERE account_id = ?1 AND id = ?2";
 const DELETE_PRODUCT: &str = "DELETE FROM products WHERE account_id = ?1 AND id = ?2";
 
-/// A page of any catalog table: `count_sql` and `page_sql` take the account as
-/// ?1, and the page's LIMIT and OFFSET as ?2 and ?3.
-pub(crate) async fn page_of<R>(
-    pool: &sqlx::SqlitePool,
-    account: &AccountId,
-    page: PageRequest,
-    (count_sql, page_sql): (&str, &str),
-    entity: &'static str,
-) -> StoreResult<(u64, Vec<R>)>
-where
-    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-{
-    let (limit, offset) = page.limit_offset()?;
-    let total: i64 = sqlx::query_scalar(count_sql)
-        .bind(account.as_str())
-        .fetch_one(pool)
-        .await
-        .map_err(db_err(entity))?;
-    let rows: Vec<R> = sqlx::query_as(page_sql)
-        .bind(account.as_str())
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(pool)
-        .await
-        .map_err(db_err(entity))?;
-    Ok((u64::try_from(total).unwrap_or_default(), rows))
-}
-
-async fn delete(
-    store: &SqliteStore,
-    sql: &str,
-    account: &AccountId,
-    id: &str,
-    entity: &'static str,
-) -> StoreResult<()> {
-    let done = sqlx::query(sql)
-        .bind(account.as_str())
-        .bind(id)
-        .execute(&store.writer)
-        .await
-        .map_err(db_err(entity))?;
-    one_row(done.rows_affected(), entity)
-}
-
 #[async_trait]
 impl CatalogStore for SqliteStore {
     async fn create_aggregator(
@@ -116,13 +72,8 @@ impl CatalogStore for SqliteStore {
         account: &AccountId,
         id: &AggregatorId,
     ) -> StoreResult<AggregatorRecord> {
-        let row: AggregatorRow = sqlx::query_as(AGGREGATOR_BY_ID)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<AggregatorRow, _>(AGGREGATOR_BY_ID, account, id.as_str(), "aggregator")
             .await
-            .map_err(db_err("aggregator"))?;
-        row.into_domain()
     }
 
     async fn list_aggregators(
@@ -131,12 +82,8 @@ impl CatalogStore for SqliteStore {
         page: PageRequest,
     ) -> StoreResult<Page<AggregatorRecord>> {
         let sql = (COUNT_AGGREGATORS, AGGREGATOR_PAGE);
-        let (total, rows) = page_of(&self.reader, account, page, sql, "aggregator").await?;
-        let items = rows
-            .into_iter()
-            .map(AggregatorRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { total, items })
+        self.page_scoped::<AggregatorRow, _>(sql, account, page, "aggregator")
+            .await
     }
 
     async fn aggregators_for_event_type(
@@ -150,7 +97,7 @@ impl CatalogStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db_err("aggregator"))?;
-        rows.into_iter().map(AggregatorRow::into_domain).collect()
+        rows.into_iter().map(AggregatorRecord::try_from).collect()
     }
 
     async fn update_aggregator(
@@ -172,7 +119,8 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()> {
-        delete(self, DELETE_AGGREGATOR, account, id.as_str(), "aggregator").await
+        self.delete_scoped(DELETE_AGGREGATOR, account, id.as_str(), "aggregator")
+            .await
     }
 
     async fn create_product(&self, account: &AccountId, p: &Product) -> StoreResult<Product> {
@@ -194,13 +142,8 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product> {
-        let row: ProductRow = sqlx::query_as(PRODUCT_BY_ID)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<ProductRow, _>(PRODUCT_BY_ID, account, id.as_str(), "product")
             .await
-            .map_err(db_err("product"))?;
-        row.into_domain()
     }
 
     async fn list_products(
@@ -209,12 +152,8 @@ impl CatalogStore for SqliteStore {
         page: PageRequest,
     ) -> StoreResult<Page<Product>> {
         let sql = (COUNT_PRODUCTS, PRODUCT_PAGE);
-        let (total, rows) = page_of(&self.reader, account, page, sql, "product").await?;
-        let items = rows
-            .into_iter()
-            .map(ProductRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page { total, items })
+        self.page_scoped::<ProductRow, _>(sql, account, page, "product")
+            .await
     }
 
     async fn update_product(&self, account: &AccountId, p: &Product) -> StoreResult<Product> {
@@ -236,6 +175,7 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()> {
-        delete(self, DELETE_PRODUCT, account, id.as_str(), "product").await
+        self.delete_scoped(DELETE_PRODUCT, account, id.as_str(), "product")
+            .await
     }
 }

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use tally_event::{CustomerRef, Timestamp};
 use tally_store::{
     AccountId, Customer, CustomerId, CustomerStore, Page, PageRequest, ResolvedCustomer,
-    StoreError, StoreResult,
+    StoreResult,
 };
 
 use crate::error::db_err;
 use crate::open::SqliteStore;
 use crate::rows::{CustomerRow, decimal_text};
+use crate::scoped::one_row;
 
 const INSERT: &str = "\
 INSERT INTO customers (account_id, id, external_id, name, type, currency, tax_rate, created_at)
@@ -33,14 +34,6 @@ const UPDATE: &str = "\
 UPDATE customers SET external_id = ?3, name = ?4, type = ?5, currency = ?6, tax_rate = ?7
 WHERE account_id = ?1 AND id = ?2";
 const DELETE: &str = "DELETE FROM customers WHERE account_id = ?1 AND id = ?2";
-
-/// `NotFound` unless a statement touched exactly one row.
-pub(crate) fn one_row(affected: u64, entity: &'static str) -> StoreResult<()> {
-    if affected == 0 {
-        return Err(StoreError::not_found(entity));
-    }
-    Ok(())
-}
 
 async fn insert(
     conn: &mut sqlx::SqliteConnection,
@@ -73,7 +66,7 @@ async fn by_reference(
         .fetch_optional(conn)
         .await
         .map_err(db_err("customer"))?;
-    row.map(CustomerRow::into_domain).transpose()
+    row.map(Customer::try_from).transpose()
 }
 
 #[async_trait]
@@ -89,13 +82,8 @@ impl CustomerStore for SqliteStore {
     }
 
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
-        let row: CustomerRow = sqlx::query_as(BY_ID)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<CustomerRow, _>(BY_ID, account, id.as_str(), "customer")
             .await
-            .map_err(db_err("customer"))?;
-        row.into_domain()
     }
 
     async fn get_customer_by_external_id(
@@ -103,13 +91,8 @@ impl CustomerStore for SqliteStore {
         account: &AccountId,
         external_id: &str,
     ) -> StoreResult<Customer> {
-        let row: CustomerRow = sqlx::query_as(BY_EXTERNAL_ID)
-            .bind(account.as_str())
-            .bind(external_id)
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<CustomerRow, _>(BY_EXTERNAL_ID, account, external_id, "customer")
             .await
-            .map_err(db_err("customer"))?;
-        row.into_domain()
     }
 
     async fn find_customer(
@@ -158,27 +141,8 @@ impl CustomerStore for SqliteStore {
         account: &AccountId,
         page: PageRequest,
     ) -> StoreResult<Page<Customer>> {
-        let (limit, offset) = page.limit_offset()?;
-        let total: i64 = sqlx::query_scalar(COUNT)
-            .bind(account.as_str())
-            .fetch_one(&self.reader)
+        self.page_scoped::<CustomerRow, _>((COUNT, PAGE), account, page, "customer")
             .await
-            .map_err(db_err("customer"))?;
-        let rows: Vec<CustomerRow> = sqlx::query_as(PAGE)
-            .bind(account.as_str())
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err("customer"))?;
-        let items = rows
-            .into_iter()
-            .map(CustomerRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or_default(),
-            items,
-        })
     }
 
     async fn update_customer(
@@ -202,12 +166,7 @@ impl CustomerStore for SqliteStore {
     }
 
     async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
-        let done = sqlx::query(DELETE)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .execute(&self.writer)
+        self.delete_scoped(DELETE, account, id.as_str(), "customer")
             .await
-            .map_err(db_err("customer"))?;
-        one_row(done.rows_affected(), "customer")
     }
 }

@@ -177,7 +177,7 @@ impl EventStore for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_err("event"))?;
-        row.into_domain()
+        row.try_into()
     }
 
     async fn list_events(
@@ -208,7 +208,7 @@ impl EventStore for SqliteStore {
             .map_err(db_err("event"))?;
         let items = rows
             .into_iter()
-            .map(EventRow::into_domain)
+            .map(StoredEvent::try_from)
             .collect::<StoreResult<_>>()?;
         let total = u64::try_from(total).unwrap_or_default();
         Ok(Page { total, items })
@@ -350,6 +350,6 @@ impl UsageScan {
             .fetch_all(&self.pool)
             .await
             .map_err(db_err("event"))?;
-        rows.into_iter().map(EventRow::into_domain).collect()
+        rows.into_iter().map(StoredEvent::try_from).collect()
     }
 }

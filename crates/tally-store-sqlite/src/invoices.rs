@@ -83,13 +83,8 @@ impl InvoiceStore for SqliteStore {
     }
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
-        let row: InvoiceRow = sqlx::query_as(BY_ID)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<InvoiceRow, _>(BY_ID, account, id.as_str(), "invoice")
             .await
-            .map_err(db_err("invoice"))?;
-        row.into_domain()
     }
 
     async fn list_invoices(
@@ -100,28 +95,12 @@ impl InvoiceStore for SqliteStore {
         let (limit, offset) = query.page.limit_offset()?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM invoices");
         push_filters(&mut count, account, query);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_err("invoice"))?;
         let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM invoices"));
         push_filters(&mut select, account, query);
         select.push(" ORDER BY number DESC LIMIT ").push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);
-        let rows: Vec<InvoiceRow> = select
-            .build_query_as()
-            .fetch_all(&self.reader)
+        self.page_built::<InvoiceRow, _>(count, select, "invoice")
             .await
-            .map_err(db_err("invoice"))?;
-        let items = rows
-            .into_iter()
-            .map(InvoiceRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or_default(),
-            items,
-        })
     }
 
     async fn update_invoice(

@@ -33,6 +33,7 @@ mod filter_sql;
 mod invoices;
 mod open;
 mod rows;
+mod scoped;
 mod subscriptions;
 
 pub use error::map_sqlx_error;

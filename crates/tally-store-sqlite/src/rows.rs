@@ -1,4 +1,5 @@
-//! Row structs (what a query returns) and their conversion to domain types.
+//! Row structs (what a query returns) and their `TryFrom` conversions to
+//! domain types.
 //!
 //! Conversions check everything they read: a row that does not decode is
 //! reported as `StoreError::Corrupt`, never turned into a wrong value or a panic.
@@ -10,7 +11,7 @@ use tally_event::{EventType, Period, Timestamp, record_from_stored_json};
 use tally_store::{
     Account, AggregatorRecord, ApiKey, ApiKeyHash, BillingInterval, Customer, CustomerType,
     IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, PriceGroup, Product, ProductKind,
-    StoreResult, StoredEvent, Subscription,
+    StoreError, StoreResult, StoredEvent, Subscription,
 };
 
 use crate::error::corrupt;
@@ -47,13 +48,15 @@ pub(crate) struct AccountRow {
     created_at: i64,
 }
 
-impl AccountRow {
-    pub(crate) fn into_domain(self) -> StoreResult<Account> {
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+
+    fn try_from(row: AccountRow) -> StoreResult<Self> {
         Ok(Account {
-            id: id(&self.id, tally_store::AccountId::parse)?,
-            name: self.name,
-            settings: json(&self.settings)?,
-            created_at: ts(self.created_at)?,
+            id: id(&row.id, tally_store::AccountId::parse)?,
+            name: row.name,
+            settings: json(&row.settings)?,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -66,13 +69,15 @@ pub(crate) struct ApiKeyRow {
     created_at: i64,
 }
 
-impl ApiKeyRow {
-    pub(crate) fn into_domain(self) -> StoreResult<ApiKey> {
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyRow) -> StoreResult<Self> {
         Ok(ApiKey {
-            id: id(&self.id, tally_store::ApiKeyId::parse)?,
-            account_id: id(&self.account_id, tally_store::AccountId::parse)?,
-            hash: id(&self.hash, ApiKeyHash::parse_hex)?,
-            created_at: ts(self.created_at)?,
+            id: id(&row.id, tally_store::ApiKeyId::parse)?,
+            account_id: id(&row.account_id, tally_store::AccountId::parse)?,
+            hash: id(&row.hash, ApiKeyHash::parse_hex)?,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -89,18 +94,20 @@ pub(crate) struct CustomerRow {
     created_at: i64,
 }
 
-impl CustomerRow {
-    pub(crate) fn into_domain(self) -> StoreResult<Customer> {
-        let customer_type = CustomerType::parse(&self.customer_type)
-            .ok_or_else(|| corrupt("customer type", &self.customer_type))?;
+impl TryFrom<CustomerRow> for Customer {
+    type Error = StoreError;
+
+    fn try_from(row: CustomerRow) -> StoreResult<Self> {
+        let customer_type = CustomerType::parse(&row.customer_type)
+            .ok_or_else(|| corrupt("customer type", &row.customer_type))?;
         Ok(Customer {
-            id: id(&self.id, tally_store::CustomerId::parse)?,
-            external_id: self.external_id,
-            name: self.name,
+            id: id(&row.id, tally_store::CustomerId::parse)?,
+            external_id: row.external_id,
+            name: row.name,
             customer_type,
-            currency: self.currency,
-            tax_rate: decimal(self.tax_rate.as_deref())?,
-            created_at: ts(self.created_at)?,
+            currency: row.currency,
+            tax_rate: decimal(row.tax_rate.as_deref())?,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -114,14 +121,16 @@ pub(crate) struct AggregatorRow {
     created_at: i64,
 }
 
-impl AggregatorRow {
-    pub(crate) fn into_domain(self) -> StoreResult<AggregatorRecord> {
+impl TryFrom<AggregatorRow> for AggregatorRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AggregatorRow) -> StoreResult<Self> {
         Ok(AggregatorRecord {
-            id: id(&self.id, tally_store::AggregatorId::parse)?,
-            name: self.name,
-            event_type: id(&self.event_type, EventType::parse)?,
-            definition: json(&self.definition)?,
-            created_at: ts(self.created_at)?,
+            id: id(&row.id, tally_store::AggregatorId::parse)?,
+            name: row.name,
+            event_type: id(&row.event_type, EventType::parse)?,
+            definition: json(&row.definition)?,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -139,24 +148,26 @@ pub(crate) struct ProductRow {
     created_at: i64,
 }
 
-impl ProductRow {
-    pub(crate) fn into_domain(self) -> StoreResult<Product> {
-        let kind = ProductKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?;
-        let aggregator_id = self
+impl TryFrom<ProductRow> for Product {
+    type Error = StoreError;
+
+    fn try_from(row: ProductRow) -> StoreResult<Self> {
+        let kind = ProductKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?;
+        let aggregator_id = row
             .aggregator_id
             .as_deref()
             .map(|text| id(text, tally_store::AggregatorId::parse))
             .transpose()?;
         Ok(Product {
-            id: id(&self.id, tally_store::ProductId::parse)?,
-            name: self.name,
+            id: id(&row.id, tally_store::ProductId::parse)?,
+            name: row.name,
             kind,
             aggregator_id,
-            currency: self.currency,
-            min_amount: decimal(self.min_amount.as_deref())?,
-            max_amount: decimal(self.max_amount.as_deref())?,
-            price_groups: price_groups_from_json(&self.price_groups)?,
-            created_at: ts(self.created_at)?,
+            currency: row.currency,
+            min_amount: decimal(row.min_amount.as_deref())?,
+            max_amount: decimal(row.max_amount.as_deref())?,
+            price_groups: price_groups_from_json(&row.price_groups)?,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -215,26 +226,28 @@ pub(crate) struct SubscriptionRow {
     created_at: i64,
 }
 
-impl SubscriptionRow {
-    pub(crate) fn into_domain(self) -> StoreResult<Subscription> {
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = StoreError;
+
+    fn try_from(row: SubscriptionRow) -> StoreResult<Self> {
         let product_ids: Vec<String> =
-            serde_json::from_str(&self.product_ids).map_err(|err| corrupt("product ids", err))?;
-        let unit = IntervalUnit::parse(&self.interval_unit)
-            .ok_or_else(|| corrupt("interval unit", &self.interval_unit))?;
+            serde_json::from_str(&row.product_ids).map_err(|err| corrupt("product ids", err))?;
+        let unit = IntervalUnit::parse(&row.interval_unit)
+            .ok_or_else(|| corrupt("interval unit", &row.interval_unit))?;
         let count =
-            u32::try_from(self.interval_count).map_err(|err| corrupt("interval count", err))?;
+            u32::try_from(row.interval_count).map_err(|err| corrupt("interval count", err))?;
         Ok(Subscription {
-            id: id(&self.id, tally_store::SubscriptionId::parse)?,
-            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
+            id: id(&row.id, tally_store::SubscriptionId::parse)?,
+            customer_id: id(&row.customer_id, tally_store::CustomerId::parse)?,
             product_ids: product_ids
                 .iter()
                 .map(|p| id(p, tally_store::ProductId::parse))
                 .collect::<StoreResult<_>>()?,
-            starts_at: ts(self.starts_at)?,
+            starts_at: ts(row.starts_at)?,
             billing_interval: BillingInterval { unit, count },
-            tax_rate: decimal(self.tax_rate.as_deref())?,
-            currency: self.currency,
-            created_at: ts(self.created_at)?,
+            tax_rate: decimal(row.tax_rate.as_deref())?,
+            currency: row.currency,
+            created_at: ts(row.created_at)?,
         })
     }
 }
@@ -255,29 +268,31 @@ pub(crate) struct InvoiceRow {
     finalized_at: Option<i64>,
 }
 
-impl InvoiceRow {
-    pub(crate) fn into_domain(self) -> StoreResult<Invoice> {
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = StoreError;
+
+    fn try_from(row: InvoiceRow) -> StoreResult<Self> {
         let status =
-            InvoiceStatus::parse(&self.status).ok_or_else(|| corrupt("status", &self.status))?;
-        let period = Period::new(ts(self.period_start)?, ts(self.period_end)?)
+            InvoiceStatus::parse(&row.status).ok_or_else(|| corrupt("status", &row.status))?;
+        let period = Period::new(ts(row.period_start)?, ts(row.period_end)?)
             .map_err(|err| corrupt("period", err))?;
-        let number = u64::try_from(self.number).map_err(|err| corrupt("number", err))?;
+        let number = u64::try_from(row.number).map_err(|err| corrupt("number", err))?;
         Ok(Invoice {
-            id: id(&self.id, tally_store::InvoiceId::parse)?,
+            id: id(&row.id, tally_store::InvoiceId::parse)?,
             number: InvoiceNumber(number),
-            subscription_id: self
+            subscription_id: row
                 .subscription_id
                 .as_deref()
                 .map(|s| id(s, tally_store::SubscriptionId::parse))
                 .transpose()?,
-            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
+            customer_id: id(&row.customer_id, tally_store::CustomerId::parse)?,
             status,
             period,
-            currency: self.currency,
-            lines: json(&self.lines)?,
-            totals: json(&self.totals)?,
-            created_at: ts(self.created_at)?,
-            finalized_at: self.finalized_at.map(ts).transpose()?,
+            currency: row.currency,
+            lines: json(&row.lines)?,
+            totals: json(&row.totals)?,
+            created_at: ts(row.created_at)?,
+            finalized_at: row.finalized_at.map(ts).transpose()?,
         })
     }
 }
@@ -292,17 +307,19 @@ pub(crate) struct EventRow {
     pub(crate) ingested_at: i64,
 }
 
-impl EventRow {
-    pub(crate) fn into_domain(self) -> StoreResult<StoredEvent> {
-        let record = record_from_stored_json(&json(&self.record)?)
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<Self> {
+        let record = record_from_stored_json(&json(&row.record)?)
             .ok_or_else(|| corrupt("record", "not a flat record with an id"))?;
         Ok(StoredEvent {
-            id: id(&self.id, tally_store::EventId::parse)?,
-            event_type: id(&self.event_type, EventType::parse)?,
-            customer_id: id(&self.customer_id, tally_store::CustomerId::parse)?,
-            timestamp: ts(self.ts)?,
+            id: id(&row.id, tally_store::EventId::parse)?,
+            event_type: id(&row.event_type, EventType::parse)?,
+            customer_id: id(&row.customer_id, tally_store::CustomerId::parse)?,
+            timestamp: ts(row.ts)?,
             record,
-            ingested_at: ts(self.ingested_at)?,
+            ingested_at: ts(row.ingested_at)?,
         })
     }
 }

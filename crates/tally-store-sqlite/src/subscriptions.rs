@@ -7,10 +7,10 @@ use tally_store::{
     SubscriptionStore,
 };
 
-use crate::customers::one_row;
 use crate::error::db_err;
 use crate::open::SqliteStore;
 use crate::rows::{SubscriptionRow, decimal_text};
+use crate::scoped::one_row;
 
 const INSERT: &str = "\
 INSERT INTO subscriptions (account_id, id, customer_id, product_ids, starts_at, interval_unit,
@@ -82,13 +82,8 @@ impl SubscriptionStore for SqliteStore {
         account: &AccountId,
         id: &SubscriptionId,
     ) -> StoreResult<Subscription> {
-        let row: SubscriptionRow = sqlx::query_as(BY_ID)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .fetch_one(&self.reader)
+        self.fetch_scoped::<SubscriptionRow, _>(BY_ID, account, id.as_str(), "subscription")
             .await
-            .map_err(db_err("subscription"))?;
-        row.into_domain()
     }
 
     async fn list_subscriptions(
@@ -99,30 +94,14 @@ impl SubscriptionStore for SqliteStore {
         let (limit, offset) = query.page.limit_offset()?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM subscriptions");
         push_filters(&mut count, account, query);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_err("subscription"))?;
         let mut select = QueryBuilder::new(format!("SELECT {COLUMNS} FROM subscriptions"));
         push_filters(&mut select, account, query);
         select
             .push(" ORDER BY created_at, id LIMIT ")
             .push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);
-        let rows: Vec<SubscriptionRow> = select
-            .build_query_as()
-            .fetch_all(&self.reader)
+        self.page_built::<SubscriptionRow, _>(count, select, "subscription")
             .await
-            .map_err(db_err("subscription"))?;
-        let items = rows
-            .into_iter()
-            .map(SubscriptionRow::into_domain)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total: u64::try_from(total).unwrap_or_default(),
-            items,
-        })
     }
 
     async fn update_subscription(
@@ -152,12 +131,7 @@ impl SubscriptionStore for SqliteStore {
         account: &AccountId,
         id: &SubscriptionId,
     ) -> StoreResult<()> {
-        let done = sqlx::query(DELETE)
-            .bind(account.as_str())
-            .bind(id.as_str())
-            .execute(&self.writer)
+        self.delete_scoped(DELETE, account, id.as_str(), "subscription")
             .await
-            .map_err(db_err("subscription"))?;
-        one_row(done.rows_affected(), "subscription")
     }
 }
