@@ -32,7 +32,7 @@
 //! | time series | `aggregator_time_series(acc, agg, &TimeSeriesQuery)` | [`TimeSeries`] |
 //! | simulate | `simulate_prices(acc, &Value, &SimulateOptions)` | [`Calculation`] |
 //! | ingest and price | `ingest_and_price(acc, &Value, &SimulateOptions)` | [`PricedEvent`] |
-//! | invoices | `create_invoice(acc, sub, Option<at>)`, `get_invoice(acc, id)`, `list_invoices(acc, Pagination)`, `finalize_invoice(acc, id)` | [`InvoiceView`] |
+//! | invoices | `create_invoice(acc, sub, Option<at>)`, `get_invoice(acc, id)`, `list_invoices(acc, &InvoiceFilter, Pagination)`, `finalize_invoice(acc, id)` | [`InvoiceView`] |
 //! | consumption | `subscription_consumption(acc, sub, &ConsumptionQuery)`, `invoice_consumption(acc, inv, Pagination)` | [`ConsumptionView`] |
 //! | consumption rows | `subscription_scope` / `invoice_scope`, then `product_consumption(acc, &scope, product)`, then `consumption_rows(acc, &planned, group)` | a `'static` stream of [`ConsumptionRow`] |
 //!
@@ -86,7 +86,7 @@ pub use error::{BillingError, BillingResult, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination};
-pub use invoice::{InvoiceLine, InvoiceTotals, InvoiceView, LineType};
+pub use invoice::{InvoiceFilter, InvoiceLine, InvoiceTotals, InvoiceView, LineType};
 pub use period::{PeriodError, period_containing};
 pub use service::{Billing, SETTINGS_CACHE_MS};
 pub use settings::AccountSettings;

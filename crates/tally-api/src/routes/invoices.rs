@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tally_billing::invoice::BreakdownEntry;
-use tally_billing::{BillingError, InvoiceLine, InvoiceView, LineType, Pagination};
+use tally_billing::{BillingError, InvoiceFilter, InvoiceLine, InvoiceView, LineType, Pagination};
 use tally_event::{Timestamp, decimal_to_json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{ApiPath, ApiQuery, is_json, parse_json};
 use crate::middleware::Account;
 use crate::page::Paginated;
-use crate::routes::{PageQuery, page_request};
+use crate::routes::page_request;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -243,18 +243,44 @@ pub async fn get_invoice(
     Ok(axum::Json(invoice.into()))
 }
 
+/// Filters of `GET /v1/invoices`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InvoiceListQuery {
+    /// Only this subscription's (`sub_` id).
+    pub subscription_id: Option<String>,
+    /// Only this customer's (`cus_` id or external id).
+    pub customer_id: Option<String>,
+    /// 0..=100, default 50.
+    #[param(minimum = 0, maximum = 100)]
+    pub take: Option<i64>,
+    /// ≥ 0, default 0.
+    #[param(minimum = 0)]
+    pub skip: Option<i64>,
+}
+
 /// Invoices, highest number first.
-#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(PageQuery),
+#[utoipa::path(get, path = "/v1/invoices", tag = "invoices", params(InvoiceListQuery),
     responses(
         (status = 200, description = "a page of invoices", body = Paginated<InvoiceResponse>),
         (status = 400, description = "take or skip out of range", body = ErrorBody)))]
 pub async fn list_invoices(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<InvoiceListQuery>,
 ) -> ApiResult<axum::Json<Paginated<InvoiceResponse>>> {
-    let page = Pagination::from(query);
-    let invoices = state.billing().list_invoices(&account, page).await?;
+    let page = Pagination {
+        take: query.take,
+        skip: query.skip,
+    };
+    let filter = InvoiceFilter {
+        subscription_id: query.subscription_id,
+        customer_id: query.customer_id,
+    };
+    let invoices = state
+        .billing()
+        .list_invoices(&account, &filter, page)
+        .await?;
     Ok(axum::Json(Paginated::from_page(
         invoices,
         page_request(page),

@@ -50,6 +50,13 @@ pub struct InvoiceView {
     pub finalized_at: Option<Timestamp>,
 }
 
+/// Narrows `list_invoices`: a `sub_` id, a customer (`cus_` id or external id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceFilter {
+    pub subscription_id: Option<String>,
+    pub customer_id: Option<String>,
+}
+
 /// The `totals` column: sums, and once finalized the fingerprints. Spelled
 /// out rather than `#[serde(flatten)]`, which buffers numbers and does not
 /// mix with `arbitrary_precision` (docs/decisions.md).
@@ -129,15 +136,20 @@ impl Billing {
         self.current(account, invoice).await
     }
 
-    /// Invoices, highest number first; drafts recomputed.
+    /// Invoices, highest number first; drafts recomputed. A subscription or
+    /// customer filter naming nothing of this account gives an empty page.
     pub async fn list_invoices(
         &self,
         account: &AccountId,
+        filter: &InvoiceFilter,
         page: Pagination,
     ) -> BillingResult<Page<InvoiceView>> {
-        let query = InvoiceQuery {
-            page: page.to_page_request()?,
-            ..InvoiceQuery::default()
+        let page = page.to_page_request()?;
+        let Some(query) = self.invoice_query(account, filter, page).await? else {
+            return Ok(Page {
+                total: 0,
+                items: Vec::new(),
+            });
         };
         let stored = self.store.list_invoices(account, &query).await?;
         let mut items = Vec::with_capacity(stored.items.len());
@@ -148,6 +160,35 @@ impl Billing {
             total: stored.total,
             items,
         })
+    }
+
+    /// The store query of a filter; `None` when it names nothing.
+    async fn invoice_query(
+        &self,
+        account: &AccountId,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+    ) -> BillingResult<Option<InvoiceQuery>> {
+        let subscription_id = match filter.subscription_id.as_deref() {
+            None => None,
+            Some(id) => match SubscriptionId::parse(id) {
+                Ok(id) => Some(id),
+                Err(_) => return Ok(None),
+            },
+        };
+        let customer_id = match filter.customer_id.as_deref() {
+            None => None,
+            Some(reference) => match self.find_customer(account, reference).await {
+                Ok(customer) => Some(customer.id),
+                Err(BillingError::NotFound { .. }) => return Ok(None),
+                Err(error) => return Err(error),
+            },
+        };
+        Ok(Some(InvoiceQuery {
+            subscription_id,
+            customer_id,
+            page,
+        }))
     }
 
     /// Freezes a draft with its lines as of now; `Conflict` once finalized.

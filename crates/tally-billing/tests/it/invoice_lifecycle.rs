@@ -1,7 +1,7 @@
 //! Drafts follow the events, finalized invoices do not, numbers have no gaps.
 
 use serde_json::json;
-use tally_billing::{BillingError, Pagination};
+use tally_billing::{BillingError, InvoiceFilter, Pagination};
 use tally_store::InvoiceStatus;
 
 use crate::invoices::{SCENARIOS, build, scenario};
@@ -116,11 +116,27 @@ async fn numbers_have_no_gaps_and_a_period_is_invoiced_once() {
     );
     let listed = h
         .billing
-        .list_invoices(&h.account, Pagination::new(2, 0))
+        .list_invoices(&h.account, &InvoiceFilter::default(), Pagination::new(2, 0))
         .await
         .unwrap();
     let listed: Vec<String> = listed.items.iter().map(|i| i.number.to_string()).collect();
     assert_eq!(listed, ["INV-3", "INV-2"]);
+    let by = |subscription: Option<&str>, customer: Option<&str>| InvoiceFilter {
+        subscription_id: subscription.map(str::to_owned),
+        customer_id: customer.map(str::to_owned),
+    };
+    for (filter, total) in [
+        (by(Some(subscription.as_str()), Some("acme")), 3),
+        (by(Some("sub_doesnotexist00000000000"), None), 0),
+        (by(None, Some("nobody")), 0),
+    ] {
+        let page = h
+            .billing
+            .list_invoices(&h.account, &filter, Pagination::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total, total, "{filter:?}");
+    }
     // A refused create took no number.
     let next = h
         .billing
