@@ -329,7 +329,7 @@ impl Billing {
 }
 
 /// The distinct `product_id`s of stored invoice lines, in order.
-fn line_products(lines: &serde_json::Value) -> Vec<ProductId> {
+pub(crate) fn line_products(lines: &serde_json::Value) -> Vec<ProductId> {
     let mut ids: Vec<ProductId> = Vec::new();
     let named = lines.as_array().into_iter().flatten().filter_map(|line| {
         let text = line.get("product_id")?.as_str()?;

@@ -244,3 +244,57 @@ async fn a_deletion_or_an_upsert_after_finalization_is_a_change_too() {
     h.billing.ingest_event(&h.account, &upsert).await.unwrap();
     assert_eq!(changed(&h, &invoice).await, Some(true));
 }
+
+#[tokio::test]
+async fn a_draft_explains_a_product_added_to_the_subscription_after_creation() {
+    let (h, subscription) = graduated().await;
+    let draft = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2024-01-20T00:00:00Z")))
+        .await
+        .unwrap();
+    let before = h
+        .billing
+        .invoice_consumption(&h.account, draft.id.as_str(), Pagination::default())
+        .await
+        .unwrap();
+    assert_eq!(before.products.len(), 1);
+    let record = h
+        .billing
+        .get_subscription(&h.account, &subscription)
+        .await
+        .unwrap();
+    let calls = h
+        .billing
+        .get_product(&h.account, record.product_ids[0].as_str())
+        .await
+        .unwrap();
+    let again = h
+        .product(json!({"name": "More calls", "type": "usage",
+            "aggregator_id": calls.aggregator_id, "currency": "EUR",
+            "price_groups": [{"name": "flat per call", "price": {"type": "per_unit", "unit_amount": "1"}}]}))
+        .await;
+    let mut ids: Vec<String> = record.product_ids.iter().map(ToString::to_string).collect();
+    ids.push(again.id.to_string());
+    let update: tally_billing::SubscriptionInput = serde_json::from_value(json!({
+        "customer_id": "acme", "product_ids": ids, "starts_at": "2024-01-01T00:00:00Z",
+        "billing_interval": {"period": "months", "count": 1}, "currency": "EUR"}))
+    .unwrap();
+    h.billing
+        .update_subscription(&h.account, &subscription, &update)
+        .await
+        .unwrap();
+    let after = h
+        .billing
+        .invoice_consumption(&h.account, draft.id.as_str(), Pagination::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = after.products.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["API calls", "More calls"]);
+    // 12 calls at 1 each, line and walk alike.
+    let group = &after.products[1].groups[0];
+    assert_eq!(
+        (group.invoice_line_amount, group.amount_excluding_tax),
+        (Some(12), 12)
+    );
+}
