@@ -38,8 +38,8 @@ use tally_aggregate::Aggregator;
 use tally_event::Period;
 use tally_pricing::AttributionRule;
 use tally_store::{
-    AccountId, CustomerId, Invoice, InvoiceId, Product, ProductId, ProductKind, StoreError,
-    StoredEvent, Subscription,
+    AccountId, CustomerId, Invoice, Product, ProductId, ProductKind, StoreError, StoredEvent,
+    Subscription,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -129,14 +129,15 @@ impl Billing {
     }
 
     /// The scope of an invoice: its subscription's customer, the invoice's
-    /// period, and the products its lines name (in line order).
+    /// period, and the products its lines name, in line order (for a draft,
+    /// the lines as recomputed now, so a product added to the subscription
+    /// since the draft was created is explained too).
     pub async fn invoice_scope(
         &self,
         account: &AccountId,
         invoice_id: &str,
     ) -> BillingResult<ConsumptionScope> {
-        let id = InvoiceId::parse(invoice_id).map_err(|_| BillingError::not_found("invoice"))?;
-        let invoice = self.store.get_invoice(account, &id).await?;
+        let invoice = self.stored_invoice(account, invoice_id).await?;
         let subscription_id = invoice.subscription_id.as_ref().ok_or_else(|| {
             BillingError::Store(StoreError::Corrupt(format!(
                 "invoice {} has no subscription",
@@ -147,9 +148,17 @@ impl Billing {
             .store
             .get_subscription(account, subscription_id)
             .await?;
+        let current = self.current(account, invoice.clone()).await?;
+        let mut product_ids: Vec<ProductId> = Vec::new();
+        for line in &current.lines {
+            match ProductId::parse(&line.product_id) {
+                Ok(id) if !product_ids.contains(&id) => product_ids.push(id),
+                _ => {}
+            }
+        }
         Ok(ConsumptionScope {
             customer_id: invoice.customer_id.clone(),
-            product_ids: line_products(&invoice.lines),
+            product_ids,
             period: invoice.period,
             subscription,
             invoice: Some(invoice),
@@ -326,19 +335,4 @@ impl Billing {
             .map_err(|e| BillingError::conflict("subscription", e.to_string()))?;
         range_or_invalid(range, current)
     }
-}
-
-/// The distinct `product_id`s of stored invoice lines, in order.
-pub(crate) fn line_products(lines: &serde_json::Value) -> Vec<ProductId> {
-    let mut ids: Vec<ProductId> = Vec::new();
-    let named = lines.as_array().into_iter().flatten().filter_map(|line| {
-        let text = line.get("product_id")?.as_str()?;
-        ProductId::parse(text).ok()
-    });
-    for id in named {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
 }

@@ -105,11 +105,7 @@ impl Billing {
     ) -> BillingResult<ConsumptionView> {
         let page = page.to_page_request()?;
         let invoice = self.get_invoice(account, invoice_id).await?;
-        let mut scope = self.invoice_scope(account, invoice_id).await?;
-        // A draft's lines were just recomputed: explain those, not the stored ones.
-        let lines = serde_json::to_value(&invoice.lines)
-            .map_err(|e| crate::error::BillingError::Evaluation(e.to_string()))?;
-        scope.product_ids = super::line_products(&lines);
+        let scope = self.invoice_scope(account, invoice_id).await?;
         let mut view = self.explain(account, &scope, page, &invoice.lines).await?;
         view.events_changed_since_finalization = self
             .events_changed_since_finalization(account, &invoice)
