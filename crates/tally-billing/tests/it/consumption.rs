@@ -225,3 +225,27 @@ async fn more_distinct_fractions_than_the_exact_limit_still_add_up() {
     );
     assert!(got.iter().all(|row| row.amount >= 0));
 }
+
+#[tokio::test]
+async fn a_licensed_aggregator_walks_every_live_entity_before_the_period_end() {
+    let events = [
+        call("seat-old", "2024-10-15T00:00:00Z", 1),
+        call("seat-new", "2024-12-10T00:00:00Z", 1),
+    ];
+    let (h, subscription, product) = scene(
+        json!({"name": "Seats", "event_type": "api_call", "operation": "count", "type": "licensed"}),
+        json!([{"name": "seats", "price": {"type": "per_unit", "unit_amount": "1000"}}]),
+        &events,
+    )
+    .await;
+    let consumption = explore(&h, &subscription, &product).await;
+    let got = rows(&h, &consumption, 0).await;
+    assert_eq!(
+        summary(&got),
+        [
+            ("seat-old".into(), Some("1".into()), 1000),
+            ("seat-new".into(), Some("1".into()), 1000)
+        ]
+    );
+    assert_eq!(consumption.groups[0].subtotal, 2000);
+}
