@@ -126,3 +126,59 @@ async fn another_account_gets_404_on_every_export() {
         assert_eq!(reply.json["code"], "not_found", "{path}");
     }
 }
+
+/// A draft invoice for December; returns (invoice id, its number).
+async fn invoice(app: &TestApp, subscription: &str) -> (String, String) {
+    let path = format!("/v1/subscriptions/{subscription}/invoices");
+    let body = json!({"at": "2024-12-15T00:00:00Z"});
+    let reply = app.call(Method::POST, &path, Some(body)).await;
+    assert!(reply.status.is_success(), "{}", reply.text);
+    let field = |name: &str| reply.json[name].as_str().unwrap_or_default().to_owned();
+    (field("id"), field("number"))
+}
+
+#[tokio::test]
+async fn an_invoice_zip_unzips_into_the_product_csv() {
+    let app = TestApp::new().await;
+    let (subscription, product) = seed(&app).await;
+    let (invoice, number) = invoice(&app, &subscription).await;
+    let csv_path = format!("/v1/invoices/{invoice}/products/{product}/events.csv");
+    let csv = app.call(Method::GET, &csv_path, None).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+    assert_eq!(csv.text.lines().count(), 5, "{}", csv.text);
+    let zip_path = format!("/v1/invoices/{invoice}/events.zip");
+    let reply = app.call(Method::GET, &zip_path, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/zip");
+    assert_eq!(
+        reply.headers[header::CONTENT_DISPOSITION],
+        format!("attachment; filename=\"events-{number}.zip\"").as_str()
+    );
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(reply.bytes)).unwrap();
+    assert_eq!(zip.len(), 1);
+    let mut file = zip.by_index(0).unwrap();
+    assert_eq!(file.name(), "API calls.csv");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+    assert_eq!(text, csv.text);
+}
+
+#[tokio::test]
+async fn another_account_gets_404_on_an_existing_invoice() {
+    let app = TestApp::new().await;
+    let (subscription, product) = seed(&app).await;
+    let (invoice, _) = invoice(&app, &subscription).await;
+    for path in [
+        format!("/v1/invoices/{invoice}/products/{product}/events.csv"),
+        format!("/v1/invoices/{invoice}/events.zip"),
+    ] {
+        let reply = app.call_as(Some(KEY_B), Method::GET, &path, None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json["code"], "not_found", "{path}");
+    }
+}

@@ -32,6 +32,8 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub json: Value,
     pub text: String,
+    /// The body as received (a ZIP, for instance).
+    pub bytes: Vec<u8>,
 }
 
 impl TestApp {
@@ -67,6 +69,7 @@ impl TestApp {
             headers,
             json,
             text,
+            bytes: bytes.to_vec(),
         }
     }
 
