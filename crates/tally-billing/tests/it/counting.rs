@@ -1,6 +1,8 @@
 //! A store that counts event upserts and can be told to fail them, around
 //! `MemoryStore`: proves a batch is one store call and that nothing is
-//! acknowledged when the store fails.
+//! acknowledged when the store fails. It can also stream generated events
+//! instead of stored ones (`synthetic_events`), so that an export over any
+//! number of events runs in constant memory on the store's side.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -22,6 +24,8 @@ pub struct CountingStore {
     pub inner: MemoryStore,
     pub upserts: AtomicUsize,
     pub fail_upserts: AtomicBool,
+    /// When not 0, `stream_events` yields this many generated events.
+    pub synthetic_events: AtomicUsize,
 }
 
 #[async_trait]
@@ -68,6 +72,10 @@ impl EventStore for CountingStore {
         event_type: &EventType,
         window: EventWindow,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        let synthetic = self.synthetic_events.load(Ordering::SeqCst);
+        if synthetic > 0 {
+            return synthetic_stream(synthetic, customer, event_type, window.start_ms());
+        }
         self.inner
             .stream_events(account, customer, event_type, window)
     }
@@ -342,4 +350,34 @@ impl InvoiceStore for CountingStore {
     ) -> StoreResult<Invoice> {
         self.inner.update_invoice(account, id, update).await
     }
+}
+
+/// `count` events a second apart from `start_ms`, made as they are read:
+/// records `{"id": n, "units": n % 5 + 1}`.
+fn synthetic_stream(
+    count: usize,
+    customer: &CustomerId,
+    event_type: &EventType,
+    start_ms: i64,
+) -> BoxStream<'static, StoreResult<StoredEvent>> {
+    use futures::StreamExt;
+    let (customer, event_type) = (customer.clone(), event_type.clone());
+    futures::stream::iter(0..count)
+        .map(move |n| {
+            let mut properties = std::collections::BTreeMap::new();
+            let number = |value: usize| tally_event::Value::Number(value.into());
+            properties.insert("id".to_owned(), number(n));
+            properties.insert("units".to_owned(), number(n % 5 + 1));
+            let record_id = RecordId::from_integer(n as i128);
+            let timestamp = Timestamp::from_millis(start_ms + n as i64 * 1_000).unwrap();
+            Ok(StoredEvent {
+                id: tally_store::EventId::parse(&format!("evt_{n}")).unwrap(),
+                event_type: event_type.clone(),
+                customer_id: customer.clone(),
+                timestamp,
+                record: tally_event::Record::from_trusted_parts(record_id, properties),
+                ingested_at: timestamp,
+            })
+        })
+        .boxed()
 }
