@@ -12,6 +12,7 @@ use super::sheet::{ExportRow, KeySet, Layout, Sheet};
 use crate::consumption::{ConsumptionRow, ConsumptionScope, ProductConsumption};
 use crate::error::{BillingError, BillingResult};
 use crate::service::Billing;
+use crate::usage::event_window;
 
 /// Why writing an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +275,9 @@ impl Source<'_> {
 }
 
 /// The product's columns. Without `exposed_event_keys`, a first pass over the
-/// events that any of its price groups selects gathers the record keys.
+/// events gathers the record keys of those that any of its price groups
+/// lists (the walk lists exactly what a group's scope selects); it reads the
+/// store directly, without pricing anything.
 async fn layout(
     billing: &Billing,
     account: &AccountId,
@@ -283,16 +286,40 @@ async fn layout(
 ) -> BillingResult<Layout> {
     let several_groups = product.groups.len() > 1;
     let exposed = product.aggregator.exposed_event_keys();
+    let keys = match exposed {
+        Some(_) => KeySet::new(),
+        None => record_keys(billing, account, product).await?,
+    };
+    Ok(Layout::new(exposed, keys, several_groups, exponent))
+}
+
+async fn record_keys(
+    billing: &Billing,
+    account: &AccountId,
+    product: &ProductConsumption,
+) -> BillingResult<KeySet> {
+    let aggregator = &product.aggregator;
+    let window = aggregator.window(product.period);
+    let mut scopes = Vec::with_capacity(product.product.price_groups.len());
+    for group in &product.product.price_groups {
+        let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
+        scopes.push(aggregator.scope(window, filter)?);
+    }
+    let mut events = billing.store.stream_events(
+        account,
+        &product.customer_id,
+        aggregator.event_type(),
+        event_window(window),
+    );
     let mut keys = KeySet::new();
-    if exposed.is_none() {
-        for index in 0..product.groups.len() {
-            let mut rows = billing.consumption_rows(account, product, index)?;
-            while let Some(row) = rows.next().await {
-                keys.add(&row?.event.record);
-            }
+    while let Some(stored) = events.next().await {
+        let stored = stored?;
+        let event = stored.to_event()?;
+        if scopes.iter().any(|scope| scope.selects(&event)) {
+            keys.add(&stored.record);
         }
     }
-    Ok(Layout::new(exposed, keys, several_groups, exponent))
+    Ok(keys)
 }
 
 /// The currency amounts are in: the invoice's, else the subscription's.
