@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use chrono::{Datelike, Timelike};
+use tally_event::Timestamp;
 use zip::ZipWriter;
 use zip::write::{SimpleFileOptions, StreamWriter};
 
@@ -19,6 +21,9 @@ pub struct Archive {
     zip: Inner,
     buffer: ChunkBuffer,
     names: UniqueNames,
+    /// The files' modification time (ZIP keeps local time without a zone:
+    /// this is UTC). Without it, readers show 1980-01-01.
+    modified: Option<zip::DateTime>,
 }
 
 impl Archive {
@@ -28,7 +33,26 @@ impl Archive {
             zip: ZipWriter::new_stream(buffer.clone()),
             buffer,
             names: UniqueNames::new(),
+            modified: None,
         }
+    }
+
+    /// Dates every file at `at` (the export's time, from the service's
+    /// clock); an instant outside ZIP's years 1980..=2107 leaves the default.
+    pub fn modified_at(mut self, at: Timestamp) -> Self {
+        let at = at.to_datetime();
+        let (Ok(year), Ok(month), Ok(day)) = (
+            u16::try_from(at.year()),
+            u8::try_from(at.month()),
+            u8::try_from(at.day()),
+        ) else {
+            return self;
+        };
+        let (hour, minute, second) = (at.hour(), at.minute(), at.second());
+        let time = [hour, minute, second].map(|part| u8::try_from(part).unwrap_or(0));
+        self.modified =
+            zip::DateTime::from_date_and_time(year, month, day, time[0], time[1], time[2]).ok();
+        self
     }
 
     /// Where the archive's bytes collect.
@@ -46,9 +70,12 @@ impl Archive {
         let file_name = self.names.file_name(product_name, "csv");
         // Deflate, and Zip64 sizes so a file past 4 GiB still fits; every
         // current unzip tool reads both.
-        let options = SimpleFileOptions::default()
+        let mut options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(true);
+        if let Some(modified) = self.modified {
+            options = options.last_modified_time(modified);
+        }
         self.zip
             .start_file(file_name.as_str(), options)
             .map_err(std::io::Error::other)?;

@@ -176,7 +176,7 @@ impl ZipExport {
     where
         S: Sink<Vec<u8>> + Unpin,
     {
-        let mut archive = Archive::new();
+        let mut archive = Archive::new().modified_at(self.billing.now());
         let mut out = Output {
             sink,
             buffer: archive.buffer(),

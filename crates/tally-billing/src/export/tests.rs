@@ -91,7 +91,8 @@ fn a_zip_export_buffers_one_chunk_whatever_the_row_count() {
 
 #[test]
 fn the_archive_unzips_into_one_csv_per_product() {
-    let mut archive = Archive::new();
+    let at = Timestamp::parse("2024-12-21T08:30:15Z").unwrap();
+    let mut archive = Archive::new().modified_at(at);
     let buffer = archive.buffer();
     let mut bytes = Vec::new();
     let mut names = Vec::new();
@@ -109,6 +110,12 @@ fn the_archive_unzips_into_one_csv_per_product() {
     for (index, (name, rows)) in names.iter().enumerate() {
         let mut file = zip.by_index(index).unwrap();
         assert_eq!(file.name(), name);
+        let modified = file.last_modified().unwrap_or_default();
+        let parts = (modified.year(), modified.month(), modified.day());
+        assert_eq!(
+            (parts, modified.hour(), modified.minute()),
+            ((2024, 12, 21), 8, 30)
+        );
         let mut text = String::new();
         file.read_to_string(&mut text).unwrap();
         let lines: Vec<&str> = text.split_terminator("\r\n").collect();
