@@ -1,5 +1,5 @@
 //! `tally export` on the database a server filled: the CSV of a subscription
-//! period, to a file and to standard output.
+//! period, to a file and to standard output, and the ZIP of an invoice.
 
 use axum::http::Method;
 
@@ -61,4 +61,43 @@ async fn export_writes_a_subscription_csv_to_a_file_and_to_stdout() {
     let mut to_stdout = args.to_vec();
     to_stdout.extend(["--output", "-"]);
     check_csv(&server::tally(&to_stdout));
+}
+
+#[tokio::test]
+async fn export_writes_an_invoice_zip() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tally.db").display());
+    let server = Server::start(&url);
+    set_up_catalog(&server).await;
+    ingest_seed_events(&server).await;
+    let (_, subscriptions) = server.call(Method::GET, "/v1/subscriptions", None).await;
+    let subscription = subscriptions["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/subscriptions/{subscription}/invoices");
+    let body = serde_json::json!({"at": "2024-12-15T00:00:00Z"});
+    let (status, invoice) = server.call(Method::POST, &path, Some(&body)).await;
+    assert!(status.is_success(), "{invoice}");
+    assert!(server.stop().success());
+    let invoice = invoice["id"].as_str().unwrap().to_owned();
+    let output = dir.path().join("events.zip");
+    let output_text = output.display().to_string();
+    let args = [
+        "export",
+        "--database-url",
+        &url,
+        "--account",
+        "default",
+        "--invoice",
+        &invoice,
+        "--output",
+        &output_text,
+    ];
+    assert_eq!(server::tally(&args), "");
+    let file = std::fs::File::open(&output).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    assert_eq!(zip.len(), 1);
+    let mut csv = zip.by_index(0).unwrap();
+    assert_eq!(csv.name(), "API calls.csv");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut csv, &mut text).unwrap();
+    check_csv(&text);
 }
