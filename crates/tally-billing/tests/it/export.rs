@@ -170,3 +170,40 @@ async fn the_archive_holds_the_same_csv_as_the_single_export() {
     file.read_to_string(&mut text).unwrap();
     assert_eq!(text, single);
 }
+
+/// The invoice of the exported period: its ZIP's CSV adds up, group by group,
+/// to the invoice's own lines (no part of these lines is unattributed).
+#[tokio::test]
+async fn an_invoice_zip_adds_up_to_the_invoice_lines() {
+    let e = exported().await;
+    let subscription = e.scope.subscription.id.as_str();
+    let at = tally_event::Timestamp::parse("2024-01-15T00:00:00Z").unwrap();
+    let invoice =
+        e.h.billing
+            .create_invoice(&e.h.account, subscription, Some(at))
+            .await
+            .unwrap();
+    let export =
+        e.h.billing
+            .invoice_zip(&e.h.account, invoice.id.as_str())
+            .await
+            .unwrap();
+    assert_eq!(export.file_name(), format!("events-{}.zip", invoice.number));
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    export.write_to(&mut chunks, &mut |_| {}).await.unwrap();
+    let mut zip = zip::ZipArchive::new(Cursor::new(chunks.concat())).unwrap();
+    let mut text = String::new();
+    zip.by_index(0).unwrap().read_to_string(&mut text).unwrap();
+    let sums = amounts_by_group(&text);
+    let usage_lines: Vec<_> = invoice
+        .lines
+        .iter()
+        .filter_map(|line| Some((line.price_group.as_ref()?, line.amount_excluding_tax)))
+        .collect();
+    assert_eq!(usage_lines.len(), 2, "{:?}", invoice.lines);
+    for (group, amount) in usage_lines {
+        let name = tally_billing::export::safe_cell(&group.name);
+        assert!(amount > 0, "{name}: a line worth testing");
+        assert_eq!(sums.get(&name).copied(), Some(amount), "{name}");
+    }
+}
