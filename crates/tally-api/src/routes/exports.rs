@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tally_billing::DateRange;
 use tally_billing::export::{CsvExport, ExportError, ZipExport};
 use tracing::Instrument;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -40,6 +40,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(subscription_product_csv))
         .routes(routes!(invoice_zip))
 }
+
+/// A ZIP archive: binary, for the OpenAPI document only (the body is
+/// streamed, never built as a value).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct ZipArchive(Vec<u8>);
 
 /// Path of an invoice's product.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,7 +131,7 @@ pub async fn subscription_product_csv(
 /// file named after its product (made safe for every OS and unique).
 #[utoipa::path(get, path = "/v1/invoices/{id}/events.zip", tag = "exports", params(InvoicePath),
     responses(
-        (status = 200, description = "the archive, streamed", content_type = "application/zip", body = Vec<u8>),
+        (status = 200, description = "the archive, streamed", content_type = "application/zip", body = ZipArchive),
         (status = 404, description = "no such invoice in this account", body = ErrorBody)))]
 pub async fn invoice_zip(
     State(state): State<AppState>,
