@@ -159,3 +159,36 @@ fn keys_beyond_the_cap_go_to_one_json_column() {
         "{line}"
     );
 }
+
+proptest::proptest! {
+    /// Whatever the amount and the currency's decimals, the cell reads back
+    /// to the same minor units: summing a CSV column loses nothing.
+    #[test]
+    fn amount_cells_read_back_to_their_minor_units(minor in proptest::prelude::any::<i64>(), exponent in 0u32..=4) {
+        let layout = Layout::new(Some(&[]), KeySet::new(), false, exponent);
+        let mut sheet = Sheet::new(Vec::new(), layout).unwrap();
+        sheet.amount(minor).unwrap();
+        let major: Decimal = sheet.cell.parse().unwrap();
+        let scale = Decimal::from(10i64.pow(exponent));
+        proptest::prop_assert_eq!(major * scale, Decimal::from(minor));
+        proptest::prop_assert_eq!(major.scale(), exponent);
+    }
+}
+
+proptest::proptest! {
+    /// Any text: its cell never starts like a formula, keeps the text after
+    /// the guard, and survives RFC 4180 quoting through a CSV reader.
+    #[test]
+    fn any_text_is_guarded_and_read_back(name in proptest::prelude::any::<String>(), value in proptest::prelude::any::<String>()) {
+        let record = record(&[("id", number("1")), ("note", string(&value))]);
+        let layout = Layout::new(None, seen(&[&record]), false, 2);
+        let text = csv_of(layout, &[row(&record, &name)]);
+        let mut reader = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+        let cells = reader.records().next().unwrap().unwrap();
+        for (cell, original) in [(&cells[2], &name), (&cells[4], &value)] {
+            proptest::prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+            let unguarded = if cell.len() > original.len() { &cell[1..] } else { cell };
+            proptest::prop_assert_eq!(unguarded, original.as_str());
+        }
+    }
+}
