@@ -47,17 +47,23 @@ WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
 /// Keyset pagination over the usage index, in (ts, record_id) order
 /// (`tally_store::keyset_stream` drives it). An aggregation's pushed-down filter goes after it
 /// (its `?` placeholders number on from ?8), then `ORDER BY … LIMIT ?`.
+///
+/// The window's start is not a condition of its own: given both `ts >= ?` and the
+/// row value, SQLite's planner seeks the index to the window's start and filters
+/// every row before the cursor, page after page (quadratic over a long window).
+/// [`UsageScan::page`] folds the start into the cursor instead (`?4` stays bound,
+/// unused), so each page seeks straight to its cursor.
 const STREAM_PAGE_HEAD: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
 WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
-  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
+  AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
 /// The same over every customer (an aggregator-wide time series), served by
 /// `events_time`. ?2 is bound (NULL) but unused: SQLite allows a gap in numbered
 /// placeholders, so both heads share the binds.
 const TYPE_STREAM_PAGE_HEAD: &str = "\
 SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
 WHERE account_id = ?1 AND event_type = ?3
-  AND ts >= ?4 AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
+  AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
 const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
 
 /// Numbers the `?` placeholders of `sql` from `first` on (sqlx binds SQLite
@@ -323,6 +329,16 @@ impl UsageScan {
         })
     }
 
+    /// The cursor a page reads after, with the window's start folded in: record
+    /// ids are never empty, so `(ts, record_id) > (start, '')` is `ts >= start`.
+    fn cursor_from<'a>(&self, after: &'a KeysetCursor) -> (i64, &'a str) {
+        if after.ts_ms < self.start_ms {
+            (self.start_ms, "")
+        } else {
+            (after.ts_ms, after.record_id.as_str())
+        }
+    }
+
     /// The events after `after`, at most `STREAM_PAGE_SIZE`.
     async fn page(&self, after: &KeysetCursor) -> StoreResult<Vec<StoredEvent>> {
         let tail = match &self.filter {
@@ -334,14 +350,15 @@ impl UsageScan {
             None => TYPE_STREAM_PAGE_HEAD,
         };
         let sql = format!("{head}{}", number_placeholders(&tail, 8));
+        let (after_ts, after_id) = self.cursor_from(after);
         let mut query = sqlx::query_as::<_, EventRow>(&sql)
             .bind(&self.account)
             .bind(&self.customer)
             .bind(&self.event_type)
             .bind(self.start_ms)
             .bind(self.end_ms)
-            .bind(after.ts_ms)
-            .bind(&after.record_id);
+            .bind(after_ts)
+            .bind(after_id);
         for value in self.filter.iter().flat_map(|f| &f.binds) {
             query = query.bind(value);
         }
@@ -351,5 +368,64 @@ impl UsageScan {
             .await
             .map_err(db_err("event"))?;
         rows.into_iter().map(StoredEvent::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for a stream page, as `EXPLAIN QUERY PLAN` details.
+    async fn page_plan(head: &str) -> String {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {head}{STREAM_PAGE_TAIL}");
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+            .bind("acc")
+            .bind("cus")
+            .bind("api_call")
+            .bind(0_i64)
+            .bind(10_i64)
+            .bind(5_i64)
+            .bind("r")
+            .bind(1000_i64)
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(|row| row.3)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    // A customer's page must seek the usage index to its cursor: a plan that seeks
+    // to the window's start reads every earlier row again on each page. (The
+    // type-wide stream runs on `events_time`, which has no record id: it seeks to
+    // the cursor's timestamp.)
+    #[tokio::test]
+    async fn a_stream_page_seeks_to_its_cursor() {
+        let plan = page_plan(STREAM_PAGE_HEAD).await;
+        assert!(plan.contains("events_usage"), "{plan}");
+        assert!(plan.contains("(ts,record_id)>(?,?)"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn the_window_start_folds_into_the_first_cursor() {
+        let scan = |start_ms| UsageScan {
+            pool: sqlx::SqlitePool::connect_lazy("sqlite::memory:").unwrap(),
+            account: String::new(),
+            customer: None,
+            event_type: String::new(),
+            start_ms,
+            end_ms: 100,
+            filter: None,
+        };
+        let first = KeysetCursor::start();
+        let later = KeysetCursor {
+            ts_ms: 50,
+            record_id: "b".into(),
+        };
+        assert_eq!(scan(20).cursor_from(&first), (20, ""));
+        assert_eq!(scan(20).cursor_from(&later), (50, "b"));
+        assert_eq!(scan(i64::MIN).cursor_from(&first), (i64::MIN, ""));
     }
 }
