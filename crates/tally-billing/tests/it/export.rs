@@ -207,3 +207,55 @@ async fn an_invoice_zip_adds_up_to_the_invoice_lines() {
         assert_eq!(sums.get(&name).copied(), Some(amount), "{name}");
     }
 }
+
+/// A flat price group bills the period, not its events: its rows show 0 and
+/// the line's amount is the unattributed part, outside the CSV.
+#[tokio::test]
+async fn a_flat_group_leaves_its_amount_unattributed_and_out_of_the_csv() {
+    let e = exported().await;
+    let product =
+        e.h.product(
+            json!({"name": "Units, flat", "type": "usage", "aggregator_id": e.aggregator_id,
+            "currency": "EUR", "price_groups": [
+                {"name": "flat", "price": {"type": "flat", "amount": "2900"}},
+                {"name": "unit", "price": {"type": "per_unit", "unit_amount": "0.5"}}]}),
+        )
+        .await;
+    let subscription = e
+        .h
+        .subscription(json!({"customer_id": "acme-42", "product_ids": [product.id],
+            "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1},
+            "currency": "EUR"}))
+        .await;
+    let billing = &e.h.billing;
+    let scope = billing
+        .subscription_scope(
+            &e.h.account,
+            subscription.id.as_str(),
+            &DateRange::default(),
+        )
+        .await
+        .unwrap();
+    let consumption = billing
+        .product_consumption(&e.h.account, &scope, product.id.as_str())
+        .await
+        .unwrap();
+    let export = billing
+        .product_csv(&e.h.account, &scope, product.id.as_str())
+        .await
+        .unwrap();
+    let sums = amounts_by_group(&csv_text(export).await);
+    let parts: Vec<(i64, i64, i64)> = consumption
+        .groups
+        .iter()
+        .map(|group| {
+            let in_csv = sums
+                .get(&group.price_group.name)
+                .copied()
+                .unwrap_or_default();
+            (in_csv, group.unattributed, group.subtotal)
+        })
+        .collect();
+    // 33 units at half a cent: 16.5, rounded half away from zero.
+    assert_eq!(parts, [(0, 2900, 2900), (17, 0, 17)]);
+}
