@@ -38,6 +38,14 @@ fn amounts(calculation: &Calculation) -> Vec<(String, i64, i64, i64, String)> {
         .collect()
 }
 
+/// Simulates `event` in the harness's account; the case must succeed.
+async fn simulate(h: &Harness, event: &Value, options: &SimulateOptions) -> Calculation {
+    h.billing
+        .simulate_prices(&h.account, event, options)
+        .await
+        .unwrap()
+}
+
 /// acme-42 (20 % tax) subscribed monthly since Dec 1 to one usage product on a
 /// count of verified api calls, priced by `price`.
 async fn catalog(price: Value) -> (Harness, String, String) {
@@ -62,11 +70,7 @@ async fn catalog(price: Value) -> (Harness, String, String) {
 async fn the_seed_case_with_and_without_tax() {
     let (h, product, subscription) =
         catalog(json!({"type": "per_unit", "unit_amount": "10000"})).await;
-    let taxed = h
-        .billing
-        .simulate_prices(&h.account, &api_call("D32NAA8", true), &with_tax())
-        .await
-        .unwrap();
+    let taxed = simulate(&h, &api_call("D32NAA8", true), &with_tax()).await;
     assert!(taxed.id.as_str().starts_with("cal_"));
     assert_eq!(
         amounts(&taxed),
@@ -79,15 +83,7 @@ async fn the_seed_case_with_and_without_tax() {
     );
     assert!(line.price_group.id.as_str().starts_with("grp_"));
 
-    let untaxed = h
-        .billing
-        .simulate_prices(
-            &h.account,
-            &api_call("D32NAA8", true),
-            &SimulateOptions::default(),
-        )
-        .await
-        .unwrap();
+    let untaxed = simulate(&h, &api_call("D32NAA8", true), &SimulateOptions::default()).await;
     assert_eq!(
         amounts(&untaxed),
         [("calls".into(), 10000, 0, 10000, "EUR".into())]
@@ -106,15 +102,7 @@ async fn graduated_marginals_on_top_of_the_period_so_far() {
     let tiers = json!({"type": "graduated", "tiers": [
         {"up_to": "2", "unit_amount": "0"}, {"up_to": null, "unit_amount": "150.5"}]});
     let (h, _, _) = catalog(tiers).await;
-    let first = h
-        .billing
-        .simulate_prices(
-            &h.account,
-            &api_call("A", true),
-            &SimulateOptions::default(),
-        )
-        .await
-        .unwrap();
+    let first = simulate(&h, &api_call("A", true), &SimulateOptions::default()).await;
     assert_eq!(amounts(&first)[0].1, 0, "the first two calls are free");
     for id in ["A", "B"] {
         h.billing
@@ -123,67 +111,35 @@ async fn graduated_marginals_on_top_of_the_period_so_far() {
             .unwrap();
     }
     // Third call: subtotal(3) − subtotal(2) = round(150.5) − 0 = 151.
-    let third = h
-        .billing
-        .simulate_prices(
-            &h.account,
-            &api_call("C", true),
-            &SimulateOptions::default(),
-        )
-        .await
-        .unwrap();
+    let third = simulate(&h, &api_call("C", true), &SimulateOptions::default()).await;
     assert_eq!(amounts(&third)[0].1, 151);
     h.billing
         .ingest_event(&h.account, &api_call("C", true))
         .await
         .unwrap();
     // Fourth: subtotal(4) − subtotal(3) = 301 − 151 = 150.
-    let fourth = h
-        .billing
-        .simulate_prices(&h.account, &api_call("D", true), &with_tax())
-        .await
-        .unwrap();
+    let fourth = simulate(&h, &api_call("D", true), &with_tax()).await;
     assert_eq!(
         amounts(&fourth),
         [("calls".into(), 150, 30, 180, "EUR".into())]
     );
     // Re-sending a stored call replaces it: priced as the third of three, not a fourth.
-    let resent = h
-        .billing
-        .simulate_prices(
-            &h.account,
-            &api_call("C", true),
-            &SimulateOptions::default(),
-        )
-        .await
-        .unwrap();
+    let resent = simulate(&h, &api_call("C", true), &SimulateOptions::default()).await;
     assert_eq!(amounts(&resent)[0].1, 151);
 }
 
 #[tokio::test]
 async fn events_the_aggregator_does_not_select_price_nothing() {
     let (h, _, _) = catalog(json!({"type": "per_unit", "unit_amount": "10000"})).await;
-    let unverified = h
-        .billing
-        .simulate_prices(&h.account, &api_call("A", false), &with_tax())
-        .await
-        .unwrap();
+    let unverified = simulate(&h, &api_call("A", false), &with_tax()).await;
     assert!(unverified.result.is_empty());
     let mut before_start = api_call("A", true);
     before_start["timestamp"] = json!("2024-11-30T23:59:59Z");
-    let early = h
-        .billing
-        .simulate_prices(&h.account, &before_start, &with_tax())
-        .await
-        .unwrap();
+    let early = simulate(&h, &before_start, &with_tax()).await;
     assert!(early.result.is_empty());
     let mut other_type = api_call("A", true);
     other_type["event_type"] = json!("storage");
-    let other = h
-        .billing
-        .simulate_prices(&h.account, &other_type, &with_tax())
-        .await
-        .unwrap();
+    let other = simulate(&h, &other_type, &with_tax()).await;
     assert!(other.result.is_empty());
 }
 
@@ -218,22 +174,14 @@ async fn percentage_fees_and_group_filters() {
     let event = json!({"customer_id": "acme-42", "timestamp": "2024-12-20T10:00:00Z",
         "event_type": "new_transaction", "record": {"id": 485, "amount": 2500}});
     // 2.9 % × 2500 + 30 = 102.5 → 103 (half away from zero); tax 5.5 % → 5.665 → 6.
-    let result = h
-        .billing
-        .simulate_prices(&h.account, &event, &with_tax())
-        .await
-        .unwrap();
+    let result = simulate(&h, &event, &with_tax()).await;
     assert_eq!(
         amounts(&result),
         [("card".into(), 103, 6, 109, "EUR".into())]
     );
     let mut in_eur = event.clone();
     in_eur["record"]["currency"] = json!("EUR");
-    let result = h
-        .billing
-        .simulate_prices(&h.account, &in_eur, &SimulateOptions::default())
-        .await
-        .unwrap();
+    let result = simulate(&h, &in_eur, &SimulateOptions::default()).await;
     // The filtered group: 2500 × 0.01 = 25.
     assert_eq!(
         amounts(&result),
@@ -253,11 +201,7 @@ async fn narrowing_options_and_errors() {
         subscription_id: Some(subscription.clone()),
         include_tax: false,
     };
-    let result = h
-        .billing
-        .simulate_prices(&h.account, &api_call("A", true), &narrowed)
-        .await
-        .unwrap();
+    let result = simulate(&h, &api_call("A", true), &narrowed).await;
     assert_eq!(result.result.len(), 1);
     let other_product = h
         .product(json!({"name": "Fee", "type": "fee", "currency": "EUR",
@@ -267,11 +211,7 @@ async fn narrowing_options_and_errors() {
         product_id: Some(other_product.id.to_string()),
         ..SimulateOptions::default()
     };
-    let result = h
-        .billing
-        .simulate_prices(&h.account, &api_call("A", true), &elsewhere)
-        .await
-        .unwrap();
+    let result = simulate(&h, &api_call("A", true), &elsewhere).await;
     assert!(result.result.is_empty());
 
     let unknown = SimulateOptions {
@@ -426,11 +366,7 @@ async fn run_case(aggregator: &Value, case: &Value) -> Option<[i64; 3]> {
     }
     let mut simulated = event(&case["event"]);
     simulated["timestamp"] = json!("2024-12-20T16:04:11Z");
-    let calculation = h
-        .billing
-        .simulate_prices(&h.account, &simulated, &with_tax())
-        .await
-        .unwrap();
+    let calculation = simulate(&h, &simulated, &with_tax()).await;
     assert!(calculation.result.len() <= 1);
     calculation.result.first().map(|line| {
         [
