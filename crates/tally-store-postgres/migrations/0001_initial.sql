@@ -145,5 +145,9 @@ CREATE TABLE invoices (
     PRIMARY KEY (account_id, id),
     CONSTRAINT invoices_number UNIQUE (account_id, number)
 );
-CREATE INDEX invoices_subscription ON invoices (account_id, subscription_id);
+-- One invoice per subscription period, whatever the creators' timing (NULLs
+-- are distinct: invoices without a subscription are unconstrained). Its prefix
+-- also serves the listing by subscription.
+CREATE UNIQUE INDEX invoices_subscription_period
+    ON invoices (account_id, subscription_id, period_start, period_end);
 CREATE INDEX invoices_customer ON invoices (account_id, customer_id);

@@ -1,7 +1,7 @@
 //! The one place where sqlx errors become store errors.
 
 use sqlx::error::{DatabaseError, ErrorKind};
-use tally_store::StoreError;
+use tally_store::{INVOICE_PERIOD_TAKEN, StoreError};
 
 /// Maps any sqlx error to the transport-agnostic kind the API layer understands.
 /// Uniqueness and foreign-key violations name the entity from the table, so
@@ -69,6 +69,7 @@ fn conflict_reason(db: &dyn DatabaseError) -> &'static str {
         "customers_external_id" => "external id already exists",
         "api_keys_hash_key" => "id or hash already exists",
         "invoices_number" => "invoice number already taken",
+        "invoices_subscription_period" => INVOICE_PERIOD_TAKEN,
         _ => "id already exists",
     }
 }

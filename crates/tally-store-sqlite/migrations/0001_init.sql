@@ -106,6 +106,11 @@ CREATE TABLE invoices (
     UNIQUE (account_id, number)
 ) STRICT;
 
+-- One invoice per subscription period, whatever the creators' timing. NULL
+-- subscription ids are distinct here, so invoices without one are unconstrained.
+CREATE UNIQUE INDEX invoices_subscription_period
+    ON invoices (account_id, subscription_id, period_start, period_end);
+
 -- The current version of each event. A rowid table (not WITHOUT ROWID): records
 -- may be up to 64 KiB, too large for a clustered b-tree. `revision` counts the
 -- updates of the row (0 when inserted): the upsert returns it to tell created

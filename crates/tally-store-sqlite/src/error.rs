@@ -1,6 +1,6 @@
 //! The one place where sqlx errors become store errors.
 
-use tally_store::StoreError;
+use tally_store::{INVOICE_PERIOD_TAKEN, StoreError};
 
 /// SQLite extended result codes for constraint violations (sqlite3.h).
 const SQLITE_CONSTRAINT_PRIMARYKEY: &str = "1555";
@@ -15,6 +15,28 @@ fn is_busy(code: &str) -> bool {
         .is_ok_and(|code| BUSY_PRIMARY_CODES.contains(&(code & 0xff)))
 }
 
+/// SQLite names a violated unique constraint by its columns only
+/// (`UNIQUE constraint failed: t.a, t.b`); the invoice constraints that a
+/// caller must tell apart get a reason of their own.
+const UNIQUE_REASONS: [(&str, &str); 2] = [
+    (
+        "invoices.account_id, invoices.subscription_id, invoices.period_start, invoices.period_end",
+        INVOICE_PERIOD_TAKEN,
+    ),
+    (
+        "invoices.account_id, invoices.number",
+        "invoice number already taken",
+    ),
+];
+
+fn conflict_reason(message: &str) -> String {
+    let columns = message.strip_prefix("UNIQUE constraint failed: ");
+    UNIQUE_REASONS
+        .iter()
+        .find(|(known, _)| columns == Some(*known))
+        .map_or_else(|| message.to_owned(), |(_, reason)| (*reason).to_owned())
+}
+
 /// Maps a sqlx error to a transport-agnostic store error. `entity` names what
 /// the failing statement wrote, for conflicts.
 pub fn map_sqlx_error(entity: &'static str, error: sqlx::Error) -> StoreError {
@@ -23,7 +45,7 @@ pub fn map_sqlx_error(entity: &'static str, error: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             if code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE {
-                StoreError::conflict(entity, db.message().to_owned())
+                StoreError::conflict(entity, conflict_reason(db.message()))
             } else if is_busy(&code) {
                 StoreError::Unavailable(db.message().to_owned())
             } else {
@@ -48,4 +70,20 @@ pub fn db_err(entity: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 /// A stored value that does not decode: the row is corrupt.
 pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_unique_violations_say_which() {
+        let period = "UNIQUE constraint failed: invoices.account_id, invoices.subscription_id, \
+                      invoices.period_start, invoices.period_end";
+        assert_eq!(conflict_reason(period), INVOICE_PERIOD_TAKEN);
+        let number = "UNIQUE constraint failed: invoices.account_id, invoices.number";
+        assert_eq!(conflict_reason(number), "invoice number already taken");
+        let id = "UNIQUE constraint failed: invoices.account_id, invoices.id";
+        assert_eq!(conflict_reason(id), id);
+    }
 }

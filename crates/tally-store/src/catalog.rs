@@ -246,6 +246,11 @@ impl InvoiceStatus {
     }
 }
 
+/// The `Conflict` reason of a create whose subscription already has an invoice
+/// for the same period: every backend says this, whatever its constraint is
+/// called.
+pub const INVOICE_PERIOD_TAKEN: &str = "an invoice already covers this subscription period";
+
 /// An invoice to create; the store assigns its number in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInvoice {

@@ -23,9 +23,9 @@ pub mod page;
 pub mod traits;
 
 pub use catalog::{
-    Account, AggregatorRecord, BillingInterval, Customer, CustomerType, IntervalUnit, Invoice,
-    InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, PriceGroup, Product,
-    ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
+    Account, AggregatorRecord, BillingInterval, Customer, CustomerType, INVOICE_PERIOD_TAKEN,
+    IntervalUnit, Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice,
+    PriceGroup, Product, ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 pub use error::{StoreError, StoreResult};
 pub use evaluate::{eval_error, evaluate_stream};

@@ -303,7 +303,11 @@ pub trait SubscriptionStore: Send + Sync {
 pub trait InvoiceStore: Send + Sync {
     /// Stores the invoice with the account's next number (`INV-1` first), taken in
     /// the same transaction: concurrent creates, from any number of processes,
-    /// never duplicate or skip a number. `Conflict` when the id is taken.
+    /// never duplicate or skip a number. `Conflict` when the id is taken, or when
+    /// an invoice of the same subscription has the same period (reason
+    /// [`INVOICE_PERIOD_TAKEN`](crate::catalog::INVOICE_PERIOD_TAKEN)); invoices
+    /// without a subscription are not constrained. A refused create takes no
+    /// number.
     async fn create_invoice(
         &self,
         account: &AccountId,

@@ -18,6 +18,7 @@ mod concurrency;
 mod evaluator;
 mod events;
 mod fixtures;
+mod invoice_periods;
 mod isolation;
 
 use std::any::Any;
@@ -33,6 +34,7 @@ pub use events::{
     stream_order_and_window, time_series_reads, upsert_outcomes, upsert_resubmitted,
 };
 pub use fixtures::{at, event, new_account, new_customer, record};
+pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
 
 use crate::traits::Store;
@@ -73,6 +75,8 @@ macro_rules! store_conformance_tests {
             catalog_round_trips,
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,
+            invoice_one_per_subscription_period,
+            invoice_period_concurrent,
             customer_auto_create_concurrent,
             aggregates_agree_with_evaluator,
             aggregates_on_fixed_filters,

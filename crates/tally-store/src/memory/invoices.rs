@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use super::catalog::{get, insert_new};
 use crate::catalog::{
-    Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice,
+    INVOICE_PERIOD_TAKEN, Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate,
+    NewInvoice,
 };
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AccountId, InvoiceId};
@@ -21,6 +22,9 @@ impl InvoiceStore for MemoryStore {
         invoice: &NewInvoice,
     ) -> StoreResult<Invoice> {
         self.with_tenant(account, |t| {
+            if period_taken(t.invoices.values(), invoice) {
+                return Err(StoreError::conflict("invoice", INVOICE_PERIOD_TAKEN));
+            }
             let number = InvoiceNumber(t.last_invoice_number + 1);
             let created = Invoice::from_new(invoice, number);
             let stored = insert_new(&mut t.invoices, &invoice.id, &created, "invoice")?;
@@ -75,6 +79,13 @@ impl InvoiceStore for MemoryStore {
             Ok(slot.clone())
         })
     }
+}
+
+/// The rule of the SQL backends' unique index: one invoice per (subscription,
+/// period); invoices without a subscription never collide.
+fn period_taken<'a>(mut stored: impl Iterator<Item = &'a Invoice>, new: &NewInvoice) -> bool {
+    new.subscription_id.is_some()
+        && stored.any(|i| i.subscription_id == new.subscription_id && i.period == new.period)
 }
 
 fn invoice_matches(query: &InvoiceQuery, invoice: &Invoice) -> bool {

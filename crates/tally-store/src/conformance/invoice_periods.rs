@@ -1,0 +1,130 @@
+//! One invoice per subscription period: the store refuses the second create,
+//! sequentially and under concurrent creators, and a refused create takes no
+//! number.
+
+use std::sync::Arc;
+
+use tally_event::Period;
+
+use super::catalog::sample_invoice;
+use super::fixtures::{at, new_account, new_customer};
+use crate::catalog::{INVOICE_PERIOD_TAKEN, InvoiceNumber, InvoiceQuery, NewInvoice};
+use crate::error::{StoreError, StoreResult};
+use crate::ids::{AccountId, CustomerId, SubscriptionId};
+use crate::traits::Store;
+
+const DAY_MS: i64 = 86_400_000;
+const TASKS: usize = 16;
+
+/// The `day`-th day after the fixtures' base instant.
+fn day(day: i64) -> Period {
+    Period::new(at(day * DAY_MS), at((day + 1) * DAY_MS)).unwrap()
+}
+
+fn invoice_for(customer: &CustomerId, sub: Option<&SubscriptionId>, period: Period) -> NewInvoice {
+    NewInvoice {
+        period,
+        ..sample_invoice(customer, sub)
+    }
+}
+
+async fn number_of(store: &Arc<dyn Store>, account: &AccountId, new: &NewInvoice) -> u64 {
+    let created = store.create_invoice(account, new).await;
+    created.unwrap_or_else(|e| panic!("{new:?}: {e}")).number.0
+}
+
+fn is_period_conflict<T>(result: &StoreResult<T>) -> bool {
+    matches!(result, Err(StoreError::Conflict { entity: "invoice", reason })
+        if reason == INVOICE_PERIOD_TAKEN)
+}
+
+/// A second invoice for the same subscription and period is a `Conflict` that
+/// says so (an id conflict says something else); another period, another
+/// subscription, no subscription or another account is fine; refused creates
+/// leave the numbering gapless.
+pub async fn invoice_one_per_subscription_period(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let customer = new_customer(store, &account, "acme").await;
+    let (sub, other_sub) = (SubscriptionId::random(), SubscriptionId::random());
+    let first = invoice_for(&customer, Some(&sub), day(0));
+    assert_eq!(number_of(store, &account, &first).await, 1);
+
+    let again = invoice_for(&customer, Some(&sub), day(0));
+    let refused = store.create_invoice(&account, &again).await;
+    assert!(is_period_conflict(&refused), "same period: {refused:?}");
+    assert_eq!(
+        number_of(store, &account, &invoice_for(&customer, Some(&sub), day(1))).await,
+        2,
+        "another period; the refused create took no number"
+    );
+    let other = invoice_for(&customer, Some(&other_sub), day(0));
+    assert_eq!(number_of(store, &account, &other).await, 3);
+    for expected in [4, 5] {
+        let unattached = invoice_for(&customer, None, day(0));
+        assert_eq!(number_of(store, &account, &unattached).await, expected);
+    }
+
+    let taken_id = NewInvoice {
+        id: first.id.clone(),
+        ..invoice_for(&customer, Some(&sub), day(2))
+    };
+    let refused = store.create_invoice(&account, &taken_id).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict { .. })) && !is_period_conflict(&refused),
+        "a taken id is a conflict about the id: {refused:?}"
+    );
+    let refused = store.create_invoice(&account, &again).await;
+    assert!(is_period_conflict(&refused), "still taken: {refused:?}");
+    assert_eq!(
+        number_of(store, &account, &invoice_for(&customer, Some(&sub), day(2))).await,
+        6
+    );
+
+    let listed = store
+        .list_invoices(&account, &InvoiceQuery::default())
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = listed.items.iter().map(|i| i.number.0).collect();
+    assert_eq!(numbers, [6, 5, 4, 3, 2, 1], "gapless, nothing else stored");
+
+    let elsewhere = new_account(store).await;
+    let same_keys = invoice_for(&customer, Some(&sub), day(0));
+    assert_eq!(
+        number_of(store, &elsewhere, &same_keys).await,
+        1,
+        "the rule is per account"
+    );
+}
+
+/// Many tasks creating an invoice for one subscription period at once: exactly
+/// one succeeds, with number 1; every other is the period `Conflict`; the next
+/// invoice is number 2.
+pub async fn invoice_period_concurrent(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let customer = new_customer(store, &account, "acme").await;
+    let sub = SubscriptionId::random();
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let store = Arc::clone(store);
+        let account = account.clone();
+        let new = invoice_for(&customer, Some(&sub), day(0));
+        tasks.push(tokio::spawn(async move {
+            store.create_invoice(&account, &new).await
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        let result = task.await.unwrap();
+        match result {
+            Ok(invoice) => created.push(invoice.number),
+            refused => assert!(is_period_conflict(&refused), "{refused:?}"),
+        }
+    }
+    assert_eq!(created, [InvoiceNumber(1)], "exactly one create succeeds");
+    let next = invoice_for(&customer, Some(&sub), day(1));
+    assert_eq!(
+        number_of(store, &account, &next).await,
+        2,
+        "refused creates took no number"
+    );
+}
