@@ -4,7 +4,9 @@
 //!
 //! - `create_invoice` stores a `draft` for the period containing `at` (default
 //!   now); a second invoice for the same subscription and period is a
-//!   `Conflict` naming the existing one.
+//!   `Conflict` naming the existing one. The lookup before the insert gives the
+//!   usual answer; the store's unique (subscription, period) rule decides when
+//!   two creates race, and the loser gets the same `Conflict`.
 //! - Reading a draft (`get_invoice`, `list_invoices`) recomputes its lines from
 //!   the current events and returns them without writing: a read never writes,
 //!   and the stored lines of a draft are those of its creation.
@@ -21,9 +23,9 @@ pub use lines::{BreakdownEntry, InvoiceLine, InvoiceTotals, LineGroup, LineType}
 use serde::{Deserialize, Serialize};
 use tally_event::{Period, Timestamp};
 use tally_store::{
-    AccountId, CustomerId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus,
-    InvoiceUpdate, NewInvoice, Page, PageRequest, Product, ProductId, StoreError, Subscription,
-    SubscriptionId, ids::random_base62,
+    AccountId, CustomerId, INVOICE_PERIOD_TAKEN, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery,
+    InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, ProductId, StoreError,
+    Subscription, SubscriptionId, ids::random_base62,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -100,13 +102,7 @@ impl Billing {
         let period = period_containing(&subscription, at.unwrap_or_else(|| self.now()))
             .map_err(|e| BillingError::invalid("/at", "no_billing_period", e.to_string()))?;
         if let Some(existing) = self.invoice_for(account, &subscription.id, period).await? {
-            return Err(BillingError::conflict(
-                "invoice",
-                format!(
-                    "invoice {} ({}) already covers this period",
-                    existing.id, existing.number
-                ),
-            ));
+            return Err(period_taken(&existing));
         }
         let lines = self.invoice_lines(account, &subscription, period).await?;
         let totals = InvoiceTotals::of(&lines)?;
@@ -126,8 +122,30 @@ impl Billing {
             totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
             created_at: self.now(),
         };
-        let stored = self.store.create_invoice(account, &new).await?;
-        view(stored)
+        match self.store.create_invoice(account, &new).await {
+            Ok(stored) => view(stored),
+            Err(StoreError::Conflict { reason, .. }) if reason == INVOICE_PERIOD_TAKEN => {
+                Err(self.lost_race(account, &subscription.id, period).await)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A concurrent create took the period between the check and the insert;
+    /// the store's unique index refused ours. Names the winner, as the check
+    /// does.
+    async fn lost_race(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> BillingError {
+        match self.invoice_for(account, subscription, period).await {
+            Ok(Some(existing)) => period_taken(&existing),
+            // Not seen while invoices are never deleted; still the same conflict.
+            Ok(None) => BillingError::conflict("invoice", INVOICE_PERIOD_TAKEN),
+            Err(error) => error,
+        }
     }
 
     /// The invoice; a draft's lines are recomputed from the current events.
@@ -328,6 +346,17 @@ impl Billing {
         }
         Ok(products)
     }
+}
+
+/// The conflict of a create for a period `existing` already covers.
+fn period_taken(existing: &Invoice) -> BillingError {
+    BillingError::conflict(
+        "invoice",
+        format!(
+            "invoice {} ({}) already covers this period",
+            existing.id, existing.number
+        ),
+    )
 }
 
 fn to_json<T: Serialize>(value: &T) -> BillingResult<serde_json::Value> {

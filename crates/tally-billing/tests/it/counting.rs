@@ -2,7 +2,9 @@
 //! `MemoryStore`: proves a batch is one store call and that nothing is
 //! acknowledged when the store fails. It can also stream generated events
 //! instead of stored ones (`synthetic_events`), so that an export over any
-//! number of events runs in constant memory on the store's side.
+//! number of events runs in constant memory on the store's side, and hide the
+//! stored invoices from lists (`stale_invoice_lists`), as a check racing a
+//! concurrent create would miss them.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -26,6 +28,9 @@ pub struct CountingStore {
     pub fail_upserts: AtomicBool,
     /// When not 0, `stream_events` yields this many generated events.
     pub synthetic_events: AtomicUsize,
+    /// When not 0, that many `list_invoices` calls answer an empty page: what
+    /// a check sees when it runs before a concurrent create commits.
+    pub stale_invoice_lists: AtomicUsize,
 }
 
 #[async_trait]
@@ -339,6 +344,15 @@ impl InvoiceStore for CountingStore {
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
+        let stale =
+            self.stale_invoice_lists
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if stale.is_ok() {
+            return Ok(Page {
+                total: 0,
+                items: Vec::new(),
+            });
+        }
         self.inner.list_invoices(account, query).await
     }
 

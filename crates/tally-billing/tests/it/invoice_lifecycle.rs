@@ -1,9 +1,14 @@
-//! Drafts follow the events, finalized invoices do not, numbers have no gaps.
+//! Drafts follow the events, finalized invoices do not, numbers have no gaps,
+//! and a period is invoiced once, however creates race.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use serde_json::json;
-use tally_billing::{BillingError, InvoiceFilter, Pagination};
-use tally_store::InvoiceStatus;
+use tally_billing::{BillingError, InvoiceFilter, InvoiceView, Pagination};
+use tally_store::{InvoiceStatus, MemoryStore, Store};
 
+use crate::counting::CountingStore;
 use crate::invoices::{SCENARIOS, build, scenario};
 use crate::support::{Harness, at};
 
@@ -297,4 +302,97 @@ async fn a_draft_explains_a_product_added_to_the_subscription_after_creation() {
         (group.invoice_line_amount, group.amount_excluding_tax),
         (Some(12), 12)
     );
+}
+
+/// A harness over `store` with one monthly fee subscription from 2024-01-01;
+/// returns its id.
+async fn fee_subscription(store: Arc<dyn Store>) -> (Harness, String) {
+    let h = Harness::with_store("2024-01-15T00:00:00Z", json!({}), store).await;
+    let customer = h.customer("acme", None).await;
+    let fee = h
+        .product(json!({"name": "Platform fee", "type": "fee", "currency": "EUR",
+                        "price_groups": [{"name": "base", "price": {"type": "flat", "amount": "2900"}}]}))
+        .await;
+    let subscription = h
+        .subscription(json!({"customer_id": customer, "product_ids": [fee.id],
+                             "starts_at": "2024-01-01T00:00:00Z"}))
+        .await;
+    (h, subscription.id.to_string())
+}
+
+fn names(existing: &InvoiceView) -> String {
+    format!(
+        "invoice {} ({}) already covers this period",
+        existing.id, existing.number
+    )
+}
+
+/// A create whose check missed a concurrent one (its list was stale) is refused
+/// by the store's unique rule and answered as the check answers: a `Conflict`
+/// naming the invoice that won. It takes no number.
+#[tokio::test]
+async fn a_create_that_loses_the_race_is_the_same_conflict() {
+    let store = Arc::new(CountingStore::default());
+    let (h, subscription) = fee_subscription(store.clone()).await;
+    let won = h
+        .billing
+        .create_invoice(&h.account, &subscription, None)
+        .await
+        .unwrap();
+    let checked = h
+        .billing
+        .create_invoice(&h.account, &subscription, None)
+        .await;
+    store.stale_invoice_lists.store(1, Ordering::SeqCst);
+    let raced = h
+        .billing
+        .create_invoice(&h.account, &subscription, None)
+        .await;
+    assert_eq!(store.stale_invoice_lists.load(Ordering::SeqCst), 0);
+    for refused in [checked, raced] {
+        match refused {
+            Err(BillingError::Conflict { what, reason }) => {
+                assert_eq!((what, reason), ("invoice", names(&won)));
+            }
+            other => panic!("expected the period conflict, got {other:?}"),
+        }
+    }
+    let next = h
+        .billing
+        .create_invoice(&h.account, &subscription, Some(at("2024-02-15T00:00:00Z")))
+        .await
+        .unwrap();
+    assert_eq!(next.number.to_string(), "INV-2");
+}
+
+/// Concurrent creates for one period: one invoice, every other create a
+/// `Conflict` naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_for_one_period_make_one_invoice() {
+    let (h, subscription) = fee_subscription(Arc::new(MemoryStore::new())).await;
+    let h = Arc::new(h);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (h, subscription) = (Arc::clone(&h), subscription.clone());
+        tasks.push(tokio::spawn(async move {
+            h.billing
+                .create_invoice(&h.account, &subscription, None)
+                .await
+        }));
+    }
+    let (mut created, mut refused) = (Vec::new(), Vec::new());
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(invoice) => created.push(invoice),
+            Err(error) => refused.push(error),
+        }
+    }
+    assert_eq!(created.len(), 1, "{refused:?}");
+    assert_eq!(created[0].number.to_string(), "INV-1");
+    for error in refused {
+        match error {
+            BillingError::Conflict { reason, .. } => assert_eq!(reason, names(&created[0])),
+            other => panic!("expected the period conflict, got {other:?}"),
+        }
+    }
 }
