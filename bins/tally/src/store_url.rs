@@ -38,7 +38,8 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    match rest.split_once('@') {
+    // The last `@` ends the credentials: a password may hold one.
+    match rest.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:***@{host}")
@@ -56,6 +57,10 @@ mod tests {
         assert_eq!(
             redact("postgres://tally:secret@db:5432/tally"),
             "postgres://tally:***@db:5432/tally"
+        );
+        assert_eq!(
+            redact("postgres://tally:p@ss@db/tally"),
+            "postgres://tally:***@db/tally"
         );
         assert_eq!(redact("sqlite://tally.db"), "sqlite://tally.db");
     }

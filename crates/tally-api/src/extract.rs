@@ -42,6 +42,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 "expected a body with content-type application/json",
             ));
         }
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        Ok(JsonBytes(bytes))
+    }
+}
+
+/// The raw bytes of a body whose content type the handler checks itself (an
+/// optional body may come with none), read under the same limit and with the same
+/// rejections as [`JsonBytes`].
+#[derive(Debug, Clone)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
@@ -49,7 +64,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
             }
         })?;
-        Ok(JsonBytes(bytes))
+        Ok(RawBody(bytes))
     }
 }
 

@@ -25,6 +25,7 @@ pub mod state;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -75,6 +76,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
+/// The response to a panic: the one 500 body, its cause kept for the log.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
+
 /// The whole server: `/v1` (authenticated, rate limited), `/healthz`, `/metrics`,
 /// `/openapi.json`.
 pub fn router(state: AppState) -> Router {
@@ -88,8 +100,30 @@ pub fn router(state: AppState) -> Router {
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // A panic in a handler is a bug: it answers the one 500 body instead of
+        // dropping the connection; `observe`, outside it, logs the cause with the
+        // request id.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
+
+    use super::panic_response;
+
+    #[tokio::test]
+    async fn a_panic_is_the_one_500_body_without_its_cause() {
+        let response = panic_response(Box::new("index out of bounds: secret detail"));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = to_bytes(response.into_body(), 4096).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["code"], "internal");
+        assert!(!String::from_utf8_lossy(&body).contains("secret"));
+    }
 }

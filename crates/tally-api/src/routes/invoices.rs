@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiPath, ApiQuery, is_json, parse_json};
+use crate::extract::{ApiPath, ApiQuery, RawBody, is_json, parse_json};
 use crate::middleware::Account;
 use crate::page::Paginated;
 use crate::routes::page_request;
@@ -219,7 +219,7 @@ pub async fn create_invoice(
     Account(account): Account,
     ApiPath(path): ApiPath<IdPath>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, axum::Json<InvoiceResponse>)> {
     let at = create_request(&headers, &body)?;
     let invoice = state

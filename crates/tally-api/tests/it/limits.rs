@@ -37,6 +37,17 @@ async fn a_body_over_the_limit_is_a_413() {
         .await;
     assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(refused.json["code"], "payload_too_large");
+    // The optional body of an invoice creation is read under the same limit, with
+    // the same error body (the subscription need not exist: the body is read first).
+    let invoice = app
+        .call(
+            Method::POST,
+            "/v1/subscriptions/sub_none/invoices",
+            Some(json!({"at": name})),
+        )
+        .await;
+    assert_eq!(invoice.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(invoice.json["code"], "payload_too_large");
 }
 
 #[tokio::test]
