@@ -57,7 +57,8 @@ impl Billing {
         Ok(self.store.list_customers(account, page).await?)
     }
 
-    /// Replaces every field but the id and `created_at`.
+    /// Replaces every field but the id and `created_at`. The currency cannot
+    /// change while the customer has subscriptions (`Conflict`).
     pub async fn update_customer(
         &self,
         account: &AccountId,
@@ -71,6 +72,18 @@ impl Billing {
             Some(current.customer_type),
             current.created_at,
         )?;
+        if customer.currency != current.currency {
+            let query = SubscriptionQuery {
+                customer_id: Some(customer.id.clone()),
+                page: tally_store::PageRequest { take: 1, skip: 0 },
+            };
+            if self.store.list_subscriptions(account, &query).await?.total > 0 {
+                return Err(BillingError::conflict(
+                    "customer",
+                    "the customer has subscriptions: its currency is fixed",
+                ));
+            }
+        }
         Ok(self.store.update_customer(account, &customer).await?)
     }
 

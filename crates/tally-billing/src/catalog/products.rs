@@ -80,6 +80,7 @@ impl Billing {
     }
 
     /// Replaces the product; groups sent with the `id` of one of its groups keep it.
+    /// Its currency cannot change while a subscription uses it (`Conflict`).
     pub async fn update_product(
         &self,
         account: &AccountId,
@@ -95,6 +96,21 @@ impl Billing {
             Some(&current),
             current.created_at,
         )?;
+        if product.currency != current.currency {
+            let subscriptions = self.all_subscriptions(account, None).await?;
+            if let Some(subscription) = subscriptions
+                .iter()
+                .find(|s| s.product_ids.contains(&product.id))
+            {
+                return Err(BillingError::conflict(
+                    "product",
+                    format!(
+                        "subscription {} uses this product: its currency is fixed",
+                        subscription.id
+                    ),
+                ));
+            }
+        }
         Ok(self.store.update_product(account, &product).await?)
     }
 

@@ -107,6 +107,14 @@ impl Billing {
         let built = self
             .build_subscription(account, current.id.clone(), input, self.now())
             .await?;
+        if (built.customer_id != current.customer_id || built.currency != current.currency)
+            && self.has_invoices(account, &current.id).await?
+        {
+            return Err(BillingError::conflict(
+                "subscription",
+                "subscription has invoices: its customer and currency are fixed",
+            ));
+        }
         let subscription = Subscription {
             created_at: current.created_at,
             ..built
@@ -117,12 +125,35 @@ impl Billing {
             .await?)
     }
 
+    /// Deletes a subscription without invoices (`Conflict` otherwise: its
+    /// invoices' consumption and exports need it).
     pub async fn delete_subscription(&self, account: &AccountId, id: &str) -> BillingResult<()> {
         let subscription = self.get_subscription(account, id).await?;
+        if self.has_invoices(account, &subscription.id).await? {
+            return Err(BillingError::conflict(
+                "subscription",
+                "subscription has invoices",
+            ));
+        }
         Ok(self
             .store
             .delete_subscription(account, &subscription.id)
             .await?)
+    }
+
+    /// Whether any invoice, draft or finalized, belongs to the subscription.
+    async fn has_invoices(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+    ) -> BillingResult<bool> {
+        let query = tally_store::InvoiceQuery {
+            subscription_id: Some(subscription.clone()),
+            customer_id: None,
+            page: tally_store::PageRequest { take: 1, skip: 0 },
+        };
+        let page = self.store.list_invoices(account, &query).await?;
+        Ok(page.total > 0 || !page.items.is_empty())
     }
 
     /// Every subscription of the account, or of one customer, oldest first.

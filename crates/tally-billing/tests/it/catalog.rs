@@ -314,3 +314,152 @@ async fn subscriptions_default_and_guard_their_objects() {
         .await
         .unwrap();
 }
+
+/// A subscription with an invoice keeps its customer and currency, and stays:
+/// the invoice, its consumption and its exports name both.
+#[tokio::test]
+async fn a_subscription_with_invoices_keeps_its_customer_and_currency() {
+    let h = Harness::new(NOW).await;
+    h.customer("globex", None).await;
+    // No currency of its own: it can follow its subscription's products.
+    let acme: CustomerInput =
+        serde_json::from_value(json!({"external_id": "acme-42", "name": "Acme"})).unwrap();
+    h.billing.create_customer(&h.account, &acme).await.unwrap();
+    let fee = h
+        .product(json!({"name": "Fee", "type": "fee", "currency": "EUR",
+            "price_groups": [{"name": "base", "price": {"type": "flat", "amount": 2900}}]}))
+        .await;
+    let usd_fee = h
+        .product(json!({"name": "Fee", "type": "fee", "currency": "USD",
+            "price_groups": [{"name": "base", "price": {"type": "flat", "amount": 3100}}]}))
+        .await;
+    let body = json!({"customer_id": "acme-42", "product_ids": [fee.id], "starts_at": NOW});
+    let subscription = h.subscription(body.clone()).await;
+    let id = subscription.id.as_str();
+    let moved: SubscriptionInput = serde_json::from_value(
+        json!({"customer_id": "globex", "product_ids": [fee.id], "starts_at": NOW}),
+    )
+    .unwrap();
+    // Without invoices the customer may change.
+    h.billing
+        .update_subscription(&h.account, id, &moved)
+        .await
+        .unwrap();
+    let back: SubscriptionInput = serde_json::from_value(body).unwrap();
+    h.billing
+        .update_subscription(&h.account, id, &back)
+        .await
+        .unwrap();
+    h.billing
+        .create_invoice(&h.account, id, Some(crate::support::at(NOW)))
+        .await
+        .unwrap();
+
+    let refused = h.billing.update_subscription(&h.account, id, &moved).await;
+    assert!(
+        matches!(&refused, Err(BillingError::Conflict { reason, .. })
+            if reason == "subscription has invoices: its customer and currency are fixed"),
+        "{refused:?}"
+    );
+    let in_dollars = SubscriptionInput {
+        product_ids: vec![usd_fee.id.to_string()],
+        currency: Some("USD".into()),
+        ..back.clone()
+    };
+    let refused = h
+        .billing
+        .update_subscription(&h.account, id, &in_dollars)
+        .await;
+    assert!(
+        matches!(refused, Err(BillingError::Conflict { .. })),
+        "{refused:?}"
+    );
+    let same = SubscriptionInput {
+        tax_rate: Some("10".parse().unwrap()),
+        ..back
+    };
+    let updated = h
+        .billing
+        .update_subscription(&h.account, id, &same)
+        .await
+        .unwrap();
+    assert_eq!(updated.customer_id, subscription.customer_id);
+
+    let deleted = h.billing.delete_subscription(&h.account, id).await;
+    assert!(
+        matches!(deleted, Err(BillingError::Conflict { .. })),
+        "{deleted:?}"
+    );
+    h.billing.get_subscription(&h.account, id).await.unwrap();
+}
+
+/// A product or customer a subscription uses keeps its currency; other
+/// changes, and currency changes once unused, go through.
+#[tokio::test]
+async fn a_product_or_customer_in_use_keeps_its_currency() {
+    let h = Harness::new(NOW).await;
+    h.customer("acme-42", None).await;
+    let fee_body = json!({"name": "Fee", "type": "fee", "currency": "EUR",
+        "price_groups": [{"name": "base", "price": {"type": "flat", "amount": 2900}}]});
+    let fee = h.product(fee_body.clone()).await;
+    let subscription = h
+        .subscription(json!({"customer_id": "acme-42", "product_ids": [fee.id]}))
+        .await;
+
+    let mut in_dollars = fee_body.clone();
+    in_dollars["currency"] = json!("USD");
+    let in_dollars: ProductInput = serde_json::from_value(in_dollars).unwrap();
+    let product = h
+        .billing
+        .update_product(&h.account, fee.id.as_str(), &in_dollars)
+        .await;
+    assert!(
+        matches!(product, Err(BillingError::Conflict { .. })),
+        "{product:?}"
+    );
+    let mut renamed = fee_body;
+    renamed["name"] = json!("Base fee");
+    let renamed: ProductInput = serde_json::from_value(renamed).unwrap();
+    h.billing
+        .update_product(&h.account, fee.id.as_str(), &renamed)
+        .await
+        .unwrap();
+
+    let customer_in_dollars = CustomerInput {
+        external_id: Some("acme-42".into()),
+        name: Some("ACME-42".into()),
+        customer_type: Some("corporate".into()),
+        currency: Some("USD".into()),
+        tax_rate: None,
+    };
+    let customer = h
+        .billing
+        .update_customer(&h.account, "acme-42", &customer_in_dollars)
+        .await;
+    assert!(
+        matches!(customer, Err(BillingError::Conflict { .. })),
+        "{customer:?}"
+    );
+    assert_eq!(
+        h.billing
+            .get_customer(&h.account, "acme-42")
+            .await
+            .unwrap()
+            .currency
+            .as_deref(),
+        Some("EUR")
+    );
+
+    h.billing
+        .delete_subscription(&h.account, subscription.id.as_str())
+        .await
+        .unwrap();
+    h.billing
+        .update_product(&h.account, fee.id.as_str(), &in_dollars)
+        .await
+        .unwrap();
+    h.billing
+        .update_customer(&h.account, "acme-42", &customer_in_dollars)
+        .await
+        .unwrap();
+}
