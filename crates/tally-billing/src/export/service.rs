@@ -87,9 +87,12 @@ impl Billing {
     ) -> BillingResult<ZipExport> {
         let mut products = Vec::new();
         for product_id in &scope.product_ids {
-            let product = self.get_product(account, product_id.as_str()).await?;
-            if product.kind != ProductKind::Usage {
-                continue;
+            // A product the frozen lines of an invoice name may have been
+            // deleted since: it is left out, as in the consumption view.
+            match self.store.get_product(account, product_id).await {
+                Ok(product) if product.kind == ProductKind::Usage => {}
+                Ok(_) | Err(tally_store::StoreError::NotFound { .. }) => continue,
+                Err(error) => return Err(error.into()),
             }
             let planned = self
                 .product_consumption(account, scope, product_id.as_str())

@@ -259,3 +259,55 @@ async fn a_flat_group_leaves_its_amount_unattributed_and_out_of_the_csv() {
     // 33 units at half a cent: 16.5, rounded half away from zero.
     assert_eq!(parts, [(0, 2900, 2900), (17, 0, 17)]);
 }
+
+/// A finalized invoice keeps naming a product the subscription dropped and the
+/// catalog deleted since: its ZIP leaves that product out instead of failing.
+#[tokio::test]
+async fn an_invoice_zip_leaves_out_a_product_deleted_since() {
+    let e = exported().await;
+    let subscription = e.scope.subscription.id.as_str();
+    let fee =
+        e.h.product(json!({"name": "Fee", "type": "fee", "currency": "EUR",
+            "price_groups": [{"name": "base", "price": {"type": "flat", "amount": 2900}}]}))
+            .await;
+    let body = |product_ids: Vec<String>| -> tally_billing::SubscriptionInput {
+        serde_json::from_value(json!({"customer_id": "acme-42", "product_ids": product_ids,
+            "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1},
+            "currency": "EUR"}))
+        .unwrap()
+    };
+    let both = body(vec![e.product_id.clone(), fee.id.to_string()]);
+    e.h.billing
+        .update_subscription(&e.h.account, subscription, &both)
+        .await
+        .unwrap();
+    let at = tally_event::Timestamp::parse("2024-01-15T00:00:00Z").unwrap();
+    let invoice =
+        e.h.billing
+            .create_invoice(&e.h.account, subscription, Some(at))
+            .await
+            .unwrap();
+    e.h.billing
+        .finalize_invoice(&e.h.account, invoice.id.as_str())
+        .await
+        .unwrap();
+    let usage_only = body(vec![e.product_id.clone()]);
+    e.h.billing
+        .update_subscription(&e.h.account, subscription, &usage_only)
+        .await
+        .unwrap();
+    e.h.billing
+        .delete_product(&e.h.account, fee.id.as_str())
+        .await
+        .unwrap();
+
+    let export =
+        e.h.billing
+            .invoice_zip(&e.h.account, invoice.id.as_str())
+            .await
+            .unwrap();
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    export.write_to(&mut chunks, &mut |_| {}).await.unwrap();
+    let zip = zip::ZipArchive::new(Cursor::new(chunks.concat())).unwrap();
+    assert_eq!(zip.len(), 1);
+}
