@@ -47,7 +47,6 @@ mod error;
 mod evaluate;
 pub mod filter;
 pub mod formula;
-mod number;
 mod template;
 mod timeseries;
 

@@ -21,6 +21,7 @@ pub use event::{Event, UpsertOutcome, upsert_outcome};
 pub use ids::{
     CustomerRef, EventKey, EventType, IdError, MAX_EVENT_TYPE_CHARS, MAX_ID_CHARS, RecordId,
 };
+pub use number::exact_decimal;
 pub use period::{Period, PeriodError};
 pub use pii::{PiiKind, PiiPolicy, PiiWarning};
 pub use stored::record_from_stored_json;

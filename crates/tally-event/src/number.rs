@@ -13,7 +13,9 @@ const MAX_SCALE: i128 = 28;
 const MAX_DIGITS: usize = 29;
 
 /// The exact decimal value of a JSON number's text, or `None` when it has none.
-pub(crate) fn exact_decimal(text: &str) -> Option<Decimal> {
+/// Every crate that reads numbers from JSON (record values, filter literals,
+/// formula literals) goes through this one conversion, so they all agree.
+pub fn exact_decimal(text: &str) -> Option<Decimal> {
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),

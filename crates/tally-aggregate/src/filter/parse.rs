@@ -4,7 +4,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{Condition, Filter, Literal, MAX_DEPTH, Operand, Operator};
 use crate::error::{DefinitionError, ErrorCode, pointer_segment};
-use crate::number::decimal_from_json;
+use tally_event::exact_decimal;
 
 /// Longest property name a condition may test (a record key's limit).
 const MAX_PROPERTY_CHARS: usize = 100;
@@ -380,7 +380,7 @@ fn literal(json: &Json) -> Result<Literal, String> {
         Json::Null => Ok(Literal::Null),
         Json::Bool(b) => Ok(Literal::Bool(*b)),
         Json::String(s) => Ok(Literal::String(s.clone())),
-        Json::Number(n) => decimal_from_json(n)
+        Json::Number(n) => exact_decimal(&n.to_string())
             .map(Literal::Number)
             .ok_or_else(|| "number does not fit a decimal exactly".to_owned()),
         Json::Array(_) | Json::Object(_) => {

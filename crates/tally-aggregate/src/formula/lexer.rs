@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::FormulaError;
-use crate::number::decimal_from_text;
+use tally_event::exact_decimal;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
@@ -137,7 +137,7 @@ impl Lexer {
             self.eat_digits();
         }
         let text: String = self.chars[start..self.at].iter().collect();
-        decimal_from_text(&text)
+        exact_decimal(&text)
             .map(Tok::Number)
             .ok_or_else(|| FormulaError::syntax(start + 1, "number does not fit a decimal"))
     }
