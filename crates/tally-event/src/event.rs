@@ -9,9 +9,14 @@ use crate::value::Record;
 /// A validated usage event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// The kind of usage (`api_call`, `users`); with `record.id` it forms the upsert key.
     pub event_type: EventType,
+    /// The customer as the sender named it (Tally id or external id), not yet resolved.
     pub customer: CustomerRef,
+    /// When the usage happened, in UTC milliseconds; it decides the billing period and
+    /// which of two versions of a record wins an upsert.
     pub timestamp: Timestamp,
+    /// The flat property map that aggregators filter on and sum.
     pub record: Record,
 }
 
@@ -48,6 +53,7 @@ pub enum UpsertOutcome {
 }
 
 impl UpsertOutcome {
+    /// The lowercase name the API reports: `created`, `updated` or `stale`.
     pub fn as_str(self) -> &'static str {
         match self {
             UpsertOutcome::Created => "created",

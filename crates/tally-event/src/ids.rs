@@ -12,10 +12,17 @@ pub const MAX_EVENT_TYPE_CHARS: usize = 100;
 /// Why an identifier was refused; the validator turns it into a coded error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The identifier is `""` (code `empty`).
     #[error("must not be empty")]
     Empty,
+    /// The identifier has more than `max` characters (code `too_long`). Characters, not
+    /// bytes: `é` counts once.
     #[error("must be at most {max} characters")]
-    TooLong { max: usize },
+    TooLong {
+        /// The limit that was exceeded: [`MAX_ID_CHARS`] or [`MAX_EVENT_TYPE_CHARS`].
+        max: usize,
+    },
+    /// An event type with a character outside `[A-Za-z0-9_.:-]` (code `invalid_characters`).
     #[error("may only contain letters, digits and _ . : -")]
     InvalidCharacters,
     /// PostgreSQL cannot store U+0000 in text, so no backend accepts it.
@@ -43,6 +50,15 @@ fn check_length(value: &str, max: usize) -> Result<(), IdError> {
 pub struct EventType(String);
 
 impl EventType {
+    /// Checks length (1..=[`MAX_EVENT_TYPE_CHARS`]) and character set; the text is
+    /// kept as sent, so `API_call` and `api_call` are different types.
+    ///
+    /// ```
+    /// use tally_event::{EventType, IdError};
+    ///
+    /// assert_eq!(EventType::parse("api_call.v2").unwrap().as_str(), "api_call.v2");
+    /// assert_eq!(EventType::parse("api call"), Err(IdError::InvalidCharacters));
+    /// ```
     pub fn parse(value: &str) -> Result<Self, IdError> {
         check_length(value, MAX_EVENT_TYPE_CHARS)?;
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
@@ -52,6 +68,7 @@ impl EventType {
         Ok(Self(value.to_owned()))
     }
 
+    /// The event type as sent.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -75,6 +92,7 @@ impl RecordId {
         Self(value.to_string())
     }
 
+    /// The normalized id: an integer id in its decimal text (`485`), a string id as sent.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -87,11 +105,14 @@ impl RecordId {
 pub struct CustomerRef(String);
 
 impl CustomerRef {
+    /// Checks length (1..=[`MAX_ID_CHARS`] characters) and refuses U+0000; any other
+    /// character is allowed because external ids are the customer's own.
     pub fn parse(value: &str) -> Result<Self, IdError> {
         check_length(value, MAX_ID_CHARS)?;
         Ok(Self(value.to_owned()))
     }
 
+    /// The reference as sent.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -100,7 +121,9 @@ impl CustomerRef {
 /// The upsert key of an event within an account: (`event_type`, `record.id`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventKey {
+    /// The event's type.
     pub event_type: EventType,
+    /// The normalized `record.id`.
     pub record_id: RecordId,
 }
 

@@ -5,6 +5,48 @@
 //! built through a parsing constructor, and [`parse_event`] turns untrusted JSON into
 //! an `Event`, reporting every problem at once with a JSON-pointer path and a stable
 //! code. The crate does no IO and reads no clock: `now` is passed in.
+//!
+//! The main pieces:
+//! - [`parse_event`] / [`parse_event_bytes`]: validation, with [`ValidationConfig`]
+//!   (future-timestamp tolerance, [`PiiPolicy`]) and errors as [`ValidationError`]s
+//!   whose [`ErrorCode`] is stable;
+//! - [`Event`], [`Record`], [`Value`]: the validated data, numbers as exact
+//!   `rust_decimal::Decimal`s, never `f64`;
+//! - [`Timestamp`] (UTC milliseconds) and [`Period`] (a half-open billing period);
+//! - [`EventKey`] and [`upsert_outcome`]: the identity of an event and the rule that
+//!   decides whether a newer version replaces a stored one;
+//! - [`pii`]: detection and masking of e-mail addresses, card numbers, IBANs and
+//!   phone numbers.
+//!
+//! ```
+//! use serde_json::json;
+//! use tally_event::{Period, Timestamp, UpsertOutcome, ValidationConfig, parse_event, upsert_outcome};
+//!
+//! let now = Timestamp::parse("2024-02-01T00:00:00Z").unwrap();
+//! let wire = json!({
+//!     "customer_id": "acme-42",
+//!     "timestamp": "2024-01-15T09:30:00Z",
+//!     "event_type": "api_call",
+//!     "record": {"id": "req-1", "endpoint": "/search", "tokens": 1200}
+//! });
+//! let event = parse_event(&wire, &ValidationConfig::default(), now).unwrap().event;
+//!
+//! let january = Period::new(
+//!     Timestamp::parse("2024-01-01T00:00:00Z").unwrap(),
+//!     Timestamp::parse("2024-02-01T00:00:00Z").unwrap(),
+//! )
+//! .unwrap();
+//! assert!(january.contains(event.timestamp));
+//!
+//! // The same record sent again with the same timestamp replaces the stored one.
+//! assert_eq!(upsert_outcome(Some(event.timestamp), event.timestamp), UpsertOutcome::Updated);
+//! // The wire form round-trips.
+//! assert_eq!(parse_event(&event.to_json(), &ValidationConfig::default(), now).unwrap().event, event);
+//! ```
+//!
+//! `docs/events.md` in the repository describes every rule and why.
+
+#![warn(missing_docs)]
 
 mod event;
 mod ids;

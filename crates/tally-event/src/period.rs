@@ -7,6 +7,7 @@ use crate::time::Timestamp;
 /// Why a period was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeriodError {
+    /// `start >= end`: a period holds at least one millisecond.
     #[error("start must be before end")]
     StartNotBeforeEnd,
 }
@@ -20,6 +21,18 @@ pub struct Period {
 }
 
 impl Period {
+    /// The period [start, end); refused unless `start < end`.
+    ///
+    /// ```
+    /// use tally_event::{Period, PeriodError, Timestamp};
+    ///
+    /// let start = Timestamp::parse("2024-01-01T00:00:00Z").unwrap();
+    /// let end = Timestamp::parse("2024-02-01T00:00:00Z").unwrap();
+    /// let january = Period::new(start, end).unwrap();
+    /// assert!(january.contains(start));
+    /// assert!(!january.contains(end));
+    /// assert_eq!(Period::new(end, start), Err(PeriodError::StartNotBeforeEnd));
+    /// ```
     pub fn new(start: Timestamp, end: Timestamp) -> Result<Self, PeriodError> {
         if start < end {
             Ok(Self { start, end })
@@ -28,10 +41,12 @@ impl Period {
         }
     }
 
+    /// The first instant inside the period.
     pub fn start(&self) -> Timestamp {
         self.start
     }
 
+    /// The first instant after the period (excluded).
     pub fn end(&self) -> Timestamp {
         self.end
     }

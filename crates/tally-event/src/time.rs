@@ -17,12 +17,16 @@ const MAX_MS: i64 = 253_402_300_799_999;
 /// Why a timestamp was refused; the validator turns it into a coded error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimestampError {
+    /// A string in none of the accepted forms (code `invalid_timestamp`).
     #[error(
         "must be RFC 3339 (2024-12-20T16:04:11Z), YYYY-MM-DD HH:MM:SS[.fff] in UTC, or integer milliseconds since the epoch"
     )]
     InvalidFormat,
+    /// An epoch number below [`SECONDS_HINT_BELOW_MS`], which is most likely seconds
+    /// (code `timestamp_in_seconds`); holds the number sent.
     #[error("{0} looks like seconds since the epoch: send milliseconds ({0}000)")]
     LooksLikeSeconds(i64),
+    /// An instant before 1970-01-01 or after 9999-12-31 (code `timestamp_out_of_range`).
     #[error("year must be between 1970 and 9999")]
     OutOfRange,
 }
@@ -57,7 +61,17 @@ impl Timestamp {
     }
 
     /// The wire's string forms: RFC 3339 with `Z` or an offset, or a naive
-    /// `YYYY-MM-DD[ T]HH:MM:SS[.fff]` taken as UTC.
+    /// `YYYY-MM-DD[ T]HH:MM:SS[.fff]` taken as UTC. Digits below the millisecond are
+    /// truncated.
+    ///
+    /// ```
+    /// use tally_event::Timestamp;
+    ///
+    /// let utc = Timestamp::parse("2024-12-20T16:04:11Z").unwrap();
+    /// assert_eq!(Timestamp::parse("2024-12-20T18:04:11+02:00"), Ok(utc));
+    /// assert_eq!(Timestamp::parse("2024-12-20 16:04:11"), Ok(utc));
+    /// assert_eq!(utc.as_millis(), 1_734_710_651_000);
+    /// ```
     pub fn parse(text: &str) -> Result<Self, TimestampError> {
         if let Ok(at) = DateTime::parse_from_rfc3339(text) {
             return Self::from_datetime(at.with_timezone(&Utc));
@@ -70,10 +84,12 @@ impl Timestamp {
         Err(TimestampError::InvalidFormat)
     }
 
+    /// Milliseconds since 1970-01-01T00:00:00Z; never negative.
     pub fn as_millis(self) -> i64 {
         self.0
     }
 
+    /// The same instant as a chrono `DateTime<Utc>`.
     pub fn to_datetime(self) -> DateTime<Utc> {
         // In range by construction, so chrono always has the instant.
         DateTime::from_timestamp_millis(self.0).unwrap_or_default()

@@ -10,18 +10,27 @@ use crate::ids::RecordId;
 /// A scalar: what an array may hold.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scalar {
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, held exactly.
     Number(Decimal),
+    /// A string, at most [`MAX_STRING_BYTES`](crate::MAX_STRING_BYTES) bytes.
     String(String),
 }
 
 /// One record property. Objects do not exist here: records are flat by construction.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
+    /// An explicit JSON `null`. Filters treat it like a missing property.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, held exactly; never an `f64`.
     Number(Decimal),
+    /// A string, at most [`MAX_STRING_BYTES`](crate::MAX_STRING_BYTES) bytes.
     String(String),
+    /// At most [`MAX_ARRAY_ITEMS`](crate::MAX_ARRAY_ITEMS) scalars, possibly of mixed
+    /// types.
     Array(Vec<Scalar>),
 }
 
@@ -34,6 +43,7 @@ impl Value {
         }
     }
 
+    /// The string, when this value is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -41,6 +51,7 @@ impl Value {
         }
     }
 
+    /// Whether this is an explicit `null` (a missing key is not a `Value` at all).
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -58,6 +69,7 @@ impl Value {
 }
 
 impl Scalar {
+    /// The JSON form, numbers written exactly from their decimal text.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Scalar::Bool(b) => serde_json::Value::Bool(*b),
@@ -96,6 +108,7 @@ impl Record {
         Self { id, properties }
     }
 
+    /// The normalized `id`; `record.get("id")` gives the value as it was sent.
     pub fn id(&self) -> &RecordId {
         &self.id
     }
@@ -105,6 +118,7 @@ impl Record {
         self.properties.get(key)
     }
 
+    /// Every property by key, `id` included, in key order.
     pub fn properties(&self) -> &BTreeMap<String, Value> {
         &self.properties
     }
@@ -119,6 +133,8 @@ impl Record {
         self.properties.len()
     }
 
+    /// Whether the record has no properties; never true for a validated record, which
+    /// holds at least `id`.
     pub fn is_empty(&self) -> bool {
         self.properties.is_empty()
     }

@@ -69,6 +69,7 @@ pub enum PiiPolicy {
 }
 
 impl PiiPolicy {
+    /// Every policy, from the most lenient to the strictest.
     pub const ALL: [PiiPolicy; 4] = [
         PiiPolicy::Off,
         PiiPolicy::Warn,
@@ -76,6 +77,7 @@ impl PiiPolicy {
         PiiPolicy::Reject,
     ];
 
+    /// The setting's name: `off`, `warn`, `mask` or `reject` (what `FromStr` parses).
     pub fn as_str(self) -> &'static str {
         match self {
             PiiPolicy::Off => "off",
@@ -111,13 +113,18 @@ impl std::fmt::Display for PiiPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiKind {
+    /// An e-mail address (`local@domain.tld`).
     Email,
+    /// A payment card number: 13–19 digits, first digit 2–6, passing Luhn.
     CardNumber,
+    /// An IBAN of a known country, of its exact length, passing the mod-97 check.
     Iban,
+    /// A phone number: international (`+` and 8–15 digits) or a national form.
     Phone,
 }
 
 impl PiiKind {
+    /// The snake_case name reported in warnings: `email`, `card_number`, `iban`, `phone`.
     pub fn as_str(self) -> &'static str {
         match self {
             PiiKind::Email => "email",
@@ -146,14 +153,18 @@ impl std::fmt::Display for PiiKind {
 /// Personal data found at a JSON pointer (`/record/email`, `/record/notes/2`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PiiWarning {
+    /// The JSON pointer of the string holding the data.
     pub path: String,
+    /// What was found there.
     pub kind: PiiKind,
 }
 
 /// One detection in a text: its kind and byte range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PiiMatch {
+    /// What was found.
     pub kind: PiiKind,
+    /// Where, in bytes of the scanned text; always on character boundaries.
     pub range: Range<usize>,
 }
 

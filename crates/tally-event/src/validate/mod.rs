@@ -81,31 +81,62 @@ impl Default for ValidationConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// `malformed_json`: the bytes are not JSON; the message has line and column.
     MalformedJson,
+    /// `event_too_large`: the event's JSON is over [`MAX_EVENT_BYTES`]; when this is
+    /// reported nothing else was checked.
     EventTooLarge,
+    /// `invalid_type`: a wrong JSON type (the event is not an object, `record.id` is a
+    /// decimal or a boolean, `timestamp` is an object, …).
     InvalidType,
+    /// `unknown_field`: a top-level field other than `customer_id`, `event_type`,
+    /// `timestamp` and `record`.
     UnknownField,
+    /// `required`: a required field is missing or null.
     Required,
+    /// `empty`: `customer_id`, `event_type` or `record.id` is `""`.
     Empty,
+    /// `too_long`: `customer_id` or `record.id` over [`MAX_ID_CHARS`](crate::MAX_ID_CHARS), `event_type`
+    /// over [`MAX_EVENT_TYPE_CHARS`](crate::MAX_EVENT_TYPE_CHARS) characters.
     TooLong,
+    /// `invalid_characters`: `event_type` outside `[A-Za-z0-9_.:-]`, or U+0000 in any
+    /// string (PostgreSQL cannot store it).
     InvalidCharacters,
+    /// `invalid_timestamp`: a timestamp string or number in no accepted form.
     InvalidTimestamp,
+    /// `timestamp_in_seconds`: an epoch number below [`SECONDS_HINT_BELOW_MS`](crate::SECONDS_HINT_BELOW_MS); the
+    /// message suggests the value in milliseconds.
     TimestampInSeconds,
+    /// `timestamp_in_future`: later than `now` plus
+    /// [`ValidationConfig::max_future_skew_ms`].
     TimestampInFuture,
+    /// `timestamp_out_of_range`: a year outside 1970..=9999.
     TimestampOutOfRange,
+    /// `too_many_properties`: more than [`MAX_PROPERTIES`] record properties, `id`
+    /// included.
     TooManyProperties,
+    /// `invalid_key`: a record key that is empty, over [`MAX_KEY_CHARS`] characters or
+    /// contains U+0000.
     InvalidKey,
+    /// `string_too_long`: a string value or array item over [`MAX_STRING_BYTES`] bytes.
     StringTooLong,
+    /// `array_too_long`: an array over [`MAX_ARRAY_ITEMS`] items.
     ArrayTooLong,
+    /// `nested_object`: a record property that is an object; records are flat.
     NestedObject,
+    /// `array_of_objects`: an array item that is an object.
     ArrayOfObjects,
+    /// `nested_array`: an array item that is an array.
     NestedArray,
+    /// `number_out_of_range`: a number with no exact `Decimal` value (too large, or
+    /// more than 28 decimal places); Tally never rounds a number it is sent.
     NumberOutOfRange,
+    /// `pii_detected`: personal data found under [`PiiPolicy::Reject`].
     PiiDetected,
 }
 
 impl ErrorCode {
-    /// Every code, in the order of the table above.
+    /// Every code, in declaration order.
     pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedJson,
         ErrorCode::EventTooLarge,
@@ -168,8 +199,12 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{path} {code}: {message}")]
 pub struct ValidationError {
+    /// JSON pointer (RFC 6901) to the offending value: `""` for the whole event,
+    /// `/timestamp`, `/record/tags/3`.
     pub path: String,
+    /// The stable reason; match on this, not on the message.
     pub code: ErrorCode,
+    /// A lowercase explanation for humans; its wording may change.
     pub message: String,
 }
 
@@ -177,7 +212,10 @@ pub struct ValidationError {
 /// `mask` policies; under `mask` the event's strings are already masked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedEvent {
+    /// The validated event (masked under [`PiiPolicy::Mask`]).
     pub event: Event,
+    /// Personal data found, one entry per path and kind; empty under
+    /// [`PiiPolicy::Off`].
     pub warnings: Vec<PiiWarning>,
 }
 
@@ -195,8 +233,61 @@ impl Errors {
     }
 }
 
-/// Validates a parsed JSON value. Its 64 KiB limit is measured on its compact
-/// serialization, and an event over it is refused before anything else is checked.
+/// Validates one event in wire form and applies the account's PII policy.
+///
+/// `now` is the instant the event is received, passed in so that validation stays
+/// pure: it bounds timestamps in the future ([`ValidationConfig::max_future_skew_ms`]).
+/// The 64 KiB limit is measured on the value's compact serialization, and an event
+/// over it is refused before anything else is checked.
+///
+/// # Errors
+///
+/// Every problem found, not only the first, each with a JSON pointer, a stable
+/// [`ErrorCode`] and a message. Never panics, whatever the input.
+///
+/// # Examples
+///
+/// ```
+/// use rust_decimal::Decimal;
+/// use serde_json::json;
+/// use tally_event::{ErrorCode, PiiKind, Timestamp, ValidationConfig, parse_event};
+///
+/// let now = Timestamp::parse("2024-01-06T00:00:00Z").unwrap();
+/// let config = ValidationConfig::default(); // PII policy `warn`, 24 h future skew
+///
+/// let wire = json!({
+///     "customer_id": "cus_fh4585Jjrekkk",
+///     "timestamp": "2024-01-05 21:56:52",
+///     "event_type": "new_transaction",
+///     "record": {"id": 485, "amount": 2500, "contact": "lucas@example.com"}
+/// });
+/// let parsed = parse_event(&wire, &config, now).unwrap();
+/// assert_eq!(parsed.event.record.id().as_str(), "485");
+/// assert_eq!(
+///     parsed.event.record.get("amount").and_then(|v| v.as_decimal()),
+///     Some(Decimal::from(2500))
+/// );
+/// // Under `warn` the event is accepted and the e-mail address is reported.
+/// assert_eq!(parsed.warnings[0].path, "/record/contact");
+/// assert_eq!(parsed.warnings[0].kind, PiiKind::Email);
+///
+/// // Every problem at once: seconds instead of milliseconds, and a nested object.
+/// let wire = json!({
+///     "customer_id": "cus_1",
+///     "timestamp": 1704491812,
+///     "event_type": "new_transaction",
+///     "record": {"id": "a", "address": {"city": "Paris"}}
+/// });
+/// let errors = parse_event(&wire, &config, now).unwrap_err();
+/// let codes: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.code)).collect();
+/// assert_eq!(
+///     codes,
+///     [
+///         ("/timestamp", ErrorCode::TimestampInSeconds),
+///         ("/record/address", ErrorCode::NestedObject),
+///     ]
+/// );
+/// ```
 pub fn parse_event(
     json: &serde_json::Value,
     config: &ValidationConfig,
@@ -208,7 +299,15 @@ pub fn parse_event(
     validate(json, config, now)
 }
 
-/// Validates raw bytes: the 64 KiB limit first, then JSON syntax, then every rule.
+/// Validates raw bytes: the 64 KiB limit first, then JSON syntax, then every rule of
+/// [`parse_event`]. Prefer it for request bodies: an oversized body is refused without
+/// being parsed, and a syntax error comes back as one `malformed_json` error with its
+/// line and column.
+///
+/// # Errors
+///
+/// As [`parse_event`], plus [`ErrorCode::MalformedJson`] and
+/// [`ErrorCode::EventTooLarge`] measured on the bytes.
 pub fn parse_event_bytes(
     bytes: &[u8],
     config: &ValidationConfig,
