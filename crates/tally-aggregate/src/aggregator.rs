@@ -13,17 +13,27 @@ use crate::template::Template;
 /// How the events of a period become one quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    /// The number of selected events; reads no property.
     Count,
+    /// The sum of `property` over selected events, in exact decimal.
     Sum,
+    /// The smallest value of `property`; 0 when no event has one.
     Min,
+    /// The largest value of `property`; 0 when no event has one.
     Max,
+    /// The mean of `property` over events with a numeric value; 0 when there are none.
     Avg,
+    /// The number of distinct values of `property` (typed: `1` and `"1"` differ).
     UniqueCount,
+    /// The value of `property` on the event with the greatest timestamp; ties are
+    /// broken by the greater record id, so the result does not depend on order.
     Latest,
+    /// The value of the aggregator's [`Formula`].
     Formula,
 }
 
 impl Operation {
+    /// Every operation, in the order the API documents them.
     pub const ALL: [Operation; 8] = [
         Operation::Count,
         Operation::Sum,
@@ -35,6 +45,7 @@ impl Operation {
         Operation::Formula,
     ];
 
+    /// The name used in definitions: `count`, `sum`, …, `unique_count`, `formula`.
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Count => "count",
@@ -48,6 +59,7 @@ impl Operation {
         }
     }
 
+    /// The operation named `name` (exact, lowercase), `None` for any other text.
     pub fn parse(name: &str) -> Option<Operation> {
         Self::ALL.into_iter().find(|op| op.as_str() == name)
     }
@@ -61,11 +73,16 @@ impl Operation {
 /// `metered`: usage within the period; `licensed`: entities alive at its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggregatorKind {
+    /// Events whose timestamp is in the billing period [start, end): API calls,
+    /// gigabytes transferred.
     Metered,
+    /// Every current event with a timestamp before the period's end, whatever its
+    /// age: each event is a live entity (a seat) until updated or filtered out.
     Licensed,
 }
 
 impl AggregatorKind {
+    /// The name used in definitions: `metered` or `licensed`.
     pub fn as_str(self) -> &'static str {
         match self {
             AggregatorKind::Metered => "metered",
@@ -73,6 +90,7 @@ impl AggregatorKind {
         }
     }
 
+    /// The kind named `name` (exact, lowercase), `None` for any other text.
     pub fn parse(name: &str) -> Option<AggregatorKind> {
         match name {
             "metered" => Some(AggregatorKind::Metered),
@@ -101,6 +119,7 @@ impl Window {
         }
     }
 
+    /// Whether an event at `at` is read: in [start, end) or before `end`.
     pub fn contains(&self, at: Timestamp) -> bool {
         match self {
             Window::Range(period) => period.contains(at),
@@ -120,7 +139,10 @@ impl Window {
 /// A compiled named filter (`agf_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedFilter {
+    /// The filter's id (`agf_…`), unique within its aggregator; usage requests name
+    /// the filter by it.
     pub id: String,
+    /// The display name of the sub-series, e.g. the price group it feeds.
     pub name: String,
     /// `None` keeps every event of the aggregator.
     pub filter: Option<Filter>,
@@ -157,14 +179,17 @@ impl Aggregator {
         &self.def
     }
 
+    /// The display name (`Active users`).
     pub fn name(&self) -> &str {
         &self.def.name
     }
 
+    /// The only event type this aggregator reads.
     pub fn event_type(&self) -> &EventType {
         &self.event_type
     }
 
+    /// How selected events become the quantity.
     pub fn operation(&self) -> Operation {
         match &self.measure {
             Measure::Count => Operation::Count,
@@ -189,14 +214,19 @@ impl Aggregator {
         }
     }
 
+    /// Metered (usage in the period) or licensed (entities alive at its end).
     pub fn kind(&self) -> AggregatorKind {
         self.kind
     }
 
+    /// What one unit of the quantity is called on invoices (`user`, `call`), if set.
     pub fn unit_name(&self) -> Option<&str> {
         self.def.unit_name.as_deref()
     }
 
+    /// Whether a negative quantity (refunds summed with usage) is reported as is;
+    /// when false it is clamped to 0 and recorded in
+    /// [`Diagnostics::clamped_from`].
     pub fn allow_negative_values(&self) -> bool {
         self.def.allow_negative_values
     }
@@ -206,6 +236,7 @@ impl Aggregator {
         self.where_.as_ref()
     }
 
+    /// The named filters (`agf_…`), in definition order.
     pub fn filters(&self) -> &[NamedFilter] {
         &self.filters
     }
@@ -239,6 +270,8 @@ impl Aggregator {
         }
     }
 
+    /// The record keys exported per event (CSV columns); `None` means the default
+    /// columns (every record key).
     pub fn exposed_event_keys(&self) -> Option<&[String]> {
         self.def.exposed_event_keys.as_deref()
     }
@@ -268,7 +301,64 @@ impl Aggregator {
         })
     }
 
-    /// A streaming evaluation; see [`Accumulator`].
+    /// A streaming evaluation over `window`, narrowed by the named filter `filter`
+    /// when given; see [`Accumulator`].
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::UnknownFilter`] when `filter` is not one of this aggregator's ids.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use rust_decimal::Decimal;
+    /// use serde_json::json;
+    /// use tally_aggregate::{Aggregator, AggregatorDef, Contribution, SkipReason};
+    /// use tally_event::{Period, Timestamp, ValidationConfig, parse_event};
+    ///
+    /// let def: AggregatorDef = serde_json::from_value(json!({
+    ///     "name": "GB transferred",
+    ///     "event_type": "transfer",
+    ///     "operation": "sum",
+    ///     "property": "gb",
+    ///     "filters": [{"id": "agf_eu", "name": "EU",
+    ///                  "where": {"property": "region", "operator": "equals", "value": "eu"}}]
+    /// }))
+    /// .unwrap();
+    /// let aggregator = Aggregator::compile(&def).unwrap();
+    ///
+    /// let at = |text: &str| Timestamp::parse(text).unwrap();
+    /// let now = at("2024-02-01T00:00:00Z");
+    /// let event = |id: &str, record: serde_json::Value| {
+    ///     let mut record = record;
+    ///     record["id"] = json!(id);
+    ///     let wire = json!({"customer_id": "acme", "event_type": "transfer",
+    ///                       "timestamp": "2024-01-10T12:00:00Z", "record": record});
+    ///     parse_event(&wire, &ValidationConfig::default(), now).unwrap().event
+    /// };
+    ///
+    /// let january = Period::new(at("2024-01-01T00:00:00Z"), now).unwrap();
+    /// let mut eu = aggregator.accumulator(aggregator.window(january), Some("agf_eu")).unwrap();
+    /// let pushed = [
+    ///     eu.push(&event("t1", json!({"region": "eu", "gb": 1.5}))),
+    ///     eu.push(&event("t2", json!({"region": "us", "gb": 10}))),
+    ///     eu.push(&event("t3", json!({"region": "eu"}))),
+    /// ];
+    /// assert_eq!(
+    ///     pushed,
+    ///     [
+    ///         Contribution::Counts(Decimal::new(15, 1)),
+    ///         Contribution::NotMatched, // refused by the named filter
+    ///         Contribution::Skipped(SkipReason::Missing),
+    ///     ]
+    /// );
+    /// let result = eu.finish().unwrap();
+    /// assert_eq!(result.quantity, Decimal::new(15, 1));
+    /// assert_eq!(result.event_count, 1);
+    /// assert_eq!(result.diagnostics.skipped_missing, 1);
+    ///
+    /// assert!(aggregator.accumulator(aggregator.window(january), Some("agf_other")).is_err());
+    /// ```
     pub fn accumulator(
         &self,
         window: Window,
@@ -326,10 +416,12 @@ pub struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
+    /// The aggregator evaluated.
     pub fn aggregator(&self) -> &'a Aggregator {
         self.aggregator
     }
 
+    /// Which timestamps are read.
     pub fn window(&self) -> Window {
         self.window
     }

@@ -27,6 +27,39 @@ impl Errors {
 impl Aggregator {
     /// Validates a definition. Errors carry JSON-pointer paths into the definition
     /// (`/where/fields/1/operator`, `/filters/0/id`) and stable codes.
+    ///
+    /// # Errors
+    ///
+    /// Every problem at once, each a [`DefinitionError`] with an [`ErrorCode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tally_aggregate::{Aggregator, AggregatorDef, AggregatorKind, ErrorCode, Operation};
+    ///
+    /// let def: AggregatorDef = serde_json::from_value(json!({
+    ///     "name": "Active users",
+    ///     "event_type": "users",
+    ///     "operation": "count",
+    ///     "type": "licensed",
+    ///     "where": {"property": "deleted_at", "operator": "is_null"}
+    /// }))
+    /// .unwrap();
+    /// let aggregator = Aggregator::compile(&def).unwrap();
+    /// assert_eq!(aggregator.operation(), Operation::Count);
+    /// assert_eq!(aggregator.kind(), AggregatorKind::Licensed);
+    ///
+    /// // A sum needs a property, and the type must be metered or licensed.
+    /// let def: AggregatorDef = serde_json::from_value(json!({
+    ///     "name": "Revenue", "event_type": "payment", "operation": "sum", "type": "yearly"
+    /// }))
+    /// .unwrap();
+    /// let errors = Aggregator::compile(&def).unwrap_err();
+    /// let codes: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.code)).collect();
+    /// assert!(codes.contains(&("/property", ErrorCode::MissingProperty)));
+    /// assert!(codes.contains(&("/type", ErrorCode::UnknownType)));
+    /// ```
     pub fn compile(def: &AggregatorDef) -> Result<Aggregator, Vec<DefinitionError>> {
         let mut errors = Errors::default();
         if def.name.trim().is_empty() {

@@ -10,19 +10,28 @@ use serde::{Deserialize, Serialize};
 /// together with every other problem, rather than as a bare deserialization error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AggregatorDef {
+    /// Display name; must not be empty (`missing_name`).
     pub name: String,
+    /// The event type read, under the same rules as an event's `event_type`
+    /// (`invalid_event_type`).
     pub event_type: String,
     /// `count`, `sum`, `min`, `max`, `avg`, `unique_count`, `latest` or `formula`.
     pub operation: String,
+    /// The record key read by `sum`, `min`, `max`, `avg`, `unique_count` and
+    /// `latest`; required by them and refused with `count` and `formula`.
     #[serde(default)]
     pub property: Option<String>,
+    /// The formula text of a `formula` aggregator (see [`crate::formula`]); refused
+    /// with any other operation.
     #[serde(default)]
     pub formula: Option<String>,
     /// `metered` (the default) or `licensed`.
     #[serde(rename = "type", default = "metered")]
     pub kind: String,
+    /// What one unit is called on invoices (`user`, `call`).
     #[serde(default)]
     pub unit_name: Option<String>,
+    /// Report a negative quantity as is instead of clamping it to 0 (default false).
     #[serde(default)]
     pub allow_negative_values: bool,
     /// The `where` tree, kept as sent; see [`crate::filter`].
@@ -34,6 +43,7 @@ pub struct AggregatorDef {
     /// Record keys exported per event; `None` means the default columns.
     #[serde(default)]
     pub exposed_event_keys: Option<Vec<String>>,
+    /// Named sub-series (`agf_…`), each applied on top of `where`.
     #[serde(default)]
     pub filters: Vec<AggregatorFilterDef>,
 }
@@ -45,8 +55,10 @@ pub struct AggregatorDef {
 /// which compilation refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AggregatorFilterDef {
+    /// `agf_…`, unique within the aggregator; empty is refused (`missing_filter_id`).
     #[serde(default)]
     pub id: String,
+    /// Display name; empty is refused (`missing_filter_name`).
     pub name: String,
     /// `None` or JSON null: the filter keeps every event of the aggregator.
     #[serde(rename = "where", default)]

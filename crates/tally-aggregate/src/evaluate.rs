@@ -28,11 +28,14 @@ pub struct Diagnostics {
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregateResult {
+    /// The billable quantity, normalized (`5.00` is `5`) and, unless the aggregator
+    /// allows negative values, never below 0. This is what a price is applied to.
     pub quantity: Decimal,
     /// The number of events behind the quantity: selected events with a usable
     /// value; for `unique_count` the first event of each distinct value; for
     /// `count` and `formula` every selected event.
     pub event_count: u64,
+    /// Everything selected but not behind the quantity, and any clamping.
     pub diagnostics: Diagnostics,
 }
 
@@ -231,6 +234,13 @@ impl<'a> Accumulator<'a> {
         })
     }
 
+    /// The final result; the same as [`Accumulator::result`], consuming the
+    /// accumulator.
+    ///
+    /// # Errors
+    ///
+    /// The first evaluation error met while pushing ([`EvalError::Overflow`], a
+    /// formula's [`EvalError::DivisionByZero`] or [`EvalError::FormulaNotNumeric`]).
     pub fn finish(self) -> Result<AggregateResult, EvalError> {
         self.result()
     }
@@ -348,7 +358,49 @@ pub(crate) fn judge(aggregator: &Aggregator, event: &Event) -> Contribution {
     }
 }
 
-/// Evaluates an aggregator over events in one go.
+/// Evaluates an aggregator over events in one go: [`Aggregator::accumulator`], every
+/// event pushed, [`Accumulator::finish`]. Events may be in any order and may include
+/// other types and other periods: they are simply not selected.
+///
+/// # Errors
+///
+/// [`EvalError::UnknownFilter`] for a `filter` id the aggregator does not have, or
+/// the first arithmetic or formula error.
+///
+/// # Examples
+///
+/// ```
+/// use rust_decimal::Decimal;
+/// use serde_json::json;
+/// use tally_aggregate::{Aggregator, AggregatorDef, evaluate};
+/// use tally_event::{Period, Timestamp, ValidationConfig, parse_event};
+///
+/// let def: AggregatorDef = serde_json::from_value(json!({
+///     "name": "Billable minutes",
+///     "event_type": "call",
+///     "operation": "formula",
+///     "formula": "greatest(sum(minutes) - 100, 0)"
+/// }))
+/// .unwrap();
+/// let aggregator = Aggregator::compile(&def).unwrap();
+///
+/// let at = |text: &str| Timestamp::parse(text).unwrap();
+/// let now = at("2024-02-01T00:00:00Z");
+/// let events: Vec<_> = [("c1", 70), ("c2", 45), ("c3", 30)]
+///     .into_iter()
+///     .map(|(id, minutes)| {
+///         let wire = json!({"customer_id": "acme", "event_type": "call",
+///                           "timestamp": "2024-01-10T12:00:00Z",
+///                           "record": {"id": id, "minutes": minutes}});
+///         parse_event(&wire, &ValidationConfig::default(), now).unwrap().event
+///     })
+///     .collect();
+///
+/// let january = Period::new(at("2024-01-01T00:00:00Z"), now).unwrap();
+/// let result = evaluate(&aggregator, aggregator.window(january), None, &events).unwrap();
+/// assert_eq!(result.quantity, Decimal::from(45)); // 145 minutes, the first 100 free
+/// assert_eq!(result.event_count, 3);
+/// ```
 pub fn evaluate<'e>(
     aggregator: &Aggregator,
     window: Window,

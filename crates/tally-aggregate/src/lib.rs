@@ -38,6 +38,56 @@
 //!   [`Aggregator::contribution`] judges one event alone.
 //! - [`time_series`] gives per-bucket results over hours, days or months (UTC);
 //!   [`SeriesAccumulator`] computes them from events pushed one at a time.
+//!
+//! # Example
+//!
+//! Sum the `amount` of January's card payments, from an aggregator definition as the
+//! API receives it:
+//!
+//! ```
+//! use rust_decimal::Decimal;
+//! use serde_json::json;
+//! use tally_aggregate::{Aggregator, AggregatorDef, evaluate};
+//! use tally_event::{Period, Timestamp, ValidationConfig, parse_event};
+//!
+//! let def: AggregatorDef = serde_json::from_value(json!({
+//!     "name": "Card volume",
+//!     "event_type": "payment",
+//!     "operation": "sum",
+//!     "property": "amount",
+//!     "unit_name": "cent",
+//!     "where": {"property": "method", "operator": "equals", "value": "card"}
+//! }))
+//! .unwrap();
+//! let aggregator = Aggregator::compile(&def).unwrap();
+//!
+//! let at = |text: &str| Timestamp::parse(text).unwrap();
+//! let now = at("2024-02-15T00:00:00Z");
+//! let payment = |id: u32, timestamp: &str, method: &str, amount: &str| {
+//!     // Parsed from text so the amount stays an exact decimal, never an f64.
+//!     let amount: serde_json::Value = serde_json::from_str(amount).unwrap();
+//!     let wire = json!({"customer_id": "acme", "event_type": "payment", "timestamp": timestamp,
+//!                       "record": {"id": id, "method": method, "amount": amount}});
+//!     parse_event(&wire, &ValidationConfig::default(), now).unwrap().event
+//! };
+//! let events = [
+//!     payment(1, "2024-01-03T10:00:00Z", "card", "1250.50"),
+//!     payment(2, "2024-01-20T10:00:00Z", "sepa", "9000"),    // not a card
+//!     payment(3, "2024-01-31T23:59:59Z", "card", "749.50"),
+//!     payment(4, "2024-02-01T00:00:00Z", "card", "100"),     // next period
+//! ];
+//!
+//! let january = Period::new(at("2024-01-01T00:00:00Z"), at("2024-02-01T00:00:00Z")).unwrap();
+//! let result = evaluate(&aggregator, aggregator.window(january), None, &events).unwrap();
+//! assert_eq!(result.quantity, Decimal::from(2000));
+//! assert_eq!(result.event_count, 2);
+//! assert_eq!(result.diagnostics.skipped_missing + result.diagnostics.skipped_not_numeric, 0);
+//! ```
+//!
+//! `crates/tally-aggregate/examples/filter_sum.rs` is the same idea as a complete
+//! program.
+
+#![warn(missing_docs)]
 
 mod aggregator;
 mod compare;

@@ -26,14 +26,20 @@ pub const MAX_BUCKETS: usize = 100_000;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
+/// The width of a time-series bucket; buckets are aligned in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Bucket {
+    /// One hour, starting on the hour.
     Hour,
+    /// One UTC calendar day, starting at midnight.
     Day,
+    /// One calendar month, starting on the 1st at midnight UTC.
     Month,
 }
 
 impl Bucket {
+    /// The bucket named `hour`, `day` or `month` (the API's `group_by`), `None` for
+    /// any other text.
     pub fn parse(name: &str) -> Option<Bucket> {
         match name {
             "hour" => Some(Bucket::Hour),

@@ -64,30 +64,50 @@ pub enum Filter {
     All(Vec<Filter>),
     /// `{"conditional": "or", ...}`: some child holds (false when empty).
     Any(Vec<Filter>),
+    /// A single test on one record property.
     Condition(Condition),
 }
 
 /// One `{"property", "operator", "value"}` test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
+    /// The record key tested; a missing key reads as null.
     pub property: String,
+    /// How the property is compared with the operand.
     pub op: Operator,
+    /// The constant(s) compared with; its shape matches `op`.
     pub operand: Operand,
 }
 
+/// A condition's operator; the module documentation gives the exact semantics of
+/// each, including how missing properties and type mismatches behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operator {
+    /// `equals`: typed equality; `equals null` is `is_null`.
     Equals,
+    /// `not_equals`: exactly `not equals`, so a missing property matches.
     NotEquals,
+    /// `greater_than`: same type (number or string) and greater.
     GreaterThan,
+    /// `greater_than_or_equal`: same type and ≥.
     GreaterThanOrEqual,
+    /// `lower_than`: same type and <.
     LowerThan,
+    /// `lower_than_or_equal`: same type and ≤.
     LowerThanOrEqual,
+    /// `is_null`: missing or null.
     IsNull,
+    /// `is_not_null`: present and not null.
     IsNotNull,
+    /// `in`: equals one item of the list.
     In,
+    /// `not_in`: equals no item, so a missing property matches unless the list holds
+    /// null.
     NotIn,
+    /// `contains`: a string holding the value as a substring, or an array holding an
+    /// item equal to the value.
     Contains,
+    /// `starts_with`: a string beginning with the value.
     StartsWith,
 }
 
@@ -97,6 +117,7 @@ pub enum Operator {
 pub enum Operand {
     /// `is_null`, `is_not_null`.
     None,
+    /// Every other operator: one constant.
     Value(Literal),
     /// `in`, `not_in`.
     List(Vec<Literal>),
@@ -105,9 +126,13 @@ pub enum Operand {
 /// A constant in a condition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Literal {
+    /// JSON `null`: equals a missing or null property.
     Null,
+    /// A boolean; equals only booleans.
     Bool(bool),
+    /// A number, exact; equals a property of the same decimal value (`1` = `1.0`).
     Number(Decimal),
+    /// A string, compared bytewise.
     String(String),
 }
 
@@ -123,6 +148,7 @@ impl Literal {
 }
 
 impl Operator {
+    /// Every operator, in the order of the table in the module documentation.
     pub const ALL: [Operator; 12] = [
         Operator::Equals,
         Operator::NotEquals,

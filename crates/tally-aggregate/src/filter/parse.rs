@@ -12,6 +12,50 @@ const MAX_PROPERTY_CHARS: usize = 100;
 impl Filter {
     /// Parses a `where` tree (or a bare condition). Paths in the errors are relative
     /// to `json` (`/fields/1/operator`); see [`DefinitionError::under`].
+    ///
+    /// # Errors
+    ///
+    /// Every problem in the tree at once, each with its path and [`ErrorCode`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tally_aggregate::{ErrorCode, Filter};
+    /// use tally_event::{Timestamp, ValidationConfig, parse_event};
+    ///
+    /// let active_paid = Filter::parse(&json!({"conditional": "and", "fields": [
+    ///     {"property": "deleted_at", "operator": "is_null"},
+    ///     {"property": "plan", "operator": "in", "value": ["pro", "team"]}
+    /// ]}))
+    /// .unwrap();
+    ///
+    /// let now = Timestamp::parse("2024-02-01T00:00:00Z").unwrap();
+    /// let record = |record: serde_json::Value| {
+    ///     let wire = json!({"customer_id": "acme", "event_type": "users",
+    ///                       "timestamp": "2024-01-10T12:00:00Z", "record": record});
+    ///     parse_event(&wire, &ValidationConfig::default(), now).unwrap().event.record
+    /// };
+    /// assert!(active_paid.matches(&record(json!({"id": 1, "plan": "pro"}))));
+    /// assert!(!active_paid.matches(&record(json!({"id": 2, "plan": "free"}))));
+    /// assert!(!active_paid.matches(&record(json!({"id": 3, "plan": "pro",
+    ///                                               "deleted_at": "2024-01-09"}))));
+    ///
+    /// // Every problem at once, with paths relative to the tree.
+    /// let errors = Filter::parse(&json!({"conditional": "and", "fields": [
+    ///     {"property": "plan", "operator": "is"},
+    ///     {"property": "seats", "operator": "greater_than"}
+    /// ]}))
+    /// .unwrap_err();
+    /// let found: Vec<_> = errors.iter().map(|e| (e.path.as_str(), e.code)).collect();
+    /// assert_eq!(
+    ///     found,
+    ///     [
+    ///         ("/fields/0/operator", ErrorCode::UnknownOperator),
+    ///         ("/fields/1/value", ErrorCode::MissingValue),
+    ///     ]
+    /// );
+    /// ```
     pub fn parse(json: &Json) -> Result<Filter, Vec<DefinitionError>> {
         let mut errors = Vec::new();
         let filter = parse_node(json, "", 0, &mut errors);
@@ -32,6 +76,7 @@ impl Filter {
 }
 
 impl Condition {
+    /// The condition's JSON form, with the canonical (snake_case) operator name.
     pub fn to_json(&self) -> Json {
         let mut object = Map::new();
         object.insert("property".into(), Json::String(self.property.clone()));
@@ -50,6 +95,7 @@ impl Condition {
 }
 
 impl Literal {
+    /// The constant as JSON, numbers written exactly.
     pub fn to_json(&self) -> Json {
         match self {
             Literal::Null => Json::Null,

@@ -81,6 +81,25 @@ pub struct Formula {
 }
 
 impl Formula {
+    /// Parses and checks a formula (see the module documentation for the grammar).
+    ///
+    /// # Errors
+    ///
+    /// A [`FormulaError`] with the 1-based column of the first problem and whether it
+    /// is a syntax error or a meaningless formula.
+    ///
+    /// ```
+    /// use tally_aggregate::formula::{AggregateFn, Formula, FormulaErrorKind};
+    ///
+    /// let formula = Formula::parse("sum(totalAmount) - sum(if(type = 'one_off', 500, 0))").unwrap();
+    /// assert_eq!(formula.aggregates().len(), 2);
+    /// assert_eq!(formula.aggregates()[0].function, AggregateFn::Sum);
+    ///
+    /// let error = Formula::parse("sum(minutes) +").unwrap_err();
+    /// assert_eq!(error.kind, FormulaErrorKind::Syntax);
+    /// let error = Formula::parse("minutes * 2").unwrap_err();
+    /// assert_eq!(error.kind, FormulaErrorKind::Invalid); // a property outside an aggregate
+    /// ```
     pub fn parse(source: &str) -> Result<Formula, FormulaError> {
         let (expr, aggregates) = parser::parse(source)?;
         Ok(Formula {
@@ -90,6 +109,7 @@ impl Formula {
         })
     }
 
+    /// The formula text as written.
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -99,6 +119,7 @@ impl Formula {
         &self.expr
     }
 
+    /// The aggregate calls, in the order they appear in the text.
     pub fn aggregates(&self) -> &[AggregateCall] {
         &self.aggregates
     }
@@ -107,66 +128,104 @@ impl Formula {
 /// An expression: per-event inside an aggregate, over aggregates outside.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A number literal, exact.
     Number(Decimal),
+    /// A string literal (`'one_off'`), quotes removed.
     String(String),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
     /// A record property (per-event expressions only).
     Property(String),
     /// The value of `aggregates[index]` (outer expression only).
     Aggregate(usize),
+    /// Unary minus.
     Neg(Box<Expr>),
+    /// Logical `not`: true whenever the operand is not `true`, so `not null` is true.
     Not(Box<Expr>),
+    /// An arithmetic, comparison or logical operator.
     Binary {
+        /// The operator.
         op: BinaryOp,
+        /// The left operand.
         left: Box<Expr>,
+        /// The right operand.
         right: Box<Expr>,
         /// Where the operator is, for division-by-zero errors.
         column: usize,
     },
+    /// A scalar function call.
     Call {
+        /// Which function.
         function: Function,
+        /// Its arguments; arity is checked at parse time.
         args: Vec<Expr>,
     },
 }
 
+/// A binary operator of the formula language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
+    /// `+`, exact decimal addition.
     Add,
+    /// `-`.
     Sub,
+    /// `*`.
     Mul,
+    /// `/`; dividing by zero is [`crate::EvalError::DivisionByZero`].
     Div,
+    /// `=` or `==`: typed equality, as in filters.
     Eq,
+    /// `!=` or `<>`.
     Ne,
+    /// `<`.
     Lt,
+    /// `<=`.
     Le,
+    /// `>`.
     Gt,
+    /// `>=`.
     Ge,
+    /// `and`, evaluated lazily.
     And,
+    /// `or`, evaluated lazily.
     Or,
 }
 
 /// Scalar functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
+    /// `greatest(a, …)`: the largest number, nulls ignored.
     Greatest,
+    /// `least(a, …)`: the smallest number, nulls ignored.
     Least,
+    /// `if(cond, a, b)`: `a` when `cond` is `true`, else `b`; only one branch is
+    /// evaluated.
     If,
 }
 
+/// An aggregate function, run once per selected event over its argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AggregateFn {
+    /// `sum(e)`: 0 over no values.
     Sum,
+    /// `count(*)` (every event) or `count(e)` (events where `e` is not null).
     Count,
+    /// `avg(e)`: 0 over no values.
     Avg,
+    /// `min(e)`: 0 over no values.
     Min,
+    /// `max(e)`: 0 over no values.
     Max,
 }
 
 /// One aggregate of a formula; `arg` is `None` for `count(*)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggregateCall {
+    /// The aggregate function.
     pub function: AggregateFn,
+    /// The per-event expression; `None` for `count(*)`.
     pub arg: Option<Expr>,
 }
 
@@ -185,8 +244,11 @@ pub enum FormulaErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column {column}: {message}")]
 pub struct FormulaError {
+    /// 1-based column, in characters, where the problem is.
     pub column: usize,
+    /// Syntax (code `formula_syntax`) or meaning (`formula_invalid`).
     pub kind: FormulaErrorKind,
+    /// A lowercase explanation.
     pub message: String,
 }
 
