@@ -33,7 +33,12 @@ pub enum Usage<'a> {
     /// Other aggregations (`min`, `max`, `avg`, `latest`, `unique_count`,
     /// `formula`): the quantity and how many events are behind it (for
     /// `unique_count`, the first event of each distinct value).
-    Opaque { quantity: Decimal, events: usize },
+    Opaque {
+        /// The line's aggregated quantity, as priced.
+        quantity: Decimal,
+        /// How many events share the subtotal; 0 leaves it all unattributed.
+        events: usize,
+    },
 }
 
 /// Per-event amounts in minor units. `unattributed + Σ per_event == subtotal`,
@@ -41,7 +46,10 @@ pub enum Usage<'a> {
 /// [`crate::price_events`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attribution {
+    /// The rule applied.
     pub rule: AttributionRule,
+    /// The line's subtotal in minor units, what `unattributed` and `per_event` add
+    /// up to.
     pub subtotal: i64,
     /// The part no event caused: under `Marginal`, the price at quantity zero (a
     /// flat model's amount, a first tier's flat amount); under the other rules,

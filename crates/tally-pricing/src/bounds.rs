@@ -31,7 +31,10 @@ pub enum AdjustmentKind {
 /// the billed total: `total + amount` is the bounded total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Adjustment {
+    /// Which bound was enforced.
     pub kind: AdjustmentKind,
+    /// Minor units to add to the total: positive for a minimum, negative for a
+    /// maximum.
     pub amount: i64,
 }
 
@@ -56,10 +59,12 @@ impl ProductBounds {
         })
     }
 
+    /// The minimum total per period in minor units, if any.
     pub fn min_amount(&self) -> Option<i64> {
         self.min_amount
     }
 
+    /// The maximum total per period in minor units, if any.
     pub fn max_amount(&self) -> Option<i64> {
         self.max_amount
     }

@@ -79,24 +79,43 @@ const CURRENCIES: &[(&str, u32)] = &[
 ];
 
 impl Currency {
+    /// Euro: 2 decimals, amounts in cents.
     pub const EUR: Currency = Currency {
         code: "EUR",
         exponent: 2,
     };
+    /// US dollar: 2 decimals, amounts in cents.
     pub const USD: Currency = Currency {
         code: "USD",
         exponent: 2,
     };
+    /// Japanese yen: no minor unit, amounts in yen.
     pub const JPY: Currency = Currency {
         code: "JPY",
         exponent: 0,
     };
+    /// Kuwaiti dinar: 3 decimals, amounts in fils.
     pub const KWD: Currency = Currency {
         code: "KWD",
         exponent: 3,
     };
 
     /// Parses a three-letter code (`"EUR"`, `"eur"`).
+    ///
+    /// # Errors
+    ///
+    /// [`PricingError::UnknownCurrency`] (code `unknown_currency`) for a code not in
+    /// Tally's table.
+    ///
+    /// ```
+    /// use tally_pricing::{Currency, Money};
+    ///
+    /// let kwd = Currency::parse("kwd").unwrap();
+    /// assert_eq!((kwd.code(), kwd.exponent()), ("KWD", 3));
+    /// assert_eq!(Money::new(12_345, kwd).to_string(), "12.345 KWD");
+    /// assert_eq!(Money::new(12_345, Currency::JPY).to_string(), "12345 JPY");
+    /// assert!(Currency::parse("XXX").is_err());
+    /// ```
     pub fn parse(code: &str) -> Result<Currency, PricingError> {
         CURRENCIES
             .iter()

@@ -12,22 +12,33 @@ pub enum PricingError {
     /// A price model or product bound failed validation; every problem is listed.
     #[error("invalid price: {}", ProblemList(.0))]
     Invalid(Vec<Problem>),
+    /// `negative_quantity`: a quantity below zero, or contributions whose total is;
+    /// an aggregator clamps negative usage to 0 unless it allows negative values.
     #[error("quantity must not be negative")]
     NegativeQuantity,
+    /// `negative_tax_rate`: a tax rate below zero.
     #[error("tax rate must not be negative")]
     NegativeTaxRate,
     /// An intermediate or final amount left the representable range (`Decimal`
     /// arithmetic or `i64` minor units); no approximate number is produced.
     #[error("amount out of range")]
     Overflow,
+    /// `needs_event_values`: a percentage model was given a quantity; use
+    /// [`crate::price_events`] with each event's value.
     #[error("a percentage price needs each event's value, not a quantity")]
     NeedsEventValues,
+    /// `not_per_event`: [`crate::price_events`] or the `OwnFee` rule on a model
+    /// that is not a percentage.
     #[error("only a percentage price is computed from per-event values")]
     NotPerEvent,
+    /// `needs_contributions`: `Marginal`, `ProRata` or `OwnFee` attribution over
+    /// [`crate::Usage::Opaque`], which has no per-event contributions.
     #[error("this attribution rule needs each event's contribution")]
     NeedsContributions,
+    /// `unknown_currency`: a code not in Tally's ISO 4217 table; holds the text given.
     #[error("unknown currency {0:?}")]
     UnknownCurrency(String),
+    /// `currency_mismatch`: adding amounts of two currencies.
     #[error("cannot combine {0} and {1} amounts")]
     CurrencyMismatch(Currency, Currency),
 }
@@ -61,8 +72,12 @@ impl PricingError {
 /// (a stable code) and a lowercase human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// JSON pointer relative to the price object: `/tiers/1/up_to`, `/amount`,
+    /// `/min_amount`.
     pub path: String,
+    /// The stable reason; match on this, not on the message.
     pub code: ProblemCode,
+    /// A lowercase explanation for humans.
     pub message: String,
 }
 
@@ -102,23 +117,39 @@ impl fmt::Display for ProblemList<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
+    /// `negative_amount`: a price, fee, floor, cap or product bound below zero.
     NegativeAmount,
+    /// `negative_rate`: a percentage rate below zero.
     NegativeRate,
+    /// `empty_tiers`: a graduated or volume model without tiers.
     EmptyTiers,
+    /// `too_many_tiers`: more than [`crate::MAX_TIERS`] tiers.
     TooManyTiers,
+    /// `negative_bound`: a tier `up_to` below zero.
     NegativeBound,
+    /// `tiers_not_increasing`: an `up_to` not greater than the previous one.
     TiersNotIncreasing,
+    /// `open_tier_not_last`: `up_to: null` on a tier other than the last.
     OpenTierNotLast,
+    /// `last_tier_must_be_open`: the last tier has a bound, so some quantities
+    /// would have no price.
     LastTierMustBeOpen,
+    /// `invalid_package_size`: a package size of zero or less.
     InvalidPackageSize,
+    /// `empty_property`: a percentage model without the property to read.
     EmptyProperty,
+    /// `floor_above_cap`: a per-event floor greater than the cap.
     FloorAboveCap,
+    /// `fractional_amount`: a product bound that is not whole minor units.
     FractionalAmount,
+    /// `amount_too_large`: a product bound beyond `i64` minor units.
     AmountTooLarge,
+    /// `min_above_max`: a product minimum greater than its maximum.
     MinAboveMax,
 }
 
 impl ProblemCode {
+    /// The snake_case code, as serialized.
     pub fn as_str(self) -> &'static str {
         match self {
             ProblemCode::NegativeAmount => "negative_amount",

@@ -39,6 +39,40 @@
 //! `unattributed + Σ per_event` is exactly the subtotal: residues go by largest
 //! remainder, earliest event first on ties. [`attribute_with`] takes the rule
 //! explicitly. `docs/pricing.md` has worked examples of every rule.
+//!
+//! # Example
+//!
+//! A volume price in euro cents, quoted with 20 % tax, then shown in euros:
+//!
+//! ```
+//! use rust_decimal::Decimal;
+//! use tally_pricing::{Currency, LineKind, Money, PriceModel, PriceModelDef, TaxRate, price};
+//!
+//! // As the API takes it: the first 1000 units at 2 cents, beyond that every unit
+//! // at 1.5 cents plus 5.00 € once.
+//! let def: PriceModelDef = serde_json::from_str(
+//!     r#"{"type": "volume", "tiers": [
+//!           {"up_to": "1000", "unit_amount": "2", "flat_amount": "0"},
+//!           {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}"#,
+//! )
+//! .unwrap();
+//! let model = PriceModel::parse(&def).unwrap();
+//!
+//! let quote = price(&model, Decimal::new(12005, 1)).unwrap(); // 1200.5 units
+//! let line = &quote.breakdown[0];
+//! assert_eq!((line.kind, line.tier), (LineKind::Tier, Some(1)));
+//! assert_eq!(quote.amount, Decimal::new(230075, 2)); // 1200.5 × 1.5 + 500
+//! assert_eq!(quote.subtotal, 2301); // rounded half away from zero
+//!
+//! let taxed = quote.with_tax(TaxRate::new(Decimal::from(20)).unwrap()).unwrap();
+//! assert_eq!((taxed.tax, taxed.total), (460, 2761)); // 20 % of 2301 is 460.2
+//! assert_eq!(Money::new(taxed.total, Currency::EUR).to_string(), "27.61 EUR");
+//! ```
+//!
+//! `crates/tally-pricing/examples/quote.rs` quotes graduated and volume prices at
+//! several quantities and prints the breakdown per tier.
+
+#![warn(missing_docs)]
 
 mod apportion;
 mod arith;

@@ -16,11 +16,14 @@ use crate::error::PricingError;
 /// an [`PricingError::Overflow`], never a wrapped or rounded number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
+    /// The amount in minor units: `10000` EUR is 100.00 €, `10000` JPY is ¥10000.
     pub minor: i64,
+    /// The currency, which says how many decimals a minor unit has.
     pub currency: Currency,
 }
 
 impl Money {
+    /// `minor` units of `currency`.
     pub fn new(minor: i64, currency: Currency) -> Money {
         Money { minor, currency }
     }
@@ -58,8 +61,14 @@ impl fmt::Display for Money {
 pub struct TaxRate(Decimal);
 
 impl TaxRate {
+    /// No tax.
     pub const ZERO: TaxRate = TaxRate(Decimal::ZERO);
 
+    /// A rate in percent (`Decimal::from(20)` is 20 %); may be fractional (`8.875`).
+    ///
+    /// # Errors
+    ///
+    /// [`PricingError::NegativeTaxRate`] below zero.
     pub fn new(percent: Decimal) -> Result<TaxRate, PricingError> {
         if percent.is_sign_negative() && !percent.is_zero() {
             return Err(PricingError::NegativeTaxRate);
@@ -67,6 +76,7 @@ impl TaxRate {
         Ok(TaxRate(percent))
     }
 
+    /// The rate in percent.
     pub fn percent(self) -> Decimal {
         self.0
     }
@@ -95,8 +105,11 @@ pub fn tax_amount(subtotal: i64, rate: TaxRate) -> Result<i64, PricingError> {
 /// A subtotal with its tax and total, all in minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Taxed {
+    /// The rounded subtotal, in minor units.
     pub subtotal: i64,
+    /// `round(subtotal × rate / 100)`, half away from zero, in minor units.
     pub tax: i64,
+    /// `subtotal + tax`, in minor units.
     pub total: i64,
 }
 

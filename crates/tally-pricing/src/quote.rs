@@ -15,13 +15,40 @@ use crate::money::{TaxRate, Taxed};
 pub struct Quote {
     /// The priced quantity; for a percentage model, the sum of the event values.
     pub quantity: Decimal,
+    /// The exact amount in minor units, possibly fractional (`1851.75` cents):
+    /// the sum of the breakdown's amounts.
     pub amount: Decimal,
+    /// `amount` rounded half away from zero to whole minor units: what the line
+    /// bills before tax.
     pub subtotal: i64,
+    /// One line per tier reached (graduated), the tier used (volume), or the parts
+    /// of the model (one line for flat, per-unit and package; up to four for
+    /// percentage).
     pub breakdown: Vec<BreakdownLine>,
 }
 
 impl Quote {
-    /// The subtotal with its tax and total.
+    /// The subtotal with its tax and total: tax is computed on the rounded
+    /// subtotal, so the invoice's lines and totals agree to the minor unit.
+    ///
+    /// # Errors
+    ///
+    /// [`PricingError::Overflow`] when the tax or total leaves `i64`.
+    ///
+    /// ```
+    /// use rust_decimal::Decimal;
+    /// use tally_pricing::{PriceModel, PriceModelDef, TaxRate, price};
+    ///
+    /// // 0.15 cent per call: 12345 calls are 1851.75 cents, billed 1852.
+    /// let def: PriceModelDef =
+    ///     serde_json::from_str(r#"{"type": "per_unit", "unit_amount": "0.15"}"#).unwrap();
+    /// let quote = price(&PriceModel::parse(&def).unwrap(), Decimal::from(12345)).unwrap();
+    /// assert_eq!(quote.amount, Decimal::new(185175, 2));
+    ///
+    /// // 20 % of 1852 is 370.4, rounded to 370.
+    /// let taxed = quote.with_tax(TaxRate::new(Decimal::from(20)).unwrap()).unwrap();
+    /// assert_eq!((taxed.subtotal, taxed.tax, taxed.total), (1852, 370, 2222));
+    /// ```
     pub fn with_tax(&self, rate: TaxRate) -> Result<Taxed, PricingError> {
         Taxed::compute(self.subtotal, rate)
     }
@@ -53,6 +80,7 @@ pub enum LineKind {
 /// flat_amount`, exactly; the quote's `amount` is the sum of its lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakdownLine {
+    /// What the line stands for.
     pub kind: LineKind,
     /// Zero-based tier index for tier lines.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,10 +88,15 @@ pub struct BreakdownLine {
     /// The range the line covers: `(from, to]` (the first tier includes 0); `to`
     /// is `None` when open. Non-tier lines cover `[0, open)`.
     pub from: Decimal,
+    /// The range's inclusive upper end; `None` when open.
     pub to: Option<Decimal>,
+    /// Units priced on this line (blocks for a package, events for fixed fees).
     pub quantity: Decimal,
+    /// Minor units per unit on this line.
     pub unit_amount: Decimal,
+    /// Minor units charged once on this line.
     pub flat_amount: Decimal,
+    /// `quantity × unit_amount + flat_amount`, exact, in minor units.
     pub amount: Decimal,
 }
 
@@ -106,6 +139,43 @@ impl BreakdownLine {
 
 /// Prices a quantity (non-negative, possibly fractional) with any model but
 /// `percentage`, which needs each event's value: see [`price_events`].
+///
+/// # Errors
+///
+/// [`PricingError::NegativeQuantity`], [`PricingError::NeedsEventValues`] for a
+/// percentage model, [`PricingError::Overflow`] when an amount leaves the
+/// representable range.
+///
+/// # Examples
+///
+/// Graduated and volume prices over the same tiers (amounts in euro cents):
+///
+/// ```
+/// use rust_decimal::Decimal;
+/// use tally_pricing::{PriceModel, PriceModelDef, TaxRate, price};
+///
+/// let tiers = r#"[{"up_to": "1000", "unit_amount": "2"},
+///                 {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]"#;
+/// let model = |kind: &str| {
+///     let json = format!(r#"{{"type": "{kind}", "tiers": {tiers}}}"#);
+///     PriceModel::parse(&serde_json::from_str::<PriceModelDef>(&json).unwrap()).unwrap()
+/// };
+///
+/// // Graduated: 1000 × 2 + (1500 × 1.5 + 500) = 2000 + 2750.
+/// let quote = price(&model("graduated"), Decimal::from(2500)).unwrap();
+/// let per_tier: Vec<_> = quote.breakdown.iter().map(|line| line.amount).collect();
+/// assert_eq!(per_tier, [Decimal::from(2000), Decimal::from(2750)]);
+/// assert_eq!(quote.subtotal, 4750);
+///
+/// // Volume: all 2500 units at the second tier's price, 2500 × 1.5 + 500.
+/// let quote = price(&model("volume"), Decimal::from(2500)).unwrap();
+/// assert_eq!(quote.breakdown.len(), 1);
+/// assert_eq!(quote.subtotal, 4250);
+///
+/// // Tax on the rounded subtotal: 20 % of 4250 is 850.
+/// let taxed = quote.with_tax(TaxRate::new(Decimal::from(20)).unwrap()).unwrap();
+/// assert_eq!((taxed.subtotal, taxed.tax, taxed.total), (4250, 850, 5100));
+/// ```
 pub fn price(model: &PriceModel, quantity: Decimal) -> Result<Quote, PricingError> {
     let breakdown = lines(model, quantity)?;
     quote(quantity, breakdown)
@@ -124,8 +194,11 @@ pub fn price_events(model: &PriceModel, values: &[Decimal]) -> Result<Quote, Pri
 /// One point of a preview curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PreviewPoint {
+    /// The quantity priced (for a percentage model, one event's value).
     pub quantity: Decimal,
+    /// The exact amount in minor units.
     pub amount: Decimal,
+    /// The amount rounded to whole minor units.
     pub subtotal: i64,
 }
 

@@ -12,30 +12,48 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriceModelDef {
     /// `amount` per period, whatever the quantity.
-    Flat { amount: Decimal },
+    Flat {
+        /// Minor units per period (`"2900"` is 29.00 €), ≥ 0.
+        amount: Decimal,
+    },
     /// `unit_amount` × quantity.
-    PerUnit { unit_amount: Decimal },
+    PerUnit {
+        /// Minor units per unit, ≥ 0; may be fractional (`"0.15"` cent per call).
+        unit_amount: Decimal,
+    },
     /// `package_amount` per started (`up`) or completed (`down`) block.
     Package {
+        /// Minor units per block, ≥ 0.
         package_amount: Decimal,
+        /// Units per block, > 0; may be fractional.
         package_size: Decimal,
+        /// Which blocks are charged; `up` when absent.
         #[serde(default)]
         rounding: PackageRounding,
     },
     /// Each unit priced by the tier it falls in.
-    Graduated { tiers: Vec<TierDef> },
+    Graduated {
+        /// At least one tier; bounds strictly increasing, only the last open.
+        tiers: Vec<TierDef>,
+    },
     /// All units priced by the tier the total reaches.
-    Volume { tiers: Vec<TierDef> },
+    Volume {
+        /// At least one tier; bounds strictly increasing, only the last open.
+        tiers: Vec<TierDef>,
+    },
     /// Per event: `clamp(rate % × value + fixed_amount, per_event_floor, per_event_cap)`.
     Percentage {
         /// Percent of the event's value (`"2.9"` is 2.9 %).
         rate: Decimal,
         /// The record property holding each event's value.
         property: String,
+        /// Minor units added to every event's fee (`"30"`: 0.30 € per payment).
         #[serde(default)]
         fixed_amount: Decimal,
+        /// Smallest fee per event, in minor units.
         #[serde(default)]
         per_event_floor: Option<Decimal>,
+        /// Largest fee per event, in minor units; not below the floor.
         #[serde(default)]
         per_event_cap: Option<Decimal>,
     },
@@ -45,10 +63,13 @@ pub enum PriceModelDef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierDef {
+    /// Inclusive upper bound in units; `None` for the open last tier.
     #[serde(default)]
     pub up_to: Option<Decimal>,
+    /// Minor units per unit in this tier, ≥ 0; 0 when absent.
     #[serde(default)]
     pub unit_amount: Decimal,
+    /// Minor units charged once when the tier is used, ≥ 0; 0 when absent.
     #[serde(default)]
     pub flat_amount: Decimal,
 }
@@ -58,7 +79,9 @@ pub struct TierDef {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PackageRounding {
+    /// Charge every started block: 1001 units in blocks of 1000 are 2 blocks.
     #[default]
     Up,
+    /// Charge completed blocks only: 1999 units in blocks of 1000 are 1 block.
     Down,
 }

@@ -37,15 +37,23 @@ pub(crate) enum Model {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelType {
+    /// `flat`: a fixed amount per period.
     Flat,
+    /// `per_unit`: a price per unit.
     PerUnit,
+    /// `package`: a price per block of units.
     Package,
+    /// `graduated`: each unit priced by its tier.
     Graduated,
+    /// `volume`: every unit priced by the tier the total reaches.
     Volume,
+    /// `percentage`: a fee per event, from each event's value.
     Percentage,
 }
 
 impl ModelType {
+    /// The `type` tag: `flat`, `per_unit`, `package`, `graduated`, `volume`,
+    /// `percentage`.
     pub fn as_str(self) -> &'static str {
         match self {
             ModelType::Flat => "flat",
@@ -61,6 +69,42 @@ impl ModelType {
 impl PriceModel {
     /// Validates a definition, reporting every problem with its JSON pointer
     /// (relative to the price object, e.g. `/tiers/1/up_to`) and code.
+    ///
+    /// # Errors
+    ///
+    /// [`PricingError::Invalid`] listing every [`Problem`](crate::Problem).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tally_pricing::{PriceModel, PriceModelDef, ProblemCode};
+    ///
+    /// let def: PriceModelDef = serde_json::from_str(
+    ///     r#"{"type": "graduated", "tiers": [
+    ///           {"up_to": "1000", "unit_amount": "2"},
+    ///           {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}"#,
+    /// )
+    /// .unwrap();
+    /// let model = PriceModel::parse(&def).unwrap();
+    /// assert_eq!(model.tiers().map(|tiers| tiers.len()), Some(2));
+    ///
+    /// // A negative price, and a bounded last tier that would leave larger quantities unpriced.
+    /// let def: PriceModelDef = serde_json::from_str(
+    ///     r#"{"type": "volume", "tiers": [
+    ///           {"up_to": "1000", "unit_amount": "2"},
+    ///           {"up_to": "500", "unit_amount": "-1"}]}"#,
+    /// )
+    /// .unwrap();
+    /// let error = PriceModel::parse(&def).unwrap_err();
+    /// let problems: Vec<_> = error.problems().iter().map(|p| (p.path.as_str(), p.code)).collect();
+    /// assert_eq!(
+    ///     problems,
+    ///     [
+    ///         ("/tiers/1/unit_amount", ProblemCode::NegativeAmount),
+    ///         ("/tiers/1/up_to", ProblemCode::LastTierMustBeOpen),
+    ///     ]
+    /// );
+    /// ```
     pub fn parse(def: &PriceModelDef) -> Result<PriceModel, PricingError> {
         let mut problems = Problems::default();
         let model = match def {
@@ -106,6 +150,7 @@ impl PriceModel {
         }
     }
 
+    /// Which of the six models this is.
     pub fn model_type(&self) -> ModelType {
         match &self.0 {
             Model::Flat { .. } => ModelType::Flat,

@@ -45,14 +45,17 @@ impl Package {
         }
     }
 
+    /// Minor units per block.
     pub fn amount(&self) -> Decimal {
         self.amount
     }
 
+    /// Units per block, always greater than zero.
     pub fn size(&self) -> Decimal {
         self.size
     }
 
+    /// Whether started or only completed blocks are charged.
     pub fn rounding(&self) -> PackageRounding {
         self.rounding
     }

@@ -80,22 +80,27 @@ impl Percentage {
         }
     }
 
+    /// Percent of each event's value (`2.9` is 2.9 %).
     pub fn rate(&self) -> Decimal {
         self.rate
     }
 
+    /// The record property holding each event's value, in minor units.
     pub fn property(&self) -> &str {
         &self.property
     }
 
+    /// Minor units added to each event's fee before the clamp.
     pub fn fixed_amount(&self) -> Decimal {
         self.fixed_amount
     }
 
+    /// The smallest fee per event, in minor units, if any.
     pub fn per_event_floor(&self) -> Option<Decimal> {
         self.floor
     }
 
+    /// The largest fee per event, in minor units, if any.
     pub fn per_event_cap(&self) -> Option<Decimal> {
         self.cap
     }

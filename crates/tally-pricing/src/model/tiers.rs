@@ -20,12 +20,15 @@ pub struct Tier {
 }
 
 impl Tier {
+    /// The inclusive upper bound in units; `None` for the open last tier.
     pub fn up_to(&self) -> Option<Decimal> {
         self.up_to
     }
+    /// Minor units per unit in this tier.
     pub fn unit_amount(&self) -> Decimal {
         self.unit_amount
     }
+    /// Minor units charged once when the tier is used.
     pub fn flat_amount(&self) -> Decimal {
         self.flat_amount
     }
@@ -89,6 +92,7 @@ impl Tiers {
         self.bounded.iter().chain(std::iter::once(&self.open))
     }
 
+    /// The number of tiers, the open one included: 1..=[`MAX_TIERS`].
     pub fn len(&self) -> usize {
         self.bounded.len() + 1
     }
