@@ -164,7 +164,7 @@ pub struct PiiWarning {
 pub struct PiiMatch {
     /// What was found.
     pub kind: PiiKind,
-    /// Where, in bytes of the scanned text; always on character boundaries.
+    /// Where, as a byte range of the scanned text.
     pub range: Range<usize>,
 }
 

@@ -86,8 +86,9 @@ pub enum ErrorCode {
     /// `event_too_large`: the event's JSON is over [`MAX_EVENT_BYTES`]; when this is
     /// reported nothing else was checked.
     EventTooLarge,
-    /// `invalid_type`: a wrong JSON type (the event is not an object, `record.id` is a
-    /// decimal or a boolean, `timestamp` is an object, …).
+    /// `invalid_type`: a wrong JSON type: the event or `record` is not an object,
+    /// `customer_id` or `event_type` is not a string, `record.id` is neither a string
+    /// nor an integer, `timestamp` is neither a string nor a number.
     InvalidType,
     /// `unknown_field`: a top-level field other than `customer_id`, `event_type`,
     /// `timestamp` and `record`.
