@@ -189,11 +189,25 @@ pub fn timestamp(config: &EventConfig) -> BoxedStrategy<(Timestamp, Json)> {
         -(24 * 60 - 1)..=(24 * 60 - 1_i32),
         0_u16..1000,
     )
-        .prop_map(|(ms, form, offset_minutes, sub_ms)| {
+        .prop_map(move |(ms, form, offset_minutes, sub_ms)| {
+            // The seconds-only forms take the instant to a whole second in range.
+            let ms = match form {
+                Form::RfcZSeconds | Form::NaiveT => whole_second(ms, from, latest).unwrap_or(ms),
+                _ => ms,
+            };
             let json = form.render(ms, offset_minutes, sub_ms);
             (millis(ms), json)
         })
         .boxed()
+}
+
+/// A whole second in `from..=latest` next to `ms`, if the range holds one.
+fn whole_second(ms: i64, from: i64, latest: i64) -> Option<i64> {
+    let down = ms - ms.rem_euclid(1000);
+    let up = down + 1000;
+    [down, up]
+        .into_iter()
+        .find(|second| (from..=latest).contains(second))
 }
 
 /// The accepted written forms of a timestamp.

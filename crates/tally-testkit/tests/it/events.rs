@@ -89,3 +89,59 @@ fn the_masking_policy_leaves_generated_events_unchanged() {
         .run(&valid_event(&config), |valid| check(&config, &valid))
         .unwrap();
 }
+
+/// The written form of a generated timestamp.
+fn form(json: &serde_json::Value) -> &'static str {
+    let Some(text) = json.as_str() else {
+        return "epoch milliseconds";
+    };
+    let fraction = text
+        .split_once('.')
+        .map(|(_, rest)| rest.trim_end_matches('Z'));
+    match (text.contains(' '), text.ends_with('Z'), fraction) {
+        (true, _, _) => "naive with a space",
+        (false, true, None) => "rfc 3339 z, whole seconds",
+        (false, true, Some(digits)) if digits.len() > 3 => "rfc 3339 z, sub-millisecond digits",
+        (false, true, Some(_)) => "rfc 3339 z, milliseconds",
+        (false, false, _) if text[10..].contains(['+', '-']) => "rfc 3339 with an offset",
+        (false, false, _) => "naive with a t",
+    }
+}
+
+#[test]
+fn every_timestamp_form_is_generated() {
+    use proptest::strategy::ValueTree;
+
+    let config = EventConfig::default();
+    let strategy = tally_testkit::timestamp(&config);
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let forms: std::collections::BTreeSet<&str> = (0..500)
+        .map(|_| form(&strategy.new_tree(&mut runner).unwrap().current().1))
+        .collect();
+    assert_eq!(forms.len(), 7, "{forms:?}");
+}
+
+#[test]
+fn records_reach_every_limit() {
+    use proptest::strategy::ValueTree;
+
+    let strategy = record();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut properties, mut key_chars, mut string_bytes, mut items) = (0, 0, 0, 0);
+    for _ in 0..2000 {
+        let record = strategy.new_tree(&mut runner).unwrap().current();
+        properties = properties.max(record.len());
+        for (key, value) in record.properties() {
+            key_chars = key_chars.max(key.chars().count());
+            match value {
+                Value::String(text) => string_bytes = string_bytes.max(text.len()),
+                Value::Array(array) => items = items.max(array.len()),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(properties, MAX_PROPERTIES);
+    assert_eq!(key_chars, MAX_KEY_CHARS);
+    assert_eq!(string_bytes, MAX_STRING_BYTES);
+    assert_eq!(items, MAX_ARRAY_ITEMS);
+}
