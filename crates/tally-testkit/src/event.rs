@@ -179,6 +179,22 @@ pub fn customer(names: &[String]) -> BoxedStrategy<CustomerRef> {
 }
 
 /// A timestamp in the configuration's range and its JSON in one accepted form.
+///
+/// ```
+/// use proptest::prelude::*;
+/// use tally_event::Timestamp;
+/// use tally_testkit::{EventConfig, timestamp};
+///
+/// let config = EventConfig::default();
+/// proptest!(|((at, json) in timestamp(&config))| {
+///     let parsed = match json.as_i64() {
+///         Some(ms) => Timestamp::from_epoch_millis_input(ms),
+///         None => Timestamp::parse(json.as_str().unwrap()),
+///     };
+///     prop_assert_eq!(parsed, Ok(at));
+///     prop_assert!(at <= config.latest());
+/// });
+/// ```
 pub fn timestamp(config: &EventConfig) -> BoxedStrategy<(Timestamp, Json)> {
     let latest = config.latest().as_millis();
     let from = config.from.as_millis().min(latest);

@@ -123,6 +123,16 @@ pub fn filter(config: &FilterConfig) -> BoxedStrategy<Filter> {
 
 /// A tree and its JSON as a client may send it: operators in either spelling
 /// (`greater_than` or `greaterThan`), `is_null` with or without `"value": null`.
+///
+/// ```
+/// use proptest::prelude::*;
+/// use tally_aggregate::Filter;
+/// use tally_testkit::{FilterConfig, where_json};
+///
+/// proptest!(|((json, tree) in where_json(&FilterConfig::default()))| {
+///     prop_assert_eq!(Filter::parse(&json).unwrap(), tree);
+/// });
+/// ```
 pub fn where_json(config: &FilterConfig) -> BoxedStrategy<(Json, Filter)> {
     (filter(config), any::<u64>())
         .prop_map(|(tree, seed)| (spelled(&tree, seed), tree))

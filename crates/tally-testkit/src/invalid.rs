@@ -18,6 +18,16 @@ const MAX_MS: i64 = 253_402_300_799_999;
 /// reports except `malformed_json` (a `serde_json::Value` is always JSON; only
 /// `parse_event_bytes` sees bad bytes), `timestamp_in_future` only when the future
 /// check is on and `pii_detected` only under the `reject` policy.
+///
+/// ```
+/// use tally_event::{ErrorCode, PiiPolicy};
+/// use tally_testkit::{EventConfig, invalid_codes};
+///
+/// let mut config = EventConfig::default();
+/// assert!(!invalid_codes(&config).contains(&ErrorCode::PiiDetected));
+/// config.validation.pii_policy = PiiPolicy::Reject;
+/// assert!(invalid_codes(&config).contains(&ErrorCode::PiiDetected));
+/// ```
 pub fn invalid_codes(config: &EventConfig) -> Vec<ErrorCode> {
     ErrorCode::ALL
         .into_iter()

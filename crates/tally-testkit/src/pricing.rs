@@ -67,6 +67,23 @@ pub fn tiers() -> BoxedStrategy<Vec<TierDef>> {
 
 /// A valid tier list: strictly increasing positive bounds (each the previous one
 /// plus a width), only the last tier open, non-negative prices.
+///
+/// ```
+/// use proptest::prelude::*;
+/// use rust_decimal::Decimal;
+/// use tally_testkit::{TierConfig, tiers_with};
+///
+/// // Three tiers of 1 to 99 units each, whole-cent prices.
+/// let config = TierConfig {
+///     tiers: 3..=3,
+///     widths: (1_i64..100).prop_map(Decimal::from).boxed(),
+///     prices: (0_i64..500).prop_map(Decimal::from).boxed(),
+/// };
+/// proptest!(|(tiers in tiers_with(&config))| {
+///     prop_assert_eq!(tiers.len(), 3);
+///     prop_assert!(tiers[0].up_to < tiers[1].up_to);
+/// });
+/// ```
 pub fn tiers_with(config: &TierConfig) -> BoxedStrategy<Vec<TierDef>> {
     let count = (*config.tiers.start()).max(1)..=(*config.tiers.end()).clamp(1, MAX_TIERS);
     let row = (
@@ -175,6 +192,17 @@ pub struct ProductPrice {
 /// A valid model with optional `min_amount`/`max_amount` (either, both or none;
 /// whole minor units below 10^9, min ≤ max) and a tax rate, all accepted by
 /// `PriceModel::parse`, `ProductBounds::parse` and `TaxRate::new`.
+///
+/// ```
+/// use proptest::prelude::*;
+/// use tally_pricing::{PriceModel, ProductBounds, TaxRate};
+///
+/// proptest!(|(product in tally_testkit::product_price())| {
+///     prop_assert!(PriceModel::parse(&product.model).is_ok());
+///     prop_assert!(ProductBounds::parse(product.min_amount, product.max_amount).is_ok());
+///     prop_assert!(TaxRate::new(product.tax_rate).is_ok());
+/// });
+/// ```
 pub fn product_price() -> BoxedStrategy<ProductPrice> {
     let bound = || prop::option::of((0_i64..1_000_000_000).prop_map(Decimal::from));
     (price_model(), bound(), bound(), 0_i64..=10_000)

@@ -184,6 +184,21 @@ pub fn record() -> BoxedStrategy<Record> {
 
 /// Records shaped by `config`: its fixed properties, then arbitrary ones.
 ///
+/// ```
+/// use proptest::prelude::*;
+/// use tally_testkit::{RecordConfig, integer_value, record_with};
+///
+/// let config = RecordConfig {
+///     properties: vec![("seats".into(), integer_value(1..=50))],
+///     max_extra_properties: 3,
+///     ..RecordConfig::default()
+/// };
+/// proptest!(|(record in record_with(&config))| {
+///     prop_assert!(record.get("seats").and_then(|v| v.as_decimal()).is_some());
+///     prop_assert!(record.len() <= 5);
+/// });
+/// ```
+///
 /// When the arbitrary properties would make the record's JSON larger than
 /// [`RecordConfig::max_bytes`], the largest of them are left out; the fixed
 /// properties are always kept.

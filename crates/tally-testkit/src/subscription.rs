@@ -30,6 +30,15 @@ impl SubscriptionCase {
 
     /// The create body of this subscription for a customer and products that
     /// exist, in `currency`, with `tax_rate` (percent).
+    ///
+    /// ```
+    /// use proptest::prelude::*;
+    ///
+    /// proptest!(|(case in tally_testkit::subscription())| {
+    ///     let input = case.input("acme", &["itm_1".to_owned()], "EUR", None);
+    ///     prop_assert_eq!(input.starts_at, Some(case.starts_at.to_rfc3339()));
+    /// });
+    /// ```
     pub fn input(
         &self,
         customer_id: &str,
