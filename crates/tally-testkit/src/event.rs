@@ -15,7 +15,7 @@ pub const DEFAULT_NOW_MS: i64 = 1_735_689_600_000;
 /// 2020-01-01T00:00:00Z, the default start of [`EventConfig`]'s time range.
 pub const DEFAULT_FROM_MS: i64 = 1_577_836_800_000;
 /// Last instant a timestamp may name: 9999-12-31T23:59:59.999Z.
-const MAX_MS: i64 = 253_402_300_799_999;
+pub(crate) const MAX_MS: i64 = 253_402_300_799_999;
 /// A day: offsets of up to ±23:59 must not move a local date past year 0001..=9999.
 const DAY_MS: i64 = 86_400_000;
 

@@ -8,11 +8,8 @@ use tally_event::{
     MAX_PROPERTIES, MAX_STRING_BYTES, PiiPolicy, SECONDS_HINT_BELOW_MS,
 };
 
-use crate::event::{EventConfig, valid_event};
+use crate::event::{EventConfig, MAX_MS, valid_event};
 use crate::record::RecordConfig;
-
-/// Last instant a timestamp may name: 9999-12-31T23:59:59.999Z.
-const MAX_MS: i64 = 253_402_300_799_999;
 
 /// The codes [`invalid_event`] can expect under `config`: every code `parse_event`
 /// reports except `malformed_json` (a `serde_json::Value` is always JSON; only
@@ -135,7 +132,8 @@ fn set_id(event: &mut Json, id: Json) {
     record(event).insert("id".to_owned(), id);
 }
 
-/// A JSON number with exactly this text (numbers keep their text in this workspace).
+/// A JSON number with exactly this text (serde_json's `arbitrary_precision`, which
+/// Tally enables, keeps numbers as their text).
 fn number(text: &str) -> Json {
     serde_json::from_str(text).expect("a JSON number")
 }
