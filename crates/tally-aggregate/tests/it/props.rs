@@ -6,9 +6,10 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
 use tally_aggregate::{
-    Aggregator, Condition, Filter, Formula, Literal, Operand, Operator, Window, evaluate,
+    Aggregator, Condition, Filter, Formula, Literal, Operator, Window, evaluate,
 };
 use tally_event::{CustomerRef, Event, EventType, Record, RecordId, Scalar, Timestamp, Value};
+use tally_testkit::{FilterConfig, filter};
 
 use crate::support::period;
 
@@ -69,49 +70,24 @@ fn events() -> impl Strategy<Value = Vec<Event>> {
     })
 }
 
+/// Filters over `x`, `y` and a property no event has, comparing with the events'
+/// own small values so that conditions hold often.
+fn filters(operators: &[Operator]) -> FilterConfig {
+    FilterConfig {
+        properties: PROPS.map(str::to_owned).to_vec(),
+        operators: operators.to_vec(),
+        strings: text().boxed(),
+        numbers: decimal().boxed(),
+        depth: 3,
+    }
+}
+
+fn tree(operators: &[Operator]) -> impl Strategy<Value = Filter> {
+    filter(&filters(operators))
+}
+
 fn literal() -> impl Strategy<Value = Literal> {
-    prop_oneof![
-        Just(Literal::Null),
-        any::<bool>().prop_map(Literal::Bool),
-        decimal().prop_map(Literal::Number),
-        text().prop_map(Literal::String),
-    ]
-}
-
-fn condition(ops: Vec<Operator>) -> impl Strategy<Value = Filter> {
-    let property = prop::sample::select(PROPS.to_vec());
-    let op = prop::sample::select(ops);
-    let list = prop::collection::vec(literal(), 0..3);
-    (property, op, literal(), list, text(), decimal()).prop_map(|(p, op, lit, list, s, n)| {
-        let operand = match op {
-            Operator::IsNull | Operator::IsNotNull => Operand::None,
-            Operator::In | Operator::NotIn => Operand::List(list),
-            Operator::StartsWith => Operand::Value(Literal::String(s)),
-            Operator::Contains if lit == Literal::Null => Operand::Value(Literal::String(s)),
-            Operator::GreaterThan
-            | Operator::GreaterThanOrEqual
-            | Operator::LowerThan
-            | Operator::LowerThanOrEqual => match lit {
-                Literal::String(s) => Operand::Value(Literal::String(s)),
-                _ => Operand::Value(Literal::Number(n)),
-            },
-            _ => Operand::Value(lit),
-        };
-        Filter::Condition(Condition {
-            property: p.to_owned(),
-            op,
-            operand,
-        })
-    })
-}
-
-fn tree(ops: Vec<Operator>) -> impl Strategy<Value = Filter> {
-    condition(ops).prop_recursive(3, 12, 3, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::All),
-            prop::collection::vec(inner, 0..3).prop_map(Filter::Any),
-        ]
-    })
+    tally_testkit::literal(&filters(&Operator::ALL))
 }
 
 /// The negation of a tree built from operators that have one.
@@ -172,7 +148,7 @@ fn count_where(events: &[Event], filter: &Filter) -> u64 {
 
 proptest! {
     #[test]
-    fn count_is_the_number_of_matching_events(events in events(), filter in tree(Operator::ALL.to_vec())) {
+    fn count_is_the_number_of_matching_events(events in events(), filter in tree(&Operator::ALL)) {
         let expected = events
             .iter()
             .filter(|e| e.event_type.as_str() == "e" && window().contains(e.timestamp))
@@ -195,7 +171,7 @@ proptest! {
     }
 
     #[test]
-    fn de_morgan_holds_for_and_or_and_the_negated_operators(events in events(), filter in tree(NEGATABLE.to_vec())) {
+    fn de_morgan_holds_for_and_or_and_the_negated_operators(events in events(), filter in tree(&NEGATABLE)) {
         let negated = negate(&filter);
         for event in &events {
             prop_assert_ne!(filter.matches(&event.record), negated.matches(&event.record));
@@ -205,7 +181,7 @@ proptest! {
     }
 
     #[test]
-    fn formula_aggregates_equal_the_operations(events in events(), filter in tree(Operator::ALL.to_vec())) {
+    fn formula_aggregates_equal_the_operations(events in events(), filter in tree(&Operator::ALL)) {
         let where_ = Some(filter.to_json());
         for (op, formula) in [("sum", "sum(x)"), ("avg", "avg(x)"), ("min", "min(x)"), ("max", "max(x)")] {
             let by_op = evaluate(&aggregator(op, Some("x"), None, where_.clone()), window(), None, &events).unwrap();

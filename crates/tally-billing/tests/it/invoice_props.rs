@@ -3,23 +3,26 @@
 
 use futures::TryStreamExt;
 use proptest::prelude::*;
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_billing::LineType;
+use tally_testkit::{TierConfig, tiers_with};
 
 use crate::support::{Harness, at};
 
+/// Tier bounds of 1 to 39 events each, so that a few events cross them; prices
+/// in hundredths of a cent, so that amounts have fractional minor units.
 fn tiers() -> impl Strategy<Value = Vec<Value>> {
-    prop::collection::vec((1i64..40, 0i64..5_000, 0i64..3_000), 1..4).prop_map(|rows| {
-        let last = rows.len() - 1;
-        let mut bound = 0;
-        let mut out = Vec::new();
-        for (index, (step, unit, flat)) in rows.into_iter().enumerate() {
-            bound += step;
-            let up_to = (index < last).then(|| bound.to_string());
-            out.push(json!({"up_to": up_to, "unit_amount": f_cents(unit),
-                            "flat_amount": f_cents(flat)}));
-        }
-        out
+    let config = TierConfig {
+        tiers: 1..=3,
+        widths: (1_i64..40).prop_map(Decimal::from).boxed(),
+        prices: (0_i64..5_000).prop_map(|h| Decimal::new(h, 2)).boxed(),
+    };
+    tiers_with(&config).prop_map(|tiers| {
+        tiers
+            .iter()
+            .map(|tier| serde_json::to_value(tier).unwrap())
+            .collect()
     })
 }
 

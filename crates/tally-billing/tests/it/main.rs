@@ -9,6 +9,7 @@ mod ingest;
 mod invoice_lifecycle;
 mod invoice_props;
 mod invoices;
+mod periods;
 mod plan;
 mod simulate;
 mod support;

@@ -5,59 +5,9 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use tally_billing::consumption::plan::{Judged, Plan, PlanBuilder, Planning, Totals};
 use tally_pricing::{
-    Attribution, AttributionRule, PackageRounding, PriceModel, PriceModelDef, TierDef, Usage,
-    attribute, price, price_events,
+    Attribution, AttributionRule, PriceModel, PriceModelDef, Usage, attribute, price, price_events,
 };
-
-fn amount() -> impl Strategy<Value = Decimal> {
-    (0i64..100_000_000, 0u32..=4).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
-}
-
-fn tiers() -> impl Strategy<Value = Vec<TierDef>> {
-    prop::collection::vec((1i64..3_000, 0u32..=2, amount(), amount()), 1..5).prop_map(|rows| {
-        let last = rows.len() - 1;
-        let mut bound = Decimal::ZERO;
-        let mut out = Vec::new();
-        for (index, (step, scale, unit_amount, flat_amount)) in rows.into_iter().enumerate() {
-            bound += Decimal::new(step, scale);
-            out.push(TierDef {
-                up_to: (index < last).then_some(bound),
-                unit_amount,
-                flat_amount,
-            });
-        }
-        out
-    })
-}
-
-fn model() -> impl Strategy<Value = PriceModelDef> {
-    prop_oneof![
-        amount().prop_map(|amount| PriceModelDef::Flat { amount }),
-        amount().prop_map(|unit_amount| PriceModelDef::PerUnit { unit_amount }),
-        (amount(), 1i64..500, any::<bool>()).prop_map(|(package_amount, size, up)| {
-            PriceModelDef::Package {
-                package_amount,
-                package_size: Decimal::new(size, 1),
-                rounding: if up {
-                    PackageRounding::Up
-                } else {
-                    PackageRounding::Down
-                },
-            }
-        }),
-        tiers().prop_map(|tiers| PriceModelDef::Graduated { tiers }),
-        tiers().prop_map(|tiers| PriceModelDef::Volume { tiers }),
-        (amount(), amount(), prop::option::of(amount())).prop_map(|(rate, fixed, cap)| {
-            PriceModelDef::Percentage {
-                rate: rate / Decimal::from(1000),
-                property: "amount".into(),
-                fixed_amount: fixed / Decimal::from(1000),
-                per_event_floor: None,
-                per_event_cap: cap,
-            }
-        }),
-    ]
-}
+use tally_testkit::price_model as model;
 
 /// Count-like (all 1) or sum-like contributions, up to 60 events.
 fn contributions() -> impl Strategy<Value = Vec<Decimal>> {

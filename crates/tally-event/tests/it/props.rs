@@ -1,15 +1,11 @@
 //! Property tests: validation never panics, valid events round-trip, ids normalize.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use proptest::prelude::*;
-use rust_decimal::Decimal;
 use serde_json::Value as Json;
-use tally_event::{
-    CustomerRef, Event, EventType, MAX_EVENT_BYTES, Record, RecordId, Scalar, Timestamp,
-    ValidationConfig, Value, parse_event, parse_event_bytes,
-};
+use tally_event::{ValidationConfig, parse_event, parse_event_bytes};
+use tally_testkit::{EventConfig, valid_event};
 
 use crate::support::now;
 
@@ -69,58 +65,12 @@ fn event_shaped_json() -> impl Strategy<Value = Json> {
     )
 }
 
-fn decimal() -> impl Strategy<Value = Decimal> {
-    let max = (1_i128 << 96) - 1;
-    (-max..=max, 0_u32..=28).prop_map(|(mantissa, scale)| {
-        Decimal::try_from_i128_with_scale(mantissa, scale).unwrap_or_default()
-    })
-}
-
-fn scalar() -> impl Strategy<Value = Scalar> {
-    prop_oneof![
-        any::<bool>().prop_map(Scalar::Bool),
-        decimal().prop_map(Scalar::Number),
-        "\\PC{0,20}".prop_map(Scalar::String),
-    ]
-}
-
-fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        decimal().prop_map(Value::Number),
-        "\\PC{0,200}".prop_map(Value::String),
-        prop::collection::vec(scalar(), 0..20).prop_map(Value::Array),
-    ]
-}
-
-fn record() -> impl Strategy<Value = Record> {
-    let id = prop_oneof![
-        any::<i64>().prop_map(|n| (RecordId::from_integer(n.into()), Value::Number(n.into()))),
-        "\\PC{1,255}".prop_map(|s| (RecordId::parse(&s).unwrap(), Value::String(s))),
-    ];
-    let key = "\\PC{1,100}".prop_filter("not id", |key| key != "id");
-    (id, prop::collection::btree_map(key, value(), 0..25)).prop_map(|((id, id_value), rest)| {
-        let mut properties: BTreeMap<String, Value> = rest;
-        properties.insert("id".into(), id_value);
-        Record::from_trusted_parts(id, properties)
-    })
-}
-
-/// Events within every limit, timestamps up to the tests' `now`.
-fn valid_event() -> impl Strategy<Value = Event> {
-    (
-        "\\PC{1,255}",
-        "[A-Za-z0-9_.:-]{1,100}",
-        0..=now().as_millis(),
-        record(),
-    )
-        .prop_map(|(customer, event_type, ms, record)| Event {
-            event_type: EventType::parse(&event_type).unwrap(),
-            customer: CustomerRef::parse(&customer).unwrap(),
-            timestamp: Timestamp::from_millis(ms).unwrap(),
-            record,
-        })
+/// Events of every shape, timestamps up to the tests' `now` and its allowed skew.
+fn events_until_now() -> EventConfig {
+    EventConfig {
+        now: now(),
+        ..EventConfig::default()
+    }
 }
 
 proptest! {
@@ -159,15 +109,15 @@ proptest! {
     }
 
     #[test]
-    fn valid_events_round_trip(event in valid_event()) {
-        let json = event.to_json();
-        let size = serde_json::to_vec(&json).unwrap().len();
-        prop_assume!(size <= MAX_EVENT_BYTES);
-        let parsed = parse_event(&json, &ValidationConfig::default(), now());
-        prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
-        let parsed = parsed.unwrap().event;
-        prop_assert_eq!(&parsed, &event);
-        prop_assert_eq!(parsed.key(), event.key());
+    fn valid_events_round_trip(valid in valid_event(&events_until_now())) {
+        // the generated wire form (any timestamp form) and the canonical one
+        for json in [valid.json.clone(), valid.event.to_json()] {
+            let parsed = parse_event(&json, &ValidationConfig::default(), now());
+            prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
+            let parsed = parsed.unwrap().event;
+            prop_assert_eq!(&parsed, &valid.event);
+            prop_assert_eq!(parsed.key(), valid.event.key());
+        }
     }
 
     #[test]

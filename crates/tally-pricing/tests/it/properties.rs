@@ -6,43 +6,7 @@ use tally_pricing::{
     AttributionRule, PriceModel, PriceModelDef, PricingError, ProblemCode, TaxRate, TierDef, Usage,
     attribute, attribute_with, price, price_events, round_minor, tax_amount,
 };
-
-/// A non-negative decimal below 10^9, with up to 4 decimals.
-fn amount() -> impl Strategy<Value = Decimal> {
-    (0i64..1_000_000_000, 0u32..=4).prop_map(|(mantissa, scale)| Decimal::new(mantissa, scale))
-}
-
-/// A non-negative quantity: mostly on the scale of the generated tier bounds
-/// (below 30 000, whole or with 3 decimals) so tier changes are crossed, sometimes
-/// far beyond them (below 10^9).
-fn quantity() -> impl Strategy<Value = Decimal> {
-    prop_oneof![
-        4 => (0i64..30_000).prop_map(Decimal::from),
-        4 => (0i64..30_000_000).prop_map(|milli| Decimal::new(milli, 3)),
-        1 => (0i64..1_000_000_000, 0u32..=3).prop_map(|(m, scale)| Decimal::new(m, scale)),
-    ]
-}
-
-/// Valid tiers: strictly increasing bounds, open last tier, non-negative prices.
-fn tiers() -> impl Strategy<Value = Vec<TierDef>> {
-    prop::collection::vec((1i64..5_000, 0u32..=2, amount(), amount()), 1..6).prop_map(|rows| {
-        let mut bound = Decimal::ZERO;
-        let last = rows.len() - 1;
-        let tier = |(index, (step, scale, unit_amount, flat_amount)): (
-            usize,
-            (i64, u32, Decimal, Decimal),
-        )| {
-            bound += Decimal::new(step, scale);
-            let up_to = (index < last).then_some(bound);
-            TierDef {
-                up_to,
-                unit_amount,
-                flat_amount,
-            }
-        };
-        rows.into_iter().enumerate().map(tier).collect()
-    })
-}
+use tally_testkit::{amount, quantity, quantity_model, tiers};
 
 fn parse(def: &PriceModelDef) -> PriceModel {
     PriceModel::parse(def).unwrap_or_else(|e| panic!("{def:?}: {e}"))
@@ -52,50 +16,6 @@ fn subtotal(model: &PriceModel, quantity: Decimal) -> Decimal {
     price(model, quantity)
         .map(|q| q.amount)
         .unwrap_or_else(|e| panic!("{quantity}: {e}"))
-}
-
-/// Any valid model priced from a quantity, with its default attribution rule.
-fn quantity_model() -> impl Strategy<Value = PriceModelDef> {
-    prop_oneof![
-        amount().prop_map(|amount| PriceModelDef::Flat { amount }),
-        amount().prop_map(|unit_amount| PriceModelDef::PerUnit { unit_amount }),
-        (amount(), 1i64..1000, any::<bool>()).prop_map(|(package_amount, size, up)| {
-            PriceModelDef::Package {
-                package_amount,
-                package_size: Decimal::new(size, 1),
-                rounding: if up {
-                    tally_pricing::PackageRounding::Up
-                } else {
-                    tally_pricing::PackageRounding::Down
-                },
-            }
-        }),
-        tiers().prop_map(|tiers| PriceModelDef::Graduated { tiers }),
-        tiers().prop_map(|tiers| PriceModelDef::Volume { tiers }),
-    ]
-}
-
-fn percentage_model() -> impl Strategy<Value = PriceModelDef> {
-    (
-        amount(),
-        amount(),
-        prop::option::of(amount()),
-        prop::option::of(amount()),
-    )
-        .prop_map(|(rate, fixed_amount, a, b)| {
-            // Order the floor and cap so the definition is valid.
-            let (floor, cap) = match (a, b) {
-                (Some(a), Some(b)) => (Some(a.min(b)), Some(a.max(b))),
-                other => other,
-            };
-            PriceModelDef::Percentage {
-                rate: rate / Decimal::from(100),
-                property: "amount".to_owned(),
-                fixed_amount,
-                per_event_floor: floor,
-                per_event_cap: cap,
-            }
-        })
 }
 
 /// Per-event contributions small enough that a walk over up to 40 events passes
@@ -176,7 +96,7 @@ proptest! {
     }
 
     #[test]
-    fn own_fees_add_up_to_the_line(def in percentage_model(), values in contributions()) {
+    fn own_fees_add_up_to_the_line(def in tally_testkit::percentage_model("amount"), values in contributions()) {
         let model = parse(&def);
         let per_event = check_adds_up(&model, Usage::Contributions(&values), None);
         prop_assert!(per_event.iter().all(|&amount| amount >= 0), "{per_event:?}");
