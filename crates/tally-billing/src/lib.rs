@@ -17,6 +17,7 @@
 //!
 //! | use case | method | returns |
 //! |---|---|---|
+//! | account | `ensure_account(name)` (created if missing) | `tally_store::Account` |
 //! | settings | `account_settings(acc)` | [`AccountSettings`] (keys in [`settings`]) |
 //! | ingest one | `ingest_event(acc, &Value)`, `ingest_event_bytes(acc, &[u8])` | [`IngestedEvent`] |
 //! | ingest batch | `ingest_batch(acc, &[Value])` (1..=5000) | [`BatchOutcome`] |
@@ -58,6 +59,7 @@
 //! an instant; see [`period`] for the month-end rules. `docs/billing.md` lists
 //! every decision this crate makes where the design is silent.
 
+mod accounts;
 pub mod catalog;
 mod clock;
 pub mod consumption;
