@@ -2,13 +2,11 @@
 //! `tally serve` and `tally keys create`.
 
 use anyhow::Context;
+use tally_engine::DEFAULT_ACCOUNT;
 use tally_event::Timestamp;
 use tally_store::{
     Account, AccountId, ApiKey, ApiKeyHash, ApiKeyId, Store, generate_api_key_secret,
 };
-
-/// The account a fresh database gets.
-pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// A key registered by a command; `secret` is set when the key was generated
 /// here and must be shown to the user once.
