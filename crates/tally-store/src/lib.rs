@@ -9,6 +9,8 @@
 //! [`MemoryStore`] keeps everything in process memory (tests, demos). With the
 //! `conformance` feature, [`conformance`] holds the suite every backend runs.
 
+#![warn(missing_docs)]
+
 pub mod catalog;
 #[cfg(feature = "conformance")]
 pub mod conformance;
