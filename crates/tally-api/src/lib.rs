@@ -12,6 +12,8 @@
 //! - [`openapi`] is generated from the same route registrations as the router, so
 //!   the document lists exactly the routes served.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod extract;
 pub mod keycache;

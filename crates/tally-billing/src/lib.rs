@@ -59,6 +59,8 @@
 //! an instant; see [`period`] for the month-end rules. `docs/billing.md` lists
 //! every decision this crate makes where the design is silent.
 
+#![warn(missing_docs)]
+
 mod accounts;
 pub mod catalog;
 mod clock;

@@ -7,7 +7,7 @@
 //! errors into [`StoreError`]; this crate never depends on a database driver.
 //!
 //! [`MemoryStore`] keeps everything in process memory (tests, demos). With the
-//! `conformance` feature, [`conformance`] holds the suite every backend runs.
+//! `conformance` feature, the `conformance` module holds the suite every backend runs.
 
 #![warn(missing_docs)]
 
