@@ -15,6 +15,24 @@ impl Billing {
     ///
     /// `Invalid` (`/name`: `empty`) for a blank name; `Store` when the store
     /// cannot be read or written.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tally_billing::{Billing, BillingError};
+    /// use tally_store::MemoryStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), BillingError> {
+    /// let billing = Billing::new(Arc::new(MemoryStore::new()));
+    /// let first = billing.ensure_account("default").await?;
+    /// let again = billing.ensure_account("default").await?;
+    /// assert_eq!(first.id, again.id);
+    ///
+    /// let blank = billing.ensure_account(" ").await;
+    /// assert_eq!(blank.unwrap_err().code(), "invalid_request");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn ensure_account(&self, name: &str) -> BillingResult<Account> {
         if name.trim().is_empty() {
             return Err(BillingError::invalid(
