@@ -120,3 +120,44 @@ impl Engine {
         self.billing.store()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn engines_over_one_store_share_the_default_account() {
+        let store = open_memory();
+        let first = Engine::start(Billing::new(store.clone()), DEFAULT_ACCOUNT)
+            .await
+            .expect("first start");
+        let second = Engine::start(Billing::new(store), DEFAULT_ACCOUNT)
+            .await
+            .expect("second start");
+        assert_eq!(first.account(), second.account());
+        assert_eq!(first.account_record().name, DEFAULT_ACCOUNT);
+    }
+
+    #[tokio::test]
+    async fn a_blank_account_name_is_refused() {
+        let error = Engine::start(Billing::new(open_memory()), "  ")
+            .await
+            .err()
+            .expect("a blank name has no account");
+        match error {
+            EngineError::Account { source, .. } => assert_eq!(source.code(), "invalid_request"),
+            other => panic!("expected an account error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_memory_url_opens_an_empty_store() {
+        let engine = Engine::open("memory:").await.expect("memory engine");
+        let customers = engine
+            .billing()
+            .list_customers(engine.account(), Default::default())
+            .await
+            .expect("list");
+        assert_eq!(customers.total, 0);
+    }
+}
