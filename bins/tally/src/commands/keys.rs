@@ -31,7 +31,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let KeysCommand::Create(create) = &args.command;
     let issued = runtime()?.block_on(async {
         let store = tally_engine::open_store(&create.database.database_url).await?;
-        accounts::create_key(store.as_ref(), &create.account).await
+        accounts::create_key(&store, &create.account).await
     })?;
     let secret = issued.secret.unwrap_or_default();
     let mut out = std::io::stdout().lock();

@@ -77,7 +77,7 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let url = &args.database.database_url;
     let store = tally_engine::open_store(url).await?;
     tracing::info!(database = %tally_engine::redact_url(url), "store open");
-    let issued = accounts::bootstrap(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
+    let issued = accounts::bootstrap(&store, args.bootstrap_api_key.as_deref()).await?;
     if let Some(issued) = issued {
         announce(&issued)?;
     }
