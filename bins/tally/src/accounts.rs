@@ -1,14 +1,13 @@
 //! Accounts and API keys from the command line: the first-start bootstrap of
 //! `tally serve` and `tally keys create`.
 
-use anyhow::Context;
-use tally_event::Timestamp;
-use tally_store::{
-    Account, AccountId, ApiKey, ApiKeyHash, ApiKeyId, Store, generate_api_key_secret,
-};
+use std::sync::Arc;
 
-/// The account a fresh database gets.
-pub const DEFAULT_ACCOUNT: &str = "default";
+use anyhow::Context;
+use tally_billing::Billing;
+use tally_engine::DEFAULT_ACCOUNT;
+use tally_event::Timestamp;
+use tally_store::{Account, ApiKey, ApiKeyHash, ApiKeyId, Store, generate_api_key_secret};
 
 /// A key registered by a command; `secret` is set when the key was generated
 /// here and must be shown to the user once.
@@ -23,19 +22,11 @@ fn now() -> anyhow::Result<Timestamp> {
         .context("the system clock is outside years 1970..=9999")
 }
 
-/// The account named `name`, created if missing.
-pub async fn ensure_account(store: &dyn Store, name: &str) -> anyhow::Result<Account> {
-    if let Some(account) = store.find_account_by_name(name).await? {
-        return Ok(account);
-    }
-    let account = Account {
-        id: AccountId::random(),
-        name: name.to_owned(),
-        settings: serde_json::Value::Object(Default::default()),
-        created_at: now()?,
-    };
-    store
-        .create_account(&account)
+/// The account named `name`, created if missing (the same rule as an
+/// embedding program's, `Billing::ensure_account`).
+pub async fn ensure_account(store: &Arc<dyn Store>, name: &str) -> anyhow::Result<Account> {
+    Billing::new(store.clone())
+        .ensure_account(name)
         .await
         .with_context(|| format!("cannot create account {name}"))
 }
@@ -60,10 +51,10 @@ pub async fn register_key(
 }
 
 /// Creates a new key for the account named `name` (and the account if needed).
-pub async fn create_key(store: &dyn Store, name: &str) -> anyhow::Result<IssuedKey> {
+pub async fn create_key(store: &Arc<dyn Store>, name: &str) -> anyhow::Result<IssuedKey> {
     let account = ensure_account(store, name).await?;
     let secret = generate_api_key_secret(&mut rand::rng());
-    register_key(store, &account, &secret).await?;
+    register_key(store.as_ref(), &account, &secret).await?;
     Ok(IssuedKey {
         account,
         secret: Some(secret),
@@ -75,7 +66,7 @@ pub async fn create_key(store: &dyn Store, name: &str) -> anyhow::Result<IssuedK
 /// `bootstrap` on a database that has accounts, makes sure that key works, for
 /// the `default` account, so scripts can restart the server with the same key.
 pub async fn bootstrap(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     bootstrap: Option<&str>,
 ) -> anyhow::Result<Option<IssuedKey>> {
     let empty = store.list_accounts().await?.is_empty();
@@ -89,7 +80,7 @@ pub async fn bootstrap(
                 return Ok(None);
             }
             let account = ensure_account(store, DEFAULT_ACCOUNT).await?;
-            register_key(store, &account, secret).await?;
+            register_key(store.as_ref(), &account, secret).await?;
             Ok(Some(IssuedKey {
                 account,
                 secret: None,

@@ -6,7 +6,6 @@
 
 mod accounts;
 mod commands;
-mod store_url;
 
 use std::io::Write;
 use std::process::ExitCode;

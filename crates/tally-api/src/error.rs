@@ -64,6 +64,7 @@ impl ErrorCode {
         }
     }
 
+    /// The `code` of the response body (`invalid_request`).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -105,12 +106,17 @@ impl ErrorCode {
 /// message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
+    /// A JSON pointer into the body (`/record/address`), or `/name` for the query parameter
+    /// `name`.
     pub path: String,
+    /// A stable snake_case code (`nested_object`).
     pub code: String,
+    /// A lowercase human message.
     pub message: String,
 }
 
 impl FieldError {
+    /// A problem at `path`.
     pub fn new(
         path: impl Into<String>,
         code: impl Into<String>,
@@ -152,6 +158,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with `code` (its status) and a lowercase message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -167,6 +174,7 @@ impl ApiError {
         Self::new(ErrorCode::InvalidRequest, message).with_errors(errors)
     }
 
+    /// A 404 for an `entity` (`customer`): absent, or another account's.
     pub fn not_found(entity: &str) -> Self {
         Self::new(ErrorCode::NotFound, format!("{entity} not found"))
     }
@@ -187,6 +195,7 @@ impl ApiError {
         }
     }
 
+    /// A 429 that tells the client when to retry (`Retry-After`, seconds).
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
@@ -194,15 +203,18 @@ impl ApiError {
         }
     }
 
+    /// Replaces the problems listed in the body.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
         self
     }
 
+    /// The code, hence the status.
     pub fn code(&self) -> ErrorCode {
         self.code
     }
 
+    /// The JSON body sent for this error.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             message: self.message.clone(),

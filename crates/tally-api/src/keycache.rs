@@ -12,6 +12,8 @@ use tally_store::{AccountId, ApiKeyHash};
 /// Default lifetime of a cached key.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 
+/// The accounts of API keys seen recently, by key hash, so that most requests skip the store
+/// lookup. A revoked key keeps working until its entry expires.
 #[derive(Debug)]
 pub struct KeyCache {
     ttl: Duration,
@@ -19,6 +21,7 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
+    /// A cache keeping entries for `ttl`; zero keeps nothing.
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -36,6 +39,7 @@ impl KeyCache {
         (now.saturating_duration_since(*at) < self.ttl).then(|| account.clone())
     }
 
+    /// Remembers that `key` opens `account`, as of `now`.
     pub fn insert(&self, key: ApiKeyHash, account: AccountId, now: Instant) {
         if self.ttl.is_zero() {
             return;

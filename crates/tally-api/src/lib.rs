@@ -11,6 +11,34 @@
 //! - Every response carries `x-request-id` (echoed, or generated as `req_…`).
 //! - [`openapi`] is generated from the same route registrations as the router, so
 //!   the document lists exactly the routes served.
+//!
+//! To serve the API from a program of your own (`docs/EMBEDDING.md`), build the
+//! router over a [`Billing`](tally_billing::Billing) and serve it with axum;
+//! tests call it in-process:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use tally_api::{ApiConfig, AppState, router};
+//! use tally_billing::Billing;
+//! use tally_store::MemoryStore;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let billing = Billing::new(Arc::new(MemoryStore::new()));
+//! let app = router(AppState::new(billing, ApiConfig::default()));
+//!
+//! let health = Request::get("/healthz").body(Body::empty())?;
+//! assert_eq!(app.clone().oneshot(health).await?.status(), StatusCode::OK);
+//! let without_key = Request::get("/v1/customers").body(Body::empty())?;
+//! assert_eq!(app.oneshot(without_key).await?.status(), StatusCode::UNAUTHORIZED);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod extract;

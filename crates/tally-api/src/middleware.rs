@@ -16,6 +16,7 @@ use crate::error::{ApiError, ErrorCode, InternalCause};
 use crate::ratelimit::Decision;
 use crate::state::AppState;
 
+/// The header carrying the request id, the client's or a generated `req_…`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");

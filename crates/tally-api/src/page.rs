@@ -20,7 +20,9 @@ pub struct PageMeta {
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Paginated<T> {
+    /// The counts: total, taken, skipped.
     pub meta: PageMeta,
+    /// This page's items.
     pub data: Vec<T>,
 }
 

@@ -34,6 +34,7 @@ impl Default for RateLimitConfig {
 /// What the limiter decided for one request, for the `X-RateLimit-*` headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
+    /// Whether the request may proceed (else a 429).
     pub allowed: bool,
     /// Bucket capacity (`X-RateLimit-Limit`).
     pub limit: u32,
@@ -59,6 +60,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter with no bucket yet; each key's bucket starts full.
     pub fn new(config: RateLimitConfig) -> Self {
         Self {
             config,

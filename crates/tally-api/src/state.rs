@@ -20,8 +20,11 @@ pub const DEFAULT_BATCH_BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
 /// Server settings the API enforces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
+    /// Requests per second and burst, per key.
     pub rate_limit: RateLimitConfig,
+    /// Largest request body, in bytes (413 above).
     pub body_limit_bytes: usize,
+    /// Largest body of `POST /v1/events/batch`, in bytes.
     pub batch_body_limit_bytes: usize,
     /// How long a key's account is remembered between store lookups (0: never).
     pub key_cache_ttl: Duration,
@@ -53,6 +56,8 @@ struct Inner {
 }
 
 impl AppState {
+    /// The state of a router over `billing` with these settings; limiter, key cache and metrics
+    /// start empty.
     pub fn new(billing: Billing, config: ApiConfig) -> Self {
         let limiter = RateLimiter::new(config.rate_limit);
         let keys = KeyCache::new(config.key_cache_ttl);
@@ -67,6 +72,7 @@ impl AppState {
         }
     }
 
+    /// The service the handlers call.
     pub fn billing(&self) -> &Billing {
         &self.inner.billing
     }
@@ -76,18 +82,22 @@ impl AppState {
         self.inner.billing.store()
     }
 
+    /// The settings the router was built with.
     pub fn config(&self) -> &ApiConfig {
         &self.inner.config
     }
 
+    /// The per-key rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
     }
 
+    /// The cache of API keys' accounts.
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
     }
 
+    /// The Prometheus counters served at `/metrics`.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

@@ -8,6 +8,7 @@ use tally_event::Timestamp;
 
 /// Where the engine reads "now".
 pub trait Clock: Send + Sync {
+    /// The current instant, UTC milliseconds.
     fn now(&self) -> Timestamp;
 }
 
@@ -31,10 +32,12 @@ impl Clock for SystemClock {
 pub struct FixedClock(Mutex<Timestamp>);
 
 impl FixedClock {
+    /// A clock stopped at `at`.
     pub fn new(at: Timestamp) -> Self {
         FixedClock(Mutex::new(at))
     }
 
+    /// Moves the clock to `at` (backwards too).
     pub fn set(&self, at: Timestamp) {
         *self
             .0
@@ -58,10 +61,12 @@ impl Clock for FixedClock {
 pub struct Ids(Mutex<StdRng>);
 
 impl Ids {
+    /// A generator seeded from the operating system: unpredictable ids.
     pub fn from_os() -> Self {
         Ids(Mutex::new(StdRng::from_os_rng()))
     }
 
+    /// A generator seeded from `seed`: the same ids in the same order on every run.
     pub fn seeded(seed: u64) -> Self {
         Ids(Mutex::new(StdRng::seed_from_u64(seed)))
     }

@@ -14,12 +14,17 @@ pub type BillingResult<T> = Result<T, BillingError>;
 /// (`tally-event`, `tally-aggregate`, `tally-pricing`), otherwise from this crate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// A JSON pointer into the input (`/price_groups/0/price/tiers/1/up_to`), or `/name` for
+    /// the query parameter `name`.
     pub path: String,
+    /// A stable snake_case code (`required`, `out_of_range`, `nested_object`).
     pub code: &'static str,
+    /// A lowercase human message, without a trailing period.
     pub message: String,
 }
 
 impl Problem {
+    /// A problem at `path`.
     pub fn new(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Problem {
             path: path.into(),
@@ -62,10 +67,19 @@ pub enum BillingError {
     Invalid(Vec<Problem>),
     /// The object does not exist in this account (or only in another one).
     #[error("{what} not found")]
-    NotFound { what: &'static str },
+    NotFound {
+        /// The kind of object (`customer`, `invoice`, `price_group`).
+        what: &'static str,
+    },
     /// A uniqueness or state rule refused the change.
     #[error("{what} conflict: {reason}")]
-    Conflict { what: &'static str, reason: String },
+    Conflict {
+        /// The kind of object (`customer`, `invoice`).
+        what: &'static str,
+        /// Which rule refused it, lowercase; for an invoice period taken, it
+        /// names the existing invoice.
+        reason: String,
+    },
     /// Computing a quantity or an amount failed on valid input: a formula divided
     /// by zero, a sum or a price left the decimal range.
     #[error("evaluation failed: {0}")]
@@ -85,10 +99,12 @@ impl BillingError {
         BillingError::Invalid(vec![Problem::new(path, code, message)])
     }
 
+    /// `NotFound` for a kind of object (`customer`).
     pub fn not_found(what: &'static str) -> Self {
         BillingError::NotFound { what }
     }
 
+    /// `Conflict` on a kind of object, with the rule that refused the change.
     pub fn conflict(what: &'static str, reason: impl Into<String>) -> Self {
         BillingError::Conflict {
             what,

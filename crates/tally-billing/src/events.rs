@@ -13,16 +13,20 @@ pub const MAX_DELETE_RECORD_IDS: usize = 5000;
 /// Filters of an event list, as sent. Every field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
+    /// Only events of this type; one that is not a valid event type is `Invalid`.
     pub event_type: Option<String>,
     /// A `cus_` id or an external id. One that names no customer matches nothing
     /// (an empty page, not an error: a filter is not a lookup).
     pub customer_id: Option<String>,
     /// `record_id__in`: record ids (strings; `485` and `"485"` are one id).
     pub record_ids: Option<Vec<String>>,
+    /// Inclusive lower bound: ISO 8601, or the naive forms events accept.
     pub timestamp_gte: Option<String>,
+    /// Inclusive upper bound, same forms.
     pub timestamp_lte: Option<String>,
     /// `asc` (default) or `desc`, by (timestamp, event type, record id).
     pub order: Option<String>,
+    /// Which page (`take` at most 100).
     pub page: Pagination,
 }
 
@@ -30,10 +34,14 @@ pub struct EventFilter {
 /// Record ids may be strings or integers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct DeleteEvents {
+    /// Required: `record_ids`, the only way of matching there is.
     #[serde(default)]
     pub matching: Option<String>,
+    /// Required: the type of the events to delete.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// At most [`MAX_DELETE_RECORD_IDS`] record ids, strings or integers; unknown ones
+    /// are not an error.
     #[serde(default)]
     pub record_ids: Vec<serde_json::Value>,
 }

@@ -31,6 +31,8 @@ pub struct IngestedEvent {
     /// The id of the event now stored under its key (`evt_…`): a new one when
     /// created, the stored one when updated or stale.
     pub id: EventId,
+    /// `created`, `updated` (the stored event was replaced: its timestamp was not older), or
+    /// `stale` (nothing changed).
     pub outcome: UpsertOutcome,
     /// Personal data found (policies `warn` and `mask`), path and kind.
     pub warnings: Vec<PiiWarning>,
@@ -43,21 +45,27 @@ pub struct IngestedEvent {
 /// One accepted event of a batch, by its position in the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchAccepted {
+    /// The event's position in the batch.
     pub index: usize,
+    /// What happened to it.
     pub event: IngestedEvent,
 }
 
 /// One refused event of a batch: every problem, paths relative to the event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRejected {
+    /// The event's position in the batch.
     pub index: usize,
+    /// Every problem, paths relative to the event (`/record/address`).
     pub errors: Vec<Problem>,
 }
 
 /// The outcome of a batch, both lists in request order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchOutcome {
+    /// Stored events, in batch order.
     pub accepted: Vec<BatchAccepted>,
+    /// Refused events, in batch order; the others were stored regardless.
     pub rejected: Vec<BatchRejected>,
 }
 

@@ -16,13 +16,16 @@ pub const DEFAULT_TAKE: u32 = 50;
 /// error (`/take`, `/skip`: `out_of_range`), never a silent clamp.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct Pagination {
+    /// How many items, 0..=100; default 50.
     #[serde(default)]
     pub take: Option<i64>,
+    /// How many items to skip first, at least 0; default 0.
     #[serde(default)]
     pub skip: Option<i64>,
 }
 
 impl Pagination {
+    /// A page of `take` items after `skip` (checked when used).
     pub fn new(take: i64, skip: i64) -> Self {
         Pagination {
             take: Some(take),
@@ -65,13 +68,17 @@ impl Pagination {
 /// start must be before the end (`/start_date`: `start_not_before_end`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct DateRange {
+    /// ISO 8601 / RFC 3339 (`2024-12-01T00:00:00Z`), a date (`2024-12-01`) or a naive date
+    /// time; inclusive.
     #[serde(default)]
     pub start_date: Option<String>,
+    /// Same forms; exclusive.
     #[serde(default)]
     pub end_date: Option<String>,
 }
 
 impl DateRange {
+    /// Both bounds (checked when used).
     pub fn new(start_date: &str, end_date: &str) -> Self {
         DateRange {
             start_date: Some(start_date.to_owned()),
@@ -79,6 +86,7 @@ impl DateRange {
         }
     }
 
+    /// Whether neither bound is set (the use case's default period applies).
     pub fn is_empty(&self) -> bool {
         self.start_date.is_none() && self.end_date.is_none()
     }

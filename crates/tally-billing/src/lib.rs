@@ -13,10 +13,41 @@
 //! method is `async`, takes the [`AccountId`](tally_store::AccountId) it acts
 //! in first, and returns [`BillingResult`].
 //!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::json;
+//! use tally_billing::{Billing, EventFilter};
+//! use tally_event::UpsertOutcome;
+//! use tally_store::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tally_billing::BillingError> {
+//! let billing = Billing::new(Arc::new(MemoryStore::new()));
+//! let account = billing.ensure_account("default").await?.id;
+//!
+//! let event = json!({"customer_id": "acme-42", "event_type": "api_call",
+//!     "timestamp": "2024-12-20T16:04:11Z", "record": {"id": "D32NAA8"}});
+//! let first = billing.ingest_event(&account, &event).await?;
+//! let again = billing.ingest_event(&account, &event).await?;
+//! assert_eq!(first.outcome, UpsertOutcome::Created);
+//! // Same key (event type, record id), same timestamp: it replaces itself.
+//! assert_eq!(again.outcome, UpsertOutcome::Updated);
+//! assert_eq!(again.id, first.id);
+//!
+//! let stored = billing.list_events(&account, &EventFilter::default()).await?;
+//! assert_eq!(stored.total, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `tally-engine` opens a store and an account in one call and is the usual
+//! entry point for programs (`docs/EMBEDDING.md`).
+//!
 //! # Use cases (all methods of [`Billing`])
 //!
 //! | use case | method | returns |
 //! |---|---|---|
+//! | account | `ensure_account(name)` (created if missing) | `tally_store::Account` |
 //! | settings | `account_settings(acc)` | [`AccountSettings`] (keys in [`settings`]) |
 //! | ingest one | `ingest_event(acc, &Value)`, `ingest_event_bytes(acc, &[u8])` | [`IngestedEvent`] |
 //! | ingest batch | `ingest_batch(acc, &[Value])` (1..=5000) | [`BatchOutcome`] |
@@ -58,6 +89,9 @@
 //! an instant; see [`period`] for the month-end rules. `docs/billing.md` lists
 //! every decision this crate makes where the design is silent.
 
+#![warn(missing_docs)]
+
+mod accounts;
 pub mod catalog;
 mod clock;
 pub mod consumption;

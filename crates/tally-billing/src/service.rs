@@ -65,6 +65,7 @@ impl Billing {
         }
     }
 
+    /// The store the service reads and writes.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

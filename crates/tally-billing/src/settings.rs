@@ -19,6 +19,8 @@ use crate::error::{BillingResult, Problems};
 /// What an account chose for ingestion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountSettings {
+    /// What ingestion does with personal data found in string values: scan off,
+    /// warn (the default), mask, or reject the event.
     pub pii_policy: PiiPolicy,
     /// How far ahead of now an event timestamp may be; 0 turns the check off.
     pub max_future_skew_ms: u64,

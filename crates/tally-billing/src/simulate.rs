@@ -29,8 +29,11 @@ use crate::service::{Billing, compile_stored};
 /// `product_id`, `subscription_id` (narrow the result) and `include_tax`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimulateOptions {
+    /// Only this product's lines (`itm_…`); an unknown one is `NotFound`.
     pub product_id: Option<String>,
+    /// Only this subscription's lines (`sub_…`); an unknown one is `NotFound`.
     pub subscription_id: Option<String>,
+    /// Whether to add tax at the subscription's (else the customer's) rate.
     pub include_tax: bool,
 }
 
@@ -40,6 +43,7 @@ pub struct SimulateOptions {
 pub struct CalculationId(String);
 
 impl CalculationId {
+    /// The whole id, `cal_` included.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -54,35 +58,49 @@ impl fmt::Display for CalculationId {
 /// A price group, named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceGroupRef {
+    /// The price group's id (`grp_…`).
     pub id: PriceGroupId,
+    /// Its name.
     pub name: String,
 }
 
 /// One priced line: amounts in minor units of `currency`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedLine {
+    /// The customer the event belongs to.
     pub customer_id: CustomerId,
+    /// The subscription whose period contains the event.
     pub subscription_id: SubscriptionId,
+    /// The usage product priced.
     pub product_id: ProductId,
+    /// The price group the event passes.
     pub price_group: PriceGroupRef,
+    /// Minor units: what the event adds to the group's subtotal.
     pub amount_excluding_tax: i64,
     /// 0 unless `include_tax`.
     pub tax_amount: i64,
+    /// `amount_excluding_tax + tax_amount`.
     pub total_amount: i64,
+    /// ISO 4217 code of the amounts.
     pub currency: String,
 }
 
 /// The result of pricing an event (seed 003).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calculation {
+    /// A fresh id for this calculation.
     pub id: CalculationId,
+    /// One line per subscription, product and price group the event counts in; empty when it
+    /// counts in none.
     pub result: Vec<PricedLine>,
 }
 
 /// Ingest-and-price: what the upsert did, and the event's prices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricedEvent {
+    /// What the upsert did.
     pub event: IngestedEvent,
+    /// The event's prices (empty when stale).
     pub calculation: Calculation,
 }
 

@@ -22,7 +22,9 @@ use tally_event::decimal_to_json;
 /// `first_param` given to [`filter_sql`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqlCondition {
+    /// The condition, with `$n` placeholders.
     pub sql: String,
+    /// The values of the placeholders, in order from `first_param`.
     pub params: Vec<String>,
 }
 

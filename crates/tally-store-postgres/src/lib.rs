@@ -10,6 +10,8 @@
 //! concurrent events meet at a unique constraint. `docs/storage.md` describes
 //! the schema, the upsert and what is computed in SQL.
 
+#![warn(missing_docs)]
+
 mod accounts;
 mod catalog;
 mod customers;
@@ -70,6 +72,7 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// The connection pool, for callers that need raw access (tests, administration).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -17,11 +17,13 @@
 //! # Queries
 //!
 //! SQL lives in consts next to the code that runs it, executed with
-//! runtime-checked `sqlx::query_as` into `FromRow` row structs ([`rows`]) that
+//! runtime-checked `sqlx::query_as` into `FromRow` row structs (module `rows`) that
 //! convert into domain types; [`map_sqlx_error`] is the one place where sqlx
 //! errors become store errors. Aggregations push the filter down to SQL
 //! (`json_extract`) as a prefilter and evaluate exactly with the pure evaluator
 //! (`aggregate`).
+
+#![warn(missing_docs)]
 
 mod accounts;
 mod aggregate;

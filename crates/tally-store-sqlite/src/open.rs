@@ -18,10 +18,13 @@ const READERS: u32 = 4;
 /// Why a database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SqliteStoreError {
+    /// The URL does not parse as a SQLite URL.
     #[error("invalid sqlite url: {0}")]
     InvalidUrl(String),
+    /// The file cannot be created or opened, or a connection setting was refused.
     #[error("cannot open sqlite database: {0}")]
     Open(#[source] sqlx::Error),
+    /// The schema could not be brought up to date (e.g. the file is from a newer build).
     #[error("cannot migrate sqlite database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }

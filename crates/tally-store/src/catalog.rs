@@ -20,23 +20,29 @@ use crate::ids::{
 /// A tenant. `name` is unique (`tally keys create --account NAME`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The account's id (`acc_…`), the scope of every other store call.
     pub id: AccountId,
+    /// Unique across the store.
     pub name: String,
     /// Per-account settings (PII policy, auto-create policy), owned by the API layer.
     pub settings: serde_json::Value,
+    /// When the account was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
 /// How a customer came to exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CustomerType {
+    /// A company (the default).
     Corporate,
+    /// A natural person.
     Person,
     /// Created on the fly by an event naming an unknown customer.
     AutomaticallyCreated,
 }
 
 impl CustomerType {
+    /// The wire name: `corporate`, `person` or `automatically_created`.
     pub fn as_str(self) -> &'static str {
         match self {
             CustomerType::Corporate => "corporate",
@@ -45,6 +51,7 @@ impl CustomerType {
         }
     }
 
+    /// The type a wire name names; `None` for an unknown one.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "corporate" => Some(CustomerType::Corporate),
@@ -58,14 +65,20 @@ impl CustomerType {
 /// A customer. `external_id` is unique within its account when set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
+    /// The customer's id (`cus_…`).
     pub id: CustomerId,
+    /// The caller's own id for the customer, unique in the account when set; events may name
+    /// the customer by it.
     pub external_id: Option<String>,
+    /// A display name.
     pub name: Option<String>,
+    /// How the customer came to exist.
     pub customer_type: CustomerType,
     /// ISO 4217 code, validated by the billing layer.
     pub currency: Option<String>,
     /// Percent, e.g. `20` for 20 %.
     pub tax_rate: Option<Decimal>,
+    /// When the customer was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
@@ -88,6 +101,7 @@ impl Customer {
 /// What `resolve_or_create_customer` found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedCustomer {
+    /// The customer the reference names.
     pub customer: Customer,
     /// Whether this call created it.
     pub created: bool,
@@ -98,21 +112,29 @@ pub struct ResolvedCustomer {
 /// filters and their `agf_` ids, as an opaque document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorRecord {
+    /// The aggregator's id (`agg_…`).
     pub id: AggregatorId,
+    /// A display name (not unique).
     pub name: String,
+    /// The type of the events it aggregates, copied out of `definition` so the store can index it.
     pub event_type: EventType,
+    /// The `AggregatorDef` as JSON, filters with their `agf_` ids; never interpreted here.
     pub definition: serde_json::Value,
+    /// When the aggregator was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
 /// Whether a product bills usage (through an aggregator) or a fixed fee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProductKind {
+    /// Priced from an aggregator's quantity over the period.
     Usage,
+    /// A fixed amount per period; no aggregator.
     Fee,
 }
 
 impl ProductKind {
+    /// The wire name: `usage` or `fee`.
     pub fn as_str(self) -> &'static str {
         match self {
             ProductKind::Usage => "usage",
@@ -120,6 +142,7 @@ impl ProductKind {
         }
     }
 
+    /// The kind a wire name names; `None` for an unknown one.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "usage" => Some(ProductKind::Usage),
@@ -132,8 +155,12 @@ impl ProductKind {
 /// One price of a product, optionally restricted to an aggregator filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceGroup {
+    /// The price group's id (`grp_…`), kept across product updates that send it back.
     pub id: PriceGroupId,
+    /// A display name, e.g. `verified`.
     pub name: String,
+    /// The filter of the product's aggregator whose events this group prices; `None`: every
+    /// event of the aggregator.
     pub aggregator_filter_id: Option<AggregatorFilterId>,
     /// The price model definition as `tally-pricing` serializes it.
     pub price: serde_json::Value,
@@ -142,28 +169,42 @@ pub struct PriceGroup {
 /// A product and its price groups (stored together, replaced together).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Product {
+    /// The product's id (`itm_…`).
     pub id: ProductId,
+    /// A display name, also the file name of its CSV export.
     pub name: String,
+    /// Usage or fee.
     pub kind: ProductKind,
+    /// The aggregator a usage product is priced from; `None` exactly for fee products.
     pub aggregator_id: Option<AggregatorId>,
+    /// ISO 4217 code, upper case; every price group is in it.
     pub currency: String,
     /// Minor units per period.
     pub min_amount: Option<Decimal>,
+    /// Minor units per period: the product's total is capped to it by an adjustment line.
     pub max_amount: Option<Decimal>,
+    /// The prices, in the order invoice lines list them (at least one).
     pub price_groups: Vec<PriceGroup>,
+    /// When the product was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
 /// The unit of a billing interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IntervalUnit {
+    /// Calendar days (UTC).
     Days,
+    /// Weeks of seven days.
     Weeks,
+    /// Calendar months; a period starting on the 31st ends on the last day of shorter months
+    /// (`tally-billing`'s `period`).
     Months,
+    /// Calendar years.
     Years,
 }
 
 impl IntervalUnit {
+    /// The wire name: `days`, `weeks`, `months` or `years`.
     pub fn as_str(self) -> &'static str {
         match self {
             IntervalUnit::Days => "days",
@@ -173,6 +214,7 @@ impl IntervalUnit {
         }
     }
 
+    /// The unit a wire name names; `None` for an unknown one.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "days" => Some(IntervalUnit::Days),
@@ -187,27 +229,39 @@ impl IntervalUnit {
 /// `{period: months, count: 1}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BillingInterval {
+    /// What the interval counts.
     pub unit: IntervalUnit,
+    /// How many units one period lasts (at least 1).
     pub count: u32,
 }
 
 /// A subscription of a customer to products.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
+    /// The subscription's id (`sub_…`).
     pub id: SubscriptionId,
+    /// The customer billed.
     pub customer_id: CustomerId,
+    /// The products billed, in invoice line order; all in `currency`.
     pub product_ids: Vec<ProductId>,
+    /// Start of the first period; periods follow back to back from it.
     pub starts_at: Timestamp,
+    /// The length of each period.
     pub billing_interval: BillingInterval,
+    /// Percent (`20` for 20 %), 0..=100; `None`: the customer's rate, else no tax.
     pub tax_rate: Option<Decimal>,
+    /// ISO 4217 code of every amount billed.
     pub currency: String,
+    /// When the subscription was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
 /// Filters of a subscription list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubscriptionQuery {
+    /// Only this customer's subscriptions.
     pub customer_id: Option<CustomerId>,
+    /// Which page, oldest first.
     pub page: crate::page::PageRequest,
 }
 
@@ -221,6 +275,7 @@ impl fmt::Display for InvoiceNumber {
     }
 }
 
+/// Where an invoice is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InvoiceStatus {
     /// Recomputed on read; lines and totals may still change.
@@ -230,6 +285,7 @@ pub enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
+    /// The wire name: `draft` or `finalized`.
     pub fn as_str(self) -> &'static str {
         match self {
             InvoiceStatus::Draft => "draft",
@@ -237,6 +293,7 @@ impl InvoiceStatus {
         }
     }
 
+    /// The status a wire name names; `None` for an unknown one.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "draft" => Some(InvoiceStatus::Draft),
@@ -254,36 +311,56 @@ pub const INVOICE_PERIOD_TAKEN: &str = "an invoice already covers this subscript
 /// An invoice to create; the store assigns its number in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInvoice {
+    /// The invoice's id (`inv_…`).
     pub id: InvoiceId,
+    /// The subscription billed (`None` only for invoices not tied to a subscription).
     pub subscription_id: Option<SubscriptionId>,
+    /// The customer billed, fixed when the invoice is created.
     pub customer_id: CustomerId,
+    /// Draft, or finalized when created frozen.
     pub status: InvoiceStatus,
+    /// The billing period, `[start, end)`.
     pub period: Period,
+    /// ISO 4217 code of every amount.
     pub currency: String,
     /// Line items as `tally-billing` shapes them.
     pub lines: serde_json::Value,
     /// Totals as `tally-billing` shapes them.
     pub totals: serde_json::Value,
+    /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
 /// A stored invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
+    /// The invoice's id (`inv_…`).
     pub id: InvoiceId,
+    /// Gapless per account, assigned by the store.
     pub number: InvoiceNumber,
+    /// The subscription billed, if any.
     pub subscription_id: Option<SubscriptionId>,
+    /// The customer billed.
     pub customer_id: CustomerId,
+    /// Draft or finalized.
     pub status: InvoiceStatus,
+    /// The billing period, `[start, end)`.
     pub period: Period,
+    /// ISO 4217 code of every amount.
     pub currency: String,
+    /// Line items as `tally-billing` shapes them (opaque here).
     pub lines: serde_json::Value,
+    /// Totals as `tally-billing` shapes them (opaque here).
     pub totals: serde_json::Value,
+    /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
+    /// When it was finalized; `None` while a draft.
     pub finalized_at: Option<Timestamp>,
 }
 
 impl Invoice {
+    /// The stored form of `new` under the number the store assigned; finalized at creation when
+    /// created frozen.
     pub fn from_new(new: &NewInvoice, number: InvoiceNumber) -> Self {
         Invoice {
             id: new.id.clone(),
@@ -304,8 +381,11 @@ impl Invoice {
 /// What `update_invoice` may change: a draft's content, or finalizing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceUpdate {
+    /// The new status; `Finalized` is final.
     pub status: InvoiceStatus,
+    /// The new line items.
     pub lines: serde_json::Value,
+    /// The new totals.
     pub totals: serde_json::Value,
     /// Set when `status` becomes `Finalized`.
     pub finalized_at: Option<Timestamp>,
@@ -314,7 +394,10 @@ pub struct InvoiceUpdate {
 /// Filters of an invoice list, newest number first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InvoiceQuery {
+    /// Only this subscription's invoices.
     pub subscription_id: Option<SubscriptionId>,
+    /// Only this customer's invoices.
     pub customer_id: Option<CustomerId>,
+    /// Which page.
     pub page: crate::page::PageRequest,
 }

@@ -13,12 +13,17 @@ pub enum StoreError {
     /// The object does not exist in this account (or exists only in another one:
     /// the two are indistinguishable on purpose).
     #[error("{entity} not found")]
-    NotFound { entity: &'static str },
+    NotFound {
+        /// The kind of object (`customer`, `invoice`).
+        entity: &'static str,
+    },
     /// A uniqueness or state rule refused the write (duplicate external id, id
     /// already taken, finalized invoice changed).
     #[error("{entity} conflict: {reason}")]
     Conflict {
+        /// The kind of object (`customer`, `invoice`).
         entity: &'static str,
+        /// Which rule refused it, lowercase (`external id taken`).
         reason: String,
     },
     /// The request cannot be stored as given (a value the schema refuses).
@@ -39,10 +44,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// `NotFound` for an `entity` (`customer`).
     pub fn not_found(entity: &'static str) -> Self {
         StoreError::NotFound { entity }
     }
 
+    /// `Conflict` on an `entity`, with the rule that refused the write.
     pub fn conflict(entity: &'static str, reason: impl Into<String>) -> Self {
         StoreError::Conflict {
             entity,

@@ -14,15 +14,21 @@ pub struct NewEvent {
     /// A fresh id, kept only when the upsert creates the event; an update keeps
     /// the stored event's id.
     pub id: EventId,
+    /// The event's type (`api_call`); with the record id, its key.
     pub event_type: EventType,
+    /// The customer the event belongs to, resolved from its `customer_id` reference.
     pub customer_id: CustomerId,
+    /// When the event happened (UTC milliseconds): what decides its period and which version of
+    /// a key wins.
     pub timestamp: Timestamp,
+    /// The flat record, `id` included.
     pub record: Record,
     /// When the engine accepted the event (passed in: stores read no clock).
     pub ingested_at: Timestamp,
 }
 
 impl NewEvent {
+    /// The upsert key: (`event_type`, `record.id`), per account.
     pub fn key(&self) -> EventKey {
         EventKey {
             event_type: self.event_type.clone(),
@@ -34,15 +40,22 @@ impl NewEvent {
 /// The current version of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
+    /// The stored event's id (`evt_…`), kept when an update replaces its content.
     pub id: EventId,
+    /// The event's type.
     pub event_type: EventType,
+    /// The customer it belongs to.
     pub customer_id: CustomerId,
+    /// When the event happened (UTC milliseconds).
     pub timestamp: Timestamp,
+    /// The flat record, `id` included.
     pub record: Record,
+    /// When this version was stored (UTC milliseconds).
     pub ingested_at: Timestamp,
 }
 
 impl StoredEvent {
+    /// The upsert key: (`event_type`, `record.id`).
     pub fn key(&self) -> EventKey {
         EventKey {
             event_type: self.event_type.clone(),
@@ -50,6 +63,7 @@ impl StoredEvent {
         }
     }
 
+    /// The record's `id`.
     pub fn record_id(&self) -> &RecordId {
         self.record.id()
     }
@@ -75,6 +89,8 @@ impl StoredEvent {
         }
     }
 
+    /// The stored form of a new event, ingested when the event says it happened (for stores and
+    /// tests that have no clock).
     pub fn from_new(new: &NewEvent) -> StoredEvent {
         StoredEvent {
             id: new.id.clone(),
@@ -90,7 +106,9 @@ impl StoredEvent {
 /// What one upsert did, and the id of the event now stored under its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpsertResult {
+    /// The id of the event now stored under the key: the new one, or the one kept.
     pub event_id: EventId,
+    /// Created, updated, or stale (nothing changed).
     pub outcome: UpsertOutcome,
 }
 
@@ -104,6 +122,7 @@ pub enum EventWindow {
 }
 
 impl EventWindow {
+    /// Whether `at` falls in the window.
     pub fn contains(&self, at: Timestamp) -> bool {
         match self {
             EventWindow::Range(period) => period.contains(at),
@@ -131,7 +150,9 @@ impl EventWindow {
 /// Filters of `GET /v1/events`; every field narrows the result.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventQuery {
+    /// Only events of this type.
     pub event_type: Option<EventType>,
+    /// Only this customer's events.
     pub customer_id: Option<CustomerId>,
     /// Only events whose record id is one of these (any event type unless
     /// `event_type` is set). An empty list matches nothing.
@@ -142,6 +163,7 @@ pub struct EventQuery {
     pub timestamp_lte: Option<Timestamp>,
     /// By (timestamp, event type, record id), ascending or descending.
     pub order: SortOrder,
+    /// Which page.
     pub page: PageRequest,
 }
 

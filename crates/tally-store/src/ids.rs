@@ -20,10 +20,20 @@ const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 /// Why a string is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdParseError {
+    /// The string does not start with the kind's prefix and `_`.
     #[error("must start with {prefix}_")]
-    WrongPrefix { prefix: &'static str },
+    WrongPrefix {
+        /// The expected prefix (`cus`).
+        prefix: &'static str,
+    },
+    /// The part after the prefix is empty, too long or not base62.
     #[error("must be {prefix}_ followed by 1 to {max} letters or digits")]
-    Malformed { prefix: &'static str, max: usize },
+    Malformed {
+        /// The expected prefix (`cus`).
+        prefix: &'static str,
+        /// The longest random part accepted.
+        max: usize,
+    },
 }
 
 /// `len` random base62 characters.
@@ -53,6 +63,7 @@ macro_rules! prefixed_ids {
         pub struct $name(String);
 
         impl $name {
+            /// The prefix before the `_` (`cus` for `cus_…`).
             pub const PREFIX: &'static str = $prefix;
 
             /// Checks the prefix and the random part's alphabet and length.
@@ -71,6 +82,7 @@ macro_rules! prefixed_ids {
                 Self::generate(&mut rand::rng())
             }
 
+            /// The whole id, prefix included.
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -49,6 +49,7 @@ impl ApiKeyHash {
         }
     }
 
+    /// The hash as 64 lowercase hexadecimal digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -63,9 +64,13 @@ impl fmt::Display for ApiKeyHash {
 /// A stored API key: which account it opens, identified by the secret's hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The key's id (`key_…`), how it is revoked.
     pub id: ApiKeyId,
+    /// The account the key opens.
     pub account_id: AccountId,
+    /// SHA-256 of the secret; the secret itself is never stored.
     pub hash: ApiKeyHash,
+    /// When the key was registered (UTC milliseconds).
     pub created_at: Timestamp,
 }
 

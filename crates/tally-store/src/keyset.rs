@@ -15,7 +15,9 @@ use crate::events::StoredEvent;
 /// Where a page starts: strictly after this (timestamp in ms, record id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeysetCursor {
+    /// The timestamp of the last event of the previous page, in UTC milliseconds.
     pub ts_ms: i64,
+    /// The record id of that event, which breaks timestamp ties.
     pub record_id: String,
 }
 

@@ -7,7 +7,45 @@
 //! errors into [`StoreError`]; this crate never depends on a database driver.
 //!
 //! [`MemoryStore`] keeps everything in process memory (tests, demos). With the
-//! `conformance` feature, [`conformance`] holds the suite every backend runs.
+//! `conformance` feature, the `conformance` module holds the suite every backend runs.
+//!
+//! Every call but the account ones is scoped by the account it acts in, and an
+//! object of another account is `NotFound`, exactly like one that does not
+//! exist:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tally_event::{CustomerRef, Timestamp};
+//! use tally_store::{Account, AccountId, Customer, CustomerId, MemoryStore, Store, StoreError};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+//! let now = Timestamp::parse("2024-12-01T00:00:00Z")?;
+//! let mut accounts = Vec::new();
+//! for name in ["acme", "globex"] {
+//!     let account = Account {
+//!         id: AccountId::random(),
+//!         name: name.to_owned(),
+//!         settings: serde_json::json!({}),
+//!         created_at: now,
+//!     };
+//!     accounts.push(store.create_account(&account).await?.id);
+//! }
+//!
+//! let customer = Customer::automatic(CustomerId::random(), "acme-42", now);
+//! store.create_customer(&accounts[0], &customer).await?;
+//! let reference = CustomerRef::parse("acme-42")?;
+//! let found = store.find_customer(&accounts[0], &reference).await?;
+//! assert_eq!(found.map(|c| c.id), Some(customer.id.clone()));
+//!
+//! let elsewhere = store.get_customer(&accounts[1], &customer.id).await;
+//! assert!(matches!(elsewhere, Err(StoreError::NotFound { .. })));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod catalog;
 #[cfg(feature = "conformance")]

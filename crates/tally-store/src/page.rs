@@ -9,7 +9,9 @@ pub const MAX_TAKE: u32 = 100;
 /// Which slice of a list to return: skip `skip` items, then take at most `take`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
+    /// At most this many items, 0..=[`MAX_TAKE`].
     pub take: u32,
+    /// Items skipped before the first one returned.
     pub skip: u64,
 }
 
@@ -43,7 +45,9 @@ impl Default for PageRequest {
 /// One page of a list and the number of items matching in total (all pages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
+    /// How many items match, over every page.
     pub total: u64,
+    /// This page's items, in the list's order.
     pub items: Vec<T>,
 }
 
@@ -64,7 +68,9 @@ impl<T> Page<T> {
 /// Sort direction of an event list, by (timestamp, event type, record id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortOrder {
+    /// Oldest first.
     #[default]
     Asc,
+    /// Newest first.
     Desc,
 }

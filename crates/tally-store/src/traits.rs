@@ -151,7 +151,9 @@ pub trait EventStore: Send + Sync {
 pub trait AccountStore: Send + Sync {
     /// `Conflict` when the id or the name is taken.
     async fn create_account(&self, account: &Account) -> StoreResult<Account>;
+    /// The account with this id; `NotFound` if there is none.
     async fn get_account(&self, id: &AccountId) -> StoreResult<Account>;
+    /// The account with this unique name, if any.
     async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
     /// Every account, oldest first (administration only: not paginated).
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
@@ -174,7 +176,9 @@ pub trait CustomerStore: Send + Sync {
         account: &AccountId,
         customer: &Customer,
     ) -> StoreResult<Customer>;
+    /// The customer with this `cus_` id; `NotFound` if absent.
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer>;
+    /// The customer with this external id; `NotFound` if absent.
     async fn get_customer_by_external_id(
         &self,
         account: &AccountId,
@@ -223,11 +227,13 @@ pub trait CustomerStore: Send + Sync {
 /// Aggregators and products.
 #[async_trait]
 pub trait CatalogStore: Send + Sync {
+    /// Stores a new aggregator; `Conflict` when the id is taken.
     async fn create_aggregator(
         &self,
         account: &AccountId,
         aggregator: &AggregatorRecord,
     ) -> StoreResult<AggregatorRecord>;
+    /// The aggregator with this id; `NotFound` if absent.
     async fn get_aggregator(
         &self,
         account: &AccountId,
@@ -251,9 +257,13 @@ pub trait CatalogStore: Send + Sync {
         account: &AccountId,
         aggregator: &AggregatorRecord,
     ) -> StoreResult<AggregatorRecord>;
+    /// Deletes the aggregator; `NotFound` if absent. Whether a product still uses it is the
+    /// caller's rule.
     async fn delete_aggregator(&self, account: &AccountId, id: &AggregatorId) -> StoreResult<()>;
 
+    /// Stores a new product with its price groups; `Conflict` when the id is taken.
     async fn create_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product>;
+    /// The product with this id, price groups in order; `NotFound` if absent.
     async fn get_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<Product>;
     /// Oldest first, by (created_at, id).
     async fn list_products(
@@ -263,17 +273,21 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<Page<Product>>;
     /// Replaces every field but `id` and `created_at`, price groups included.
     async fn update_product(&self, account: &AccountId, product: &Product) -> StoreResult<Product>;
+    /// Deletes the product; `NotFound` if absent. Whether a subscription still uses it is the
+    /// caller's rule.
     async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()>;
 }
 
 /// Subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
+    /// Stores a new subscription; `Conflict` when the id is taken.
     async fn create_subscription(
         &self,
         account: &AccountId,
         subscription: &Subscription,
     ) -> StoreResult<Subscription>;
+    /// The subscription with this id; `NotFound` if absent.
     async fn get_subscription(
         &self,
         account: &AccountId,
@@ -291,6 +305,8 @@ pub trait SubscriptionStore: Send + Sync {
         account: &AccountId,
         subscription: &Subscription,
     ) -> StoreResult<Subscription>;
+    /// Deletes the subscription; `NotFound` if absent. Whether invoices still refer to it is
+    /// the caller's rule.
     async fn delete_subscription(
         &self,
         account: &AccountId,
@@ -313,6 +329,7 @@ pub trait InvoiceStore: Send + Sync {
         account: &AccountId,
         invoice: &NewInvoice,
     ) -> StoreResult<Invoice>;
+    /// The invoice with this id; `NotFound` if absent.
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice>;
     /// Highest number first.
     async fn list_invoices(

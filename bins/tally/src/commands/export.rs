@@ -26,7 +26,6 @@ use tally_billing::{Billing, DateRange};
 use tally_store::AccountId;
 
 use crate::commands::{DatabaseArgs, runtime};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["invoice", "subscription"]))]
@@ -72,7 +71,7 @@ impl Export {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let store = store_url::open(&args.database.database_url).await?;
+        let store = tally_engine::open_store(&args.database.database_url).await?;
         let account = store
             .find_account_by_name(&args.account)
             .await?

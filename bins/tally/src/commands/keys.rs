@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use crate::accounts;
 use crate::commands::{DatabaseArgs, runtime};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -31,8 +30,8 @@ pub struct CreateArgs {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let KeysCommand::Create(create) = &args.command;
     let issued = runtime()?.block_on(async {
-        let store = store_url::open(&create.database.database_url).await?;
-        accounts::create_key(store.as_ref(), &create.account).await
+        let store = tally_engine::open_store(&create.database.database_url).await?;
+        accounts::create_key(&store, &create.account).await
     })?;
     let secret = issued.secret.unwrap_or_default();
     let mut out = std::io::stdout().lock();

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::commands::{DatabaseArgs, runtime};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,11 +13,11 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Every backend migrates when it opens, so opening is the whole command.
-    runtime()?.block_on(store_url::open(&args.database.database_url))?;
+    runtime()?.block_on(tally_engine::open_store(&args.database.database_url))?;
     writeln!(
         std::io::stdout(),
         "database {} is up to date",
-        store_url::redact(&args.database.database_url)
+        tally_engine::redact_url(&args.database.database_url)
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ pub mod migrate;
 pub mod serve;
 pub mod validate;
 
-use crate::store_url::DEFAULT_DATABASE_URL;
+use tally_engine::DEFAULT_DATABASE_URL;
 
 /// `--database-url`, shared by every command that touches data.
 #[derive(Debug, Clone, clap::Args)]

@@ -14,7 +14,6 @@ use tally_billing::Billing;
 
 use crate::accounts::{self, IssuedKey};
 use crate::commands::{DatabaseArgs, runtime};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -76,9 +75,9 @@ fn init_logs(format: LogFormat) {
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let url = &args.database.database_url;
-    let store = store_url::open(url).await?;
-    tracing::info!(database = %store_url::redact(url), "store open");
-    let issued = accounts::bootstrap(store.as_ref(), args.bootstrap_api_key.as_deref()).await?;
+    let store = tally_engine::open_store(url).await?;
+    tracing::info!(database = %tally_engine::redact_url(url), "store open");
+    let issued = accounts::bootstrap(&store, args.bootstrap_api_key.as_deref()).await?;
     if let Some(issued) = issued {
         announce(&issued)?;
     }

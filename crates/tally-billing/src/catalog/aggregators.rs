@@ -12,8 +12,11 @@ use crate::service::{Billing, stored_definition};
 /// and when it was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorEntry {
+    /// The aggregator's id (`agg_…`).
     pub id: AggregatorId,
+    /// The definition as stored, every filter with its `agf_` id.
     pub definition: AggregatorDef,
+    /// When the aggregator was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
 
@@ -42,6 +45,7 @@ impl Billing {
         entry(&self.store.create_aggregator(account, &record).await?)
     }
 
+    /// The aggregator with this id; `NotFound` for an unknown id or one that does not parse.
     pub async fn get_aggregator(
         &self,
         account: &AccountId,
@@ -51,6 +55,7 @@ impl Billing {
         entry(&record)
     }
 
+    /// The account's aggregators, oldest first. `Invalid` for an out-of-range page.
     pub async fn list_aggregators(
         &self,
         account: &AccountId,

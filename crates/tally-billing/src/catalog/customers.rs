@@ -14,6 +14,7 @@ pub struct CustomerInput {
     /// Unique in the account when set.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// A display name: non-blank, at most 255 characters.
     #[serde(default)]
     pub name: Option<String>,
     /// `corporate` (default) or `person`; `automatically_created` is kept by an
@@ -29,6 +30,8 @@ pub struct CustomerInput {
 }
 
 impl Billing {
+    /// Creates a customer. `Invalid` lists every problem of the input; `Conflict` when the
+    /// external id is taken.
     pub async fn create_customer(
         &self,
         account: &AccountId,
@@ -48,6 +51,7 @@ impl Billing {
         self.find_customer(account, reference).await
     }
 
+    /// The account's customers, oldest first. `Invalid` for an out-of-range page.
     pub async fn list_customers(
         &self,
         account: &AccountId,

@@ -16,6 +16,7 @@ use crate::service::Billing;
 /// A product as created or replaced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct ProductInput {
+    /// Required: non-blank, at most 255 characters.
     #[serde(default)]
     pub name: Option<String>,
     /// `usage` (priced from an aggregator) or `fee` (flat, no aggregator).
@@ -24,13 +25,17 @@ pub struct ProductInput {
     /// Required for `usage`, refused for `fee`.
     #[serde(default)]
     pub aggregator_id: Option<String>,
+    /// Required: an ISO 4217 code; every price is in its minor unit.
     #[serde(default)]
     pub currency: Option<String>,
     /// Whole minor units per period, JSON strings or numbers.
     #[serde(default)]
     pub min_amount: Option<Decimal>,
+    /// Whole minor units per period: the product's total is capped to it by a
+    /// `maximum_adjustment` line; at least `min_amount`.
     #[serde(default)]
     pub max_amount: Option<Decimal>,
+    /// At least one; each usage price group may bill one filter of the aggregator.
     #[serde(default)]
     pub price_groups: Vec<PriceGroupInput>,
 }
@@ -42,16 +47,21 @@ pub struct PriceGroupInput {
     /// On update, the id of a group of this product to keep; ignored on create.
     #[serde(default)]
     pub id: Option<String>,
+    /// Required: non-blank, at most 255 characters.
     #[serde(default)]
     pub name: Option<String>,
     /// A filter of the product's aggregator (`agf_…`).
     #[serde(default)]
     pub aggregator_filter_id: Option<String>,
+    /// The price model as JSON; its problems are reported under `/price_groups/{i}/price`.
     #[serde(default)]
     pub price: serde_json::Value,
 }
 
 impl Billing {
+    /// Creates a product and its price groups (fresh `grp_` ids). `Invalid` lists every
+    /// problem, prices included; `NotFound` is never returned: an unknown aggregator is
+    /// `Invalid` (`/aggregator_id`).
     pub async fn create_product(
         &self,
         account: &AccountId,
@@ -63,11 +73,13 @@ impl Billing {
         Ok(self.store.create_product(account, &product).await?)
     }
 
+    /// The product with this id; `NotFound` for an unknown id or one that does not parse.
     pub async fn get_product(&self, account: &AccountId, id: &str) -> BillingResult<Product> {
         let id = ProductId::parse(id).map_err(|_| BillingError::not_found("product"))?;
         Ok(self.store.get_product(account, &id).await?)
     }
 
+    /// The account's products, oldest first. `Invalid` for an out-of-range page.
     pub async fn list_products(
         &self,
         account: &AccountId,

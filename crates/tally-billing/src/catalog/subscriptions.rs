@@ -21,6 +21,7 @@ pub struct SubscriptionInput {
     /// A `cus_` id or an external id of an existing customer.
     #[serde(default)]
     pub customer_id: Option<String>,
+    /// `itm_` ids of the products billed, at least one, each once, in invoice line order.
     #[serde(default)]
     pub product_ids: Vec<String>,
     /// ISO 8601; default: now.
@@ -41,13 +42,17 @@ pub struct SubscriptionInput {
 /// `{period: days|weeks|months|years, count: 1..=1000}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct BillingIntervalInput {
+    /// `days`, `weeks`, `months` or `years`.
     #[serde(default)]
     pub period: Option<String>,
+    /// How many of them make one period, at least 1.
     #[serde(default)]
     pub count: Option<i64>,
 }
 
 impl Billing {
+    /// Creates a subscription. `Invalid` lists every problem: unknown customer or products,
+    /// mixed currencies, a bad interval or tax rate.
     pub async fn create_subscription(
         &self,
         account: &AccountId,
@@ -62,6 +67,7 @@ impl Billing {
             .await?)
     }
 
+    /// The subscription with this id; `NotFound` for an unknown id or one that does not parse.
     pub async fn get_subscription(
         &self,
         account: &AccountId,
@@ -97,6 +103,8 @@ impl Billing {
         Ok(self.store.list_subscriptions(account, &query).await?)
     }
 
+    /// Replaces the subscription with `input` (a full create body). Refused (`Conflict`) when
+    /// it has invoices and the customer or currency would change.
     pub async fn update_subscription(
         &self,
         account: &AccountId,

@@ -53,8 +53,11 @@ use walk::{Judge, RowWalker};
 /// Whose events, over which period, for which products.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumptionScope {
+    /// The subscription whose products are explained.
     pub subscription: Subscription,
+    /// The customer whose events count (an invoice's own customer for an invoice scope).
     pub customer_id: CustomerId,
+    /// The period priced as one, `[start, end)`.
     pub period: Period,
     /// The products to explain, in the subscription's (or invoice's) order.
     pub product_ids: Vec<ProductId>,
@@ -65,19 +68,28 @@ pub struct ConsumptionScope {
 /// One product's price groups, planned.
 #[derive(Debug, Clone)]
 pub struct ProductConsumption {
+    /// The usage product explained.
     pub product: Product,
     /// The compiled aggregator (event names, exposed keys).
     pub aggregator: Arc<Aggregator>,
+    /// The customer whose events count.
     pub customer_id: CustomerId,
+    /// The period priced, `[start, end)`.
     pub period: Period,
+    /// One per price group of the product, in its order; the index is the `group` of
+    /// [`Billing::consumption_rows`].
     pub groups: Vec<GroupConsumption>,
 }
 
 /// One price group: its line and how its amount is spread.
 #[derive(Debug, Clone)]
 pub struct GroupConsumption {
+    /// The price group, named.
     pub price_group: PriceGroupRef,
+    /// How the line's amount is spread over the events (marginal, pro rata, own fee, equal
+    /// shares).
     pub rule: AttributionRule,
+    /// The priced quantity over the period (as on the invoice line).
     pub quantity: Decimal,
     /// The line's subtotal (minor units).
     pub subtotal: i64,

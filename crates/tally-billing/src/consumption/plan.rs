@@ -42,6 +42,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Counts one judged event of the first pass.
     pub fn push(&mut self, model: &PriceModel, judged: Judged) -> Result<(), PricingError> {
         if judged.behind {
             self.behind += 1;
@@ -105,7 +106,9 @@ impl Shares {
 /// The line a walk adds up to, and how to spread its residue.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// How the amount is spread.
     pub rule: AttributionRule,
+    /// The priced quantity.
     pub quantity: Decimal,
     /// Exact amount of the line.
     pub amount: Decimal,
@@ -138,11 +141,15 @@ pub struct PlanBuilder {
 /// A finished plan, or a request for one more pass over the same events.
 /// Both boxed: a plan is a few hundred bytes, a refiner twice that.
 pub enum Planning {
+    /// The plan is complete.
     Done(Box<Plan>),
+    /// The shares need one more pass over the same events.
     Refine(Box<Refiner>),
 }
 
 impl PlanBuilder {
+    /// A builder from the first pass's totals, keeping up to the default number of distinct
+    /// fractions exactly.
     pub fn new(
         model: &PriceModel,
         rule: AttributionRule,
@@ -194,6 +201,7 @@ impl PlanBuilder {
         Ok(builder)
     }
 
+    /// Adds the next event's share, in walk order (second pass).
     pub fn push(&mut self, judged: Judged) -> Result<(), PricingError> {
         let share = self.shares.next(judged)?;
         self.rows += 1;
@@ -208,6 +216,8 @@ impl PlanBuilder {
         Ok(())
     }
 
+    /// The plan, or a request for one more pass when the shares had too many distinct fractions
+    /// to place the residue exactly.
     pub fn finish(mut self) -> Result<Planning, PricingError> {
         let mut shares = self.shares.clone();
         shares.running = Decimal::ZERO;
@@ -281,12 +291,14 @@ impl Refiner {
         }
     }
 
+    /// Observes the next event's share, in walk order (another pass).
     pub fn push(&mut self, judged: Judged) -> Result<(), PricingError> {
         let share = self.shares.next(judged)?;
         self.selector.observe(share - share.floor());
         Ok(())
     }
 
+    /// The plan, or a request for yet another pass.
     pub fn finish(self) -> Result<Planning, PricingError> {
         Refiner::select(self.plan, self.selector)
     }

@@ -43,6 +43,9 @@ pub enum Selection {
     Narrowed,
 }
 
+/// Finds which shares get the units of residue left after flooring every share, in bounded
+/// memory: fractions are kept exactly up to a limit, then counted in buckets and narrowed pass
+/// by pass.
 #[derive(Debug, Clone)]
 pub struct Selector {
     levels: Vec<Level>,

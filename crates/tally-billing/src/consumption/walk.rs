@@ -17,6 +17,7 @@ use crate::error::BillingResult;
 pub struct ConsumptionRow {
     /// The index of the price group in the product.
     pub group: usize,
+    /// The event, as stored.
     pub event: StoredEvent,
     /// What the event adds to the quantity (for a percentage price, the value
     /// its fee is computed on); `None` when the aggregation is not additive

@@ -27,6 +27,7 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// An empty archive writing into its own [`ChunkBuffer`].
     pub fn new() -> Self {
         let buffer = ChunkBuffer::new();
         Archive {

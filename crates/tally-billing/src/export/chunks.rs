@@ -16,6 +16,7 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 pub struct ChunkBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl ChunkBuffer {
+    /// An empty buffer.
     pub fn new() -> Self {
         ChunkBuffer::default()
     }
@@ -39,10 +40,12 @@ impl ChunkBuffer {
         std::mem::take(&mut *self.bytes())
     }
 
+    /// Bytes buffered and not yet taken.
     pub fn len(&self) -> usize {
         self.bytes().len()
     }
 
+    /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.bytes().is_empty()
     }

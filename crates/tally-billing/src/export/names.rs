@@ -86,6 +86,7 @@ pub struct UniqueNames {
 }
 
 impl UniqueNames {
+    /// No name taken yet.
     pub fn new() -> Self {
         UniqueNames::default()
     }

@@ -121,6 +121,7 @@ impl CsvExport {
         self.product.groups.iter().map(|group| group.events).sum()
     }
 
+    /// The product's name (the file is named after it).
     pub fn product_name(&self) -> &str {
         &self.product.product.name
     }
@@ -165,6 +166,7 @@ impl ZipExport {
         format!("events-{}.zip", self.label)
     }
 
+    /// Rows the export will write, over every product (for a progress bar).
     pub fn rows(&self) -> u64 {
         let groups = self.products.iter().flat_map(|product| &product.groups);
         groups.map(|group| group.events).sum()

@@ -27,6 +27,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
+    /// No key seen yet.
     pub fn new() -> Self {
         KeySet::default()
     }
@@ -96,16 +97,20 @@ impl Layout {
 pub struct ExportRow<'a> {
     /// The event's `evt_` id.
     pub event_id: &'a str,
+    /// When the event happened, written RFC 3339 with milliseconds.
     pub timestamp: Timestamp,
     /// The rendered `custom_event_name`.
     pub name: &'a str,
+    /// The event's record: one `record.{key}` cell per column of the layout.
     pub record: &'a Record,
+    /// The price group's name (written only when the product has several).
     pub price_group: &'a str,
     /// What the event adds to the quantity; `None` for an event behind a
     /// non-additive quantity (min, max, avg, latest, formula), written empty.
     pub quantity: Option<Decimal>,
     /// Minor units of `currency`.
     pub amount: i64,
+    /// ISO 4217 code of `amount`.
     pub currency: &'a str,
 }
 
@@ -132,6 +137,8 @@ impl<W: Write> Sheet<W> {
         })
     }
 
+    /// Writes one row in the layout's columns; the amount in major units with the currency's
+    /// decimals, text cells guarded against formula injection.
     pub fn write_row(&mut self, row: &ExportRow<'_>) -> std::io::Result<()> {
         self.text(row.event_id)?;
         self.cell.clear();

@@ -22,7 +22,9 @@ use crate::usage::event_window;
 /// One product's events, summarized.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductFingerprint {
+    /// The product's id (`itm_…`).
     pub product_id: String,
+    /// How many events the product's lines were computed from.
     pub events: u64,
     /// FNV-1a 64, as 16 hex digits.
     pub hash: String,

@@ -38,11 +38,17 @@ pub enum LineType {
 pub struct BreakdownEntry {
     /// `tier`, `unit`, `package`, `flat`, `percentage`, `fixed_fee`, `floor`, `cap`.
     pub kind: String,
+    /// The tier's index, for tiered prices.
     pub tier: Option<usize>,
+    /// Where the part starts, in units of the quantity.
     pub from: Decimal,
+    /// Where it ends; `None`: no upper bound.
     pub to: Option<Decimal>,
+    /// The units in this part.
     pub quantity: Decimal,
+    /// Minor units per unit (a decimal).
     pub unit_amount: Decimal,
+    /// Minor units once for the part (a tier's flat amount).
     pub flat_amount: Decimal,
     /// Exact, in minor units (may be fractional before the line rounds).
     pub amount: Decimal,
@@ -51,24 +57,33 @@ pub struct BreakdownEntry {
 /// One invoice line; amounts in minor units of the invoice's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceLine {
+    /// Usage, fee, or a minimum or maximum adjustment.
     #[serde(rename = "type")]
     pub line_type: LineType,
+    /// The product billed (`itm_…`).
     pub product_id: String,
+    /// The product's name when the line was computed.
     pub product_name: String,
     /// The price group (`None` for adjustments).
     pub price_group: Option<LineGroup>,
     /// The priced quantity (`None` for adjustments).
     pub quantity: Option<Decimal>,
+    /// Minor units: the line's subtotal, rounded half away from zero.
     pub amount_excluding_tax: i64,
+    /// Minor units: `round(amount_excluding_tax × rate / 100)`.
     pub tax_amount: i64,
+    /// `amount_excluding_tax + tax_amount`.
     pub total_amount: i64,
+    /// How the subtotal is made (tiers, packages, percentage parts); empty for adjustments.
     pub breakdown: Vec<BreakdownEntry>,
 }
 
 /// A price group as a line names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineGroup {
+    /// The price group's id (`grp_…`).
     pub id: String,
+    /// The price group's name.
     pub name: String,
 }
 
@@ -84,12 +99,16 @@ impl From<&PriceGroupRef> for LineGroup {
 /// Sums of the lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceTotals {
+    /// Sum of the lines' `amount_excluding_tax`.
     pub amount_excluding_tax: i64,
+    /// Sum of the lines' `tax_amount`.
     pub tax_amount: i64,
+    /// Sum of the lines' `total_amount`.
     pub total_amount: i64,
 }
 
 impl InvoiceTotals {
+    /// The sums of `lines`; `Evaluation` when one overflows.
     pub fn of(lines: &[InvoiceLine]) -> BillingResult<Self> {
         let mut totals = InvoiceTotals::default();
         for line in lines {

@@ -37,25 +37,39 @@ use crate::service::Billing;
 /// finalized invoice's as frozen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceView {
+    /// The invoice's id (`inv_…`).
     pub id: InvoiceId,
+    /// Gapless per account: `INV-1`, `INV-2`, …
     pub number: InvoiceNumber,
+    /// Draft (recomputed on every read) or finalized (frozen).
     pub status: InvoiceStatus,
+    /// The subscription billed.
     pub subscription_id: Option<SubscriptionId>,
+    /// The customer billed, fixed at creation.
     pub customer_id: CustomerId,
+    /// The billing period, `[start, end)`.
     pub period: Period,
+    /// ISO 4217 code of every amount.
     pub currency: String,
+    /// In order: per product, its price groups' lines, then its adjustment.
     pub lines: Vec<InvoiceLine>,
+    /// Sums of the lines, in minor units.
     pub totals: InvoiceTotals,
     /// Set once finalized: what the lines were computed from.
     pub fingerprints: Vec<ProductFingerprint>,
+    /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
+    /// When it was finalized; `None` for a draft.
     pub finalized_at: Option<Timestamp>,
 }
 
 /// Narrows `list_invoices`: a `sub_` id, a customer (`cus_` id or external id).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InvoiceFilter {
+    /// Only this subscription's invoices (`sub_…`; one that does not parse matches nothing).
     pub subscription_id: Option<String>,
+    /// Only this customer's invoices (`cus_` id or external id; an unknown one matches
+    /// nothing).
     pub customer_id: Option<String>,
 }
 

@@ -18,12 +18,14 @@ pub struct UsageEventsQuery {
     /// A filter of this aggregator (`agf_…`); another id is `Invalid`
     /// (`/aggregator_filter_id`: `unknown_filter`).
     pub aggregator_filter_id: Option<String>,
+    /// Which page (`take` at most 100).
     pub page: Pagination,
 }
 
 /// One event behind the quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageEvent {
+    /// The stored event's id (`evt_…`).
     pub id: EventId,
     /// From the aggregator's `custom_event_name`; without one,
     /// `"{event_type} {record.id}"` (e.g. `api_call D32NAA8`).
@@ -37,9 +39,13 @@ pub struct UsageEvent {
 /// A page of usage events: `meta {total, taken, skipped}` and `data`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageEventsPage {
+    /// Events over every page.
     pub total: u64,
+    /// Events on this page.
     pub taken: u64,
+    /// Events skipped before this page.
     pub skipped: u64,
+    /// This page's events, in (timestamp, record id) order.
     pub data: Vec<UsageEvent>,
 }
 

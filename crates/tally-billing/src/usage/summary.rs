@@ -15,9 +15,13 @@ use crate::service::{Billing, compile_stored};
 /// One aggregator's quantity for a customer over its current period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageSummary {
+    /// The aggregator's id (`agg_…`).
     pub aggregator_id: AggregatorId,
+    /// The aggregator's name.
     pub name: String,
+    /// The unit of the total (`call`), as defined.
     pub unit_name: Option<String>,
+    /// The aggregated quantity: exact, never a float.
     pub total: Decimal,
     /// The number of events behind the total.
     pub count: u64,
@@ -28,10 +32,15 @@ pub struct UsageSummary {
 /// One aggregator's quantity for a customer over a chosen range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorUsage {
+    /// The aggregator's id (`agg_…`).
     pub aggregator_id: AggregatorId,
+    /// The aggregated quantity: exact, never a float.
     pub total: Decimal,
+    /// The number of events behind the total.
     pub count: u64,
+    /// Start of the range, inclusive.
     pub period_start: Timestamp,
+    /// End of the range, exclusive.
     pub period_end: Timestamp,
 }
 

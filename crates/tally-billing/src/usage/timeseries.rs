@@ -22,9 +22,13 @@ const HOUR_MS: i64 = 3_600_000;
 /// optional customer (`cus_` id or external id; default: every customer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimeSeriesQuery {
+    /// The range; missing bounds: the current calendar month, UTC.
     pub range: DateRange,
+    /// `hour`, `day` (default) or `month`; at most [`MAX_TIME_SERIES_BUCKETS`] buckets.
     pub group_by: Option<String>,
+    /// Only this filter's events (`agf_…`, a filter of the aggregator).
     pub aggregator_filter_id: Option<String>,
+    /// Only this customer's events (`cus_` id or external id); default: every customer.
     pub customer_id: Option<String>,
 }
 
@@ -32,18 +36,28 @@ pub struct TimeSeriesQuery {
 /// buckets start on UTC boundaries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeSeriesPoint {
+    /// Start of the bucket, inclusive.
     pub start: Timestamp,
+    /// End of the bucket, exclusive.
     pub end: Timestamp,
+    /// The aggregated quantity over the bucket alone.
     pub total: Decimal,
+    /// The number of events behind it.
     pub count: u64,
 }
 
+/// An aggregator's quantity per hour, day or month over a range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeSeries {
+    /// The aggregator's id (`agg_…`).
     pub aggregator_id: AggregatorId,
+    /// The bucket size.
     pub group_by: Bucket,
+    /// Start of the range, inclusive.
     pub period_start: Timestamp,
+    /// End of the range, exclusive.
     pub period_end: Timestamp,
+    /// One per bucket, in time order, empty buckets included.
     pub points: Vec<TimeSeriesPoint>,
 }
 

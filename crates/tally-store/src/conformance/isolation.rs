@@ -24,6 +24,8 @@ fn hidden<T: std::fmt::Debug>(what: &str, result: Result<T, StoreError>) {
     );
 }
 
+/// Every read, update and delete of one account's objects from another account is `NotFound`,
+/// and lists never show them.
 pub async fn tenant_isolation(store: &Arc<dyn Store>) {
     let a = new_account(store).await;
     let b = new_account(store).await;

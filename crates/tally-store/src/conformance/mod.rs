@@ -42,11 +42,14 @@ use crate::traits::Store;
 /// A store to test and whatever must live as long as it (a temporary directory,
 /// a database server).
 pub struct StoreUnderTest {
+    /// The store under test, as the engine uses it.
     pub store: Arc<dyn Store>,
+    /// Dropped after the store: a temporary directory, a database server.
     pub guard: Box<dyn Any + Send + Sync>,
 }
 
 impl StoreUnderTest {
+    /// A store that needs nothing kept alive (the in-memory store).
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,

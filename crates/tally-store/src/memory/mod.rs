@@ -45,6 +45,7 @@ struct Tenant {
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
