@@ -69,7 +69,7 @@ const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
 /// Numbers the `?` placeholders of `sql` from `first` on (sqlx binds SQLite
 /// parameters by position, so a bare `?` after `?7` must be spelled `?8`).
 /// Filter SQL carries its values as binds, never as literals holding a `?`.
-fn number_placeholders(sql: &str, first: usize) -> String {
+pub(crate) fn number_placeholders(sql: &str, first: usize) -> String {
     let mut numbered = String::with_capacity(sql.len() + 16);
     let mut next = first;
     for c in sql.chars() {
