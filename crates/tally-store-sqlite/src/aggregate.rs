@@ -288,6 +288,37 @@ mod tests {
         }
     }
 
+    /// The plan SQLite picks, as `EXPLAIN QUERY PLAN` details joined by "; ".
+    async fn plan(sql: &str, binds: usize) -> String {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql);
+        for i in 0..binds {
+            query = query.bind(i as i64);
+        }
+        let rows = query.fetch_all(&store.reader).await.unwrap();
+        let plan = rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ");
+        println!("{plan}");
+        plan
+    }
+
+    // The count never reads the table; a chunk seeks the usage index to its
+    // cursor, so a month costs one pass whatever the number of chunks.
+    #[tokio::test]
+    async fn usage_queries_seek_the_usage_index() {
+        let count = plan(COUNT_USAGE, 5).await;
+        assert!(count.contains("COVERING INDEX events_usage"), "{count}");
+        let filter = prefilter([
+            &tally_aggregate::Filter::parse(&json!({"conditional": "and",
+            "fields": [{"property": "plan", "operator": "equals", "value": "a"}]}))
+            .unwrap(),
+        ]);
+        let chunk = plan(&lean_sql(2, filter.as_ref()), 12).await;
+        assert!(chunk.contains("INDEX events_usage"), "{chunk}");
+        assert!(chunk.contains("(ts,record_id)>(?,?)"), "{chunk}");
+        assert!(!chunk.contains("TEMP B-TREE"), "{chunk}");
+    }
+
     // 11 events over 3-row chunks, timestamps repeating across chunk boundaries:
     // every event is read once, whatever the cursor.
     #[tokio::test]
