@@ -13,7 +13,8 @@
 //!   stored JSON value back as JSON text with its numbers' digits unchanged
 //!   (`1.10`, `1e3`, integers past 64 bits), which `serde_json` then reads
 //!   exactly, like the full record;
-//! - a formula, whose arguments are not listed, reads whole records.
+//! - a formula, whose arguments are not listed, and a key that a JSON path
+//!   cannot spell read whole records.
 
 use futures::TryStreamExt;
 use tally_aggregate::{AggregateResult, Aggregator, Scope, Window};
@@ -188,8 +189,9 @@ impl SqliteStore {
         accumulator.finish().map_err(eval_error)
     }
 
-    /// Whole records, page by page, for what [`Scope::read_properties`] cannot
-    /// list.
+    /// Whole records, page by page: for a formula, whose properties
+    /// [`Scope::read_properties`] does not list, and for a key that a JSON path
+    /// cannot spell (one holding `"` or `\`).
     async fn full_scan(
         &self,
         scope: Scope<'_>,
