@@ -1,5 +1,7 @@
 //! The compiled aggregator, the time window it reads, and per-event contributions.
 
+use std::collections::BTreeSet;
+
 use rust_decimal::Decimal;
 use tally_event::{Event, EventType, Period, Timestamp};
 
@@ -439,6 +441,34 @@ impl<'a> Scope<'a> {
                 .as_ref()
                 .is_none_or(|f| f.matches(&event.record))
             && self.filter.is_none_or(|f| f.matches(&event.record))
+    }
+
+    /// The record properties this evaluation reads (the measured property and those
+    /// of `where` and the named filter), or `None` for a formula, whose arguments
+    /// are not listed. An event whose record holds only these properties (and its
+    /// id) evaluates exactly like the full event, so a store may read no more.
+    pub fn read_properties(&self) -> Option<BTreeSet<&'a str>> {
+        let aggregator = self.aggregator;
+        let mut properties = BTreeSet::new();
+        match &aggregator.measure {
+            Measure::Formula(_) => return None,
+            Measure::Count => {}
+            Measure::Property { property, .. } => {
+                properties.insert(property.as_str());
+            }
+        }
+        for filter in aggregator.where_.iter().chain(self.filter) {
+            filter.collect_properties(&mut properties);
+        }
+        Some(properties)
+    }
+
+    /// Whether the quantity is the number of selected events whatever their
+    /// records hold: a `count` without `where` and without named filter.
+    pub fn counts_without_reading(&self) -> bool {
+        matches!(self.aggregator.measure, Measure::Count)
+            && self.aggregator.where_.is_none()
+            && self.filter.is_none()
     }
 
     /// A fresh streaming evaluation over this scope.

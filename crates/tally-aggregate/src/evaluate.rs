@@ -122,6 +122,18 @@ impl<'a> Accumulator<'a> {
         contribution
     }
 
+    /// Feeds `count` events known to be selected (of the type, in the window) when
+    /// their records do not matter ([`Scope::counts_without_reading`]). Returns
+    /// `false`, having fed nothing, for any other evaluation.
+    pub fn push_unread(&mut self, count: u64) -> bool {
+        if !self.scope.counts_without_reading() {
+            return false;
+        }
+        self.diagnostics.matched_events += count;
+        self.behind += count;
+        true
+    }
+
     /// Updates the state; returns the contribution and, for diagnostics, why a value
     /// was skipped (a formula event may be behind the quantity and still have one
     /// aggregate skip it).

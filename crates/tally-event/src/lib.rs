@@ -66,7 +66,7 @@ pub use ids::{
 pub use number::exact_decimal;
 pub use period::{Period, PeriodError};
 pub use pii::{PiiKind, PiiPolicy, PiiWarning};
-pub use stored::record_from_stored_json;
+pub use stored::{record_from_stored_json, value_from_stored_json};
 pub use time::{SECONDS_HINT_BELOW_MS, Timestamp, TimestampError};
 pub use validate::{
     DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, MAX_ARRAY_ITEMS, MAX_EVENT_BYTES, MAX_KEY_CHARS,

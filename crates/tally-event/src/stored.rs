@@ -36,6 +36,11 @@ pub fn record_from_stored_json(json: &Json) -> Option<Record> {
     Some(Record::from_trusted_parts(id, properties))
 }
 
+/// One property value from its stored JSON; `None` if no record could hold it.
+pub fn value_from_stored_json(json: &Json) -> Option<Value> {
+    stored_value(json)
+}
+
 fn stored_value(json: &Json) -> Option<Value> {
     Some(match json {
         Json::Null => Value::Null,

@@ -118,7 +118,7 @@ fn equals(path: &str, literal: &Literal) -> Option<SqlFilter> {
 
 /// `$."key"`: quoted, so dots and brackets in keys are literal. Keys holding a
 /// quote or a backslash are not translated.
-fn json_path(key: &str) -> Option<String> {
+pub(crate) fn json_path(key: &str) -> Option<String> {
     if key.contains(['"', '\\']) {
         return None;
     }

@@ -311,15 +311,49 @@ impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
 
     fn try_from(row: EventRow) -> StoreResult<Self> {
-        let record = record_from_stored_json(&json(&row.record)?)
+        let record = json(&row.record)?;
+        let record_id = String::new();
+        let (event_type, customer_id) = (row.event_type, row.customer_id);
+        PagedEvent(
+            row.id,
+            event_type,
+            customer_id,
+            row.ts,
+            record_id,
+            record,
+            row.ingested_at,
+        )
+        .try_into()
+    }
+}
+
+/// An event row inside a stream page's JSON text (`events::UsageScan`): the
+/// columns of [`EventRow`] in order with the record id column after `ts` (the
+/// stream's order), the record already parsed.
+#[derive(serde::Deserialize)]
+pub(crate) struct PagedEvent(String, String, String, i64, String, serde_json::Value, i64);
+
+impl PagedEvent {
+    /// The stream order: (timestamp, record id as bytes).
+    pub(crate) fn order_key(&self) -> (i64, &str) {
+        (self.3, &self.4)
+    }
+}
+
+impl TryFrom<PagedEvent> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: PagedEvent) -> StoreResult<Self> {
+        let PagedEvent(event_id, event_type, customer_id, at, _, record, ingested_at) = row;
+        let record = record_from_stored_json(&record)
             .ok_or_else(|| corrupt("record", "not a flat record with an id"))?;
         Ok(StoredEvent {
-            id: id(&row.id, tally_store::EventId::parse)?,
-            event_type: id(&row.event_type, EventType::parse)?,
-            customer_id: id(&row.customer_id, tally_store::CustomerId::parse)?,
-            timestamp: ts(row.ts)?,
+            id: id(&event_id, tally_store::EventId::parse)?,
+            event_type: id(&event_type, EventType::parse)?,
+            customer_id: id(&customer_id, tally_store::CustomerId::parse)?,
+            timestamp: ts(at)?,
             record,
-            ingested_at: ts(row.ingested_at)?,
+            ingested_at: ts(ingested_at)?,
         })
     }
 }

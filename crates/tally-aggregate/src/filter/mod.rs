@@ -48,6 +48,8 @@
 
 mod parse;
 
+use std::collections::BTreeSet;
+
 use rust_decimal::Decimal;
 use tally_event::{Record, Value};
 
@@ -203,6 +205,19 @@ impl Filter {
             Filter::All(children) => children.iter().all(|child| child.matches(record)),
             Filter::Any(children) => children.iter().any(|child| child.matches(record)),
             Filter::Condition(condition) => condition.matches(record.get(&condition.property)),
+        }
+    }
+
+    /// Adds every property the filter reads to `into`: [`Filter::matches`] looks
+    /// at nothing else of a record.
+    pub fn collect_properties<'a>(&'a self, into: &mut BTreeSet<&'a str>) {
+        match self {
+            Filter::All(children) | Filter::Any(children) => {
+                children.iter().for_each(|c| c.collect_properties(into));
+            }
+            Filter::Condition(condition) => {
+                into.insert(&condition.property);
+            }
         }
     }
 }

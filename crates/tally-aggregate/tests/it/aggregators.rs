@@ -292,3 +292,77 @@ fn custom_event_name_renders_record_properties() {
         Some("l@x.io (258) {users}")
     );
 }
+
+/// The events with only the properties the scope reads (and the id).
+fn projected(events: &[Event], keep: &std::collections::BTreeSet<&str>) -> Vec<Event> {
+    events
+        .iter()
+        .map(|e| {
+            let properties = e
+                .record
+                .properties()
+                .iter()
+                .filter(|(k, _)| keep.contains(k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Event {
+                record: tally_event::Record::from_trusted_parts(e.record.id().clone(), properties),
+                ..e.clone()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn read_properties_are_all_an_evaluation_reads() {
+    for (operation, property) in [
+        ("count", None),
+        ("sum", Some("ms")),
+        ("latest", Some("ms")),
+        ("unique_count", Some("region")),
+    ] {
+        let aggregator = agg(operation, property);
+        for filter in [None, Some("agf_eu")] {
+            let scope = aggregator.scope(january(), filter).unwrap();
+            let keep = scope.read_properties().unwrap();
+            let expected: Vec<&str> = property
+                .into_iter()
+                .chain(filter.map(|_| "region"))
+                .collect();
+            assert_eq!(
+                keep.iter()
+                    .copied()
+                    .collect::<std::collections::BTreeSet<_>>(),
+                expected.into_iter().collect()
+            );
+            let lean = projected(&calls(), &keep);
+            assert_eq!(
+                evaluate(&aggregator, january(), filter, &lean),
+                evaluate(&aggregator, january(), filter, &calls()),
+                "{operation} {filter:?}"
+            );
+        }
+    }
+    let formula = aggregator(json!({
+        "name": "f", "event_type": "api_call", "operation": "formula",
+        "formula": "sum(ms) + count(*)", "type": "metered"
+    }));
+    assert_eq!(
+        formula.scope(january(), None).unwrap().read_properties(),
+        None
+    );
+}
+
+#[test]
+fn unread_events_count_only_without_filters() {
+    let count = agg("count", None);
+    let mut plain = count.accumulator(january(), None).unwrap();
+    assert!(plain.push_unread(3));
+    assert_eq!(plain.finish().unwrap().quantity, dec("3"));
+    let mut filtered = count.accumulator(january(), Some("agf_eu")).unwrap();
+    assert!(!filtered.push_unread(3));
+    assert_eq!(filtered.finish().unwrap().quantity, dec("0"));
+    let sum_ms = agg("sum", Some("ms"));
+    let mut sum = sum_ms.accumulator(january(), None).unwrap();
+    assert!(!sum.push_unread(3));
+}

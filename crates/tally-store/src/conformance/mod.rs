@@ -27,7 +27,8 @@ use std::sync::Arc;
 pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
 pub use evaluator::{
-    aggregates_agree_with_evaluator, aggregates_on_fixed_filters, strings_compare_by_bytes,
+    aggregates_agree_with_evaluator, aggregates_on_fixed_filters, aggregates_read_exact_numbers,
+    strings_compare_by_bytes,
 };
 pub use events::{
     customer_moves, delete_events, list_filters_and_order, pagination_edges,
@@ -83,6 +84,7 @@ macro_rules! store_conformance_tests {
             customer_auto_create_concurrent,
             aggregates_agree_with_evaluator,
             aggregates_on_fixed_filters,
+            aggregates_read_exact_numbers,
             strings_compare_by_bytes
         );
     };
