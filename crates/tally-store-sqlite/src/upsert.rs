@@ -115,7 +115,7 @@ pub(crate) async fn upsert_groups(
             events.iter().map(move |event| Row {
                 account,
                 event,
-                record: event.record.to_json().to_string(),
+                record: event.record.to_json_string(),
             })
         })
         .collect();

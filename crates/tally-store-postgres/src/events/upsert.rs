@@ -116,11 +116,7 @@ async fn upsert_round(
     account: &AccountId,
     batch: &[&NewEvent],
 ) -> StoreResult<Vec<UpsertResult>> {
-    let records = batch
-        .iter()
-        .map(|e| serde_json::to_string(&e.record.to_json()))
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|err| StoreError::Internal(format!("record to json: {err}")))?;
+    let records: Vec<String> = batch.iter().map(|e| e.record.to_json_string()).collect();
     let returned: Vec<Returned> = sqlx::query_as(sql::UPSERT)
         .bind(account.as_str())
         .bind(column(batch, |e| e.event_type.as_str().to_owned()))
