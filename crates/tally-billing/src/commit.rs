@@ -62,7 +62,10 @@ impl IngestQueueConfig {
     /// Both bounds at least 1.
     fn sane(self) -> Self {
         Self {
-            max_queued_events: self.max_queued_events.clamp(1, Semaphore::MAX_PERMITS),
+            // Permits are taken as a u32 count.
+            max_queued_events: self
+                .max_queued_events
+                .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)),
             max_events_per_commit: self.max_events_per_commit.max(1),
         }
     }
