@@ -41,6 +41,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The store is unreachable or busy; the request may succeed later.
     Unavailable,
+    /// The ingestion queue is full; nothing was stored, retry after
+    /// `Retry-After` seconds.
+    Overloaded,
     /// A bug or an unexpected failure; details are only in the server log.
     Internal,
 }
@@ -59,7 +62,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,12 +82,13 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
         }
     }
 
     /// Every code, for the documentation and the table test.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidRequest,
         ErrorCode::MalformedJson,
         ErrorCode::EvaluationFailed,
@@ -97,6 +101,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
+        ErrorCode::Overloaded,
         ErrorCode::Internal,
     ];
 }
@@ -203,6 +208,18 @@ impl ApiError {
         }
     }
 
+    /// A 503 of a full ingestion queue, with `Retry-After` (at least 1 s).
+    pub fn overloaded(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs().max(1);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(
+                ErrorCode::Overloaded,
+                format!("ingestion queue full, retry after {secs}s"),
+            )
+        }
+    }
+
     /// Replaces the problems listed in the body.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
@@ -268,6 +285,7 @@ impl From<BillingError> for ApiError {
                 ErrorCode::EvaluationFailed,
                 format!("evaluation failed: {reason}"),
             ),
+            BillingError::Overloaded { retry_after } => ApiError::overloaded(retry_after),
             BillingError::Store(error) => ApiError::from(error),
             other => ApiError::internal(other.to_string()),
         }
@@ -333,6 +351,19 @@ mod tests {
             (body.message.as_str(), body.code.as_str()),
             ("internal error", "internal")
         );
+    }
+
+    #[test]
+    fn overloaded_is_a_503_with_retry_after() {
+        let error = BillingError::Overloaded {
+            retry_after: std::time::Duration::from_millis(1500),
+        };
+        let response = ApiError::from(error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = ApiError::overloaded(std::time::Duration::ZERO).body();
+        assert_eq!(body.code, "overloaded");
+        assert_eq!(body.message, "ingestion queue full, retry after 1s");
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl fmt::Display for Problem {
 /// | `NotFound`   | `not_found`             | 404 |
 /// | `Conflict`   | `conflict`              | 409 |
 /// | `Evaluation` | `evaluation_failed`     | 400 (a formula divided by zero, an amount overflowed) |
+/// | `Overloaded` | `overloaded`            | 503 with `Retry-After` (the ingestion queue is full) |
 /// | `Store`      | the store's own code    | `invalid_input` 400, `unavailable` 503, others 500 |
 ///
 /// A store `NotFound`, `Conflict` or `Aggregation` never appears as `Store`:
@@ -84,6 +85,13 @@ pub enum BillingError {
     /// by zero, a sum or a price left the decimal range.
     #[error("evaluation failed: {0}")]
     Evaluation(String),
+    /// The ingestion queue is full: nothing was stored; retry after
+    /// `retry_after` (group commit, `commit.rs`).
+    #[error("ingestion queue full, retry after {}s", .retry_after.as_secs())]
+    Overloaded {
+        /// How long the caller should wait before sending the events again.
+        retry_after: std::time::Duration,
+    },
     /// Storage failed for another reason.
     #[error(transparent)]
     Store(StoreError),
@@ -119,6 +127,7 @@ impl BillingError {
             BillingError::NotFound { .. } => "not_found",
             BillingError::Conflict { .. } => "conflict",
             BillingError::Evaluation(_) => "evaluation_failed",
+            BillingError::Overloaded { .. } => "overloaded",
             BillingError::Store(error) => error.code(),
         }
     }

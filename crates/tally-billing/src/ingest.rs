@@ -1,9 +1,11 @@
-//! Ingestion: validate, resolve customers, upsert in one store call.
+//! Ingestion: validate, resolve customers, upsert through the group commit.
 //!
-//! Nothing is acknowledged before the store returned `Ok`: a store error fails the
-//! whole call. A batch is one `upsert_events` call (one transaction); its events
+//! Nothing is acknowledged before the store committed it: a store error fails
+//! the whole call. A request's valid events go to the store together, in one
+//! transaction that concurrent requests may share (`commit.rs`); its events
 //! are validated one by one, so valid events are stored even when others fail
-//! (partial success), and each failure lists every problem of its event.
+//! (partial success), and each failure lists every problem of its event. A full
+//! ingestion queue fails the call at once with `Overloaded`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -195,7 +197,7 @@ impl Billing {
             });
             answers.push((index, parsed.warnings, customer));
         }
-        let results = self.store.upsert_events(account, &new_events).await?;
+        let results = self.commit.submit(account, new_events).await?;
         if results.len() != answers.len() {
             return Err(BillingError::Store(tally_store::StoreError::Internal(
                 "upsert returned a result count unlike the batch".into(),

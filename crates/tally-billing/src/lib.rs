@@ -79,9 +79,17 @@
 //!
 //! [`BillingError`]: `Invalid(Vec<Problem>)` (every problem with a JSON-pointer
 //! `path`, a stable `code` and a message; query parameters are `/name`),
-//! `NotFound { what }`, `Conflict { what, reason }`, `Evaluation(message)` and
-//! `Store(StoreError)`; [`BillingError::code`] is stable. The table on
-//! [`BillingError`] suggests the status of each.
+//! `NotFound { what }`, `Conflict { what, reason }`, `Evaluation(message)`,
+//! `Overloaded { retry_after }` and `Store(StoreError)`; [`BillingError::code`]
+//! is stable. The table on [`BillingError`] suggests the status of each.
+//!
+//! # Group commit
+//!
+//! Ingestion writes through one writer task per service ([`commit`]):
+//! concurrent requests share store transactions, the queue is bounded
+//! ([`IngestQueueConfig`], [`Billing::with_ingest_queue`]) and a full queue is
+//! [`BillingError::Overloaded`]. [`Billing::flush_ingest`] waits for queued
+//! writes (server shutdown).
 //!
 //! # Periods
 //!
@@ -94,6 +102,7 @@
 mod accounts;
 pub mod catalog;
 mod clock;
+pub mod commit;
 pub mod consumption;
 mod error;
 pub mod events;
@@ -112,6 +121,10 @@ pub use catalog::{
     SubscriptionInput,
 };
 pub use clock::{Clock, FixedClock, Ids, SystemClock};
+pub use commit::{
+    DEFAULT_MAX_EVENTS_PER_COMMIT, DEFAULT_MAX_QUEUED_EVENTS, IngestQueueConfig,
+    OVERLOADED_RETRY_AFTER,
+};
 pub use consumption::{
     ConsumedEvent, ConsumptionQuery, ConsumptionRow, ConsumptionScope, ConsumptionView,
     GroupConsumption, GroupView, InvoiceRef, ProductConsumption, ProductView,

@@ -8,10 +8,11 @@ use tally_event::{CustomerRef, Timestamp};
 use tally_store::{AccountId, AggregatorId, AggregatorRecord, Customer, Store, StoreError};
 
 use crate::clock::{Clock, Ids, SystemClock};
+use crate::commit::{GroupCommit, IngestQueueConfig};
 use crate::error::{BillingError, BillingResult};
 use crate::settings::AccountSettings;
 
-/// Tally's use cases over a store. Cheap to clone (three `Arc`s); every method is
+/// Tally's use cases over a store. Cheap to clone (a few `Arc`s); every method is
 /// scoped by the [`AccountId`] it acts in.
 #[derive(Clone)]
 pub struct Billing {
@@ -19,6 +20,7 @@ pub struct Billing {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<Ids>,
     settings: Arc<SettingsCache>,
+    pub(crate) commit: Arc<GroupCommit>,
 }
 
 /// How long an account's settings are reused before being read again. Ingestion
@@ -57,12 +59,42 @@ impl Billing {
 
     /// A service with an injected clock and id generator (tests, replays).
     pub fn with_parts(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<Ids>) -> Self {
+        let commit = Arc::new(GroupCommit::new(
+            Arc::clone(&store),
+            IngestQueueConfig::default(),
+        ));
         Billing {
             store,
             clock,
             ids,
             settings: Arc::default(),
+            commit,
         }
+    }
+
+    /// The same service with other ingestion queue bounds (call before
+    /// ingesting: events queued in the previous queue are still written, by
+    /// its own writer).
+    pub fn with_ingest_queue(mut self, config: IngestQueueConfig) -> Self {
+        self.commit = Arc::new(GroupCommit::new(Arc::clone(&self.store), config));
+        self
+    }
+
+    /// The ingestion queue's bounds.
+    pub fn ingest_queue(&self) -> IngestQueueConfig {
+        self.commit.config()
+    }
+
+    /// Events queued for writing or being written now (a gauge for metrics).
+    pub fn ingest_queue_len(&self) -> usize {
+        self.commit.queued_events()
+    }
+
+    /// Waits until every event submitted before this call is written (or its
+    /// request failed): what a server calls at shutdown, after its last
+    /// request, so no queued write is cut short.
+    pub async fn flush_ingest(&self) {
+        self.commit.flush().await;
     }
 
     /// The store the service reads and writes.

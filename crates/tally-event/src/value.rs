@@ -139,6 +139,14 @@ impl Record {
         self.properties.is_empty()
     }
 
+    /// The text of [`Record::to_json`], written straight from the record:
+    /// no intermediate JSON value, so no copy of its keys and strings (what a
+    /// store writes for every event).
+    pub fn to_json_string(&self) -> String {
+        // Writing into a String cannot fail, and every part serializes.
+        serde_json::to_string(&JsonRecord(self)).unwrap_or_else(|_| self.to_json().to_string())
+    }
+
     /// The record as a JSON object, numbers exact.
     pub fn to_json(&self) -> serde_json::Value {
         let map = self
@@ -147,5 +155,70 @@ impl Record {
             .map(|(key, value)| (key.clone(), value.to_json()))
             .collect();
         serde_json::Value::Object(map)
+    }
+}
+
+/// Serializes a record as [`Record::to_json`] would, without building it.
+struct JsonRecord<'a>(&'a Record);
+
+impl serde::Serialize for JsonRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let properties = &self.0.properties;
+        let mut map = serializer.serialize_map(Some(properties.len()))?;
+        for (key, value) in properties {
+            map.serialize_entry(key, &JsonValue(value))?;
+        }
+        map.end()
+    }
+}
+
+struct JsonValue<'a>(&'a Value);
+
+impl serde::Serialize for JsonValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            Value::Null => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Number(n) => decimal_to_json(*n).serialize(serializer),
+            Value::String(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    match item {
+                        Scalar::Bool(b) => seq.serialize_element(b)?,
+                        Scalar::Number(n) => seq.serialize_element(&decimal_to_json(*n))?,
+                        Scalar::String(s) => seq.serialize_element(s)?,
+                    }
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_string_tests {
+    use super::*;
+    use crate::record_from_stored_json;
+
+    #[test]
+    fn to_json_string_is_the_text_of_to_json() {
+        let json = serde_json::json!({
+            "id": "r\"1\u{e9}",
+            "amount": serde_json::Number::from_str("1523.7500").unwrap(),
+            "big": serde_json::Number::from_str("79228162514264337593543950335").unwrap(),
+            "tiny": serde_json::Number::from_str("-0.0000000000000000000000000001").unwrap(),
+            "flag": true,
+            "none": null,
+            "tags": ["a", 1.50, false],
+            "empty": [],
+            "text": "line\nbreak \u{1}",
+        });
+        let record = record_from_stored_json(&json).unwrap();
+        assert_eq!(record.to_json_string(), record.to_json().to_string());
+        let back: serde_json::Value = serde_json::from_str(&record.to_json_string()).unwrap();
+        assert_eq!(record_from_stored_json(&back).unwrap(), record);
     }
 }

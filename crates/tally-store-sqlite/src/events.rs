@@ -4,11 +4,11 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use tally_event::{EventKey, EventType, RecordId, UpsertOutcome};
+use sqlx::{QueryBuilder, Sqlite};
+use tally_event::{EventKey, EventType, RecordId};
 use tally_store::{
-    AccountId, CustomerId, EventQuery, EventStore, EventWindow, KeysetCursor, NewEvent, Page,
-    SortOrder, StoreResult, StoredEvent, UpsertResult, keyset_stream,
+    AccountId, CustomerId, EventGroup, EventQuery, EventStore, EventWindow, KeysetCursor, NewEvent,
+    Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, keyset_stream,
 };
 
 use crate::error::corrupt;
@@ -16,28 +16,7 @@ use crate::error::db_err;
 use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::{EventRow, PagedEvent};
-
-/// The upsert: one statement per event. `RETURNING id, revision` yields the
-/// row's id and revision when it was inserted (revision 0) or updated (the stored
-/// id, kept because `id` is not in the SET list, and a revision bumped past 0),
-/// and no row when the `WHERE` of `DO UPDATE` refused an older event. The
-/// revision, not the id, tells created from updated: a resubmitted `NewEvent`
-/// (or a seeded id generator) can offer a fresh id equal to the stored one.
-const UPSERT_EVENT: &str = "\
-INSERT INTO events (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET
-    customer_id = excluded.customer_id,
-    ts = excluded.ts,
-    record = excluded.record,
-    ingested_at = excluded.ingested_at,
-    revision = events.revision + 1
-WHERE excluded.ts >= events.ts
-RETURNING id, revision";
-
-/// A stale upsert changed nothing; it reports the stored event's id.
-const STORED_EVENT_ID: &str =
-    "SELECT id FROM events WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
+use crate::upsert::upsert_groups;
 
 pub(crate) const EVENT_COLUMNS: &str = "id, event_type, customer_id, ts, record, ingested_at";
 
@@ -101,42 +80,6 @@ const STREAM_PAGE_SIZE: u32 = 1_000;
 /// Record ids per `IN (…)` list when deleting, well under SQLite's variable limit.
 const DELETE_CHUNK: usize = 500;
 
-async fn upsert_one(
-    conn: &mut SqliteConnection,
-    account: &AccountId,
-    event: &NewEvent,
-) -> StoreResult<UpsertResult> {
-    let record_id = event.record.id().as_str();
-    let returned: Option<(String, i64)> = sqlx::query_as(UPSERT_EVENT)
-        .bind(account.as_str())
-        .bind(event.event_type.as_str())
-        .bind(record_id)
-        .bind(event.id.as_str())
-        .bind(event.customer_id.as_str())
-        .bind(event.timestamp.as_millis())
-        .bind(event.record.to_json().to_string())
-        .bind(event.ingested_at.as_millis())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err("event"))?;
-    let (id, outcome) = match returned {
-        Some((id, 0)) => (id, UpsertOutcome::Created),
-        Some((id, _)) => (id, UpsertOutcome::Updated),
-        None => {
-            let stored: String = sqlx::query_scalar(STORED_EVENT_ID)
-                .bind(account.as_str())
-                .bind(event.event_type.as_str())
-                .bind(record_id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err("event"))?;
-            (stored, UpsertOutcome::Stale)
-        }
-    };
-    let event_id = crate::rows::id(&id, tally_store::EventId::parse)?;
-    Ok(UpsertResult { event_id, outcome })
-}
-
 /// `WHERE …` of an event list, shared by the count and the page.
 fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &EventQuery) {
     builder
@@ -180,10 +123,24 @@ impl EventStore for SqliteStore {
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>> {
         let mut tx = self.begin_write().await?;
-        let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            results.push(upsert_one(&mut tx, account, event).await?);
-        }
+        let mut results = upsert_groups(&mut tx, &[(account, events)]).await?;
+        tx.commit().await.map_err(db_err("event"))?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::Internal("upsert lost its group".into()))
+    }
+
+    /// Every group in one transaction (one fsync at commit).
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        let parts: Vec<(&AccountId, &[NewEvent])> = groups
+            .iter()
+            .map(|group| (&group.account, group.events.as_slice()))
+            .collect();
+        let mut tx = self.begin_write().await?;
+        let results = upsert_groups(&mut tx, &parts).await?;
         tx.commit().await.map_err(db_err("event"))?;
         Ok(results)
     }

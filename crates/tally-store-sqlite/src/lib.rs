@@ -37,6 +37,7 @@ mod open;
 mod rows;
 mod scoped;
 mod subscriptions;
+mod upsert;
 
 pub use error::map_sqlx_error;
 pub use open::{SqliteStore, SqliteStoreError};

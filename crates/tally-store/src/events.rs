@@ -5,7 +5,7 @@ use tally_event::{
 };
 
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{CustomerId, EventId};
+use crate::ids::{AccountId, CustomerId, EventId};
 use crate::page::{PageRequest, SortOrder};
 
 /// An event ready to store: validated, its customer resolved to a `cus_` id.
@@ -101,6 +101,16 @@ impl StoredEvent {
             ingested_at: new.ingested_at,
         }
     }
+}
+
+/// One account's events in a group commit ([`EventStore::upsert_event_groups`]):
+/// several requests' upserts written in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventGroup {
+    /// The account every event of the group is written in.
+    pub account: AccountId,
+    /// The events, upserted in this order, after the groups before this one.
+    pub events: Vec<NewEvent>,
 }
 
 /// What one upsert did, and the id of the event now stored under its key.

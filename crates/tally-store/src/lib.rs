@@ -67,7 +67,7 @@ pub use catalog::{
 };
 pub use error::{StoreError, StoreResult};
 pub use evaluate::{eval_error, evaluate_stream};
-pub use events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+pub use events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 pub use ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, EventId, IdParseError,
     InvoiceId, PriceGroupId, ProductId, SubscriptionId,

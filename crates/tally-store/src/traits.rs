@@ -22,6 +22,9 @@
 //!   `time_series` reads only the aggregator's window of the range and streams
 //!   it (`stream_events` or `stream_events_of_type`) instead of paging
 //!   `list_events` by offset into memory.
+//! - v4: `EventStore::upsert_event_groups` (several accounts' batches in one
+//!   transaction: ingestion's group commit), with a default over
+//!   `upsert_events` that commits group by group.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -34,7 +37,7 @@ use crate::catalog::{
 };
 use crate::error::StoreResult;
 use crate::evaluate::{evaluate_stream, series_stream, stream_type_by_list};
-use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
     SubscriptionId,
@@ -55,6 +58,28 @@ pub trait EventStore: Send + Sync {
         account: &AccountId,
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>>;
+
+    /// Upserts several groups (each an account and its events) as if by
+    /// `upsert_events` on each in order: a group sees the rows of the groups
+    /// before it, so a key repeated across groups behaves exactly like two calls.
+    /// Results are per group, in input order.
+    ///
+    /// Backends override it to write every group in ONE transaction: all
+    /// committed (durably) when it returns `Ok`, none when it returns `Err`. The
+    /// default calls `upsert_events` group by group, so on `Err` the groups
+    /// before the failing one may be committed; a caller that retries must
+    /// tolerate that (an upsert applied twice reports `updated` the second
+    /// time, with the same stored row).
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        let mut results = Vec::with_capacity(groups.len());
+        for group in groups {
+            results.push(self.upsert_events(&group.account, &group.events).await?);
+        }
+        Ok(results)
+    }
 
     /// The current version of the event with this key; `NotFound` if none.
     async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent>;

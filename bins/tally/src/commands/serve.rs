@@ -2,7 +2,8 @@
 //!
 //! Opens (and migrates) the store, bootstraps the first account on an empty
 //! database, and serves the API until SIGTERM or Ctrl-C, then stops accepting
-//! connections and lets in-flight requests finish before exiting.
+//! connections and lets in-flight requests finish (and the ingestion queue
+//! drain) before exiting.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tally_api::{ApiConfig, AppState, RateLimitConfig};
-use tally_billing::Billing;
+use tally_billing::{Billing, IngestQueueConfig};
 
 use crate::accounts::{self, IssuedKey};
 use crate::commands::{DatabaseArgs, runtime};
@@ -41,10 +42,24 @@ pub struct Args {
     /// key stops working within this delay (0 looks every request up).
     #[arg(long, env = "TALLY_KEY_CACHE_SECONDS", default_value_t = 10)]
     pub key_cache_seconds: u64,
+    /// Most events waiting to be written (group commit); past it, ingestion
+    /// answers 503 `overloaded` with Retry-After.
+    #[arg(long, env = "TALLY_INGEST_QUEUE_EVENTS", default_value_t = tally_billing::DEFAULT_MAX_QUEUED_EVENTS,
+        value_parser = at_least_one())]
+    pub ingest_queue_events: usize,
+    /// Most events one group commit writes in a transaction.
+    #[arg(long, env = "TALLY_INGEST_COMMIT_EVENTS", default_value_t = tally_billing::DEFAULT_MAX_EVENTS_PER_COMMIT,
+        value_parser = at_least_one())]
+    pub ingest_commit_events: usize,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
+}
+
+/// A count of 1 or more.
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,7 +105,11 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         batch_body_limit_bytes: args.batch_body_limit_bytes,
         key_cache_ttl: std::time::Duration::from_secs(args.key_cache_seconds),
     };
-    let app = tally_api::router(AppState::new(Billing::new(store), config));
+    let billing = Billing::new(store).with_ingest_queue(IngestQueueConfig {
+        max_queued_events: args.ingest_queue_events,
+        max_events_per_commit: args.ingest_commit_events,
+    });
+    let app = tally_api::router(AppState::new(billing.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -101,6 +120,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("server failed")?;
+    // Every request has been answered; a write whose client went away may
+    // still be queued: let it finish rather than cut it short.
+    billing.flush_ingest().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -90,7 +90,8 @@ impl From<&IngestedEvent> for IngestResponse {
         (status = 401, description = "missing or unknown api key", body = ErrorBody),
         (status = 413, description = "body too large", body = ErrorBody),
         (status = 415, description = "not json", body = ErrorBody),
-        (status = 429, description = "rate limited", body = ErrorBody)))]
+        (status = 429, description = "rate limited", body = ErrorBody),
+        (status = 503, description = "ingestion queue full (`overloaded`, with Retry-After) or store unavailable", body = ErrorBody)))]
 pub async fn ingest_event(
     State(state): State<AppState>,
     Account(account): Account,
@@ -169,7 +170,8 @@ fn batch_response(outcome: BatchOutcome, events: &mut [serde_json::Value]) -> Ba
     responses(
         (status = 202, description = "valid events stored, the others listed", body = BatchResponse),
         (status = 400, description = "not an array, empty, or over 5000 events", body = ErrorBody),
-        (status = 413, description = "body too large", body = ErrorBody)))]
+        (status = 413, description = "body too large", body = ErrorBody),
+        (status = 503, description = "ingestion queue full (`overloaded`, with Retry-After) or store unavailable", body = ErrorBody)))]
 pub async fn ingest_batch(
     State(state): State<AppState>,
     Account(account): Account,

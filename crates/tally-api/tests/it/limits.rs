@@ -119,3 +119,57 @@ async fn every_response_carries_a_request_id() {
         assert!(id.starts_with("req_") && id.len() == 26, "{path}: {id}");
     }
 }
+
+// A full ingestion queue answers 503 with `Retry-After` at once. The test
+// runtime has one thread: the ingest polled below has taken the queue's only
+// place and waits for the writer task, which cannot run before this task
+// yields, and the request after it never yields before it is refused.
+#[tokio::test]
+async fn a_full_ingestion_queue_is_a_503_with_retry_after() {
+    let queue = tally_billing::IngestQueueConfig {
+        max_queued_events: 1,
+        max_events_per_commit: 10,
+    };
+    let app = TestApp::with_queue(ApiConfig::default(), queue).await;
+    let event = |id: &str| {
+        json!({"event_type": "e", "record": {"id": id}, "customer_id": "c",
+            "timestamp": "2024-12-20T00:00:00Z"})
+    };
+    let first = event("first");
+    let mut pending = Box::pin(app.billing.ingest_event(&app.account_a, &first));
+    assert!(
+        futures::poll!(pending.as_mut()).is_pending(),
+        "the first ingest waits for its commit"
+    );
+    assert_eq!(app.billing.ingest_queue_len(), 1);
+    let refused = app
+        .call(Method::POST, "/v1/events", Some(event("second")))
+        .await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers[header::RETRY_AFTER], "1");
+    insta::assert_snapshot!("ingestion_queue_full", redacted(&refused));
+    let batch = app
+        .call(
+            Method::POST,
+            "/v1/events/batch",
+            Some(json!([event("third")])),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(batch.json["code"], "overloaded");
+
+    pending.await.unwrap();
+    let accepted = app
+        .call(Method::POST, "/v1/events", Some(event("second")))
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text);
+    let listed = app.call(Method::GET, "/v1/events", None).await;
+    let ids: Vec<&str> = listed.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["record"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(!ids.contains(&"third"), "a refused event is not stored");
+}

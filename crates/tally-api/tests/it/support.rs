@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tally_api::{ApiConfig, AppState, router};
-use tally_billing::{Billing, FixedClock, Ids};
+use tally_billing::{Billing, FixedClock, Ids, IngestQueueConfig};
 use tally_event::Timestamp;
 use tally_store::{Account, AccountId, ApiKey, ApiKeyHash, ApiKeyId, MemoryStore, Store};
 use tower::ServiceExt;
@@ -23,6 +23,10 @@ pub const NOW: &str = "2024-12-21T00:00:00Z";
 
 pub struct TestApp {
     router: Router,
+    /// The service behind the router (a clone), to act beside requests.
+    pub billing: Billing,
+    /// Account A, whose key is [`KEY_A`].
+    pub account_a: AccountId,
 }
 
 /// A response, its body parsed as JSON when it is JSON.
@@ -42,18 +46,27 @@ impl TestApp {
     }
 
     pub async fn with_config(config: ApiConfig) -> Self {
+        Self::with_queue(config, IngestQueueConfig::default()).await
+    }
+
+    /// With other ingestion queue bounds.
+    pub async fn with_queue(config: ApiConfig, queue: IngestQueueConfig) -> Self {
         let store = Arc::new(MemoryStore::new());
         let now = Timestamp::parse(NOW).unwrap();
+        let mut accounts = Vec::new();
         for (name, key) in [("a", KEY_A), ("b", KEY_B)] {
-            add_account(store.as_ref(), name, key, now).await;
+            accounts.push(add_account(store.as_ref(), name, key, now).await);
         }
         let billing = Billing::with_parts(
             store,
             Arc::new(FixedClock::new(now)),
             Arc::new(Ids::seeded(7)),
-        );
+        )
+        .with_ingest_queue(queue);
         TestApp {
-            router: router(AppState::new(billing, config)),
+            router: router(AppState::new(billing.clone(), config)),
+            billing,
+            account_a: accounts.swap_remove(0),
         }
     }
 
@@ -90,7 +103,7 @@ impl TestApp {
     }
 }
 
-async fn add_account(store: &dyn Store, name: &str, key: &str, now: Timestamp) {
+async fn add_account(store: &dyn Store, name: &str, key: &str, now: Timestamp) -> AccountId {
     let account = Account {
         id: AccountId::random(),
         name: name.to_owned(),
@@ -105,6 +118,7 @@ async fn add_account(store: &dyn Store, name: &str, key: &str, now: Timestamp) {
         created_at: now,
     };
     store.create_api_key(&key).await.unwrap();
+    key.account_id
 }
 
 pub fn request(

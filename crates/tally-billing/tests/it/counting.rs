@@ -14,23 +14,50 @@ use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
 use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 use tally_store::{
     Account, AccountId, AccountStore, AggregatorFilterId, AggregatorId, AggregatorRecord, ApiKey,
-    ApiKeyHash, ApiKeyId, CatalogStore, Customer, CustomerId, CustomerStore, EventQuery,
-    EventStore, EventWindow, Invoice, InvoiceId, InvoiceQuery, InvoiceStore, InvoiceUpdate,
-    MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product, ProductId, ResolvedCustomer,
-    StoreError, StoreResult, StoredEvent, Subscription, SubscriptionId, SubscriptionQuery,
-    SubscriptionStore, UpsertResult,
+    ApiKeyHash, ApiKeyId, CatalogStore, Customer, CustomerId, CustomerStore, EventGroup,
+    EventQuery, EventStore, EventWindow, Invoice, InvoiceId, InvoiceQuery, InvoiceStore,
+    InvoiceUpdate, MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product, ProductId,
+    ResolvedCustomer, StoreError, StoreResult, StoredEvent, Subscription, SubscriptionId,
+    SubscriptionQuery, SubscriptionStore, UpsertResult,
 };
 
 #[derive(Default)]
 pub struct CountingStore {
     pub inner: MemoryStore,
+    /// Write transactions: `upsert_events` and `upsert_event_groups` calls.
     pub upserts: AtomicUsize,
     pub fail_upserts: AtomicBool,
+    /// Held by a test, it stops every upsert (after counting it) until released.
+    pub gate: tokio::sync::Mutex<()>,
+    /// An upsert holding an event with this record id fails, whole.
+    pub poison_record: std::sync::Mutex<Option<String>>,
     /// When not 0, `stream_events` yields this many generated events.
     pub synthetic_events: AtomicUsize,
     /// When not 0, that many `list_invoices` calls answer an empty page: what
     /// a check sees when it runs before a concurrent create commits.
     pub stale_invoice_lists: AtomicUsize,
+}
+
+impl CountingStore {
+    /// Counts a write transaction, waits at the gate, then fails it when told.
+    async fn enter(&self, events: &[NewEvent]) -> StoreResult<()> {
+        self.upserts.fetch_add(1, Ordering::SeqCst);
+        drop(self.gate.lock().await);
+        if self.fail_upserts.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let poison = self
+            .poison_record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(poison) = poison {
+            if events.iter().any(|e| e.record.id().as_str() == poison) {
+                return Err(StoreError::InvalidInput("poisoned record".into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -40,11 +67,17 @@ impl EventStore for CountingStore {
         account: &AccountId,
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>> {
-        self.upserts.fetch_add(1, Ordering::SeqCst);
-        if self.fail_upserts.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("injected failure".into()));
-        }
+        self.enter(events).await?;
         self.inner.upsert_events(account, events).await
+    }
+
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        let events: Vec<NewEvent> = groups.iter().flat_map(|g| g.events.clone()).collect();
+        self.enter(&events).await?;
+        self.inner.upsert_event_groups(groups).await
     }
 
     async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {

@@ -5,6 +5,7 @@ mod catalog;
 mod consumption;
 mod counting;
 mod export;
+mod group_commit;
 mod ingest;
 mod invoice_lifecycle;
 mod invoice_props;

@@ -12,9 +12,9 @@ use sqlx::postgres::PgPool;
 use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_event::{EventKey, EventType, RecordId, record_from_stored_json};
 use tally_store::{
-    AccountId, AggregatorFilterId, CustomerId, EventQuery, EventStore, EventWindow, KeysetCursor,
-    NewEvent, Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, evaluate_stream,
-    keyset_stream,
+    AccountId, AggregatorFilterId, CustomerId, EventGroup, EventQuery, EventStore, EventWindow,
+    KeysetCursor, NewEvent, Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult,
+    evaluate_stream, keyset_stream,
 };
 
 use crate::rows::{corrupt, parse, timestamp, total};
@@ -58,6 +58,13 @@ impl EventStore for PgStore {
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>> {
         upsert::upsert_events(&self.pool, account, events).await
+    }
+
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        upsert::upsert_event_groups(&self.pool, groups).await
     }
 
     async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {

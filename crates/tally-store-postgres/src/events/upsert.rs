@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use sqlx::Transaction;
 use sqlx::postgres::{PgPool, Postgres};
 use tally_event::UpsertOutcome;
-use tally_store::{AccountId, EventId, NewEvent, StoreError, StoreResult, UpsertResult};
+use tally_store::{
+    AccountId, EventGroup, EventId, NewEvent, StoreError, StoreResult, UpsertResult,
+};
 
 use super::sql;
 use crate::map_sqlx_error;
@@ -43,18 +45,43 @@ pub(super) async fn upsert_events(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let mut results: Vec<Option<UpsertResult>> = vec![None; events.len()];
     let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
+    let results = upsert_in(&mut tx, account, events).await?;
+    // Committed (and, with the server's default synchronous_commit, durable)
+    // before any outcome is reported.
+    tx.commit().await.map_err(map_sqlx_error)?;
+    Ok(results)
+}
+
+/// Every group in one transaction, in order: a group's statements run after
+/// the previous group's, so it sees their rows.
+pub(super) async fn upsert_event_groups(
+    pool: &PgPool,
+    groups: &[EventGroup],
+) -> StoreResult<Vec<Vec<UpsertResult>>> {
+    let mut tx = pool.begin().await.map_err(map_sqlx_error)?;
+    let mut results = Vec::with_capacity(groups.len());
+    for group in groups {
+        results.push(upsert_in(&mut tx, &group.account, &group.events).await?);
+    }
+    tx.commit().await.map_err(map_sqlx_error)?;
+    Ok(results)
+}
+
+/// One account's batch on an open transaction.
+async fn upsert_in(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &AccountId,
+    events: &[NewEvent],
+) -> StoreResult<Vec<UpsertResult>> {
+    let mut results: Vec<Option<UpsertResult>> = vec![None; events.len()];
     for round in rounds(events) {
         let batch: Vec<&NewEvent> = round.iter().map(|&i| &events[i]).collect();
-        let outcomes = upsert_round(&mut tx, account, &batch).await?;
+        let outcomes = upsert_round(tx, account, &batch).await?;
         for (&index, outcome) in round.iter().zip(outcomes) {
             results[index] = Some(outcome);
         }
     }
-    // Committed (and, with the server's default synchronous_commit, durable)
-    // before any outcome is reported.
-    tx.commit().await.map_err(map_sqlx_error)?;
     results
         .into_iter()
         .map(|r| r.ok_or_else(|| StoreError::Internal("upsert lost an event".into())))
@@ -89,11 +116,7 @@ async fn upsert_round(
     account: &AccountId,
     batch: &[&NewEvent],
 ) -> StoreResult<Vec<UpsertResult>> {
-    let records = batch
-        .iter()
-        .map(|e| serde_json::to_string(&e.record.to_json()))
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(|err| StoreError::Internal(format!("record to json: {err}")))?;
+    let records: Vec<String> = batch.iter().map(|e| e.record.to_json_string()).collect();
     let returned: Vec<Returned> = sqlx::query_as(sql::UPSERT)
         .bind(account.as_str())
         .bind(column(batch, |e| e.event_type.as_str().to_owned()))

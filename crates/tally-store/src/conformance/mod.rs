@@ -18,6 +18,7 @@ mod concurrency;
 mod evaluator;
 mod events;
 mod fixtures;
+mod groups;
 mod invoice_periods;
 mod isolation;
 
@@ -35,6 +36,7 @@ pub use events::{
     stream_order_and_window, time_series_reads, upsert_outcomes, upsert_resubmitted,
 };
 pub use fixtures::{at, event, new_account, new_customer, record};
+pub use groups::{upsert_event_groups_in_order, upsert_event_groups_many};
 pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
 
@@ -67,6 +69,8 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $open;
             upsert_outcomes,
             upsert_resubmitted,
+            upsert_event_groups_in_order,
+            upsert_event_groups_many,
             customer_moves,
             list_filters_and_order,
             pagination_edges,

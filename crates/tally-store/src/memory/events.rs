@@ -6,7 +6,7 @@ use tally_event::{EventKey, EventType, RecordId, upsert_outcome};
 
 use super::{MemoryStore, Tenant};
 use crate::error::{StoreError, StoreResult};
-use crate::events::{EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{AccountId, CustomerId};
 use crate::page::{Page, SortOrder};
 use crate::traits::EventStore;
@@ -43,6 +43,26 @@ impl EventStore for MemoryStore {
     ) -> StoreResult<Vec<UpsertResult>> {
         self.with_tenant(account, |tenant| {
             Ok(events.iter().map(|new| upsert_one(tenant, new)).collect())
+        })
+    }
+
+    /// Every group under the one lock: atomic, like a backend's transaction.
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        self.with_state(|state| {
+            Ok(groups
+                .iter()
+                .map(|group| {
+                    let tenant = state.tenants.entry(group.account.clone()).or_default();
+                    group
+                        .events
+                        .iter()
+                        .map(|new| upsert_one(tenant, new))
+                        .collect()
+                })
+                .collect())
         })
     }
 
