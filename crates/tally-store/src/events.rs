@@ -103,7 +103,7 @@ impl StoredEvent {
     }
 }
 
-/// One account's events in a group commit ([`EventStore::upsert_event_groups`]):
+/// One account's events in a group commit ([`EventStore::upsert_event_groups`](crate::EventStore::upsert_event_groups)):
 /// several requests' upserts written in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventGroup {
