@@ -2,7 +2,7 @@
 //! batched into few store transactions.
 //!
 //! A request validates its events and resolves their customers in its own task
-//! (so parsing overlaps writing), then [`GroupCommit::submit`]s them and waits.
+//! (so parsing overlaps writing), then submits them to the queue and waits.
 //! One writer task takes whatever is queued (up to
 //! [`IngestQueueConfig::max_events_per_commit`] events), writes it with one
 //! [`EventStore::upsert_event_groups`](tally_store::EventStore::upsert_event_groups)
