@@ -22,7 +22,7 @@ use crate::rows::EventRow;
 /// and no row when the `WHERE` of `DO UPDATE` refused an older event. The
 /// revision, not the id, tells created from updated: a resubmitted `NewEvent`
 /// (or a seeded id generator) can offer a fresh id equal to the stored one.
-const UPSERT_EVENT: &str = "\
+pub(crate) const UPSERT_EVENT: &str = "\
 INSERT INTO events (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET

@@ -32,9 +32,11 @@ mod events;
 mod filter_sql;
 mod invoices;
 mod open;
+mod raw;
 mod rows;
 mod scoped;
 mod subscriptions;
 
 pub use error::map_sqlx_error;
 pub use open::{SqliteStore, SqliteStoreError};
+pub use raw::RawEventRow;
