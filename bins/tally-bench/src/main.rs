@@ -12,6 +12,7 @@ mod generate;
 mod http;
 mod load;
 mod parallel;
+mod postgres;
 mod report;
 mod scenarios;
 mod server;
@@ -42,7 +43,8 @@ enum Scenario {
     All,
     /// Bulk upsert of the generated rows straight into SQLite, no server.
     RawSqlite,
-    /// The same rows into PostgreSQL (TALLY_BENCH_POSTGRES_URL).
+    /// The same rows into PostgreSQL (TALLY_BENCH_POSTGRES_URL, else a
+    /// throwaway local server).
     RawPostgres,
     /// POST /v1/events/batch over several connections, next to raw-sqlite.
     HttpBatch,

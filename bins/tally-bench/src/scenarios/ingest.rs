@@ -268,11 +268,19 @@ fn new_events(data: &DataSet) -> anyhow::Result<Vec<NewEvent>> {
 }
 
 pub async fn raw_postgres(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
-    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-        let why = format!("raw-postgres: set {POSTGRES_URL_VAR} to a database it may write to");
-        eprintln!("{why}; skipped");
-        report.skipped.push(why);
-        return Ok(());
+    // A given server, else a throwaway one (kept alive until the end).
+    let (url, _cluster) = match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => (url, None),
+        _ => match crate::postgres::Cluster::start() {
+            Ok(cluster) => (cluster.url(), Some(cluster)),
+            Err(error) => {
+                let why =
+                    format!("raw-postgres: no {POSTGRES_URL_VAR} and no local server: {error:#}");
+                eprintln!("{why}; skipped");
+                report.skipped.push(why);
+                return Ok(());
+            }
+        },
     };
     eprintln!(
         "raw-postgres: {} events, transactions of {}",
