@@ -177,7 +177,6 @@ fn retry_after<B>(response: &Response<B>) -> Option<Duration> {
 /// the generated data has no line breaks inside cells).
 pub async fn drain_counting_lines(
     response: Response<hyper::body::Incoming>,
-    mut on_chunk: impl FnMut(),
 ) -> anyhow::Result<(u64, u64)> {
     let mut body = response.into_body();
     let (mut bytes, mut lines) = (0u64, 0u64);
@@ -186,7 +185,6 @@ pub async fn drain_counting_lines(
         if let Some(data) = frame.data_ref() {
             bytes += data.len() as u64;
             lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
-            on_chunk();
         }
     }
     Ok((bytes, lines))

@@ -177,7 +177,7 @@ async fn measure_export(
             "export: status {}",
             response.status()
         );
-        let (bytes, lines) = drain_counting_lines(response, || {}).await?;
+        let (bytes, lines) = drain_counting_lines(response).await?;
         let seconds = started.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
         let _ = sampler.await;
