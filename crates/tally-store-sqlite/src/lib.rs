@@ -34,6 +34,7 @@ mod events;
 mod filter_sql;
 mod invoices;
 mod open;
+mod raw;
 mod rows;
 mod scoped;
 mod subscriptions;
@@ -41,3 +42,4 @@ mod upsert;
 
 pub use error::map_sqlx_error;
 pub use open::{SqliteStore, SqliteStoreError};
+pub use raw::RawEventRow;

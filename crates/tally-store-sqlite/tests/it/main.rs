@@ -2,6 +2,7 @@
 //! database and on an in-memory one, and the kill -9 durability test.
 
 mod durability;
+mod raw;
 
 mod conformance_file {
     use std::sync::Arc;

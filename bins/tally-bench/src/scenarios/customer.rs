@@ -1,0 +1,213 @@
+//! One big customer: a month of `api_call` events, loaded through the library
+//! before the server starts; then its usage (`usage`) and the CSV of its
+//! events (`export`) over HTTP, on one database when both run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use super::{PEAK_RSS, data_set, peak, start_server};
+use crate::Bench;
+use crate::generate::{self, EventKind, Mix, bench_month, iso};
+use crate::http::{Conn, drain_counting_lines};
+use crate::load::load_sqlite;
+use crate::report::{Figure, Report, Unit};
+use crate::server::Server;
+use crate::setup;
+
+/// How often the server's memory is sampled during an export.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(10);
+
+pub async fn usage_and_export(
+    bench: &Bench,
+    report: &mut Report,
+    usage: bool,
+    export: bool,
+) -> anyhow::Result<()> {
+    let data = data_set(
+        bench,
+        2,
+        bench.customer_events,
+        1,
+        Mix::Only(EventKind::ApiCall),
+    );
+    eprintln!(
+        "usage/export: loading {} api_call events of one customer in one month",
+        data.total
+    );
+    let db = bench.path("customer.db");
+    crate::report::remove_sqlite(&db);
+    let loaded = Instant::now();
+    let stored = load_sqlite(&db, &data).await?;
+    ensure!(
+        stored == data.total,
+        "loaded {stored} of {} events",
+        data.total
+    );
+    eprintln!("    loaded in {:.1} s", loaded.elapsed().as_secs_f64());
+    let (server, _target, mut conn) = start_server(bench, &db).await?;
+    let customer = generate::customer_external_id(data.seed, 0);
+    if usage {
+        measure_usage(bench, report, &server, &mut conn, &customer, data.total).await?;
+    }
+    if export {
+        measure_export(bench, report, &server, &mut conn, &customer, data.total).await?;
+    }
+    server.stop().await?;
+    bench.discard(&db);
+    Ok(())
+}
+
+fn month_query() -> String {
+    let (start, end) = bench_month();
+    format!("start_date={}&end_date={}", iso(start), iso(end))
+}
+
+async fn measure_usage(
+    bench: &Bench,
+    report: &mut Report,
+    server: &Server,
+    conn: &mut Conn,
+    customer: &str,
+    events: u64,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "usage: sum of duration_ms over {events} events, 1 warm-up request then {} timed",
+        bench.runs
+    );
+    let aggregator = setup::create(
+        conn,
+        "/v1/aggregators",
+        &json!({"name": "API time", "event_type": "api_call", "operation": "sum",
+                "property": "duration_ms", "unit_name": "ms"}),
+    )
+    .await?;
+    let path = format!(
+        "/v1/customers/{customer}/usage/{aggregator}?{}",
+        month_query()
+    );
+    let (mut times, mut peaks) = (vec![], vec![]);
+    for run in 0..=bench.runs {
+        let started = Instant::now();
+        let reply = conn
+            .send(Method::GET, &path, None)
+            .await?
+            .expect(StatusCode::OK, "usage")?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let count = reply.json("usage")?["count"]
+            .as_u64()
+            .context("usage: no count")?;
+        ensure!(count == events, "usage counted {count} of {events} events");
+        if run > 0 {
+            times.push(ms);
+            peaks.push(peak(server));
+        }
+    }
+    report.check("usage", "events counted", events);
+    report.add(
+        Figure::new(
+            "usage",
+            "usage of one customer-month",
+            Unit::Milliseconds,
+            times,
+        )
+        .target("≤ 50 ms at 1 000 000 events"),
+    );
+    report.add(Figure::new("usage", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    Ok(())
+}
+
+/// Samples the server's resident memory until `stop`, keeping the highest.
+fn sample_rss(
+    server: &Server,
+    stop: Arc<AtomicBool>,
+) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let highest = Arc::new(AtomicU64::new(0));
+    let pid_memory = server.memory_reader();
+    let task = {
+        let highest = highest.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(memory) = pid_memory() {
+                    highest.fetch_max(memory.rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(RSS_SAMPLE_EVERY).await;
+            }
+        })
+    };
+    (highest, task)
+}
+
+async fn measure_export(
+    bench: &Bench,
+    report: &mut Report,
+    server: &Server,
+    conn: &mut Conn,
+    customer: &str,
+    events: u64,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "export: CSV of {events} events (graduated price), {} runs",
+        bench.runs
+    );
+    let products = setup::products(conn, &[EventKind::ApiCall]).await?;
+    let subscription = setup::create(
+        conn,
+        "/v1/subscriptions",
+        &setup::subscription_body(customer, &products),
+    )
+    .await?;
+    let path = format!(
+        "/v1/subscriptions/{subscription}/products/{}/events.csv?{}",
+        products[0],
+        month_query()
+    );
+    let (mut rates, mut rss, mut peaks) = (vec![], vec![], vec![]);
+    for run in 0..bench.runs {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (highest, sampler) = sample_rss(server, stop.clone());
+        let started = Instant::now();
+        let response = conn.send_head(Method::GET, &path, None).await?;
+        ensure!(
+            response.status() == StatusCode::OK,
+            "export: status {}",
+            response.status()
+        );
+        let (bytes, lines) = drain_counting_lines(response).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let _ = sampler.await;
+        let rows = lines.saturating_sub(1);
+        ensure!(
+            rows == events,
+            "export wrote {rows} rows for {events} events"
+        );
+        eprintln!(
+            "    run {run}: {rows} rows, {:.1} MB in {seconds:.2} s",
+            bytes as f64 / 1e6
+        );
+        rates.push(rows as f64 / seconds);
+        rss.push(highest.load(Ordering::Relaxed) as f64);
+        peaks.push(peak(server));
+    }
+    report.check("export", "csv rows per run", events);
+    report.add(
+        Figure::new("export", "CSV export", Unit::RowsPerSecond, rates)
+            .target("≥ 1 000 000 rows/s"),
+    );
+    report.add(
+        Figure::new(
+            "export",
+            "server RSS during the export (sampled)",
+            Unit::Bytes,
+            rss,
+        )
+        .target("flat, ≤ 150 MB"),
+    );
+    report.add(Figure::new("export", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    Ok(())
+}

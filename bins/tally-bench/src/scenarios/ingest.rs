@@ -1,0 +1,348 @@
+//! Bulk ingestion: `POST /v1/events/batch` over several connections, next to
+//! a raw bulk upsert of the same rows into SQLite (and PostgreSQL), run by run
+//! on fresh databases.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use tally_event::{EventType, RecordId, Timestamp, ValidationConfig, parse_event};
+use tally_store::{AccountId, AccountStore, CustomerId, EventId, EventStore, NewEvent};
+use tally_store_postgres::PgStore;
+use tally_store_sqlite::{RawEventRow, SqliteStore};
+
+use super::{PEAK_RSS, data_set, now_ms, peak, start_server};
+use crate::Bench;
+use crate::generate::{self, DataSet, Mix};
+use crate::load::create_default_account;
+use crate::parallel;
+use crate::report::{Figure, Report, Unit};
+
+/// The environment variable naming a PostgreSQL database for raw-postgres.
+pub const POSTGRES_URL_VAR: &str = "TALLY_BENCH_POSTGRES_URL";
+
+fn batch_data(bench: &Bench) -> DataSet {
+    data_set(bench, 0, bench.batch_events, bench.customers, Mix::Mixed)
+}
+
+/// Event `n` of `data` as the store keeps it: validated like the server does.
+fn parsed(data: &DataSet, n: u64) -> anyhow::Result<(tally_event::Event, String)> {
+    let now = Timestamp::from_datetime(chrono::Utc::now()).context("clock out of range")?;
+    let generated = data.event(n);
+    let parsed = parse_event(&generated.json, &ValidationConfig::default(), now)
+        .map_err(|errors| anyhow::anyhow!("generated event {n} is invalid: {errors:?}"))?;
+    Ok((
+        parsed.event,
+        generate::customer_tally_id(data.seed, generated.customer),
+    ))
+}
+
+fn raw_rows(data: &DataSet) -> anyhow::Result<Vec<RawEventRow>> {
+    let ingested_at_ms = now_ms();
+    (0..data.total)
+        .map(|n| {
+            let (event, customer_id) = parsed(data, n)?;
+            Ok(RawEventRow {
+                event_type: event.event_type.as_str().to_owned(),
+                record_id: event.record.id().as_str().to_owned(),
+                id: generate::event_id(data.seed, n),
+                customer_id,
+                timestamp_ms: event.timestamp.as_millis(),
+                record_json: event.record.to_json().to_string(),
+                ingested_at_ms,
+            })
+        })
+        .collect()
+}
+
+/// One raw run on a fresh SQLite file: events/s.
+async fn raw_sqlite_run(bench: &Bench, rows: &[RawEventRow], run: usize) -> anyhow::Result<f64> {
+    let db = bench.path(&format!("raw-sqlite-{run}.db"));
+    crate::report::remove_sqlite(&db);
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let account = create_default_account(&store).await?;
+    let started = Instant::now();
+    let mut written = 0;
+    for chunk in rows.chunks(bench.batch_size as usize) {
+        written += store.upsert_raw_rows(&account.id, chunk).await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    store.close().await;
+    ensure!(
+        written == rows.len() as u64,
+        "raw-sqlite wrote {written} of {} rows",
+        rows.len()
+    );
+    bench.discard(&db);
+    Ok(rows.len() as f64 / seconds)
+}
+
+pub async fn raw_sqlite(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!(
+        "raw-sqlite: {} events, transactions of {}",
+        bench.batch_events, bench.batch_size
+    );
+    let rows = raw_rows(&batch_data(bench))?;
+    let mut rates = Vec::new();
+    for run in 0..bench.runs {
+        rates.push(raw_sqlite_run(bench, &rows, run).await?);
+    }
+    report.check("raw-sqlite", "rows written per run", rows.len() as u64);
+    report.add(Figure::new(
+        "raw-sqlite",
+        "raw bulk upsert into SQLite",
+        Unit::EventsPerSecond,
+        rates,
+    ));
+    Ok(())
+}
+
+/// Batch request bodies: JSON arrays of `batch_size` events.
+fn batch_bodies(bench: &Bench, data: &DataSet) -> Vec<Bytes> {
+    let mut bodies = Vec::new();
+    let mut n = 0;
+    while n < data.total {
+        let end = (n + bench.batch_size).min(data.total);
+        let events: Vec<_> = (n..end).map(|i| data.event(i).json).collect();
+        bodies.push(Bytes::from(serde_json::Value::Array(events).to_string()));
+        n = end;
+    }
+    bodies
+}
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    events_created: Vec<IgnoredAny>,
+    events_failed: Vec<serde_json::Value>,
+}
+
+struct HttpRun {
+    rate: f64,
+    retries: u64,
+    peak: f64,
+}
+
+async fn http_batch_run(
+    bench: &Bench,
+    bodies: Arc<Vec<Bytes>>,
+    total: u64,
+    run: usize,
+) -> anyhow::Result<HttpRun> {
+    let db = bench.path(&format!("http-batch-{run}.db"));
+    crate::report::remove_sqlite(&db);
+    let (server, target, mut setup) = start_server(bench, &db).await?;
+    let conns = parallel::connect(&target, bench.batch_connections).await?;
+    let jobs = bodies.len();
+    let started = Instant::now();
+    let (created, retries) = parallel::run(conns, jobs, move |mut conn, i| {
+        let body = bodies[i].clone();
+        async move {
+            let reply = conn
+                .send(Method::POST, "/v1/events/batch", Some(body))
+                .await?
+                .expect(StatusCode::ACCEPTED, "POST /v1/events/batch")?;
+            let answer: BatchAnswer =
+                serde_json::from_slice(&reply.body).context("batch answer")?;
+            if let Some(failed) = answer.events_failed.first() {
+                bail!("the server refused a generated event: {failed}");
+            }
+            Ok((conn, answer.events_created.len() as u64))
+        }
+    })
+    .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let created: u64 = created.iter().sum();
+    ensure!(
+        created == total,
+        "http-batch: {created} of {total} events accepted"
+    );
+    let stored = stored_events(&mut setup).await?;
+    ensure!(
+        stored == total,
+        "http-batch: {stored} of {total} events stored"
+    );
+    let peak = peak(&server);
+    server.stop().await?;
+    bench.discard(&db);
+    Ok(HttpRun {
+        rate: total as f64 / seconds,
+        retries,
+        peak,
+    })
+}
+
+/// `meta.total` of `GET /v1/events`.
+pub async fn stored_events(conn: &mut crate::http::Conn) -> anyhow::Result<u64> {
+    let reply = conn
+        .send(Method::GET, "/v1/events?take=0", None)
+        .await?
+        .expect(StatusCode::OK, "GET /v1/events")?;
+    reply.json("GET /v1/events")?["meta"]["total"]
+        .as_u64()
+        .context("GET /v1/events: no meta.total")
+}
+
+pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!(
+        "http-batch: {} events, {} per request, {} connections, against raw-sqlite",
+        bench.batch_events, bench.batch_size, bench.batch_connections
+    );
+    let data = batch_data(bench);
+    let rows = raw_rows(&data)?;
+    let bodies = Arc::new(batch_bodies(bench, &data));
+    let mb = bodies.iter().map(|b| b.len()).sum::<usize>() as f64 / 1e6;
+    eprintln!("    {} requests, {mb:.1} MB of JSON", bodies.len());
+    let (mut raw, mut http, mut ratio, mut retries, mut peaks) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for run in 0..bench.runs {
+        let raw_rate = raw_sqlite_run(bench, &rows, run).await?;
+        let result = http_batch_run(bench, bodies.clone(), data.total, run).await?;
+        eprintln!(
+            "    run {run}: raw {raw_rate:.0} events/s, http {:.0} events/s",
+            result.rate
+        );
+        raw.push(raw_rate);
+        ratio.push(result.rate / raw_rate);
+        http.push(result.rate);
+        retries.push(result.retries as f64);
+        peaks.push(result.peak);
+    }
+    report.check("http-batch", "events stored per run", data.total);
+    report.add(Figure::new(
+        "raw-sqlite",
+        "raw bulk upsert into SQLite",
+        Unit::EventsPerSecond,
+        raw,
+    ));
+    report.add(
+        Figure::new(
+            "http-batch",
+            "batch ingestion over HTTP",
+            Unit::EventsPerSecond,
+            http,
+        )
+        .target("≥ 100 000 events/s"),
+    );
+    report.add(
+        Figure::new(
+            "http-batch",
+            "HTTP / raw SQLite, same run",
+            Unit::Ratio,
+            ratio,
+        )
+        .target("≥ 0.8 ×"),
+    );
+    report.add(Figure::new(
+        "http-batch",
+        "answers retried (503, 429)",
+        Unit::Count,
+        retries,
+    ));
+    report.add(Figure::new("http-batch", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    Ok(())
+}
+
+/// The rows as `NewEvent`s: PostgreSQL's upsert takes a whole batch in one
+/// statement, so its store call is its raw insert.
+fn new_events(data: &DataSet) -> anyhow::Result<Vec<NewEvent>> {
+    let ingested_at = Timestamp::from_datetime(chrono::Utc::now()).context("clock out of range")?;
+    (0..data.total)
+        .map(|n| {
+            let (event, customer_id) = parsed(data, n)?;
+            Ok(NewEvent {
+                id: EventId::parse(&generate::event_id(data.seed, n))?,
+                event_type: event.event_type,
+                customer_id: CustomerId::parse(&customer_id)?,
+                timestamp: event.timestamp,
+                record: event.record,
+                ingested_at,
+            })
+        })
+        .collect()
+}
+
+pub async fn raw_postgres(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
+    // A given server, else a throwaway one (kept alive until the end).
+    let (url, _cluster) = match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => (url, None),
+        _ => match crate::postgres::Cluster::start() {
+            Ok(cluster) => (cluster.url(), Some(cluster)),
+            Err(error) => {
+                let why =
+                    format!("raw-postgres: no {POSTGRES_URL_VAR} and no local server: {error:#}");
+                eprintln!("{why}; skipped");
+                report.skipped.push(why);
+                return Ok(());
+            }
+        },
+    };
+    eprintln!(
+        "raw-postgres: {} events, transactions of {}",
+        bench.batch_events, bench.batch_size
+    );
+    let events = new_events(&batch_data(bench))?;
+    let store = PgStore::connect(&url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    let mut rates = Vec::new();
+    for _ in 0..bench.runs {
+        // A fresh account per run: its keys start empty, the database is reused.
+        let account = create_bench_account(&store).await?;
+        let started = Instant::now();
+        let mut written = 0;
+        for chunk in events.chunks(bench.batch_size as usize) {
+            written += store.upsert_events(&account, chunk).await?.len();
+        }
+        rates.push(events.len() as f64 / started.elapsed().as_secs_f64());
+        ensure!(
+            written == events.len(),
+            "raw-postgres wrote {written} of {} events",
+            events.len()
+        );
+        delete_events(&store, &account, &events).await?;
+    }
+    report.check("raw-postgres", "rows written per run", events.len() as u64);
+    report.add(Figure::new(
+        "raw-postgres",
+        "raw bulk upsert into PostgreSQL",
+        Unit::EventsPerSecond,
+        rates,
+    ));
+    Ok(())
+}
+
+async fn create_bench_account(store: &PgStore) -> anyhow::Result<AccountId> {
+    let account = tally_store::Account {
+        id: AccountId::random(),
+        name: format!("bench-{}", now_ms()),
+        settings: serde_json::Value::Object(Default::default()),
+        created_at: Timestamp::from_datetime(chrono::Utc::now()).context("clock out of range")?,
+    };
+    Ok(store.create_account(&account).await?.id)
+}
+
+/// Deletes a run's events, so that the next run and the database stay small.
+async fn delete_events(
+    store: &PgStore,
+    account: &AccountId,
+    events: &[NewEvent],
+) -> anyhow::Result<()> {
+    for kind in generate::EVENT_TYPES {
+        let event_type = EventType::parse(kind.event_type())?;
+        let ids: Vec<RecordId> = events
+            .iter()
+            .filter(|e| e.event_type == event_type)
+            .map(|e| e.record.id().clone())
+            .collect();
+        for chunk in ids.chunks(5000) {
+            store.delete_events(account, &event_type, chunk).await?;
+        }
+    }
+    Ok(())
+}
