@@ -71,7 +71,7 @@ pub struct Options {
     /// Also write the results as JSON here.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// Directory for databases and server logs [default: <target>/tally-bench].
+    /// Directory for databases and server logs [default: the target directory's tally-bench].
     #[arg(long, global = true)]
     work_dir: Option<PathBuf>,
     /// Keep each scenario's databases instead of deleting them.
