@@ -11,16 +11,25 @@
 //! cost is paid per transaction, not per request.
 //!
 //! - Nothing is answered `Ok` before the transaction holding it returned `Ok`.
-//! - When a combined transaction fails, its requests are retried one by one, so
-//!   one bad request does not fail the others; each gets its own outcome.
+//! - When a combined transaction fails on input the store refused
+//!   (`InvalidInput`, `Conflict`, `NotFound`), its requests are retried one by
+//!   one, so one bad request does not fail the others. When it fails because
+//!   the database is unavailable or broken, every request of it gets that error
+//!   at once (a 503 the client retries), rather than one timeout per request.
 //! - The queue is bounded by events (a semaphore of
 //!   [`IngestQueueConfig::max_queued_events`] permits, held from submit until
 //!   the answer): a request that does not fit fails at once with
-//!   [`BillingError::Overloaded`] instead of waiting.
+//!   [`BillingError::Overloaded`] instead of waiting. The queue is asked after
+//!   validation and customer resolution, so customers the request named may
+//!   have been auto-created even when its events are refused.
 //! - The writer is spawned on first use, on the current Tokio runtime; outside
 //!   one (an embedder on another executor) requests are written directly,
 //!   one transaction each. It stops when every [`Billing`](crate::Billing)
-//!   clone is gone, after writing what was queued.
+//!   clone is gone, after writing what was queued. It stays on the runtime of
+//!   that first use: a program that ingests through one `Billing` from several
+//!   runtimes must keep the first one running (a current-thread runtime parked
+//!   between `block_on` calls would leave the others' requests waiting), or
+//!   give each runtime its own `Billing` (`Billing::with_ingest_queue`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -268,6 +277,16 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>) {
                 let _ = reply.send(Err(error));
             }
         }
+        // A database that is down, busy past its timeout or broken fails every
+        // job alike: answer them all now (clients retry the 503) instead of
+        // retrying each one alone, which would hold the writer for one timeout
+        // per request while the queue fills.
+        Err(error) if !caused_by_one_request(&error) => {
+            let message = error.to_string();
+            for (reply, _permit) in replies {
+                let _ = reply.send(Err(same_kind(&error, &message)));
+            }
+        }
         Err(_) => {
             for (group, (reply, _permit)) in groups.iter().zip(replies) {
                 let alone = store
@@ -281,5 +300,25 @@ async fn commit(store: &dyn Store, jobs: Vec<Job>) {
                 let _ = reply.send(alone);
             }
         }
+    }
+}
+
+/// Whether a failed combined transaction may be the fault of one of its
+/// requests (its input refused by the store), so that retrying each request
+/// alone gives the others their commit.
+fn caused_by_one_request(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::InvalidInput(_) | StoreError::Conflict { .. } | StoreError::NotFound { .. }
+    )
+}
+
+/// The error of a failed combined transaction, for each of its requests
+/// (`StoreError` is not `Clone`: its variants carry their message).
+fn same_kind(error: &StoreError, message: &str) -> StoreError {
+    match error {
+        StoreError::Unavailable(_) => StoreError::Unavailable(message.to_owned()),
+        StoreError::Corrupt(_) => StoreError::Corrupt(message.to_owned()),
+        _ => StoreError::Internal(message.to_owned()),
     }
 }

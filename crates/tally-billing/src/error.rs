@@ -85,8 +85,10 @@ pub enum BillingError {
     /// by zero, a sum or a price left the decimal range.
     #[error("evaluation failed: {0}")]
     Evaluation(String),
-    /// The ingestion queue is full: nothing was stored; retry after
-    /// `retry_after` (group commit, `commit.rs`).
+    /// The ingestion queue is full: none of the request's events was stored
+    /// (customers it named may have been created, as `auto_create_customers`
+    /// allows, before the queue was asked); retry after `retry_after` (group
+    /// commit, `commit.rs`).
     #[error("ingestion queue full, retry after {}s", .retry_after.as_secs())]
     Overloaded {
         /// How long the caller should wait before sending the events again.

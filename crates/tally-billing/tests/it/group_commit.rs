@@ -1,6 +1,7 @@
 //! Group commit: concurrent ingests share transactions, a full queue refuses at
-//! once, a failed combined transaction is retried request by request, and
-//! nothing is acknowledged before its commit.
+//! once, a combined transaction refused for one request's input is retried
+//! request by request (one that failed for an unavailable database is not),
+//! and nothing is acknowledged before its commit.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -162,6 +163,37 @@ async fn a_failed_group_is_retried_request_by_request() {
         "first; the combined one that failed; then each of the three alone"
     );
     assert_eq!(stored(&h).await, 4, "warm-up, first, good-1, good-2");
+}
+
+#[tokio::test]
+async fn an_unavailable_store_fails_a_combined_group_once() {
+    let (h, store) = harness(IngestQueueConfig::default()).await;
+    let gate = store.gate.lock().await;
+    let first = spawn_ingest(&h, call("first"));
+    until("the first write reaches the store", || {
+        store.upserts.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    store.fail_upserts.store(true, Ordering::SeqCst);
+    let queued: Vec<_> = (0..3)
+        .map(|i| spawn_ingest(&h, call(&format!("q{i}"))))
+        .collect();
+    until("three events queued behind the first", || {
+        h.billing.ingest_queue_len() == 4
+    })
+    .await;
+    drop(gate);
+    assert_eq!(first.await.unwrap().unwrap_err().code(), "unavailable");
+    for handle in queued {
+        let error = handle.await.unwrap().unwrap_err();
+        assert_eq!(error.code(), "unavailable", "the database's error, as is");
+    }
+    assert_eq!(
+        store.upserts.load(Ordering::SeqCst),
+        2,
+        "first; the combined one, not retried request by request"
+    );
+    assert_eq!(stored(&h).await, 1, "only the warm-up event");
 }
 
 #[tokio::test]
