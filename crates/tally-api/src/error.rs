@@ -41,8 +41,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The store is unreachable or busy; the request may succeed later.
     Unavailable,
-    /// The ingestion queue is full; nothing was stored, retry after
-    /// `Retry-After` seconds.
+    /// The ingestion queue is full; none of the events was stored (customers
+    /// they named may have been created), retry after `Retry-After` seconds.
     Overloaded,
     /// A bug or an unexpected failure; details are only in the server log.
     Internal,

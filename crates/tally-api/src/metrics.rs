@@ -117,6 +117,19 @@ impl Metrics {
     }
 }
 
+/// The group-commit queue as two gauges: events queued or being written now,
+/// and the bound past which ingestion answers `503 overloaded`.
+pub fn render_ingest_queue(out: &mut String, queued: usize, bound: usize) {
+    out.push_str("# HELP tally_ingest_queue_events Events queued or being written now.\n");
+    out.push_str("# TYPE tally_ingest_queue_events gauge\n");
+    let _ = writeln!(out, "tally_ingest_queue_events {queued}");
+    out.push_str(
+        "# HELP tally_ingest_queue_capacity_events Queued events past which ingestion is refused.\n",
+    );
+    out.push_str("# TYPE tally_ingest_queue_capacity_events gauge\n");
+    let _ = writeln!(out, "tally_ingest_queue_capacity_events {bound}");
+}
+
 /// Metrics are plain counters: a poisoned lock still holds usable numbers.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

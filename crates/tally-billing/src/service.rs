@@ -85,7 +85,7 @@ impl Billing {
         self.commit.config()
     }
 
-    /// Events queued for writing or being written now (a gauge for metrics).
+    /// Events queued for writing or being written now (`tally serve` exports it as the `tally_ingest_queue_events` gauge).
     pub fn ingest_queue_len(&self) -> usize {
         self.commit.queued_events()
     }

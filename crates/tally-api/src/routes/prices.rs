@@ -134,7 +134,8 @@ pub struct PricedEventView {
     responses(
         (status = 202, description = "stored and priced", body = PricedEventView),
         (status = 400, description = "invalid event", body = ErrorBody),
-        (status = 404, description = "unknown product or subscription", body = ErrorBody)))]
+        (status = 404, description = "unknown product or subscription", body = ErrorBody),
+        (status = 503, description = "ingestion queue full (`overloaded`, with Retry-After) or store unavailable", body = ErrorBody)))]
 pub async fn ingest_and_price(
     State(state): State<AppState>,
     Account(account): Account,

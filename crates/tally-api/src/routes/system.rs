@@ -38,7 +38,14 @@ pub async fn healthz() -> axum::Json<Health> {
     responses((status = 200, description = "prometheus text exposition", body = String,
         content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics().render().into_response();
+    let billing = state.billing();
+    let mut text = state.metrics().render();
+    crate::metrics::render_ingest_queue(
+        &mut text,
+        billing.ingest_queue_len(),
+        billing.ingest_queue().max_queued_events,
+    );
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

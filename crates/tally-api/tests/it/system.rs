@@ -30,6 +30,9 @@ async fn metrics_count_requests_and_ingested_events() {
         "tally_http_request_duration_seconds_count{route=\"/v1/events\"} 2",
         "tally_events_ingested_total{outcome=\"created\"} 1",
         "tally_events_ingested_total{outcome=\"updated\"} 1",
+        // Both requests were answered, so nothing is left in the queue.
+        "tally_ingest_queue_events 0",
+        "tally_ingest_queue_capacity_events 50000",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
