@@ -10,9 +10,11 @@
 //!   of the `events_usage` index, which covers it;
 //! - otherwise each row brings only the properties the evaluation reads
 //!   ([`Scope::read_properties`]), as `record -> '$."key"'`: SQLite renders the
-//!   stored JSON value back as JSON text with its numbers' digits unchanged
-//!   (`1.10`, `1e3`, integers past 64 bits), which `serde_json` then reads
-//!   exactly, like the full record;
+//!   stored JSON value back as JSON text with its number's digits unchanged
+//!   (records are stored as Tally's own JSON of exact decimals, and `->` copies
+//!   a number's text as it is: `1.10`, `1e3` and integers past 64 bits were
+//!   checked by hand), which `serde_json` then reads exactly, like the full
+//!   record;
 //! - a formula, whose arguments are not listed, and a key that a JSON path
 //!   cannot spell read whole records.
 

@@ -117,9 +117,10 @@ fn equals(path: &str, literal: &Literal) -> Option<SqlFilter> {
 }
 
 /// `$."key"`: quoted, so dots and brackets in keys are literal. Keys holding a
-/// quote or a backslash are not translated.
+/// quote or a backslash are not translated, nor a NUL: SQLite reads a bound
+/// path only up to it, so the path would be invalid and the query fail.
 pub(crate) fn json_path(key: &str) -> Option<String> {
-    if key.contains(['"', '\\']) {
+    if key.contains(['"', '\\', '\0']) {
         return None;
     }
     Some(format!("$.\"{key}\""))
@@ -130,6 +131,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn keys_sqlite_cannot_quote_have_no_path() {
+        assert_eq!(json_path("pl.an[0] x").as_deref(), Some("$.\"pl.an[0] x\""));
+        for key in ["a\"b", "a\\b", "a\0b"] {
+            assert_eq!(json_path(key), None, "{key:?}");
+        }
+    }
 
     fn sql_of(tree: serde_json::Value) -> Option<String> {
         let filter = Filter::parse(&tree).unwrap();
