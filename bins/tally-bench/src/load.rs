@@ -9,25 +9,17 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tally_billing::{Billing, MAX_BATCH_EVENTS};
-use tally_event::Timestamp;
-use tally_store::{Account, AccountId, Store};
+use tally_store::{Account, Store};
 use tally_store_sqlite::SqliteStore;
 
 use crate::generate::DataSet;
 
-/// The account `tally serve --bootstrap-api-key` attaches its key to.
-const DEFAULT_ACCOUNT: &str = "default";
-
-/// The `default` account of a fresh store, as `tally serve` would create it.
-pub async fn create_default_account(store: &dyn Store) -> anyhow::Result<Account> {
-    let account = Account {
-        id: AccountId::random(),
-        name: DEFAULT_ACCOUNT.to_owned(),
-        settings: serde_json::Value::Object(Default::default()),
-        created_at: Timestamp::from_datetime(chrono::Utc::now())
-            .context("the clock is outside years 1970..=9999")?,
-    };
-    Ok(store.create_account(&account).await?)
+/// The account `tally serve --bootstrap-api-key` attaches its key to, found or
+/// created the way `tally serve` does.
+pub async fn default_account(store: Arc<dyn Store>) -> anyhow::Result<Account> {
+    Ok(Billing::new(store)
+        .ensure_account(tally_engine::DEFAULT_ACCOUNT)
+        .await?)
 }
 
 /// Every event index of `data`, one customer's events after another's. The
@@ -46,7 +38,7 @@ pub async fn load_sqlite(db: &Path, data: &DataSet) -> anyhow::Result<u64> {
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
-    let account = create_default_account(store.as_ref()).await?;
+    let account = default_account(Arc::clone(&store)).await?;
     let billing = Billing::new(store);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<serde_json::Value>>(4);
     let generator = {

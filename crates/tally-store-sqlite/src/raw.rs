@@ -2,8 +2,9 @@
 //!
 //! DESIGN §9 compares ingestion over HTTP with "a raw bulk insert of the same
 //! rows, with the same keys and indexes". [`SqliteStore::upsert_raw_rows`] is
-//! that insert: the classic loop of one prepared single-row upsert per event
-//! (the statement the store used before it batched rows) on the store's one writer
+//! that insert: the classic loop of one prepared single-row statement per event
+//! (the store's own `INSERT … ON CONFLICT … DO UPDATE … WHERE` with one row,
+//! where the store writes up to 256 rows per statement) on the store's one writer
 //! connection (`synchronous=FULL`), one `BEGIN IMMEDIATE` transaction per call,
 //! fed rows whose record is already JSON text. No validation, no id checks, no
 //! customer resolution and no outcome per event: only what SQLite must do.
@@ -13,20 +14,7 @@ use tally_store::{AccountId, StoreResult};
 
 use crate::error::db_err;
 use crate::open::SqliteStore;
-
-/// The single-row upsert. `RETURNING` yields a row when the event was created or
-/// updated, none when the `WHERE` of `DO UPDATE` refused an older event.
-const UPSERT_EVENT: &str = "\
-INSERT INTO events (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET
-    customer_id = excluded.customer_id,
-    ts = excluded.ts,
-    record = excluded.record,
-    ingested_at = excluded.ingested_at,
-    revision = events.revision + 1
-WHERE excluded.ts >= events.ts
-RETURNING id, revision";
+use crate::upsert::{INSERT_HEAD, INSERT_ROW, INSERT_TAIL};
 
 /// One `events` row, ready to bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,18 +36,20 @@ pub struct RawEventRow {
 }
 
 impl SqliteStore {
-    /// Upserts `rows` for `account` in one write transaction with the statement
-    /// `EventStore::upsert_events` used before it batched rows, and returns how many rows the
-    /// statement wrote (created or updated; a stale row writes nothing).
+    /// Upserts `rows` for `account` in one write transaction, one prepared
+    /// single-row statement per row (the store's own upsert with one row), and
+    /// returns how many rows the statement wrote (created or updated; a stale
+    /// row writes nothing).
     pub async fn upsert_raw_rows(
         &self,
         account: &AccountId,
         rows: &[RawEventRow],
     ) -> StoreResult<u64> {
+        let statement = format!("{INSERT_HEAD}{INSERT_ROW}{INSERT_TAIL}");
         let mut tx = self.begin_write().await?;
         let mut written = 0;
         for row in rows {
-            let returned: Option<(String, i64)> = sqlx::query_as(UPSERT_EVENT)
+            let done = sqlx::query(&statement)
                 .bind(account.as_str())
                 .bind(row.event_type.as_str())
                 .bind(row.record_id.as_str())
@@ -68,10 +58,10 @@ impl SqliteStore {
                 .bind(row.timestamp_ms)
                 .bind(row.record_json.as_str())
                 .bind(row.ingested_at_ms)
-                .fetch_optional(&mut *tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err("event"))?;
-            written += u64::from(returned.is_some());
+            written += done.rows_affected();
         }
         tx.commit().await.map_err(db_err("event"))?;
         Ok(written)

@@ -32,12 +32,12 @@ use crate::error::db_err;
 /// 32 766 parameters).
 const MAX_ROWS: usize = 256;
 
-const INSERT_HEAD: &str = "INSERT INTO events \
+pub(crate) const INSERT_HEAD: &str = "INSERT INTO events \
 (account_id, event_type, record_id, id, customer_id, ts, record, ingested_at) VALUES ";
-const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+pub(crate) const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
 /// `revision` counts the updates of a row (read by nothing here, kept for
 /// compatibility with rows written before the batched upsert).
-const INSERT_TAIL: &str = " ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET \
+pub(crate) const INSERT_TAIL: &str = " ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET \
 customer_id = excluded.customer_id, ts = excluded.ts, record = excluded.record, \
 ingested_at = excluded.ingested_at, revision = events.revision + 1 \
 WHERE excluded.ts >= events.ts";

@@ -10,15 +10,16 @@ use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use tally_billing::Billing;
 use tally_event::{EventType, RecordId, Timestamp, ValidationConfig, parse_event};
-use tally_store::{AccountId, AccountStore, CustomerId, EventId, EventStore, NewEvent};
+use tally_store::{AccountId, CustomerId, EventId, EventStore, NewEvent};
 use tally_store_postgres::PgStore;
 use tally_store_sqlite::{RawEventRow, SqliteStore};
 
 use super::{PEAK_RSS, data_set, now_ms, peak, start_server};
 use crate::Bench;
 use crate::generate::{self, DataSet, Mix};
-use crate::load::create_default_account;
+use crate::load::default_account;
 use crate::parallel;
 use crate::report::{Figure, Report, Unit};
 
@@ -66,7 +67,7 @@ async fn raw_sqlite_run(bench: &Bench, rows: &[RawEventRow], run: usize) -> anyh
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
-    let account = create_default_account(&store).await?;
+    let account = default_account(Arc::new(store.clone())).await?;
     let started = Instant::now();
     let mut written = 0;
     for chunk in rows.chunks(bench.batch_size as usize) {
@@ -318,13 +319,9 @@ pub async fn raw_postgres(bench: &Bench, report: &mut Report) -> anyhow::Result<
 }
 
 async fn create_bench_account(store: &PgStore) -> anyhow::Result<AccountId> {
-    let account = tally_store::Account {
-        id: AccountId::random(),
-        name: format!("bench-{}", now_ms()),
-        settings: serde_json::Value::Object(Default::default()),
-        created_at: Timestamp::from_datetime(chrono::Utc::now()).context("clock out of range")?,
-    };
-    Ok(store.create_account(&account).await?.id)
+    let billing = Billing::new(Arc::new(store.clone()));
+    let name = format!("bench-{}", now_ms());
+    Ok(billing.ensure_account(&name).await?.id)
 }
 
 /// Deletes a run's events, so that the next run and the database stay small.
