@@ -40,6 +40,26 @@ fn spawn_ingest(h: &Harness, event: Value) -> JoinHandle<Result<IngestedEvent, B
     tokio::spawn(async move { billing.ingest_event(&account, &event).await })
 }
 
+/// Holds the store's gate and starts one ingest of `id`, returning once its
+/// write has reached the store and waits there: what is ingested next queues
+/// behind it until the gate is dropped.
+async fn hold_first_write<'a>(
+    h: &Harness,
+    store: &'a CountingStore,
+    id: &str,
+) -> (
+    tokio::sync::MutexGuard<'a, ()>,
+    JoinHandle<Result<IngestedEvent, BillingError>>,
+) {
+    let gate = store.gate.lock().await;
+    let first = spawn_ingest(h, call(id));
+    until("the first write reaches the store", || {
+        store.upserts.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    (gate, first)
+}
+
 /// Waits (yielding) until `done` holds; panics after many tries rather than
 /// hanging.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -63,12 +83,7 @@ async fn stored(h: &Harness) -> u64 {
 #[tokio::test]
 async fn concurrent_ingests_share_a_transaction() {
     let (h, store) = harness(IngestQueueConfig::default()).await;
-    let gate = store.gate.lock().await;
-    let first = spawn_ingest(&h, call("first"));
-    until("the first write reaches the store", || {
-        store.upserts.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let (gate, first) = hold_first_write(&h, &store, "first").await;
     let rest: Vec<_> = (0..20)
         .map(|i| spawn_ingest(&h, call(&format!("e{i}"))))
         .collect();
@@ -99,12 +114,7 @@ async fn a_full_queue_refuses_at_once() {
         max_events_per_commit: 100,
     };
     let (h, store) = harness(config).await;
-    let gate = store.gate.lock().await;
-    let first = spawn_ingest(&h, call("first"));
-    until("the first write reaches the store", || {
-        store.upserts.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let (gate, first) = hold_first_write(&h, &store, "first").await;
     // One permit left: a batch of two does not fit, one event does.
     let batch = h
         .billing
@@ -137,12 +147,7 @@ async fn a_full_queue_refuses_at_once() {
 #[tokio::test]
 async fn a_failed_group_is_retried_request_by_request() {
     let (h, store) = harness(IngestQueueConfig::default()).await;
-    let gate = store.gate.lock().await;
-    let first = spawn_ingest(&h, call("first"));
-    until("the first write reaches the store", || {
-        store.upserts.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let (gate, first) = hold_first_write(&h, &store, "first").await;
     *store.poison_record.lock().unwrap() = Some("bad".into());
     let good_before = spawn_ingest(&h, call("good-1"));
     let bad = spawn_ingest(&h, call("bad"));
@@ -168,12 +173,7 @@ async fn a_failed_group_is_retried_request_by_request() {
 #[tokio::test]
 async fn an_unavailable_store_fails_a_combined_group_once() {
     let (h, store) = harness(IngestQueueConfig::default()).await;
-    let gate = store.gate.lock().await;
-    let first = spawn_ingest(&h, call("first"));
-    until("the first write reaches the store", || {
-        store.upserts.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let (gate, first) = hold_first_write(&h, &store, "first").await;
     store.fail_upserts.store(true, Ordering::SeqCst);
     let queued: Vec<_> = (0..3)
         .map(|i| spawn_ingest(&h, call(&format!("q{i}"))))
@@ -219,12 +219,7 @@ async fn a_failing_store_acknowledges_nothing() {
 #[tokio::test]
 async fn flush_waits_for_queued_writes() {
     let (h, store) = harness(IngestQueueConfig::default()).await;
-    let gate = store.gate.lock().await;
-    let pending = spawn_ingest(&h, call("pending"));
-    until("the write reaches the store", || {
-        store.upserts.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let (gate, pending) = hold_first_write(&h, &store, "pending").await;
     let billing = h.billing.clone();
     let flush = tokio::spawn(async move { billing.flush_ingest().await });
     tokio::time::sleep(Duration::from_millis(20)).await;
