@@ -41,39 +41,65 @@ impl Event {
 }
 
 /// What an upsert did to the stored event with the same key.
+///
+/// Every outcome but `Unchanged` stores the incoming event as a new version of
+/// its key (docs/storage.md, "Versions"); the outcome says whether that version
+/// became the current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpsertOutcome {
     /// No event had this key: the incoming one is stored.
     Created,
-    /// The incoming event is as recent or more recent: it replaces the stored one.
+    /// The incoming event is as recent or more recent: it becomes the current version.
     Updated,
-    /// The incoming event is older than the stored one: nothing changes.
+    /// The incoming event is older than the current version: it is kept as history
+    /// (what the key was at its timestamp), and the current version does not change.
     Stale,
+    /// The incoming event is identical to the current version (customer, timestamp
+    /// and record): nothing is stored, nothing changes.
+    Unchanged,
 }
 
 impl UpsertOutcome {
-    /// The lowercase name the API reports: `created`, `updated` or `stale`.
+    /// The lowercase name the API reports: `created`, `updated`, `stale` or
+    /// `unchanged`.
     pub fn as_str(self) -> &'static str {
         match self {
             UpsertOutcome::Created => "created",
             UpsertOutcome::Updated => "updated",
             UpsertOutcome::Stale => "stale",
+            UpsertOutcome::Unchanged => "unchanged",
         }
     }
 
-    /// Whether the incoming event is now the stored one.
+    /// Whether the incoming event became the current version by this upsert
+    /// (`Unchanged`: it already was, and nothing changed).
     pub fn is_written(self) -> bool {
-        !matches!(self, UpsertOutcome::Stale)
+        matches!(self, UpsertOutcome::Created | UpsertOutcome::Updated)
+    }
+
+    /// Whether the upsert stored a version (every outcome but `Unchanged`).
+    pub fn stores_version(self) -> bool {
+        !matches!(self, UpsertOutcome::Unchanged)
     }
 }
 
-/// The upsert rule: `incoming` replaces `stored` when its timestamp is greater than
-/// or equal to the stored one's (equal timestamps: the last write wins).
-pub fn upsert_outcome(stored: Option<Timestamp>, incoming: Timestamp) -> UpsertOutcome {
+/// The upsert rule. `stored` is the key's current version and `incoming` the new
+/// one, each as its timestamp and its content (whatever the caller compares: the
+/// stores use the customer and the record). Identical to the current version:
+/// `Unchanged`. Otherwise the incoming version becomes current when its
+/// timestamp is greater than or equal to the current one's (equal timestamps:
+/// the last write wins), and is `Stale` history when it is older.
+pub fn upsert_outcome<C: PartialEq + ?Sized>(
+    stored: Option<(Timestamp, &C)>,
+    incoming: (Timestamp, &C),
+) -> UpsertOutcome {
     match stored {
         None => UpsertOutcome::Created,
-        Some(stored) if incoming >= stored => UpsertOutcome::Updated,
+        Some((at, content)) if at == incoming.0 && content == incoming.1 => {
+            UpsertOutcome::Unchanged
+        }
+        Some((at, _)) if incoming.0 >= at => UpsertOutcome::Updated,
         Some(_) => UpsertOutcome::Stale,
     }
 }
@@ -88,9 +114,32 @@ mod tests {
 
     #[test]
     fn upsert_rule() {
-        assert_eq!(upsert_outcome(None, at(5)), UpsertOutcome::Created);
-        assert_eq!(upsert_outcome(Some(at(5)), at(6)), UpsertOutcome::Updated);
-        assert_eq!(upsert_outcome(Some(at(5)), at(5)), UpsertOutcome::Updated);
-        assert_eq!(upsert_outcome(Some(at(5)), at(4)), UpsertOutcome::Stale);
+        let rule = |stored: Option<(i64, &str)>, incoming: (i64, &str)| {
+            upsert_outcome(
+                stored.map(|(ms, c)| (at(ms), c)),
+                (at(incoming.0), incoming.1),
+            )
+        };
+        assert_eq!(rule(None, (5, "a")), UpsertOutcome::Created);
+        assert_eq!(rule(Some((5, "a")), (6, "a")), UpsertOutcome::Updated);
+        assert_eq!(rule(Some((5, "a")), (5, "b")), UpsertOutcome::Updated);
+        assert_eq!(rule(Some((5, "a")), (5, "a")), UpsertOutcome::Unchanged);
+        assert_eq!(rule(Some((5, "a")), (4, "b")), UpsertOutcome::Stale);
+        // An older copy of the current content is history too, not "unchanged".
+        assert_eq!(rule(Some((5, "a")), (4, "a")), UpsertOutcome::Stale);
+    }
+
+    #[test]
+    fn only_unchanged_stores_nothing() {
+        for outcome in [
+            UpsertOutcome::Created,
+            UpsertOutcome::Updated,
+            UpsertOutcome::Stale,
+        ] {
+            assert!(outcome.stores_version());
+        }
+        assert!(!UpsertOutcome::Unchanged.stores_version());
+        assert!(!UpsertOutcome::Unchanged.is_written());
+        assert!(!UpsertOutcome::Stale.is_written());
     }
 }

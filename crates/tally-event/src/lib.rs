@@ -38,8 +38,11 @@
 //! .unwrap();
 //! assert!(january.contains(event.timestamp));
 //!
-//! // The same record sent again with the same timestamp replaces the stored one.
-//! assert_eq!(upsert_outcome(Some(event.timestamp), event.timestamp), UpsertOutcome::Updated);
+//! // The same event sent again changes nothing; a newer version replaces it.
+//! let stored = Some((event.timestamp, &event.record));
+//! assert_eq!(upsert_outcome(stored, (event.timestamp, &event.record)), UpsertOutcome::Unchanged);
+//! let later = Timestamp::from_millis(event.timestamp.as_millis() + 1).unwrap();
+//! assert_eq!(upsert_outcome(stored, (later, &event.record)), UpsertOutcome::Updated);
 //! // The wire form round-trips.
 //! assert_eq!(parse_event(&event.to_json(), &ValidationConfig::default(), now).unwrap().event, event);
 //! ```

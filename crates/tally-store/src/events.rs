@@ -7,6 +7,7 @@ use tally_event::{
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AccountId, CustomerId, EventId};
 use crate::page::{PageRequest, SortOrder};
+use crate::versions::{EventSeq, PlannedVersion};
 
 /// An event ready to store: validated, its customer resolved to a `cus_` id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +36,37 @@ impl NewEvent {
             record_id: self.record.id().clone(),
         }
     }
+
+    /// The event as the pure evaluator takes it, its customer given by `cus_` id.
+    pub fn to_event(&self) -> StoreResult<Event> {
+        event_of(
+            &self.event_type,
+            &self.customer_id,
+            self.timestamp,
+            &self.record,
+        )
+    }
 }
 
-/// The current version of an event.
+fn event_of(
+    event_type: &EventType,
+    customer_id: &CustomerId,
+    timestamp: Timestamp,
+    record: &Record,
+) -> StoreResult<Event> {
+    // A `cus_` id (5..=64 ASCII characters) is always a valid customer reference.
+    let customer = CustomerRef::parse(customer_id.as_str())
+        .map_err(|err| StoreError::Internal(format!("customer id as reference: {err}")))?;
+    Ok(Event {
+        event_type: event_type.clone(),
+        customer,
+        timestamp,
+        record: record.clone(),
+    })
+}
+
+/// A stored version of an event (the current one, unless a read asked for
+/// another: `tally_store::AsOf`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     /// The stored event's id (`evt_…`), kept when an update replaces its content.
@@ -52,6 +81,8 @@ pub struct StoredEvent {
     pub record: Record,
     /// When this version was stored (UTC milliseconds).
     pub ingested_at: Timestamp,
+    /// This version's ingestion sequence number (transaction time).
+    pub seq: EventSeq,
 }
 
 impl StoredEvent {
@@ -70,35 +101,25 @@ impl StoredEvent {
 
     /// The event as the pure evaluator takes it, its customer given by `cus_` id.
     pub fn to_event(&self) -> StoreResult<Event> {
-        // A `cus_` id (5..=64 ASCII characters) is always a valid customer reference.
-        let customer = CustomerRef::parse(self.customer_id.as_str())
-            .map_err(|err| StoreError::Internal(format!("customer id as reference: {err}")))?;
-        Ok(Event {
-            event_type: self.event_type.clone(),
-            customer,
-            timestamp: self.timestamp,
-            record: self.record.clone(),
-        })
+        event_of(
+            &self.event_type,
+            &self.customer_id,
+            self.timestamp,
+            &self.record,
+        )
     }
 
-    /// The stored version that an upsert of `new` produces: the stored id is kept.
-    pub fn replaced_by(&self, new: &NewEvent) -> StoredEvent {
+    /// The stored form of a planned version.
+    pub fn from_planned(version: &PlannedVersion<'_>) -> StoredEvent {
+        let new = version.event;
         StoredEvent {
-            id: self.id.clone(),
-            ..StoredEvent::from_new(new)
-        }
-    }
-
-    /// The stored form of a new event, ingested when the event says it happened (for stores and
-    /// tests that have no clock).
-    pub fn from_new(new: &NewEvent) -> StoredEvent {
-        StoredEvent {
-            id: new.id.clone(),
+            id: version.id.clone(),
             event_type: new.event_type.clone(),
             customer_id: new.customer_id.clone(),
             timestamp: new.timestamp,
             record: new.record.clone(),
             ingested_at: new.ingested_at,
+            seq: version.seq,
         }
     }
 }
@@ -118,7 +139,7 @@ pub struct EventGroup {
 pub struct UpsertResult {
     /// The id of the event now stored under the key: the new one, or the one kept.
     pub event_id: EventId,
-    /// Created, updated, or stale (nothing changed).
+    /// Created, updated, stale (kept as history) or unchanged (nothing stored).
     pub outcome: UpsertOutcome,
 }
 

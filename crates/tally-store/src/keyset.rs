@@ -93,6 +93,7 @@ mod tests {
             timestamp: Timestamp::from_millis(ms).unwrap(),
             record: record_from_stored_json(&json!({"id": id})).unwrap(),
             ingested_at: Timestamp::from_millis(ms).unwrap(),
+            seq: crate::versions::EventSeq::ZERO,
         }
     }
 

@@ -59,6 +59,7 @@ mod keyset;
 mod memory;
 pub mod page;
 pub mod traits;
+pub mod versions;
 
 pub use catalog::{
     Account, AggregatorRecord, BillingInterval, Customer, CustomerType, INVOICE_PERIOD_TAKEN,
@@ -78,4 +79,8 @@ pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
 pub use traits::{
     AccountStore, CatalogStore, CustomerStore, EventStore, InvoiceStore, Store, SubscriptionStore,
+};
+pub use versions::{
+    AsOf, CurrentVersion, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan,
+    VersionStatus, plan_upserts,
 };

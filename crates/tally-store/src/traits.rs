@@ -25,6 +25,16 @@
 //! - v4: `EventStore::upsert_event_groups` (several accounts' batches in one
 //!   transaction: ingestion's group commit), with a default over
 //!   `upsert_events` that commits group by group.
+//! - v5 (event store v2, not additive: every backend is in this workspace):
+//!   every version of an event is kept with its sequence number
+//!   (`crate::versions`). `upsert_event_groups` is required and atomic,
+//!   `upsert_events` its wrapper; outcome `unchanged`; `delete_events` records
+//!   a deletion and keeps history, `purge_events` erases it;
+//!   `stream_events_as_of`, `get_event_as_of`, `aggregate_as_of`,
+//!   `event_history` and `latest_seq` read versions; `stream_events` and
+//!   `stream_events_of_type` are the current reads of `stream_events_as_of`.
+//!   The reads are questions (which versions, which window), so a backend
+//!   without multi-statement transactions can answer them its own way.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -35,8 +45,8 @@ use crate::catalog::{
     Account, AggregatorRecord, Customer, Invoice, InvoiceQuery, InvoiceUpdate, NewInvoice, Product,
     ResolvedCustomer, Subscription, SubscriptionQuery,
 };
-use crate::error::StoreResult;
-use crate::evaluate::{evaluate_stream, series_stream, stream_type_by_list};
+use crate::error::{StoreError, StoreResult};
+use crate::evaluate::{evaluate_stream, series_stream};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
@@ -44,56 +54,83 @@ use crate::ids::{
 };
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
+use crate::versions::{AsOf, EventSeq, EventVersion};
 
-/// Usage events: upsert by key, read, list, delete, stream.
+/// Usage events: every version kept, upserted by key, read as of a sequence
+/// or an instant, listed, deleted, purged, streamed (docs/storage.md).
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Upserts a batch in one transaction: all rows are committed (durably) when
-    /// this returns `Ok`, none when it returns `Err`. Events are applied in order,
-    /// so a key repeated within the batch sees its earlier occurrence. Results are
-    /// in input order. An update keeps the stored event's id; a stale event
-    /// changes nothing and reports the stored id.
+    /// Upserts several groups (each an account and its events) in ONE
+    /// transaction, in order: a group sees the versions of the groups before
+    /// it, and events within a group are applied in order (a key repeated in
+    /// the input sees its earlier occurrence). All committed (durably) when
+    /// this returns `Ok`, none when it returns `Err`. Results are per group, in
+    /// input order. Every outcome but `unchanged` stores a version with the
+    /// account's next sequence number; the outcome is
+    /// [`plan_upserts`](crate::versions::plan_upserts)'s.
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>>;
+
+    /// One account's batch: [`EventStore::upsert_event_groups`] with one group.
     async fn upsert_events(
         &self,
         account: &AccountId,
         events: &[NewEvent],
-    ) -> StoreResult<Vec<UpsertResult>>;
-
-    /// Upserts several groups (each an account and its events) as if by
-    /// `upsert_events` on each in order: a group sees the rows of the groups
-    /// before it, so a key repeated across groups behaves exactly like two calls.
-    /// Results are per group, in input order.
-    ///
-    /// Backends override it to write every group in ONE transaction: all
-    /// committed (durably) when it returns `Ok`, none when it returns `Err`. The
-    /// default calls `upsert_events` group by group, so on `Err` the groups
-    /// before the failing one may be committed; a caller that retries must
-    /// tolerate that (an upsert applied twice reports `updated` the second
-    /// time, with the same stored row).
-    async fn upsert_event_groups(
-        &self,
-        groups: &[EventGroup],
-    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
-        let mut results = Vec::with_capacity(groups.len());
-        for group in groups {
-            results.push(self.upsert_events(&group.account, &group.events).await?);
-        }
-        Ok(results)
+    ) -> StoreResult<Vec<UpsertResult>> {
+        let group = EventGroup {
+            account: account.clone(),
+            events: events.to_vec(),
+        };
+        let mut results = self
+            .upsert_event_groups(std::slice::from_ref(&group))
+            .await?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::Internal("upsert lost its group".into()))
     }
 
-    /// The current version of the event with this key; `NotFound` if none.
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent>;
+    /// The last sequence number the account used (`EventSeq::ZERO` before its
+    /// first event): what a reader "knows" now, to read as of it later.
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq>;
 
-    /// A page of events matching `query`, ordered by (timestamp, event type,
-    /// record id), with the total number matching.
+    /// The version of the key that `as_of` sees, if any.
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>>;
+
+    /// The current version of the event with this key; `NotFound` if none.
+    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
+        self.get_event_as_of(account, key, AsOf::CURRENT)
+            .await?
+            .ok_or(StoreError::not_found("event"))
+    }
+
+    /// Every stored version of the key, in sequence order, with what became of
+    /// each (empty when the key has none, or was purged).
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>>;
+
+    /// A page of current events matching `query`, ordered by (timestamp, event
+    /// type, record id), with the total number matching.
     async fn list_events(
         &self,
         account: &AccountId,
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>>;
 
-    /// Deletes the events of `event_type` with these record ids; returns how many
-    /// existed. Unknown ids are not an error.
+    /// Records the deletion of the events of `event_type` with these record
+    /// ids, under one new sequence number: they have no current version any
+    /// more, and their history is kept (reads as of an earlier sequence still
+    /// see them). Returns how many had a current version; unknown or already
+    /// deleted ids are not an error and use no sequence number.
     async fn delete_events(
         &self,
         account: &AccountId,
@@ -101,18 +138,56 @@ pub trait EventStore: Send + Sync {
         record_ids: &[RecordId],
     ) -> StoreResult<u64>;
 
+    /// Erases every version of these keys for good (personal data): no read,
+    /// as of any sequence, sees them again. Returns how many keys had any
+    /// version.
+    async fn purge_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64>;
+
+    /// The events of one type that `as_of` sees (one version per key), of one
+    /// customer or of all, whose timestamp is in `window`, in (timestamp,
+    /// record id) order, with memory bounded whatever their number. The key's
+    /// version is chosen first, then its customer and timestamp are tested:
+    /// an entity that moved to another customer counts for the customer of
+    /// the version read. The stream owns what it needs (`'static`) so it can
+    /// outlive the call, e.g. in a streamed HTTP body. A current read is not
+    /// one snapshot: an event upserted while the stream runs may or may not
+    /// appear; a read with `known_at` is stable.
+    fn stream_events_as_of(
+        &self,
+        account: &AccountId,
+        customer: Option<&CustomerId>,
+        event_type: &EventType,
+        window: EventWindow,
+        as_of: AsOf,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>>;
+
     /// The current events of one customer and event type in `window`, in
-    /// (timestamp, record id) order, with memory bounded whatever their number.
-    /// The stream owns what it needs (`'static`) so it can outlive the call, e.g.
-    /// in a streamed HTTP body. It is not one snapshot: an event upserted while
-    /// the stream runs may or may not appear.
+    /// (timestamp, record id) order: `stream_events_as_of` of the current versions.
     fn stream_events(
         &self,
         account: &AccountId,
         customer: &CustomerId,
         event_type: &EventType,
         window: EventWindow,
-    ) -> BoxStream<'static, StoreResult<StoredEvent>>;
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        self.stream_events_as_of(account, Some(customer), event_type, window, AsOf::CURRENT)
+    }
+
+    /// The current events of `event_type` of every customer in `window`, in
+    /// (timestamp, record id) order (an aggregator-wide time series reads them).
+    fn stream_events_of_type(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        window: EventWindow,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        self.stream_events_as_of(account, None, event_type, window, AsOf::CURRENT)
+    }
 
     /// The aggregator's quantity for one customer over `window`, narrowed by the
     /// named filter `filter` (which must belong to the aggregator: otherwise
@@ -128,6 +203,33 @@ pub trait EventStore: Send + Sync {
         window: Window,
     ) -> StoreResult<AggregateResult> {
         let events = self.stream_events(account, customer, aggregator.event_type(), window.into());
+        evaluate_stream(events, aggregator, filter, window).await
+    }
+
+    /// [`EventStore::aggregate`] over the versions `as_of` sees: the pure
+    /// evaluator over `stream_events_as_of` (a current read goes to
+    /// `aggregate`, which backends push down).
+    async fn aggregate_as_of(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: &CustomerId,
+        window: Window,
+        as_of: AsOf,
+    ) -> StoreResult<AggregateResult> {
+        if as_of.is_current() {
+            return self
+                .aggregate(account, aggregator, filter, customer, window)
+                .await;
+        }
+        let events = self.stream_events_as_of(
+            account,
+            Some(customer),
+            aggregator.event_type(),
+            window.into(),
+            as_of,
+        );
         evaluate_stream(events, aggregator, filter, window).await
     }
 
@@ -153,21 +255,6 @@ pub trait EventStore: Send + Sync {
             None => self.stream_events_of_type(account, event_type, window),
         };
         series_stream(events, aggregator, range, bucket, filter).await
-    }
-
-    /// The current events of `event_type` of every customer in `window`, in
-    /// (timestamp, record id) order, with memory bounded whatever their number
-    /// (an aggregator-wide time series reads them). Like `stream_events`, not one
-    /// snapshot. The default pages through `list_events` by timestamp, which can
-    /// miss an event deleted or moved at the page boundary's timestamp while it
-    /// reads; backends override it with a keyset over (timestamp, record id).
-    fn stream_events_of_type<'a>(
-        &'a self,
-        account: &'a AccountId,
-        event_type: &'a EventType,
-        window: EventWindow,
-    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
-        stream_type_by_list(self, account, event_type, window)
     }
 }
 

@@ -28,7 +28,10 @@ fn current_versions(events: &[Json]) -> Vec<Event> {
     for json in events {
         let event = wire_event(json);
         let key = event.key();
-        let outcome = upsert_outcome(stored.get(&key).map(|e| e.timestamp), event.timestamp);
+        let outcome = upsert_outcome(
+            stored.get(&key).map(|e| (e.timestamp, e)),
+            (event.timestamp, &event),
+        );
         if outcome.is_written() {
             stored.insert(key, event);
         }

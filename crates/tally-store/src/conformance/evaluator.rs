@@ -253,10 +253,7 @@ pub async fn aggregates_on_fixed_filters(store: &Arc<dyn Store>) {
         })
         .collect();
     store.upsert_events(&account, &events).await.unwrap();
-    let current: Vec<Event> = events
-        .iter()
-        .map(|e| crate::events::StoredEvent::from_new(e).to_event().unwrap())
-        .collect();
+    let current: Vec<Event> = events.iter().map(|e| e.to_event().unwrap()).collect();
     let conditions = [
         json!({"property": "plan", "operator": "equals", "value": "pro"}),
         json!({"property": "plan", "operator": "not_equals", "value": "pro"}),
@@ -368,10 +365,7 @@ pub async fn aggregates_read_exact_numbers(store: &Arc<dyn Store>) {
             written = events(&values);
         }
         store.upsert_events(&account, &written).await.unwrap();
-        let current: Vec<Event> = written
-            .iter()
-            .map(|e| StoredEvent::from_new(e).to_event().unwrap())
-            .collect();
+        let current: Vec<Event> = written.iter().map(|e| e.to_event().unwrap()).collect();
         for tree in &trees {
             for operation in operations {
                 let mut def = fixed_definition(operation, json!(null));
@@ -441,10 +435,7 @@ pub async fn strings_compare_by_bytes(store: &Arc<dyn Store>) {
     let got: Vec<&str> = streamed.iter().map(|e| e.record_id().as_str()).collect();
     assert_eq!(got, by_bytes, "stream_events orders record ids by bytes");
 
-    let current: Vec<Event> = events
-        .iter()
-        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
-        .collect();
+    let current: Vec<Event> = events.iter().map(|e| e.to_event().unwrap()).collect();
     let comparisons = [
         ("lower_than", "b", 5),
         ("lowerThanOrEqual", "B", 2),
@@ -533,8 +524,8 @@ fn to_new_event(raw: &RawEvent, customers: &[CustomerId]) -> NewEvent {
 fn current(events: &[NewEvent]) -> BTreeMap<EventKey, NewEvent> {
     let mut stored: BTreeMap<EventKey, NewEvent> = BTreeMap::new();
     for e in events {
-        let previous = stored.get(&e.key()).map(|s| s.timestamp);
-        if upsert_outcome(previous, e.timestamp).is_written() {
+        let previous = stored.get(&e.key()).map(|s| (s.timestamp, s));
+        if upsert_outcome(previous, (e.timestamp, e)).is_written() {
             stored.insert(e.key(), e.clone());
         }
     }
@@ -556,10 +547,7 @@ async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseEr
     let window = aggregator.window(period);
     let customer = &customers[customer_index];
     let stored: Vec<NewEvent> = current(&events).into_values().collect();
-    let all: Vec<Event> = stored
-        .iter()
-        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
-        .collect();
+    let all: Vec<Event> = stored.iter().map(|e| e.to_event().unwrap()).collect();
     let theirs: Vec<Event> = stored
         .iter()
         .zip(&all)

@@ -122,9 +122,9 @@ pub async fn upsert_outcomes(store: &Arc<dyn Store>) {
     );
 }
 
-/// An update whose fresh id equals the stored event's id (a resubmitted
-/// `NewEvent`, a seeded id generator) is still an update, and a stale
-/// resubmission is still stale: the outcome never depends on the fresh id.
+/// A resubmitted `NewEvent` (its fresh id equal to the stored event's id) is
+/// `unchanged`, a newer one an update and an older one stale: the outcome
+/// never depends on the fresh id.
 pub async fn upsert_resubmitted(store: &Arc<dyn Store>) {
     let account = new_account(store).await;
     let customer = new_customer(store, &account, "acme").await;
@@ -141,8 +141,8 @@ pub async fn upsert_resubmitted(store: &Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         outcomes(&resubmitted),
-        [UpsertOutcome::Updated],
-        "the same NewEvent again updates the stored event"
+        [UpsertOutcome::Unchanged],
+        "the same NewEvent again changes nothing"
     );
     assert_eq!(resubmitted[0].event_id, original.id);
 
@@ -162,12 +162,12 @@ pub async fn upsert_resubmitted(store: &Arc<dyn Store>) {
     let expected = [
         UpsertOutcome::Updated,
         UpsertOutcome::Stale,
-        UpsertOutcome::Updated,
+        UpsertOutcome::Unchanged,
     ];
     assert_eq!(
         outcomes(&results),
         expected,
-        "fresh id equal to the stored id: newer, older, equal again"
+        "fresh id equal to the stored id: newer, older, the newer again"
     );
     for result in &results {
         assert_eq!(result.event_id, original.id);
@@ -488,10 +488,7 @@ pub async fn time_series_reads(store: &Arc<dyn Store>) {
         .unwrap();
     assert_eq!(before.len(), 1_201, "before the end: the earlier event too");
 
-    let current: Vec<tally_event::Event> = events
-        .iter()
-        .map(|e| StoredEvent::from_new(e).to_event().unwrap())
-        .collect();
+    let current: Vec<tally_event::Event> = events.iter().map(|e| e.to_event().unwrap()).collect();
     for kind in ["metered", "licensed"] {
         let def = tally_aggregate::AggregatorDef {
             name: "n".into(),

@@ -21,6 +21,7 @@ mod fixtures;
 mod groups;
 mod invoice_periods;
 mod isolation;
+mod versions;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use fixtures::{at, event, new_account, new_customer, record};
 pub use groups::{upsert_event_groups_in_order, upsert_event_groups_many};
 pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
+pub use versions::{purge_erases_history, versions_agree_with_model, versions_and_history};
 
 use crate::traits::Store;
 
@@ -89,7 +91,10 @@ macro_rules! store_conformance_tests {
             aggregates_agree_with_evaluator,
             aggregates_on_fixed_filters,
             aggregates_read_exact_numbers,
-            strings_compare_by_bytes
+            strings_compare_by_bytes,
+            versions_and_history,
+            purge_erases_history,
+            versions_agree_with_model
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(

@@ -1,78 +1,152 @@
-//! `EventStore` for `MemoryStore`.
+//! `EventStore` for `MemoryStore`: every version of a key in a list, in
+//! sequence order; reads pick a version per key by the definitions of
+//! `crate::versions`.
+
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
-use tally_event::{EventKey, EventType, RecordId, upsert_outcome};
+use tally_event::{EventKey, EventType, RecordId};
 
-use super::{MemoryStore, Tenant};
+use super::{MemoryStore, State, Tenant};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{AccountId, CustomerId};
 use crate::page::{Page, SortOrder};
 use crate::traits::EventStore;
+use crate::versions::{AsOf, CurrentVersion, EventSeq, EventVersion, UpsertPlan, plan_upserts};
 
-fn upsert_one(tenant: &mut Tenant, new: &NewEvent) -> UpsertResult {
-    let key = new.key();
-    let stored = tenant.events.get(&key);
-    let outcome = upsert_outcome(stored.map(|e| e.timestamp), new.timestamp);
-    let next = match stored {
-        None => StoredEvent::from_new(new),
-        Some(stored) if outcome.is_written() => stored.replaced_by(new),
-        Some(stored) => {
-            return UpsertResult {
-                event_id: stored.id.clone(),
-                outcome,
-            };
+fn visible(versions: &[EventVersion], as_of: AsOf) -> Option<&EventVersion> {
+    as_of.pick(versions)
+}
+
+impl Tenant {
+    fn current(&self, key: &EventKey) -> Option<&EventVersion> {
+        self.events
+            .get(key)
+            .and_then(|versions| visible(versions, AsOf::CURRENT))
+    }
+
+    /// One version per key as `as_of` sees it, passing `keep`.
+    fn visible_events(&self, as_of: AsOf, keep: impl Fn(&StoredEvent) -> bool) -> Vec<StoredEvent> {
+        self.events
+            .values()
+            .filter_map(|versions| visible(versions, as_of))
+            .map(|v| &v.event)
+            .filter(|e| keep(e))
+            .cloned()
+            .collect()
+    }
+
+    fn next_seq(&mut self) -> EventSeq {
+        self.last_seq = self.last_seq.next();
+        self.last_seq
+    }
+}
+
+/// Plans every group against the state, then applies the plan.
+fn upsert_groups(state: &mut State, groups: &[EventGroup]) -> Vec<Vec<UpsertResult>> {
+    let parts: Vec<(&AccountId, &[NewEvent])> = groups
+        .iter()
+        .map(|g| (&g.account, g.events.as_slice()))
+        .collect();
+    let mut current = HashMap::new();
+    let mut last_seq = HashMap::new();
+    for &(account, events) in &parts {
+        let tenant = state.tenants.get(account);
+        last_seq.insert(account, tenant.map_or(EventSeq::ZERO, |t| t.last_seq));
+        for event in events {
+            let found = tenant
+                .and_then(|t| t.current(&event.key()))
+                .map(|v| CurrentVersion::of(&v.event));
+            current.insert((account, event.key()), found);
         }
-    };
-    let event_id = next.id.clone();
-    tenant.events.insert(key, next);
-    UpsertResult { event_id, outcome }
+    }
+    let plan = plan_upserts(&parts, current, last_seq);
+    apply(state, &plan);
+    plan.results
+}
+
+fn apply(state: &mut State, plan: &UpsertPlan<'_>) {
+    for version in &plan.versions {
+        let tenant = state.tenants.entry(version.account.clone()).or_default();
+        tenant
+            .events
+            .entry(version.event.key())
+            .or_default()
+            .push(EventVersion {
+                event: StoredEvent::from_planned(version),
+                current_until: version.current_until,
+                deleted_at: None,
+            });
+    }
+    for superseded in &plan.superseded {
+        let tenant = state.tenants.entry(superseded.account.clone()).or_default();
+        let versions = tenant.events.entry(superseded.key.clone()).or_default();
+        if let Some(old) = versions.iter_mut().find(|v| v.event.seq == superseded.seq) {
+            old.current_until = Some(superseded.until);
+        }
+    }
+    for (account, last) in &plan.last_seq {
+        state
+            .tenants
+            .entry((*account).clone())
+            .or_default()
+            .last_seq = *last;
+    }
 }
 
 fn list_order(a: &StoredEvent, b: &StoredEvent) -> std::cmp::Ordering {
     (a.timestamp, &a.event_type, a.record_id()).cmp(&(b.timestamp, &b.event_type, b.record_id()))
 }
 
+/// The distinct keys of `record_ids`.
+fn keys(event_type: &EventType, record_ids: &[RecordId]) -> BTreeSet<EventKey> {
+    record_ids
+        .iter()
+        .map(|record_id| EventKey {
+            event_type: event_type.clone(),
+            record_id: record_id.clone(),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl EventStore for MemoryStore {
-    async fn upsert_events(
-        &self,
-        account: &AccountId,
-        events: &[NewEvent],
-    ) -> StoreResult<Vec<UpsertResult>> {
-        self.with_tenant(account, |tenant| {
-            Ok(events.iter().map(|new| upsert_one(tenant, new)).collect())
-        })
-    }
-
     /// Every group under the one lock: atomic, like a backend's transaction.
     async fn upsert_event_groups(
         &self,
         groups: &[EventGroup],
     ) -> StoreResult<Vec<Vec<UpsertResult>>> {
-        self.with_state(|state| {
-            Ok(groups
-                .iter()
-                .map(|group| {
-                    let tenant = state.tenants.entry(group.account.clone()).or_default();
-                    group
-                        .events
-                        .iter()
-                        .map(|new| upsert_one(tenant, new))
-                        .collect()
-                })
-                .collect())
+        self.with_state(|state| Ok(upsert_groups(state, groups)))
+    }
+
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
+        self.with_tenant(account, |tenant| Ok(tenant.last_seq))
+    }
+
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>> {
+        self.with_tenant(account, |tenant| {
+            Ok(tenant
+                .events
+                .get(key)
+                .and_then(|versions| visible(versions, as_of))
+                .map(|v| v.event.clone()))
         })
     }
 
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>> {
         self.with_tenant(account, |tenant| {
-            tenant
-                .events
-                .get(key)
-                .cloned()
-                .ok_or(StoreError::not_found("event"))
+            Ok(tenant.events.get(key).cloned().unwrap_or_default())
         })
     }
 
@@ -83,12 +157,7 @@ impl EventStore for MemoryStore {
     ) -> StoreResult<Page<StoredEvent>> {
         query.page.check()?;
         let mut matching = self.with_tenant(account, |tenant| {
-            Ok(tenant
-                .events
-                .values()
-                .filter(|e| query.matches(e))
-                .cloned()
-                .collect::<Vec<_>>())
+            Ok(tenant.visible_events(AsOf::CURRENT, |e| query.matches(e)))
         })?;
         matching.sort_by(list_order);
         if query.order == SortOrder::Desc {
@@ -104,66 +173,66 @@ impl EventStore for MemoryStore {
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
         self.with_tenant(account, |tenant| {
+            let live: Vec<EventKey> = keys(event_type, record_ids)
+                .into_iter()
+                .filter(|key| tenant.current(key).is_some())
+                .collect();
+            if live.is_empty() {
+                return Ok(0);
+            }
+            let deletion = tenant.next_seq();
             let mut deleted = 0;
-            for record_id in record_ids {
-                let key = EventKey {
-                    event_type: event_type.clone(),
-                    record_id: record_id.clone(),
+            for key in &live {
+                let Some(versions) = tenant.events.get_mut(key) else {
+                    continue;
                 };
-                deleted += u64::from(tenant.events.remove(&key).is_some());
+                deleted += 1;
+                for version in versions.iter_mut().filter(|v| v.deleted_at.is_none()) {
+                    version.deleted_at = Some(deletion);
+                    version.current_until.get_or_insert(deletion);
+                }
             }
             Ok(deleted)
         })
     }
 
-    fn stream_events(
+    async fn purge_events(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        self.with_tenant(account, |tenant| {
+            let purged = keys(event_type, record_ids)
+                .iter()
+                .filter(|key| tenant.events.remove(key).is_some())
+                .count();
+            Ok(purged as u64)
+        })
+    }
+
+    fn stream_events_as_of(
+        &self,
+        account: &AccountId,
+        customer: Option<&CustomerId>,
         event_type: &EventType,
         window: EventWindow,
-    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
-        self.stream_matching(account, |e| {
-            e.customer_id == *customer
-                && e.event_type == *event_type
-                && window.contains(e.timestamp)
-        })
-    }
-
-    fn stream_events_of_type<'a>(
-        &'a self,
-        account: &'a AccountId,
-        event_type: &'a EventType,
-        window: EventWindow,
-    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
-        self.stream_matching(account, |e| {
-            e.event_type == *event_type && window.contains(e.timestamp)
-        })
-    }
-}
-
-impl MemoryStore {
-    /// The account's events passing `keep`, in (timestamp, record id) order.
-    fn stream_matching(
-        &self,
-        account: &AccountId,
-        keep: impl Fn(&StoredEvent) -> bool,
+        as_of: AsOf,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
         // Memory already holds every event: a sorted copy of the matching ones is
         // the bounded-memory answer here.
         let selected = self.with_tenant(account, |tenant| {
-            let mut events: Vec<StoredEvent> = tenant
-                .events
-                .values()
-                .filter(|e| keep(e))
-                .cloned()
-                .collect();
+            let mut events = tenant.visible_events(as_of, |e| {
+                customer.is_none_or(|c| e.customer_id == *c)
+                    && e.event_type == *event_type
+                    && window.contains(e.timestamp)
+            });
             events.sort_by(|a, b| (a.timestamp, a.record_id()).cmp(&(b.timestamp, b.record_id())));
             Ok(events)
         });
         match selected {
             Ok(events) => stream::iter(events.into_iter().map(Ok)).boxed(),
-            Err(err) => stream::once(async move { Err(err) }).boxed(),
+            Err(err) => stream::once(async move { Err::<StoredEvent, StoreError>(err) }).boxed(),
         }
     }
 }

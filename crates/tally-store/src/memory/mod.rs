@@ -15,9 +15,9 @@ use tally_event::EventKey;
 
 use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subscription};
 use crate::error::{StoreError, StoreResult};
-use crate::events::StoredEvent;
 use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
 use crate::keys::{ApiKey, ApiKeyHash};
+use crate::versions::{EventSeq, EventVersion};
 
 /// A store in process memory; cloning shares the same data.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,10 @@ struct State {
 /// Everything one account owns: reaching it needs the account id.
 #[derive(Debug, Default)]
 struct Tenant {
-    events: BTreeMap<EventKey, StoredEvent>,
+    /// Every version of each key, in sequence order.
+    events: BTreeMap<EventKey, Vec<EventVersion>>,
+    /// The last sequence number used.
+    last_seq: EventSeq,
     customers: BTreeMap<CustomerId, Customer>,
     aggregators: BTreeMap<AggregatorId, AggregatorRecord>,
     products: BTreeMap<ProductId, Product>,

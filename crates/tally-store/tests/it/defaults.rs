@@ -1,14 +1,14 @@
 //! The trait's default methods, on a store implementing only the required ones.
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
 use futures::stream::BoxStream;
 use serde_json::json;
-use tally_event::{EventKey, EventType, Period, RecordId};
+use tally_aggregate::{Aggregator, AggregatorDef, Window};
+use tally_event::{EventKey, EventType, Period, RecordId, UpsertOutcome};
 use tally_store::conformance::{at, event, record};
 use tally_store::{
-    AccountId, CustomerId, EventQuery, EventStore, EventWindow, MemoryStore, NewEvent, Page,
-    StoreResult, StoredEvent, UpsertResult,
+    AccountId, AsOf, CustomerId, EventGroup, EventQuery, EventSeq, EventStore, EventVersion,
+    EventWindow, MemoryStore, Page, StoreError, StoreResult, StoredEvent, UpsertResult,
 };
 
 /// `MemoryStore`'s required event methods, and the defaults for the rest.
@@ -16,16 +16,32 @@ struct RequiredOnly(MemoryStore);
 
 #[async_trait]
 impl EventStore for RequiredOnly {
-    async fn upsert_events(
+    async fn upsert_event_groups(
         &self,
-        account: &AccountId,
-        events: &[NewEvent],
-    ) -> StoreResult<Vec<UpsertResult>> {
-        self.0.upsert_events(account, events).await
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        self.0.upsert_event_groups(groups).await
     }
 
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
-        self.0.get_event(account, key).await
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
+        self.0.latest_seq(account).await
+    }
+
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>> {
+        self.0.get_event_as_of(account, key, as_of).await
+    }
+
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>> {
+        self.0.event_history(account, key).await
     }
 
     async fn list_events(
@@ -45,54 +61,102 @@ impl EventStore for RequiredOnly {
         self.0.delete_events(account, event_type, record_ids).await
     }
 
-    fn stream_events(
+    async fn purge_events(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        self.0.purge_events(account, event_type, record_ids).await
+    }
+
+    fn stream_events_as_of(
+        &self,
+        account: &AccountId,
+        customer: Option<&CustomerId>,
         event_type: &EventType,
         window: EventWindow,
+        as_of: AsOf,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
-        self.0.stream_events(account, customer, event_type, window)
+        self.0
+            .stream_events_as_of(account, customer, event_type, window, as_of)
     }
 }
 
-/// The default pages through `list_events` (100 a page) by timestamp: ties
-/// longer than a page, and events of other types and customers, come out
-/// exactly as a keyset stream gives them.
+fn sum_of_amount() -> Aggregator {
+    let def: AggregatorDef = serde_json::from_value(json!({
+        "name": "amount", "event_type": "calls", "operation": "sum",
+        "property": "amount", "type": "metered"
+    }))
+    .unwrap();
+    Aggregator::compile(&def).unwrap()
+}
+
+/// The single upsert wraps the group upsert; `get_event` is the current read;
+/// `aggregate_as_of` reads the versions known at a sequence through the
+/// evaluator, and the current ones through `aggregate`.
 #[tokio::test]
-async fn default_stream_of_type_pages_through_ties() {
-    let memory = MemoryStore::new();
-    let store = RequiredOnly(memory.clone());
+async fn defaults_read_through_the_required_methods() {
+    let store = RequiredOnly(MemoryStore::new());
     let account = AccountId::random();
-    let customers = [CustomerId::random(), CustomerId::random()];
-    let mut events = Vec::new();
-    for i in 0..430_i64 {
-        // 250 events on one instant, the rest spread around it.
-        let ts = if i < 250 { at(5_000) } else { at(i * 20) };
-        let customer = &customers[(i % 2) as usize];
-        let id = format!("e{:03}", (i * 37) % 430);
-        events.push(event("calls", customer, ts, record(&id, json!({"n": i}))));
-        events.push(event("mails", customer, ts, record(&id, json!({}))));
-    }
-    store.upsert_events(&account, &events).await.unwrap();
-    let calls = EventType::parse("calls").unwrap();
-    for window in [
-        EventWindow::Range(Period::new(at(0), at(20_000)).unwrap()),
-        EventWindow::Range(Period::new(at(5_000), at(5_001)).unwrap()),
-        EventWindow::Range(Period::new(at(4_000), at(6_000)).unwrap()),
-        EventWindow::Before(at(6_000)),
-    ] {
-        let by_default: Vec<StoredEvent> = store
-            .stream_events_of_type(&account, &calls, window)
-            .try_collect()
-            .await
-            .unwrap();
-        let keyset: Vec<StoredEvent> = memory
-            .stream_events_of_type(&account, &calls, window)
-            .try_collect()
-            .await
-            .unwrap();
-        assert!(!keyset.is_empty());
-        assert_eq!(by_default, keyset, "{window:?}");
-    }
+    let customer = CustomerId::random();
+    let first = event(
+        "calls",
+        &customer,
+        at(10),
+        record("r1", json!({"amount": 5})),
+    );
+    let results = store
+        .upsert_events(&account, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    assert_eq!(results[0].outcome, UpsertOutcome::Created);
+    let known = store.latest_seq(&account).await.unwrap();
+    let second = event(
+        "calls",
+        &customer,
+        at(20),
+        record("r1", json!({"amount": 7})),
+    );
+    store.upsert_events(&account, &[second]).await.unwrap();
+
+    let key = first.key();
+    let current = store.get_event(&account, &key).await.unwrap();
+    assert_eq!(current.record.to_json()["amount"], json!(7));
+    let missing = EventKey {
+        record_id: RecordId::parse("nope").unwrap(),
+        ..key
+    };
+    let missing = store.get_event(&account, &missing).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+
+    let aggregator = sum_of_amount();
+    let window = Window::Range(Period::new(at(0), at(100)).unwrap());
+    let now = store
+        .aggregate_as_of(
+            &account,
+            &aggregator,
+            None,
+            &customer,
+            window,
+            AsOf::CURRENT,
+        )
+        .await
+        .unwrap();
+    let then = store
+        .aggregate_as_of(
+            &account,
+            &aggregator,
+            None,
+            &customer,
+            window,
+            AsOf::known_at(known),
+        )
+        .await
+        .unwrap();
+    assert_eq!(now.quantity, 7.into());
+    assert_eq!(then.quantity, 5.into());
 }
