@@ -100,7 +100,10 @@ fn every_scenario_measures_what_it_stored() {
     );
 
     for (scenario, name) in [
-        ("raw-sqlite", "raw bulk upsert into SQLite"),
+        (
+            "raw-sqlite",
+            "raw multi-row insert into a minimal SQLite table",
+        ),
         ("http-batch", "batch ingestion over HTTP"),
         ("http-batch", "HTTP / raw SQLite, same run"),
         ("http-single", "single-event POSTs"),

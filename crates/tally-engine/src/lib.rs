@@ -123,7 +123,11 @@ mod engine;
 mod open;
 
 pub use engine::{DEFAULT_ACCOUNT, Engine, EngineError};
-pub use open::{DEFAULT_DATABASE_URL, OpenError, open_memory, open_sqlite, open_store, redact_url};
+pub use open::{
+    DEFAULT_DATABASE_URL, OpenError, open_memory, open_sqlite, open_store, open_store_with,
+    redact_url,
+};
+pub use tally_store_sqlite::SqliteOptions;
 
 /// Events: the event model, validation, timestamps and periods (`tally-event`).
 pub use tally_event as event;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tally_store::{MemoryStore, Store};
-use tally_store_sqlite::{SqliteStore, SqliteStoreError};
+use tally_store_sqlite::{SqliteOptions, SqliteStore, SqliteStoreError};
 
 /// The database of `tally serve` when none is given: a SQLite file in the
 /// working directory.
@@ -83,11 +83,20 @@ pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Arc<dyn Store>, OpenE
 /// [`OpenError::PostgresDisabled`] for a PostgreSQL URL in a build without the
 /// feature, and the backend's error when it cannot open the database.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    open_store_with(url, &SqliteOptions::default()).await
+}
+
+/// [`open_store`] with the SQLite connection settings `sqlite` (page cache,
+/// checkpoint interval; other backends ignore them).
+pub async fn open_store_with(
+    url: &str,
+    sqlite: &SqliteOptions,
+) -> Result<Arc<dyn Store>, OpenError> {
     if url == "memory:" {
         return Ok(open_memory());
     }
     if url.starts_with("sqlite:") {
-        return match SqliteStore::open_url(url).await {
+        return match SqliteStore::open_url_with_options(url, sqlite).await {
             Ok(store) => Ok(Arc::new(store)),
             Err(source) => Err(OpenError::Sqlite {
                 target: redact_url(url),

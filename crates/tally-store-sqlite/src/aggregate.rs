@@ -7,7 +7,8 @@
 //!
 //! What is read is cut to what the evaluation needs:
 //! - a `count` without filters reads no record at all: `COUNT(*)` over the range
-//!   of the `events_usage` index, which covers it;
+//!   of the `event_versions_usage` index, which covers it (the current-version
+//!   test included);
 //! - otherwise each row brings only the properties the evaluation reads
 //!   ([`Scope::read_properties`]), as `record -> '$."key"'`: SQLite renders the
 //!   stored JSON value back as JSON text with its number's digits unchanged
@@ -32,8 +33,9 @@ use crate::open::SqliteStore;
 
 /// The events of one customer and type in a window, counted on the usage index.
 const COUNT_USAGE: &str = "\
-SELECT COUNT(*) FROM events INDEXED BY events_usage
-WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3 AND ts >= ?4 AND ts < ?5";
+SELECT COUNT(*) FROM event_versions INDEXED BY event_versions_usage
+WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3 AND ts >= ?4 AND ts < ?5
+  AND current_until IS NULL";
 
 /// One chunk of the lean scan: up to ?7 rows after the cursor (?4, ?6), each
 /// as `[ts, record_id, [values…]]`, in one JSON text. SQLite hands rows to the
@@ -43,9 +45,9 @@ WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3 AND ts >= ?4 AND 
 /// start folded in, as in `UsageScan`).
 const LEAN_HEAD: &str = "SELECT json_group_array(json_array(ts, record_id, json_array(";
 const LEAN_FROM: &str = "))) FROM (
-SELECT ts, record_id, record FROM events INDEXED BY events_usage
+SELECT ts, record_id, record FROM event_versions INDEXED BY event_versions_usage
 WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
-  AND ts < ?5 AND (ts, record_id) > (?4, ?6)";
+  AND ts < ?5 AND (ts, record_id) > (?4, ?6) AND current_until IS NULL";
 const LEAN_TAIL: &str = " ORDER BY ts, record_id LIMIT ?7)";
 
 /// Rows per chunk of the lean scan (a few hundred kilobytes of JSON); tiny under
@@ -208,6 +210,7 @@ impl SqliteStore {
             start_ms: range.start_ms,
             end_ms: range.end_ms,
             filter,
+            as_of: tally_store::AsOf::CURRENT,
         };
         let mut accumulator = scope.accumulator();
         let mut events = scan.into_stream();
@@ -311,14 +314,17 @@ mod tests {
     #[tokio::test]
     async fn usage_queries_seek_the_usage_index() {
         let count = plan(COUNT_USAGE, 5).await;
-        assert!(count.contains("COVERING INDEX events_usage"), "{count}");
+        assert!(
+            count.contains("COVERING INDEX event_versions_usage"),
+            "{count}"
+        );
         let filter = prefilter([
             &tally_aggregate::Filter::parse(&json!({"conditional": "and",
             "fields": [{"property": "plan", "operator": "equals", "value": "a"}]}))
             .unwrap(),
         ]);
         let chunk = plan(&lean_sql(2, filter.as_ref()), 12).await;
-        assert!(chunk.contains("INDEX events_usage"), "{chunk}");
+        assert!(chunk.contains("INDEX event_versions_usage"), "{chunk}");
         assert!(chunk.contains("(ts,record_id)>(?,?)"), "{chunk}");
         assert!(!chunk.contains("TEMP B-TREE"), "{chunk}");
     }
@@ -345,10 +351,7 @@ mod tests {
             })
             .collect();
         store.upsert_events(&account, &events).await.unwrap();
-        let current: Vec<Event> = events
-            .iter()
-            .map(|e| tally_store::StoredEvent::from_new(e).to_event().unwrap())
-            .collect();
+        let current: Vec<Event> = events.iter().map(|e| e.to_event().unwrap()).collect();
         let plan_a = json!({"conditional": "and", "fields": [
             {"property": "plan", "operator": "equals", "value": "a"}]});
         let window = Window::Range(Period::new(at(1_000), at(1_030)).unwrap());

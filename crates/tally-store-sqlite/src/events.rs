@@ -7,8 +7,9 @@ use futures::stream::BoxStream;
 use sqlx::{QueryBuilder, Sqlite};
 use tally_event::{EventKey, EventType, RecordId};
 use tally_store::{
-    AccountId, CustomerId, EventGroup, EventQuery, EventStore, EventWindow, KeysetCursor, NewEvent,
-    Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult, keyset_stream,
+    AccountId, AsOf, CustomerId, EventGroup, EventQuery, EventSeq, EventStore, EventVersion,
+    EventWindow, KeysetCursor, NewEvent, Page, SortOrder, StoreResult, StoredEvent, UpsertResult,
+    keyset_stream,
 };
 
 use crate::error::corrupt;
@@ -16,13 +17,16 @@ use crate::error::db_err;
 use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::{EventRow, PagedEvent};
-use crate::upsert::upsert_groups;
+use crate::upsert::{read_last_seq, store_last_seq, upsert_groups};
 
-pub(crate) const EVENT_COLUMNS: &str = "id, event_type, customer_id, ts, record, ingested_at";
+pub(crate) const EVENT_COLUMNS: &str =
+    "id, event_type, customer_id, ts, record, ingested_at, seq, current_until, deleted_seq";
 
-const GET_EVENT: &str = "\
-SELECT id, event_type, customer_id, ts, record, ingested_at FROM events
-WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
+/// Every version of one key, in sequence order.
+const KEY_HISTORY: &str = "\
+SELECT id, event_type, customer_id, ts, record, ingested_at, seq, current_until, deleted_seq
+FROM event_versions WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3
+ORDER BY seq";
 
 /// Keyset pagination over the usage index, in (ts, record_id) order
 /// (`tally_store::keyset_stream` drives it). An aggregation's pushed-down filter goes after it
@@ -34,27 +38,29 @@ WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3";
 /// [`UsageScan::page`] folds the start into the cursor instead (`?4` stays bound,
 /// unused), so each page seeks straight to its cursor.
 const STREAM_PAGE_HEAD: &str = "\
-SELECT id, event_type, customer_id, ts, record_id, record, ingested_at FROM events
+SELECT id, event_type, customer_id, ts, record_id, record, ingested_at, seq
+FROM event_versions AS v INDEXED BY event_versions_usage
 WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
   AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
 /// The same over every customer (an aggregator-wide time series), served by
-/// `events_time`. ?2 is bound (NULL) but unused: SQLite allows a gap in numbered
-/// placeholders, so both heads share the binds.
+/// `event_versions_time` for current reads. ?2 is bound (NULL) but unused:
+/// SQLite allows a gap in numbered placeholders, so both heads share the binds.
 const TYPE_STREAM_PAGE_HEAD: &str = "\
-SELECT id, event_type, customer_id, ts, record_id, record, ingested_at FROM events
+SELECT id, event_type, customer_id, ts, record_id, record, ingested_at, seq
+FROM event_versions AS v
 WHERE account_id = ?1 AND event_type = ?3
   AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
 const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
 
 /// A page crosses from SQLite as one JSON text of `[id, event_type, customer_id,
-/// ts, record_id, record, ingested_at]` rows: sqlx hands rows over one at a time
+/// ts, record_id, record, ingested_at, seq]` rows: sqlx hands rows over one at a time
 /// through a channel, which cost more than reading them. The stored record text
 /// is spliced in as is (it is the JSON `serde_json` wrote), so SQLite parses no
 /// JSON.
 const PAGE_AS_JSON: &str = "\
 SELECT '[' || group_concat('[' || json_quote(id) || ',' || json_quote(event_type) || ','
     || json_quote(customer_id) || ',' || ts || ',' || json_quote(record_id) || ','
-    || record || ',' || ingested_at || ']', ',') || ']'
+    || record || ',' || ingested_at || ',' || seq || ']', ',') || ']'
 FROM (";
 const PAGE_AS_JSON_END: &str = ")";
 
@@ -83,7 +89,7 @@ const DELETE_CHUNK: usize = 500;
 /// `WHERE …` of an event list, shared by the count and the page.
 fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &EventQuery) {
     builder
-        .push(" WHERE account_id = ")
+        .push(" WHERE current_until IS NULL AND account_id = ")
         .push_bind(account.as_str().to_owned());
     if let Some(event_type) = &q.event_type {
         builder
@@ -115,21 +121,59 @@ fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId
     }
 }
 
+/// The test that picks, per key, the version `as_of` sees, on the row `v`
+/// (docs/storage.md, "Versions"): one row per key passes it. Sequence numbers
+/// and instants are integers, written as literals.
+pub(crate) fn as_of_sql(as_of: AsOf) -> String {
+    let alive = |t: &str| match as_of.known_at {
+        None => format!("{t}.deleted_seq IS NULL"),
+        Some(s) => format!("{t}.seq <= {s} AND ({t}.deleted_seq IS NULL OR {t}.deleted_seq > {s})"),
+    };
+    match (as_of.valid_at, as_of.known_at) {
+        (None, None) => "v.current_until IS NULL".to_owned(),
+        (None, Some(s)) => {
+            format!("v.seq <= {s} AND (v.current_until IS NULL OR v.current_until > {s})")
+        }
+        (Some(at), _) => {
+            let at = at.as_millis();
+            format!(
+                "v.ts <= {at} AND {} AND NOT EXISTS (SELECT 1 FROM event_versions AS w \
+                 WHERE w.account_id = v.account_id AND w.event_type = v.event_type \
+                 AND w.record_id = v.record_id AND w.ts <= {at} AND {} \
+                 AND (w.ts > v.ts OR (w.ts = v.ts AND w.seq > v.seq)))",
+                alive("v"),
+                alive("w")
+            )
+        }
+    }
+}
+
+/// `UPDATE … WHERE account_id = ? AND event_type = ? AND record_id IN (…)` and
+/// the like, for one chunk of record ids.
+fn by_record_ids<'a>(
+    head: &str,
+    account: &'a AccountId,
+    event_type: &'a EventType,
+    chunk: &'a [RecordId],
+    tail: &str,
+) -> QueryBuilder<'a, Sqlite> {
+    let mut builder = QueryBuilder::<Sqlite>::new(head);
+    builder
+        .push(" WHERE account_id = ")
+        .push_bind(account.as_str())
+        .push(" AND event_type = ")
+        .push_bind(event_type.as_str())
+        .push(" AND record_id IN (");
+    let mut list = builder.separated(", ");
+    for id in chunk {
+        list.push_bind(id.as_str());
+    }
+    builder.push(")").push(tail);
+    builder
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
-    async fn upsert_events(
-        &self,
-        account: &AccountId,
-        events: &[NewEvent],
-    ) -> StoreResult<Vec<UpsertResult>> {
-        let mut tx = self.begin_write().await?;
-        let mut results = upsert_groups(&mut tx, &[(account, events)]).await?;
-        tx.commit().await.map_err(db_err("event"))?;
-        results
-            .pop()
-            .ok_or_else(|| StoreError::Internal("upsert lost its group".into()))
-    }
-
     /// Every group in one transaction (one fsync at commit).
     async fn upsert_event_groups(
         &self,
@@ -145,15 +189,34 @@ impl EventStore for SqliteStore {
         Ok(results)
     }
 
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
-        let row: EventRow = sqlx::query_as(GET_EVENT)
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
+        let mut conn = self.reader.acquire().await.map_err(db_err("event"))?;
+        read_last_seq(&mut conn, account).await
+    }
+
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let versions = self.event_history(account, key).await?;
+        Ok(as_of.pick(&versions).map(|v| v.event.clone()))
+    }
+
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>> {
+        let rows: Vec<EventRow> = sqlx::query_as(KEY_HISTORY)
             .bind(account.as_str())
             .bind(key.event_type.as_str())
             .bind(key.record_id.as_str())
-            .fetch_one(&self.reader)
+            .fetch_all(&self.reader)
             .await
             .map_err(db_err("event"))?;
-        row.try_into()
+        rows.into_iter().map(EventVersion::try_from).collect()
     }
 
     async fn list_events(
@@ -162,14 +225,14 @@ impl EventStore for SqliteStore {
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>> {
         let (limit, offset) = query.page.limit_offset()?;
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM events");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM event_versions");
         push_list_filters(&mut count, account, query);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
             .await
             .map_err(db_err("event"))?;
-        let mut select = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
+        let mut select = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM event_versions"));
         push_list_filters(&mut select, account, query);
         select.push(match query.order {
             SortOrder::Asc => " ORDER BY ts, event_type, record_id",
@@ -197,29 +260,67 @@ impl EventStore for SqliteStore {
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
-        let mut deleted = 0;
+        let mut live = 0;
         for chunk in record_ids.chunks(DELETE_CHUNK) {
-            let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM events WHERE account_id = ");
-            delete
-                .push_bind(account.as_str())
-                .push(" AND event_type = ");
-            delete
-                .push_bind(event_type.as_str())
-                .push(" AND record_id IN (");
-            let mut list = delete.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_str());
-            }
-            delete.push(")");
-            let done = delete
+            let head = "SELECT COUNT(DISTINCT record_id) FROM event_versions";
+            let mut count = by_record_ids(head, account, event_type, chunk, "");
+            count.push(" AND current_until IS NULL");
+            let found: i64 = count
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("event"))?;
+            live += u64::try_from(found).unwrap_or_default();
+        }
+        if live == 0 {
+            return Ok(0);
+        }
+        let deletion = read_last_seq(&mut tx, account).await?.next();
+        for chunk in record_ids.chunks(DELETE_CHUNK) {
+            let head = format!(
+                "UPDATE event_versions SET current_until = COALESCE(current_until, {deletion}), \
+                 deleted_seq = {deletion}"
+            );
+            let mut update = by_record_ids(&head, account, event_type, chunk, "");
+            update.push(" AND deleted_seq IS NULL");
+            update
                 .build()
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err("event"))?;
-            deleted += done.rows_affected();
+        }
+        store_last_seq(&mut tx, account, deletion).await?;
+        tx.commit().await.map_err(db_err("event"))?;
+        Ok(live)
+    }
+
+    async fn purge_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut purged = 0;
+        for chunk in record_ids.chunks(DELETE_CHUNK) {
+            let mut delete = by_record_ids(
+                "DELETE FROM event_versions",
+                account,
+                event_type,
+                chunk,
+                " RETURNING record_id",
+            );
+            let mut gone: Vec<String> = delete
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err("event"))?;
+            gone.sort_unstable();
+            gone.dedup();
+            purged += gone.len() as u64;
         }
         tx.commit().await.map_err(db_err("event"))?;
-        Ok(deleted)
+        Ok(purged)
     }
 
     async fn aggregate(
@@ -234,24 +335,17 @@ impl EventStore for SqliteStore {
             .await
     }
 
-    fn stream_events(
+    fn stream_events_as_of(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
+        customer: Option<&CustomerId>,
         event_type: &EventType,
         window: EventWindow,
+        as_of: AsOf,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
-        self.scan(account, Some(customer), event_type, window)
-            .into_stream()
-    }
-
-    fn stream_events_of_type<'a>(
-        &'a self,
-        account: &'a AccountId,
-        event_type: &'a EventType,
-        window: EventWindow,
-    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
-        self.scan(account, None, event_type, window).into_stream()
+        let mut scan = self.scan(account, customer, event_type, window);
+        scan.as_of = as_of;
+        scan.into_stream()
     }
 }
 
@@ -271,6 +365,7 @@ impl SqliteStore {
             start_ms: window.start_ms(),
             end_ms: window.end_ms(),
             filter: None,
+            as_of: AsOf::CURRENT,
         }
     }
 }
@@ -287,6 +382,8 @@ pub(crate) struct UsageScan {
     pub(crate) end_ms: i64,
     /// A prefilter pushed down from an aggregator (`filter_sql`).
     pub(crate) filter: Option<SqlFilter>,
+    /// Which version of each key the scan reads.
+    pub(crate) as_of: AsOf,
 }
 
 impl UsageScan {
@@ -311,9 +408,10 @@ impl UsageScan {
 
     /// The events after `after`, at most `STREAM_PAGE_SIZE`.
     async fn page(&self, after: &KeysetCursor) -> StoreResult<Vec<StoredEvent>> {
+        let versions = format!(" AND {}", as_of_sql(self.as_of));
         let tail = match &self.filter {
-            None => STREAM_PAGE_TAIL.to_owned(),
-            Some(f) => format!(" AND ({}){STREAM_PAGE_TAIL}", f.sql),
+            None => format!("{versions}{STREAM_PAGE_TAIL}"),
+            Some(f) => format!("{versions} AND ({}){STREAM_PAGE_TAIL}", f.sql),
         };
         let head = match self.customer {
             Some(_) => STREAM_PAGE_HEAD,
@@ -384,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_page_seeks_to_its_cursor() {
         let plan = page_plan(STREAM_PAGE_HEAD).await;
-        assert!(plan.contains("events_usage"), "{plan}");
+        assert!(plan.contains("event_versions_usage"), "{plan}");
         assert!(plan.contains("(ts,record_id)>(?,?)"), "{plan}");
     }
 
@@ -398,6 +496,7 @@ mod tests {
             start_ms,
             end_ms: 100,
             filter: None,
+            as_of: AsOf::CURRENT,
         };
         let first = KeysetCursor::start();
         let later = KeysetCursor {

@@ -41,5 +41,5 @@ mod subscriptions;
 mod upsert;
 
 pub use error::map_sqlx_error;
-pub use open::{SqliteStore, SqliteStoreError};
-pub use raw::RawEventRow;
+pub use open::{SqliteOptions, SqliteStore, SqliteStoreError};
+pub use raw::{RawBaseline, RawEventRow};

@@ -29,6 +29,52 @@ pub enum SqliteStoreError {
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
 
+/// Connection settings that trade memory for writes (docs/storage.md, "Page
+/// cache and checkpoints").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The writer connection's page cache, in MiB; each reader gets a quarter
+    /// of it. The writer's cache holds the index pages that random keys dirty:
+    /// SQLite's default (2 MiB) makes it read them back for every batch.
+    pub cache_mib: u32,
+    /// Pages in the WAL before a commit checkpoints it into the database: a
+    /// page dirtied by many commits in between is written to the database once.
+    pub wal_autocheckpoint_pages: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            cache_mib: 64,
+            wal_autocheckpoint_pages: 16_384,
+        }
+    }
+}
+
+/// The store's settings on `options`: WAL, `synchronous=FULL`, the busy
+/// timeout, the page cache and the checkpoint interval.
+pub(crate) fn connect_options(
+    options: SqliteConnectOptions,
+    settings: &SqliteOptions,
+) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit waits for the WAL fsync, so an acknowledged write
+        // survives power loss too, not only a process crash (docs/storage.md).
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", cache_pragma(settings.cache_mib))
+        .pragma(
+            "wal_autocheckpoint",
+            settings.wal_autocheckpoint_pages.to_string(),
+        )
+}
+
+/// `cache_size` in KiB (a negative value means KiB to SQLite).
+fn cache_pragma(mib: u32) -> String {
+    format!("-{}", u64::from(mib.max(1)) * 1024)
+}
+
 /// A Tally store in one SQLite database. Cloning shares the pools.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -39,21 +85,37 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and migrates it.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, SqliteStoreError> {
+        Self::open_with_options(path, &SqliteOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with explicit connection settings.
+    pub async fn open_with_options(
+        path: impl AsRef<Path>,
+        settings: &SqliteOptions,
+    ) -> Result<Self, SqliteStoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true);
-        Self::open_with(options).await
+        Self::open_with(options, settings).await
     }
 
     /// Opens `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
     pub async fn open_url(url: &str) -> Result<Self, SqliteStoreError> {
+        Self::open_url_with_options(url, &SqliteOptions::default()).await
+    }
+
+    /// [`SqliteStore::open_url`] with explicit connection settings.
+    pub async fn open_url_with_options(
+        url: &str,
+        settings: &SqliteOptions,
+    ) -> Result<Self, SqliteStoreError> {
         if url == "sqlite::memory:" {
             return Self::open_in_memory().await;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|err| SqliteStoreError::InvalidUrl(err.to_string()))?
             .create_if_missing(true);
-        Self::open_with(options).await
+        Self::open_with(options, settings).await
     }
 
     /// A private in-memory database, gone when the store is dropped.
@@ -69,17 +131,19 @@ impl SqliteStore {
         })
     }
 
-    async fn open_with(options: SqliteConnectOptions) -> Result<Self, SqliteStoreError> {
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit waits for the WAL fsync, so an acknowledged write
-            // survives power loss too, not only a process crash (docs/storage.md).
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
-        let writer = pool(options.clone(), 1).await?;
+    async fn open_with(
+        options: SqliteConnectOptions,
+        settings: &SqliteOptions,
+    ) -> Result<Self, SqliteStoreError> {
+        let writer = pool(connect_options(options.clone(), settings), 1).await?;
         // Migrate before readers open: they are read-only.
         migrate(&writer).await?;
-        let reader = pool(options.read_only(true), READERS).await?;
+        let reader_settings = SqliteOptions {
+            cache_mib: (settings.cache_mib / 4).max(1),
+            ..*settings
+        };
+        let readers = connect_options(options, &reader_settings).read_only(true);
+        let reader = pool(readers, READERS).await?;
         Ok(Self { writer, reader })
     }
 
@@ -91,7 +155,10 @@ impl SqliteStore {
     }
 }
 
-async fn pool(options: SqliteConnectOptions, size: u32) -> Result<SqlitePool, SqliteStoreError> {
+pub(crate) async fn pool(
+    options: SqliteConnectOptions,
+    size: u32,
+) -> Result<SqlitePool, SqliteStoreError> {
     SqlitePoolOptions::new()
         .max_connections(size)
         .min_connections(1)

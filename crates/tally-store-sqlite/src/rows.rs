@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use tally_event::{EventType, Period, Timestamp, record_from_stored_json};
 use tally_store::{
     Account, AggregatorRecord, ApiKey, ApiKeyHash, BillingInterval, Customer, CustomerType,
-    IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, PriceGroup, Product, ProductKind,
-    StoreError, StoreResult, StoredEvent, Subscription,
+    EventSeq, EventVersion, IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, PriceGroup,
+    Product, ProductKind, StoreError, StoreResult, StoredEvent, Subscription,
 };
 
 use crate::error::corrupt;
@@ -297,6 +297,7 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
+/// A stored version, as `event_history` and the key lookups read it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
     pub(crate) id: String,
@@ -305,33 +306,55 @@ pub(crate) struct EventRow {
     pub(crate) ts: i64,
     pub(crate) record: String,
     pub(crate) ingested_at: i64,
+    pub(crate) seq: i64,
+    pub(crate) current_until: Option<i64>,
+    pub(crate) deleted_seq: Option<i64>,
+}
+
+impl TryFrom<EventRow> for EventVersion {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<Self> {
+        let record = record_from_stored_json(&json(&row.record)?)
+            .ok_or_else(|| corrupt("record", "not a flat record with an id"))?;
+        Ok(EventVersion {
+            event: StoredEvent {
+                id: id(&row.id, tally_store::EventId::parse)?,
+                event_type: id(&row.event_type, EventType::parse)?,
+                customer_id: id(&row.customer_id, tally_store::CustomerId::parse)?,
+                timestamp: ts(row.ts)?,
+                record,
+                ingested_at: ts(row.ingested_at)?,
+                seq: EventSeq::new(row.seq)?,
+            },
+            current_until: row.current_until.map(EventSeq::new).transpose()?,
+            deleted_at: row.deleted_seq.map(EventSeq::new).transpose()?,
+        })
+    }
 }
 
 impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
 
     fn try_from(row: EventRow) -> StoreResult<Self> {
-        let record = json(&row.record)?;
-        let record_id = String::new();
-        let (event_type, customer_id) = (row.event_type, row.customer_id);
-        PagedEvent(
-            row.id,
-            event_type,
-            customer_id,
-            row.ts,
-            record_id,
-            record,
-            row.ingested_at,
-        )
-        .try_into()
+        EventVersion::try_from(row).map(|version| version.event)
     }
 }
 
-/// An event row inside a stream page's JSON text (`events::UsageScan`): the
-/// columns of [`EventRow`] in order with the record id column after `ts` (the
-/// stream's order), the record already parsed.
+/// An event row inside a stream page's JSON text (`events::UsageScan`):
+/// `[id, event_type, customer_id, ts, record_id, record, ingested_at, seq]`,
+/// the record already parsed.
 #[derive(serde::Deserialize)]
-pub(crate) struct PagedEvent(String, String, String, i64, String, serde_json::Value, i64);
+pub(crate) struct PagedEvent(
+    String,
+    String,
+    String,
+    i64,
+    String,
+    serde_json::Value,
+    i64,
+    i64,
+);
 
 impl PagedEvent {
     /// The stream order: (timestamp, record id as bytes).
@@ -344,7 +367,7 @@ impl TryFrom<PagedEvent> for StoredEvent {
     type Error = StoreError;
 
     fn try_from(row: PagedEvent) -> StoreResult<Self> {
-        let PagedEvent(event_id, event_type, customer_id, at, _, record, ingested_at) = row;
+        let PagedEvent(event_id, event_type, customer_id, at, _, record, ingested_at, seq) = row;
         let record = record_from_stored_json(&record)
             .ok_or_else(|| corrupt("record", "not a flat record with an id"))?;
         Ok(StoredEvent {
@@ -354,6 +377,7 @@ impl TryFrom<PagedEvent> for StoredEvent {
             timestamp: ts(at)?,
             record,
             ingested_at: ts(ingested_at)?,
+            seq: EventSeq::new(seq)?,
         })
     }
 }

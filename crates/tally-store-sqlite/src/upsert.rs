@@ -6,15 +6,13 @@
 //! (`BEGIN IMMEDIATE`: no other writer, in this process or another, can change
 //! the rows meanwhile) it
 //!
-//! 1. reads the stored (id, timestamp) of every distinct key, many keys per
+//! 1. reads each account's last sequence number and the current version of
+//!    every distinct key, many keys per
 //!    `SELECT … WHERE (account_id, event_type, record_id) IN (VALUES …)`;
-//! 2. applies the upsert rule in input order in memory, which gives every
-//!    outcome and id (a key repeated in the input sees its earlier occurrence,
-//!    whether in the same group or an earlier one);
-//! 3. writes the events that are not stale with multi-row
-//!    `INSERT … ON CONFLICT DO UPDATE … WHERE excluded.ts >= events.ts`, rows in
-//!    input order (SQLite applies the rows of one statement one after the
-//!    other, so a repeated key updates the row its earlier occurrence wrote).
+//! 2. plans the batch with `tally_store::plan_upserts`, the rule every store
+//!    follows (outcomes, sequence numbers, which versions stop being current);
+//! 3. marks the superseded versions (`UPDATE … FROM (VALUES …)`), inserts the
+//!    new versions with multi-row `INSERT`s and stores the last sequence numbers.
 //!
 //! Statements hold at most [`MAX_ROWS`] rows; a shorter remainder is split into
 //! powers of two, so only a few distinct statements exist and sqlx's statement
@@ -23,55 +21,46 @@
 use std::collections::HashMap;
 
 use sqlx::{Sqlite, SqliteConnection};
-use tally_event::UpsertOutcome;
-use tally_store::{AccountId, EventId, NewEvent, StoreResult, UpsertResult};
+use tally_event::EventKey;
+use tally_store::{
+    AccountId, CurrentVersion, EventSeq, EventVersion, NewEvent, PlannedVersion, StoreResult,
+    Superseded, UpsertResult, plan_upserts,
+};
 
 use crate::error::db_err;
+use crate::rows::EventRow;
 
-/// Most rows in one statement (8 or 3 parameters each, far under SQLite's
+/// Most rows in one statement (at most 10 parameters each, far under SQLite's
 /// 32 766 parameters).
 const MAX_ROWS: usize = 256;
 
-pub(crate) const INSERT_HEAD: &str = "INSERT INTO events \
-(account_id, event_type, record_id, id, customer_id, ts, record, ingested_at) VALUES ";
-pub(crate) const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
-/// `revision` counts the updates of a row (read by nothing here, kept for
-/// compatibility with rows written before the batched upsert).
-pub(crate) const INSERT_TAIL: &str = " ON CONFLICT (account_id, event_type, record_id) DO UPDATE SET \
-customer_id = excluded.customer_id, ts = excluded.ts, record = excluded.record, \
-ingested_at = excluded.ingested_at, revision = events.revision + 1 \
-WHERE excluded.ts >= events.ts";
+const INSERT_HEAD: &str = "INSERT INTO event_versions \
+(account_id, event_type, record_id, seq, id, customer_id, ts, record, ingested_at, current_until) \
+VALUES ";
+const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-const SELECT_HEAD: &str = "SELECT account_id, event_type, record_id, id, ts FROM events \
-WHERE (account_id, event_type, record_id) IN (VALUES ";
-const SELECT_ROW: &str = "(?, ?, ?)";
+const CURRENT_HEAD: &str = "SELECT account_id, event_type, record_id, id, customer_id, ts, \
+record, ingested_at, seq, current_until, deleted_seq FROM event_versions \
+WHERE current_until IS NULL AND (account_id, event_type, record_id) IN (VALUES ";
+const CURRENT_ROW: &str = "(?, ?, ?)";
 
-/// A key by borrowed parts: (account, event type, record id).
-type Key<'a> = (&'a str, &'a str, &'a str);
+const SUPERSEDE_HEAD: &str = "UPDATE event_versions SET current_until = v.column5 FROM (VALUES ";
+const SUPERSEDE_ROW: &str = "(?, ?, ?, ?, ?)";
+const SUPERSEDE_TAIL: &str = ") AS v WHERE event_versions.account_id = v.column1 \
+AND event_versions.event_type = v.column2 AND event_versions.record_id = v.column3 \
+AND event_versions.seq = v.column4";
 
-/// What the transaction has stored under a key so far.
-#[derive(Clone)]
-struct Current {
-    id: EventId,
-    ts: i64,
-}
+const LAST_SEQ: &str = "SELECT last_seq FROM event_sequences WHERE account_id = ?";
+const STORE_SEQ: &str = "INSERT INTO event_sequences (account_id, last_seq) VALUES (?, ?) \
+ON CONFLICT (account_id) DO UPDATE SET last_seq = excluded.last_seq";
 
-/// One event of the flattened input, with its account.
-struct Row<'a> {
-    account: &'a AccountId,
-    event: &'a NewEvent,
-    /// The record as stored (JSON text).
-    record: String,
-}
-
-impl<'a> Row<'a> {
-    fn key(&self) -> Key<'a> {
-        (
-            self.account.as_str(),
-            self.event.event_type.as_str(),
-            self.event.record.id().as_str(),
-        )
-    }
+/// The current version row with its key.
+#[derive(sqlx::FromRow)]
+struct CurrentRow {
+    account_id: String,
+    record_id: String,
+    #[sqlx(flatten)]
+    version: EventRow,
 }
 
 /// Sizes of the statements for `n` rows: `MAX_ROWS` while it fits, then the
@@ -90,7 +79,7 @@ fn statement_sizes(n: usize) -> Vec<usize> {
 }
 
 /// `head` + `row` × `n` joined by commas + `tail`.
-fn repeated(head: &str, row: &str, n: usize, tail: &str) -> String {
+pub(crate) fn repeated(head: &str, row: &str, n: usize, tail: &str) -> String {
     let mut sql = String::with_capacity(head.len() + (row.len() + 2) * n + tail.len());
     sql.push_str(head);
     for index in 0..n {
@@ -109,115 +98,145 @@ pub(crate) async fn upsert_groups(
     conn: &mut SqliteConnection,
     groups: &[(&AccountId, &[NewEvent])],
 ) -> StoreResult<Vec<Vec<UpsertResult>>> {
-    let rows: Vec<Row<'_>> = groups
-        .iter()
-        .flat_map(|&(account, events)| {
-            events.iter().map(move |event| Row {
-                account,
-                event,
-                record: event.record.to_json_string(),
-            })
-        })
-        .collect();
-    let mut current = stored_state(conn, &rows).await?;
-
-    let mut results = Vec::with_capacity(groups.len());
-    let mut written: Vec<&Row<'_>> = Vec::with_capacity(rows.len());
-    let mut next = rows.iter();
-    for (_, events) in groups {
-        let mut group_results = Vec::with_capacity(events.len());
-        for row in next.by_ref().take(events.len()) {
-            let ts = row.event.timestamp.as_millis();
-            let slot = current.entry(row.key()).or_insert(None);
-            let result = match slot {
-                None => {
-                    *slot = Some(Current {
-                        id: row.event.id.clone(),
-                        ts,
-                    });
-                    UpsertResult {
-                        event_id: row.event.id.clone(),
-                        outcome: UpsertOutcome::Created,
-                    }
-                }
-                Some(stored) if ts >= stored.ts => {
-                    stored.ts = ts;
-                    UpsertResult {
-                        event_id: stored.id.clone(),
-                        outcome: UpsertOutcome::Updated,
-                    }
-                }
-                Some(stored) => UpsertResult {
-                    event_id: stored.id.clone(),
-                    outcome: UpsertOutcome::Stale,
-                },
-            };
-            if result.outcome.is_written() {
-                written.push(row);
-            }
-            group_results.push(result);
+    let mut last_seq = HashMap::new();
+    for &(account, _) in groups {
+        if !last_seq.contains_key(account) {
+            last_seq.insert(account, read_last_seq(conn, account).await?);
         }
-        results.push(group_results);
     }
-    write_rows(conn, &written).await?;
-    Ok(results)
+    let current = current_versions(conn, groups).await?;
+    let plan = plan_upserts(groups, current, last_seq);
+    supersede(conn, &plan.superseded).await?;
+    insert_versions(conn, &plan.versions).await?;
+    for (account, last) in &plan.last_seq {
+        store_last_seq(conn, account, *last).await?;
+    }
+    Ok(plan.results)
 }
 
-/// The stored (id, ts) of every distinct key of `rows` (`None`: no event).
-async fn stored_state<'a>(
+/// The account's last sequence number (zero before its first event).
+pub(crate) async fn read_last_seq(
     conn: &mut SqliteConnection,
-    rows: &[Row<'a>],
-) -> StoreResult<HashMap<Key<'a>, Option<Current>>> {
-    let mut state: HashMap<Key<'a>, Option<Current>> = HashMap::with_capacity(rows.len());
-    let mut distinct: Vec<Key<'a>> = Vec::with_capacity(rows.len());
-    for row in rows {
-        if state.insert(row.key(), None).is_none() {
-            distinct.push(row.key());
+    account: &AccountId,
+) -> StoreResult<EventSeq> {
+    let last: Option<i64> = sqlx::query_scalar(LAST_SEQ)
+        .bind(account.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err("event"))?;
+    last.map_or(Ok(EventSeq::ZERO), EventSeq::new)
+}
+
+/// Stores `last` as the account's last sequence number.
+pub(crate) async fn store_last_seq(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    last: EventSeq,
+) -> StoreResult<()> {
+    sqlx::query(STORE_SEQ)
+        .bind(account.as_str())
+        .bind(last.get())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("event"))?;
+    Ok(())
+}
+
+type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<CurrentVersion>>;
+
+/// The current version of every distinct key of `groups` (`None`: no current
+/// version).
+async fn current_versions<'a>(
+    conn: &mut SqliteConnection,
+    groups: &[(&'a AccountId, &'a [NewEvent])],
+) -> StoreResult<Current<'a>> {
+    let mut current: Current<'a> = HashMap::new();
+    let mut distinct: Vec<(&'a AccountId, EventKey)> = Vec::new();
+    for &(account, events) in groups {
+        for event in events {
+            if current.insert((account, event.key()), None).is_none() {
+                distinct.push((account, event.key()));
+            }
         }
     }
+    // The accounts of this batch, to find a found row's key by its text.
+    let accounts: HashMap<&str, &'a AccountId> =
+        groups.iter().map(|(a, _)| (a.as_str(), *a)).collect();
     let mut keys = distinct.as_slice();
     for size in statement_sizes(distinct.len()) {
         let (chunk, rest) = keys.split_at(size);
         keys = rest;
-        let sql = repeated(SELECT_HEAD, SELECT_ROW, size, ")");
-        let mut query = sqlx::query_as::<Sqlite, (String, String, String, String, i64)>(&sql);
-        for (account, event_type, record_id) in chunk {
-            query = query.bind(*account).bind(*event_type).bind(*record_id);
+        let sql = repeated(CURRENT_HEAD, CURRENT_ROW, size, ")");
+        let mut query = sqlx::query_as::<Sqlite, CurrentRow>(&sql);
+        for (account, key) in chunk {
+            query = query
+                .bind(account.as_str())
+                .bind(key.event_type.as_str())
+                .bind(key.record_id.as_str());
         }
         let found = query.fetch_all(&mut *conn).await.map_err(db_err("event"))?;
-        // Found rows borrow from the statement's results, not from `rows`:
-        // they find their key through this chunk's keys.
-        let asked: HashMap<Key<'_>, Key<'a>> = chunk.iter().map(|key| (*key, *key)).collect();
-        for (account, event_type, record_id, id, ts) in &found {
-            let found_key = (account.as_str(), event_type.as_str(), record_id.as_str());
-            if let Some(key) = asked.get(&found_key) {
-                let id = crate::rows::id(id, EventId::parse)?;
-                state.insert(*key, Some(Current { id, ts: *ts }));
-            }
+        for row in found {
+            let Some(account) = accounts.get(row.account_id.as_str()) else {
+                continue;
+            };
+            let version = EventVersion::try_from(row.version)?;
+            let key = version.event.key();
+            debug_assert_eq!(key.record_id.as_str(), row.record_id);
+            current.insert((*account, key), Some(CurrentVersion::of(&version.event)));
         }
     }
-    Ok(state)
+    Ok(current)
 }
 
-/// Inserts or updates `rows` in order.
-async fn write_rows(conn: &mut SqliteConnection, rows: &[&Row<'_>]) -> StoreResult<()> {
+/// Marks stored versions as no longer current.
+async fn supersede(conn: &mut SqliteConnection, rows: &[Superseded<'_>]) -> StoreResult<()> {
     let mut rest = rows;
     for size in statement_sizes(rows.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let sql = repeated(INSERT_HEAD, INSERT_ROW, size, INSERT_TAIL);
+        let sql = repeated(SUPERSEDE_HEAD, SUPERSEDE_ROW, size, SUPERSEDE_TAIL);
         let mut query = sqlx::query::<Sqlite>(&sql);
         for row in chunk {
-            let event = row.event;
             query = query
                 .bind(row.account.as_str())
+                .bind(row.key.event_type.as_str())
+                .bind(row.key.record_id.as_str())
+                .bind(row.seq.get())
+                .bind(row.until.get());
+        }
+        query.execute(&mut *conn).await.map_err(db_err("event"))?;
+    }
+    Ok(())
+}
+
+/// Inserts the planned versions in order.
+async fn insert_versions(
+    conn: &mut SqliteConnection,
+    versions: &[PlannedVersion<'_>],
+) -> StoreResult<()> {
+    let mut rest = versions;
+    for size in statement_sizes(versions.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = repeated(INSERT_HEAD, INSERT_ROW, size, "");
+        let records: Vec<String> = chunk
+            .iter()
+            .map(|v| v.event.record.to_json_string())
+            .collect();
+        let mut query = sqlx::query::<Sqlite>(&sql);
+        for (version, record) in chunk.iter().zip(&records) {
+            let event = version.event;
+            query = query
+                .bind(version.account.as_str())
                 .bind(event.event_type.as_str())
                 .bind(event.record.id().as_str())
-                .bind(event.id.as_str())
+                .bind(version.seq.get())
+                .bind(version.id.as_str())
                 .bind(event.customer_id.as_str())
                 .bind(event.timestamp.as_millis())
-                .bind(row.record.as_str())
-                .bind(event.ingested_at.as_millis());
+                .bind(record.as_str())
+                .bind(event.ingested_at.as_millis())
+                .bind(version.current_until.map(EventSeq::get));
         }
         query.execute(&mut *conn).await.map_err(db_err("event"))?;
     }
@@ -250,18 +269,12 @@ mod plan_tests {
     use super::*;
     use crate::open::SqliteStore;
 
-    // The key lookup must seek the (account_id, event_type, record_id) unique
-    // index per key: a scan would read the whole table for every upsert.
-    #[tokio::test]
-    async fn the_key_lookup_seeks_the_unique_index() {
+    async fn plan(sql: &str, binds: &[&str]) -> String {
         let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
-        let sql = format!(
-            "EXPLAIN QUERY PLAN {}",
-            repeated(SELECT_HEAD, SELECT_ROW, 2, ")")
-        );
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
         let mut query = sqlx::query_as::<Sqlite, (i64, i64, i64, String)>(&sql);
-        for value in ["acc", "calls", "r1", "acc", "calls", "r2"] {
-            query = query.bind(value);
+        for value in binds {
+            query = query.bind(*value);
         }
         let plan: Vec<String> = query
             .fetch_all(&store.reader)
@@ -270,8 +283,21 @@ mod plan_tests {
             .into_iter()
             .map(|row| row.3)
             .collect();
-        let plan = plan.join("; ");
-        assert!(plan.contains("USING INDEX"), "{plan}");
-        assert!(!plan.contains("SCAN events"), "{plan}");
+        plan.join("; ")
+    }
+
+    // The key lookup and the supersession must seek the key index per key: a
+    // scan would read the whole table for every upsert.
+    #[tokio::test]
+    async fn key_lookups_seek_the_key_index() {
+        let lookup = repeated(CURRENT_HEAD, CURRENT_ROW, 2, ")");
+        let lookup = plan(&lookup, &["acc", "calls", "r1", "acc", "calls", "r2"]).await;
+        let key_index = "INDEX sqlite_autoindex_event_versions_1";
+        assert!(lookup.contains(key_index), "{lookup}");
+        assert!(!lookup.contains("SCAN event_versions"), "{lookup}");
+        let update = repeated(SUPERSEDE_HEAD, SUPERSEDE_ROW, 1, SUPERSEDE_TAIL);
+        let update = plan(&update, &["acc", "calls", "r1", "1", "2"]).await;
+        assert!(update.contains(key_index), "{update}");
+        assert!(!update.contains("SCAN event_versions"), "{update}");
     }
 }

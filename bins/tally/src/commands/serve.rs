@@ -13,6 +13,8 @@ use anyhow::Context;
 use tally_api::{ApiConfig, AppState, RateLimitConfig};
 use tally_billing::{Billing, IngestQueueConfig};
 
+use tally_engine::SqliteOptions;
+
 use crate::accounts::{self, IssuedKey};
 use crate::commands::{DatabaseArgs, runtime};
 
@@ -51,6 +53,14 @@ pub struct Args {
     #[arg(long, env = "TALLY_INGEST_COMMIT_EVENTS", default_value_t = tally_billing::DEFAULT_MAX_EVENTS_PER_COMMIT,
         value_parser = at_least_one())]
     pub ingest_commit_events: usize,
+    /// SQLite: the writer connection's page cache in MiB (each reader gets a
+    /// quarter of it).
+    #[arg(long, env = "TALLY_SQLITE_CACHE_MIB", default_value_t = SqliteOptions::default().cache_mib,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub sqlite_cache_mib: u32,
+    /// SQLite: WAL pages written before a commit checkpoints them into the database.
+    #[arg(long, env = "TALLY_SQLITE_WAL_AUTOCHECKPOINT", default_value_t = SqliteOptions::default().wal_autocheckpoint_pages)]
+    pub sqlite_wal_autocheckpoint: u32,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
@@ -90,7 +100,11 @@ fn init_logs(format: LogFormat) {
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
     let url = &args.database.database_url;
-    let store = tally_engine::open_store(url).await?;
+    let sqlite = SqliteOptions {
+        cache_mib: args.sqlite_cache_mib,
+        wal_autocheckpoint_pages: args.sqlite_wal_autocheckpoint,
+    };
+    let store = tally_engine::open_store_with(url, &sqlite).await?;
     tracing::info!(database = %tally_engine::redact_url(url), "store open");
     let issued = accounts::bootstrap(&store, args.bootstrap_api_key.as_deref()).await?;
     if let Some(issued) = issued {

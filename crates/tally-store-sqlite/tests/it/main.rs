@@ -2,6 +2,7 @@
 //! database and on an in-memory one, and the kill -9 durability test.
 
 mod durability;
+mod migrate_v1;
 mod raw;
 
 mod conformance_file {
