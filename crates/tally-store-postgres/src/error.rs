@@ -54,7 +54,7 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "accounts" => "account",
         "api_keys" => "api key",
         "customers" => "customer",
-        "events" => "event",
+        "event_versions" | "event_sequences" => "event",
         "aggregators" => "aggregator",
         "products" => "product",
         "subscriptions" => "subscription",

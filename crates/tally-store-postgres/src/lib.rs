@@ -5,10 +5,11 @@
 //! and run at open, runtime-checked `query_as` into row structs converted to
 //! domain types, and [`map_sqlx_error`] as the one place where database errors
 //! become `StoreError`s. Nothing that must be unique lives in one process's
-//! memory: keys are enforced by constraints, the invoice number is a counter row
-//! taken inside the invoice's transaction, and customers auto-created by
-//! concurrent events meet at a unique constraint. `docs/storage.md` describes
-//! the schema, the upsert and what is computed in SQL.
+//! memory: keys are enforced by constraints, the invoice number and each
+//! account's event sequence number are counter rows locked inside the writing
+//! transaction, and customers auto-created by concurrent events meet at a
+//! unique constraint. `docs/storage.md` describes the schema, the upsert and
+//! what is computed in SQL.
 
 #![warn(missing_docs)]
 

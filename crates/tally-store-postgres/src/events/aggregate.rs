@@ -1,8 +1,8 @@
 //! Aggregation pushed down to SQL.
 //!
 //! `count`, `sum`, `min`, `max`, `avg`, `latest` and `unique_count` run as one
-//! query over the customer's events in the window, the aggregator's `where` and
-//! the named filter translated by [`crate::filter_sql`]. Sums are `numeric`
+//! query over the customer's current events in the window, the aggregator's
+//! `where` and the named filter translated by [`crate::filter_sql`]. Sums are `numeric`
 //! (exact, never floats), and a value is used as a number only when its JSON
 //! type is `number`, so a string in the property counts as "not numeric" in the
 //! diagnostics instead of aborting the query. Formulas stream through the pure
@@ -25,8 +25,10 @@ use crate::map_sqlx_error;
 /// parameters follow.
 const FIXED_PARAMS: usize = 5;
 
-const FROM_WINDOW: &str = "FROM events \
-     WHERE account_id = $1 AND customer_id = $2 AND event_type = $3 AND ts >= $4 AND ts < $5";
+/// The customer's current versions in the window (`event_versions_usage`).
+const FROM_WINDOW: &str = "FROM event_versions \
+     WHERE account_id = $1 AND customer_id = $2 AND event_type = $3 AND ts >= $4 AND ts < $5 \
+     AND current_until IS NULL";
 
 #[derive(sqlx::FromRow)]
 struct Totals {

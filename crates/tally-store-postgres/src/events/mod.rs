@@ -1,4 +1,6 @@
-//! `EventStore` for PostgreSQL.
+//! `EventStore` for PostgreSQL: every version of an event is a row of
+//! `event_versions`, numbered by the account's counter in `event_sequences`
+//! (docs/storage.md, "Versions").
 
 mod aggregate;
 mod sql;
@@ -8,13 +10,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use sqlx::postgres::PgPool;
+use sqlx::Transaction;
+use sqlx::postgres::{PgPool, Postgres};
 use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_event::{EventKey, EventType, RecordId, record_from_stored_json};
 use tally_store::{
-    AccountId, AggregatorFilterId, CustomerId, EventGroup, EventQuery, EventStore, EventWindow,
-    KeysetCursor, NewEvent, Page, SortOrder, StoreError, StoreResult, StoredEvent, UpsertResult,
-    evaluate_stream, keyset_stream,
+    AccountId, AggregatorFilterId, AsOf, CustomerId, EventGroup, EventQuery, EventSeq, EventStore,
+    EventVersion, EventWindow, KeysetCursor, NewEvent, Page, SortOrder, StoreError, StoreResult,
+    StoredEvent, UpsertResult, evaluate_stream, keyset_stream,
 };
 
 use crate::rows::{corrupt, parse, timestamp, total};
@@ -31,6 +34,7 @@ struct EventRow {
     ts: i64,
     record: serde_json::Value,
     ingested_at: i64,
+    seq: i64,
 }
 
 impl TryFrom<EventRow> for StoredEvent {
@@ -38,44 +42,113 @@ impl TryFrom<EventRow> for StoredEvent {
 
     fn try_from(row: EventRow) -> StoreResult<Self> {
         let record = record_from_stored_json(&row.record)
-            .ok_or_else(|| corrupt("events.record", "not a flat record with an id"))?;
+            .ok_or_else(|| corrupt("event_versions.record", "not a flat record with an id"))?;
         Ok(StoredEvent {
-            id: parse(row.id, "events.id")?,
-            event_type: parse(row.event_type, "events.event_type")?,
-            customer_id: parse(row.customer_id, "events.customer_id")?,
-            timestamp: timestamp(row.ts, "events.ts")?,
+            id: parse(row.id, "event_versions.id")?,
+            event_type: parse(row.event_type, "event_versions.event_type")?,
+            customer_id: parse(row.customer_id, "event_versions.customer_id")?,
+            timestamp: timestamp(row.ts, "event_versions.ts")?,
             record,
-            ingested_at: timestamp(row.ingested_at, "events.ingested_at")?,
+            ingested_at: timestamp(row.ingested_at, "event_versions.ingested_at")?,
+            seq: EventSeq::new(row.seq)?,
         })
     }
 }
 
+/// A version with what became of it (`event_history`).
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    current_until: Option<i64>,
+    deleted_seq: Option<i64>,
+}
+
+impl TryFrom<VersionRow> for EventVersion {
+    type Error = StoreError;
+
+    fn try_from(row: VersionRow) -> StoreResult<Self> {
+        Ok(EventVersion {
+            event: row.event.try_into()?,
+            current_until: row.current_until.map(EventSeq::new).transpose()?,
+            deleted_at: row.deleted_seq.map(EventSeq::new).transpose()?,
+        })
+    }
+}
+
+/// Locks the account's sequence counter for the rest of the transaction and
+/// returns its last sequence number (see `sql::LOCK_SEQUENCE`).
+async fn lock_sequence(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &AccountId,
+) -> StoreResult<EventSeq> {
+    let last: i64 = sqlx::query_scalar(sql::LOCK_SEQUENCE)
+        .bind(account.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    EventSeq::new(last)
+}
+
 #[async_trait]
 impl EventStore for PgStore {
+    async fn upsert_event_groups(
+        &self,
+        groups: &[EventGroup],
+    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
+        let groups: Vec<upsert::Group<'_>> = groups
+            .iter()
+            .map(|g| (&g.account, g.events.as_slice()))
+            .collect();
+        upsert::upsert_groups(&self.pool, &groups).await
+    }
+
+    /// One group without copying the events into an `EventGroup`.
     async fn upsert_events(
         &self,
         account: &AccountId,
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>> {
-        upsert::upsert_events(&self.pool, account, events).await
+        let mut results = upsert::upsert_groups(&self.pool, &[(account, events)]).await?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::Internal("upsert lost its group".into()))
     }
 
-    async fn upsert_event_groups(
-        &self,
-        groups: &[EventGroup],
-    ) -> StoreResult<Vec<Vec<UpsertResult>>> {
-        upsert::upsert_event_groups(&self.pool, groups).await
-    }
-
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
-        let row: Option<EventRow> = sqlx::query_as(sql::GET)
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
+        let last: Option<i64> = sqlx::query_scalar(sql::LATEST_SEQ)
             .bind(account.as_str())
-            .bind(key.event_type.as_str())
-            .bind(key.record_id.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;
-        row.ok_or(StoreError::not_found("event"))?.try_into()
+        last.map_or(Ok(EventSeq::ZERO), EventSeq::new)
+    }
+
+    /// The key's versions are few: read them all and let `AsOf::pick`, the
+    /// reference, choose.
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let versions = self.event_history(account, key).await?;
+        Ok(as_of.pick(&versions).map(|v| v.event.clone()))
+    }
+
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>> {
+        let rows: Vec<VersionRow> = sqlx::query_as(sql::HISTORY)
+            .bind(account.as_str())
+            .bind(key.event_type.as_str())
+            .bind(key.record_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.into_iter().map(EventVersion::try_from).collect()
     }
 
     async fn list_events(
@@ -138,46 +211,79 @@ impl EventStore for PgStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
+        if record_ids.is_empty() {
+            return Ok(0);
+        }
         let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
-        let done = sqlx::query(sql::DELETE)
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        let last = lock_sequence(&mut tx, account).await?;
+        let live: i64 = sqlx::query_scalar(sql::COUNT_CURRENT)
+            .bind(account.as_str())
+            .bind(event_type.as_str())
+            .bind(&ids)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        if live == 0 {
+            // Nothing to delete: no sequence number used, nothing written.
+            tx.rollback().await.map_err(map_sqlx_error)?;
+            return Ok(0);
+        }
+        let deletion = last.next();
+        sqlx::query(sql::MARK_DELETED)
+            .bind(account.as_str())
+            .bind(event_type.as_str())
+            .bind(&ids)
+            .bind(deletion.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_sqlx_error)?;
+        set_sequence(&mut tx, account, deletion).await?;
+        tx.commit().await.map_err(map_sqlx_error)?;
+        Ok(total(live))
+    }
+
+    /// Under the account's counter lock like every other writer, so an
+    /// upsert never plans against a version a purge is erasing.
+    async fn purge_events(
+        &self,
+        account: &AccountId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        if record_ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        lock_sequence(&mut tx, account).await?;
+        let purged: i64 = sqlx::query_scalar(sql::PURGE)
             .bind(account.as_str())
             .bind(event_type.as_str())
             .bind(ids)
-            .execute(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
-        Ok(done.rows_affected())
+        tx.commit().await.map_err(map_sqlx_error)?;
+        Ok(total(purged))
     }
 
-    fn stream_events(
+    fn stream_events_as_of(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
+        customer: Option<&CustomerId>,
         event_type: &EventType,
         window: EventWindow,
+        as_of: AsOf,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
         let scope = StreamScope {
             pool: self.pool.clone(),
+            sql: sql::stream_page(customer.is_some(), &as_of),
             account: account.as_str().to_owned(),
-            customer: Some(customer.as_str().to_owned()),
+            customer: customer.map(|c| c.as_str().to_owned()),
             event_type: event_type.as_str().to_owned(),
             window,
-        };
-        stream_pages(scope)
-    }
-
-    fn stream_events_of_type<'a>(
-        &'a self,
-        account: &'a AccountId,
-        event_type: &'a EventType,
-        window: EventWindow,
-    ) -> BoxStream<'a, StoreResult<StoredEvent>> {
-        let scope = StreamScope {
-            pool: self.pool.clone(),
-            account: account.as_str().to_owned(),
-            customer: None,
-            event_type: event_type.as_str().to_owned(),
-            window,
+            as_of,
         };
         stream_pages(scope)
     }
@@ -208,19 +314,38 @@ impl EventStore for PgStore {
     }
 }
 
+/// Sets the account's counter, whose row the transaction has locked.
+async fn set_sequence(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &AccountId,
+    seq: EventSeq,
+) -> StoreResult<()> {
+    sqlx::query(sql::SET_SEQUENCES)
+        .bind([account.as_str()])
+        .bind([seq.get()])
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    Ok(())
+}
+
 /// What a stream reads, owned so the stream can outlive the call.
 struct StreamScope {
     pool: PgPool,
+    /// The page query for this customer filter and `as_of` (`sql::stream_page`).
+    sql: String,
     account: String,
     /// `None`: every customer.
     customer: Option<String>,
     event_type: String,
     window: EventWindow,
+    as_of: AsOf,
 }
 
 /// Keyset pagination over (ts, record_id) (`tally_store::keyset_stream`): each
 /// page is one short query, so a long stream holds no connection or snapshot
-/// between pages.
+/// between pages. A read with `known_at` is stable anyway: writes after that
+/// sequence never change which versions it sees (only a purge erases).
 fn stream_pages(scope: StreamScope) -> BoxStream<'static, StoreResult<StoredEvent>> {
     let scope = Arc::new(scope);
     keyset_stream(STREAM_PAGE_SIZE, move |after| {
@@ -229,22 +354,26 @@ fn stream_pages(scope: StreamScope) -> BoxStream<'static, StoreResult<StoredEven
     })
 }
 
+/// One page; the optional parameters are bound in `sql::stream_page`'s order:
+/// customer, `known_at`, `valid_at`.
 async fn read_page(scope: &StreamScope, after: &KeysetCursor) -> StoreResult<Vec<StoredEvent>> {
-    let query = match &scope.customer {
-        Some(customer) => sqlx::query_as(sql::STREAM_PAGE)
-            .bind(&scope.account)
-            .bind(customer),
-        None => sqlx::query_as(sql::TYPE_STREAM_PAGE).bind(&scope.account),
-    };
-    let rows: Vec<EventRow> = query
+    let mut query = sqlx::query_as(&scope.sql)
+        .bind(&scope.account)
         .bind(&scope.event_type)
         .bind(scope.window.start_ms())
         .bind(scope.window.end_ms())
         .bind(after.ts_ms)
         .bind(&after.record_id)
-        .bind(i64::from(STREAM_PAGE_SIZE))
-        .fetch_all(&scope.pool)
-        .await
-        .map_err(map_sqlx_error)?;
+        .bind(i64::from(STREAM_PAGE_SIZE));
+    if let Some(customer) = &scope.customer {
+        query = query.bind(customer);
+    }
+    if let Some(known) = scope.as_of.known_at {
+        query = query.bind(known.get());
+    }
+    if let Some(valid) = scope.as_of.valid_at {
+        query = query.bind(valid.as_millis());
+    }
+    let rows: Vec<EventRow> = query.fetch_all(&scope.pool).await.map_err(map_sqlx_error)?;
     rows.into_iter().map(StoredEvent::try_from).collect()
 }

@@ -1,15 +1,19 @@
-//! PostgreSQL-specific behaviour beyond the shared conformance suite: repeated
-//! keys in one upsert statement, several processes (pools) sharing a database,
-//! and streaming across page boundaries.
+//! PostgreSQL-specific behaviour beyond the shared conformance suite: a key
+//! repeated in one batch, several processes (pools) sharing a database and
+//! its sequence counters, and streaming across page boundaries.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt, future};
 use serde_json::json;
-use tally_event::{EventType, Period, Timestamp, UpsertOutcome, record_from_stored_json};
+use tally_event::{
+    EventKey, EventType, Period, RecordId, Timestamp, UpsertOutcome, record_from_stored_json,
+};
 use tally_store::{
-    AccountId, AggregatorFilterId, CustomerId, CustomerStore, EventId, EventStore, EventWindow,
-    InvoiceId, InvoiceStatus, InvoiceStore, NewEvent, NewInvoice, StoreError,
+    AccountId, AggregatorFilterId, AsOf, CustomerId, CustomerStore, EventGroup, EventId, EventSeq,
+    EventStore, EventWindow, InvoiceId, InvoiceStatus, InvoiceStore, NewEvent, NewInvoice,
+    StoreError,
 };
 use tally_store_postgres::PgStore;
 
@@ -63,6 +67,107 @@ async fn a_key_repeated_in_one_batch_is_applied_in_order() {
     assert_eq!(stored.id, batch[0].id);
     assert_eq!(stored.timestamp, at(6_000));
     assert_eq!(stored.record, batch[4].record);
+    // Every occurrence is a version, numbered in batch order ("other" took 2);
+    // the ones replaced within the batch were inserted already superseded.
+    let history = store
+        .event_history(&account, &batch[0].key())
+        .await
+        .unwrap();
+    let versions: Vec<(i64, Option<i64>)> = history
+        .iter()
+        .map(|v| (v.event.seq.get(), v.current_until.map(EventSeq::get)))
+        .collect();
+    assert_eq!(
+        versions,
+        [(1, Some(4)), (3, Some(3)), (4, Some(5)), (5, None)]
+    );
+    assert_eq!(store.latest_seq(&account).await.unwrap().get(), 5);
+}
+
+/// Writers in two processes, each transaction naming both accounts in either
+/// order, with deletions among them: none deadlocks (the counters are locked
+/// in one order), and each account's versions and deletions have the
+/// sequence numbers 1..=latest, each once, with one current version per live
+/// key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_across_processes_share_each_sequence() {
+    let (_db, first, second) = two_stores().await;
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let accounts = [AccountId::random(), AccountId::random()];
+    let customer = CustomerId::random();
+    let api_call = EventType::parse("api_call").unwrap();
+    let writes = (0..32i64).map(|i| {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let (x, y) = if i % 3 == 0 { (0, 1) } else { (1, 0) };
+        // Distinct content every time: every event stores a version.
+        let groups = vec![
+            EventGroup {
+                account: accounts[x].clone(),
+                events: vec![event(&format!("k{}", i % 4), &customer, 1_000 + i, i)],
+            },
+            EventGroup {
+                account: accounts[y].clone(),
+                events: vec![
+                    event(&format!("k{}", i % 3), &customer, 2_000 - i, i),
+                    event("fixed", &customer, 1_000 + i, i),
+                ],
+            },
+        ];
+        let (account, api_call) = (accounts[x].clone(), api_call.clone());
+        tokio::spawn(async move {
+            store.upsert_event_groups(&groups).await?;
+            if i % 5 == 0 {
+                let ids = [RecordId::parse("k0").unwrap()];
+                store.delete_events(&account, &api_call, &ids).await?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    });
+    for joined in future::join_all(writes).await {
+        joined.unwrap().unwrap();
+    }
+    for account in &accounts {
+        let latest = first.latest_seq(account).await.unwrap().get();
+        let mut used = Vec::new();
+        let mut deletions = BTreeSet::new();
+        for record_id in ["k0", "k1", "k2", "k3", "fixed"] {
+            let key = EventKey {
+                event_type: api_call.clone(),
+                record_id: RecordId::parse(record_id).unwrap(),
+            };
+            let history = second.event_history(account, &key).await.unwrap();
+            used.extend(history.iter().map(|v| v.event.seq.get()));
+            deletions.extend(
+                history
+                    .iter()
+                    .filter_map(|v| v.deleted_at.map(EventSeq::get)),
+            );
+            let current = history.iter().filter(|v| v.current_until.is_none()).count();
+            let alive = history.last().is_some_and(|v| v.deleted_at.is_none());
+            assert_eq!(
+                current,
+                usize::from(alive),
+                "{record_id}: one current version if alive"
+            );
+            let picked = AsOf::CURRENT.pick(&history).map(|v| v.event.seq);
+            let read = first
+                .get_event_as_of(account, &key, AsOf::CURRENT)
+                .await
+                .unwrap();
+            assert_eq!(read.map(|e| e.seq), picked);
+        }
+        used.extend(deletions);
+        used.sort_unstable();
+        assert_eq!(
+            used,
+            (1..=latest).collect::<Vec<i64>>(),
+            "each seq used once"
+        );
+    }
 }
 
 #[tokio::test]

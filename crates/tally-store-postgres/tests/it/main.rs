@@ -1,5 +1,6 @@
 //! The one integration test binary of the PostgreSQL backend: the shared
-//! conformance suite, PostgreSQL-specific checks, and the harness's own tests.
+//! conformance suite, PostgreSQL-specific checks, the migration of a v1
+//! database, and the harness's own tests.
 //! Every test runs against a database of its own on a throwaway server, or on
 //! the server `TALLY_TEST_POSTGRES_URL` names (see `harness`).
 
@@ -7,6 +8,7 @@ mod backend;
 mod filter_pushdown;
 mod harness;
 mod harness_tests;
+mod migration;
 
 use std::sync::Arc;
 
