@@ -32,6 +32,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Write the CSV of a product's events, or the ZIP of an invoice's.
     Export(commands::export::Args),
+    /// Erase every version of events for good (personal data).
+    Purge(commands::purge::Args),
 }
 
 /// Exit code for a command that could not run (unreadable file, closed output).
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => commands::keys::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Purge(args) => commands::purge::run(&args),
     };
     result.unwrap_or_else(|error| {
         // Writing to a closed stderr must not panic, as eprintln! would.

@@ -54,7 +54,8 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Counts ingested events by outcome (`created`, `updated`, `stale`, `failed`).
+    /// Counts ingested events by outcome (`created`, `updated`, `stale`,
+    /// `unchanged`, `failed`).
     pub fn record_ingested(&self, outcome: &'static str, count: u64) {
         *lock(&self.ingested).entry(outcome).or_default() += count;
     }

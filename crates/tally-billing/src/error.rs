@@ -200,6 +200,15 @@ impl Problems {
         self.0.extend(problems);
     }
 
+    /// `value` when nothing was wrong; otherwise every problem (a parse that
+    /// gave `None` pushed one).
+    pub(crate) fn finish_with<T>(self, value: Option<T>) -> BillingResult<T> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(BillingError::Invalid(self.0)),
+        }
+    }
+
     pub(crate) fn finish(self) -> BillingResult<()> {
         if self.0.is_empty() {
             Ok(())

@@ -1,7 +1,7 @@
 //! Listing and deleting stored events (`GET` / `DELETE /v1/events`).
 
-use tally_event::{EventType, RecordId};
-use tally_store::{AccountId, EventQuery, Page, SortOrder, StoredEvent};
+use tally_event::{EventKey, EventType, RecordId};
+use tally_store::{AccountId, EventQuery, EventVersion, Page, SortOrder, StoredEvent};
 
 use crate::error::{BillingResult, Problems};
 use crate::input::{Pagination, parse_date};
@@ -69,44 +69,91 @@ impl Billing {
         Ok(self.store.list_events(account, &query).await?)
     }
 
-    /// Deletes events by record ids (at most 5000); returns how many existed.
+    /// Records the deletion of events by record ids (at most 5000): they have
+    /// no current version any more, and their history stays, so an invoice
+    /// finalized before reads them as it did. Returns how many had a current
+    /// version.
     pub async fn delete_events(
         &self,
         account: &AccountId,
         request: &DeleteEvents,
     ) -> BillingResult<u64> {
+        let (event_type, record_ids) = request.keys()?;
+        Ok(self
+            .store
+            .delete_events(account, &event_type, &record_ids)
+            .await?)
+    }
+
+    /// Erases every version of events by record ids (at most 5000), deleted
+    /// or not: the way to remove personal data for good. Reads as of any past
+    /// sequence no longer see them, so a finalized invoice's explanation loses
+    /// them too (docs/storage.md, "Purge"). Returns how many keys had any version.
+    pub async fn purge_events(
+        &self,
+        account: &AccountId,
+        request: &DeleteEvents,
+    ) -> BillingResult<u64> {
+        let (event_type, record_ids) = request.keys()?;
+        Ok(self
+            .store
+            .purge_events(account, &event_type, &record_ids)
+            .await?)
+    }
+
+    /// Every stored version of one event, in sequence order, with what became
+    /// of each; `NotFound` when the key has none.
+    pub async fn event_history(
+        &self,
+        account: &AccountId,
+        event_type: &str,
+        record_id: &str,
+    ) -> BillingResult<Vec<EventVersion>> {
         let mut problems = Problems::default();
-        if request.matching.as_deref() != Some("record_ids") {
+        let event_type = self::event_type(event_type, "/event_type", &mut problems);
+        let record_id = record_id_text(record_id, "/record_id", &mut problems);
+        let key = problems.finish_with(event_type.zip(record_id))?;
+        let key = EventKey {
+            event_type: key.0,
+            record_id: key.1,
+        };
+        let history = self.store.event_history(account, &key).await?;
+        if history.is_empty() {
+            return Err(crate::BillingError::not_found("event"));
+        }
+        Ok(history)
+    }
+}
+
+impl DeleteEvents {
+    /// The event type and record ids named, or every problem with them.
+    fn keys(&self) -> BillingResult<(EventType, Vec<RecordId>)> {
+        let mut problems = Problems::default();
+        if self.matching.as_deref() != Some("record_ids") {
             problems.push("/matching", "invalid_value", "matching must be record_ids");
         }
-        let event_type = match &request.event_type {
+        let event_type = match &self.event_type {
             Some(text) => event_type(text, "/event_type", &mut problems),
             None => {
                 problems.push("/event_type", "required", "event_type is required");
                 None
             }
         };
-        if request.record_ids.len() > MAX_DELETE_RECORD_IDS {
+        if self.record_ids.len() > MAX_DELETE_RECORD_IDS {
             problems.push(
                 "/record_ids",
                 "too_many_record_ids",
                 format!("at most {MAX_DELETE_RECORD_IDS} record ids per call"),
             );
         }
-        let record_ids: Vec<RecordId> = request
+        let record_ids: Vec<RecordId> = self
             .record_ids
             .iter()
             .enumerate()
             .filter_map(|(i, id)| record_id_json(id, &format!("/record_ids/{i}"), &mut problems))
             .collect();
-        problems.finish()?;
-        let Some(event_type) = event_type else {
-            return Ok(0);
-        };
-        Ok(self
-            .store
-            .delete_events(account, &event_type, &record_ids)
-            .await?)
+        let event_type = problems.finish_with(event_type)?;
+        Ok((event_type, record_ids))
     }
 }
 

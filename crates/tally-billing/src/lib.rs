@@ -30,8 +30,8 @@
 //! let first = billing.ingest_event(&account, &event).await?;
 //! let again = billing.ingest_event(&account, &event).await?;
 //! assert_eq!(first.outcome, UpsertOutcome::Created);
-//! // Same key (event type, record id), same timestamp: it replaces itself.
-//! assert_eq!(again.outcome, UpsertOutcome::Updated);
+//! // Same key (event type, record id), same content: nothing is stored.
+//! assert_eq!(again.outcome, UpsertOutcome::Unchanged);
 //! assert_eq!(again.id, first.id);
 //!
 //! let stored = billing.list_events(&account, &EventFilter::default()).await?;

@@ -3,6 +3,7 @@
 pub mod export;
 pub mod keys;
 pub mod migrate;
+pub mod purge;
 pub mod serve;
 pub mod validate;
 

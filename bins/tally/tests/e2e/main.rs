@@ -3,6 +3,7 @@
 
 mod export;
 mod postgres;
+mod purge;
 mod server;
 
 use std::path::PathBuf;
@@ -102,13 +103,13 @@ async fn ingest_seed_events(server: &Server) {
             "created", "created", "created", "updated", "created", "created", "created"
         ]
     );
-    // The seed 003 event again: same key, same timestamp, so an update.
+    // The seed 003 event again, identical: nothing stored, nothing changed.
     let (status, json) = server
         .call(Method::POST, "/v1/events", Some(&events[4]))
         .await;
     assert_eq!(
         (status, json["outcome"].as_str()),
-        (StatusCode::ACCEPTED, Some("updated"))
+        (StatusCode::ACCEPTED, Some("unchanged"))
     );
 }
 

@@ -66,8 +66,9 @@ fn warnings(list: &[PiiWarning]) -> Vec<Warning> {
 pub struct IngestResponse {
     /// The id of the event stored under its key (`evt_…`).
     pub id: String,
-    /// `created`, `updated` (replaced an older version) or `stale` (older than
-    /// the stored version: nothing changed).
+    /// `created`, `updated` (now the current version), `stale` (older than the
+    /// current version: kept as history, the current version unchanged) or
+    /// `unchanged` (identical to the current version: nothing stored).
     pub outcome: String,
     pub warnings: Vec<Warning>,
 }
@@ -286,13 +287,15 @@ pub struct DeleteEventsRequest {
 /// How many events a delete removed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeleteEventsResponse {
+    /// Events that had a current version.
     pub deleted: u64,
 }
 
-/// Delete events of one type by record ids (the only way an event leaves).
+/// Delete events of one type by record ids: they stop counting from now on,
+/// and their history is kept (`POST /v1/events/purge` erases it).
 #[utoipa::path(delete, path = "/v1/events", tag = "events", request_body = DeleteEventsRequest,
     responses(
-        (status = 200, description = "how many existed", body = DeleteEventsResponse),
+        (status = 200, description = "how many had a current version", body = DeleteEventsResponse),
         (status = 400, description = "invalid request", body = ErrorBody)))]
 pub async fn delete_events(
     State(state): State<AppState>,

@@ -12,6 +12,7 @@ pub mod products;
 pub mod subscriptions;
 pub mod system;
 pub mod usage;
+pub mod versions;
 
 use serde::Deserialize;
 use tally_billing::Pagination;
@@ -26,6 +27,7 @@ use crate::state::{ApiConfig, AppState};
 pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(events::routes(config.batch_body_limit_bytes))
+        .merge(versions::routes())
         .merge(prices::routes())
         .merge(customers::routes())
         .merge(aggregators::routes())

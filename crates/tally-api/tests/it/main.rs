@@ -7,3 +7,4 @@ mod limits;
 mod scenarios;
 mod support;
 mod system;
+mod versions;

@@ -29,7 +29,7 @@ async fn metrics_count_requests_and_ingested_events() {
         "tally_http_requests_total{route=\"/v1/customers/{id}\",method=\"GET\",status=\"404\"} 1",
         "tally_http_request_duration_seconds_count{route=\"/v1/events\"} 2",
         "tally_events_ingested_total{outcome=\"created\"} 1",
-        "tally_events_ingested_total{outcome=\"updated\"} 1",
+        "tally_events_ingested_total{outcome=\"unchanged\"} 1",
         // Both requests were answered, so nothing is left in the queue.
         "tally_ingest_queue_events 0",
         "tally_ingest_queue_capacity_events 50000",
@@ -85,6 +85,8 @@ fn served_operations() -> Vec<String> {
         "POST /v1/events/batch",
         "GET /v1/events",
         "DELETE /v1/events",
+        "GET /v1/events/history",
+        "POST /v1/events/purge",
         "POST /v1/events/simulate-prices",
         "POST /v1/events/prices",
         "GET /v1/customers/{id}/usage",

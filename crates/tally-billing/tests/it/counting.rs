@@ -14,11 +14,11 @@ use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
 use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 use tally_store::{
     Account, AccountId, AccountStore, AggregatorFilterId, AggregatorId, AggregatorRecord, ApiKey,
-    ApiKeyHash, ApiKeyId, CatalogStore, Customer, CustomerId, CustomerStore, EventGroup,
-    EventQuery, EventStore, EventWindow, Invoice, InvoiceId, InvoiceQuery, InvoiceStore,
-    InvoiceUpdate, MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product, ProductId,
-    ResolvedCustomer, StoreError, StoreResult, StoredEvent, Subscription, SubscriptionId,
-    SubscriptionQuery, SubscriptionStore, UpsertResult,
+    ApiKeyHash, ApiKeyId, AsOf, CatalogStore, Customer, CustomerId, CustomerStore, EventGroup,
+    EventQuery, EventSeq, EventStore, EventVersion, EventWindow, Invoice, InvoiceId, InvoiceQuery,
+    InvoiceStore, InvoiceUpdate, MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product,
+    ProductId, ResolvedCustomer, StoreError, StoreResult, StoredEvent, Subscription,
+    SubscriptionId, SubscriptionQuery, SubscriptionStore, UpsertResult,
 };
 
 #[derive(Default)]
@@ -62,15 +62,6 @@ impl CountingStore {
 
 #[async_trait]
 impl EventStore for CountingStore {
-    async fn upsert_events(
-        &self,
-        account: &AccountId,
-        events: &[NewEvent],
-    ) -> StoreResult<Vec<UpsertResult>> {
-        self.enter(events).await?;
-        self.inner.upsert_events(account, events).await
-    }
-
     async fn upsert_event_groups(
         &self,
         groups: &[EventGroup],
@@ -80,8 +71,25 @@ impl EventStore for CountingStore {
         self.inner.upsert_event_groups(groups).await
     }
 
-    async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
-        self.inner.get_event(account, key).await
+    async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
+        self.inner.latest_seq(account).await
+    }
+
+    async fn get_event_as_of(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+        as_of: AsOf,
+    ) -> StoreResult<Option<StoredEvent>> {
+        self.inner.get_event_as_of(account, key, as_of).await
+    }
+
+    async fn event_history(
+        &self,
+        account: &AccountId,
+        key: &EventKey,
+    ) -> StoreResult<Vec<EventVersion>> {
+        self.inner.event_history(account, key).await
     }
 
     async fn list_events(
@@ -103,19 +111,31 @@ impl EventStore for CountingStore {
             .await
     }
 
-    fn stream_events(
+    async fn purge_events(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
+        event_type: &EventType,
+        record_ids: &[RecordId],
+    ) -> StoreResult<u64> {
+        self.inner
+            .purge_events(account, event_type, record_ids)
+            .await
+    }
+
+    fn stream_events_as_of(
+        &self,
+        account: &AccountId,
+        customer: Option<&CustomerId>,
         event_type: &EventType,
         window: EventWindow,
+        as_of: AsOf,
     ) -> BoxStream<'static, StoreResult<StoredEvent>> {
         let synthetic = self.synthetic_events.load(Ordering::SeqCst);
-        if synthetic > 0 {
+        if let (true, Some(customer)) = (synthetic > 0, customer) {
             return synthetic_stream(synthetic, customer, event_type, window.start_ms());
         }
         self.inner
-            .stream_events(account, customer, event_type, window)
+            .stream_events_as_of(account, customer, event_type, window, as_of)
     }
 
     async fn aggregate(
@@ -424,6 +444,7 @@ fn synthetic_stream(
                 timestamp,
                 record: tally_event::Record::from_trusted_parts(record_id, properties),
                 ingested_at: timestamp,
+                seq: EventSeq::new(n as i64 + 1).unwrap(),
             })
         })
         .boxed()

@@ -83,8 +83,9 @@ async fn a_batch_stores_the_valid_events_and_reports_the_others() {
         [
             (0, UpsertOutcome::Created),
             (2, UpsertOutcome::Created),
-            // The same key later in the batch sees its earlier occurrence.
-            (3, UpsertOutcome::Updated),
+            // The same key later in the batch sees its earlier occurrence:
+            // identical, so nothing is stored.
+            (3, UpsertOutcome::Unchanged),
         ]
     );
     assert_eq!(outcome.rejected.len(), 1);

@@ -281,7 +281,7 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         amounts(&second.calculation),
         [("calls".into(), 100, 20, 120, "EUR".into())]
     );
-    // The same event again: an update, still the second call of the period.
+    // The same event again changes nothing and prices nothing.
     let again = h
         .billing
         .ingest_and_price(&h.account, &api_call("B", true), &with_tax())
@@ -289,9 +289,22 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         .unwrap();
     assert_eq!(
         (again.event.outcome, again.event.id.clone()),
+        (UpsertOutcome::Unchanged, second.event.id.clone())
+    );
+    assert!(again.calculation.result.is_empty());
+    // A new version of it: an update, still the second call of the period.
+    let mut changed = api_call("B", true);
+    changed["record"]["note"] = json!("retried");
+    let updated = h
+        .billing
+        .ingest_and_price(&h.account, &changed, &with_tax())
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.event.outcome, updated.event.id.clone()),
         (UpsertOutcome::Updated, second.event.id.clone())
     );
-    assert_eq!(amounts(&again.calculation)[0].1, 100);
+    assert_eq!(amounts(&updated.calculation)[0].1, 100);
     // An older version changes nothing and prices nothing.
     let mut older = api_call("B", true);
     older["timestamp"] = json!("2024-12-20T10:00:00Z");
