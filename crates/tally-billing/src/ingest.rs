@@ -9,8 +9,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures::{StreamExt, TryStreamExt, stream};
-
 use tally_event::{
     CustomerRef, ParsedEvent, PiiWarning, UpsertOutcome, ValidationError, parse_event,
     parse_event_bytes,
@@ -23,9 +21,6 @@ use crate::settings::AccountSettings;
 
 /// Most events one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 5000;
-
-/// Customer lookups of one batch in flight at once.
-const CONCURRENT_CUSTOMER_LOOKUPS: usize = 8;
 
 /// What happened to one accepted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,43 +233,51 @@ impl Billing {
             .filter(|reference| distinct.insert(*reference))
             .cloned()
             .collect();
-        let now = self.now();
-        let resolved: Vec<_> = stream::iter(references)
-            .map(|reference| async move {
-                let outcome = self.resolve_one(account, settings, &reference, now).await?;
-                Ok::<_, BillingError>((reference, outcome))
+        // One bulk lookup finds the customers that exist (all of them, once
+        // a customer has sent before); the rest are created together, in
+        // one transaction, or refused.
+        let mut resolved: HashMap<CustomerRef, Result<ResolvedRef, Problem>> = self
+            .store
+            .find_customers(account, &references)
+            .await?
+            .into_iter()
+            .map(|(reference, customer)| {
+                let found = ResolvedRef {
+                    id: customer.id,
+                    created: false,
+                };
+                (reference, Ok(found))
             })
-            .buffered(CONCURRENT_CUSTOMER_LOOKUPS)
-            .try_collect()
+            .collect();
+        let missing: Vec<CustomerRef> = references
+            .into_iter()
+            .filter(|reference| !resolved.contains_key(reference))
+            .collect();
+        if missing.is_empty() {
+            return Ok(resolved);
+        }
+        if !settings.auto_create_customers {
+            resolved.extend(missing.into_iter().map(|r| (r, Err(customer_not_found()))));
+            return Ok(resolved);
+        }
+        let wanted: Vec<(CustomerRef, CustomerId)> = self.ids.with(|rng| {
+            missing
+                .into_iter()
+                .map(|reference| (reference, CustomerId::generate(rng)))
+                .collect()
+        });
+        let created = self
+            .store
+            .resolve_or_create_customers(account, &wanted, self.now())
             .await?;
-        Ok(resolved.into_iter().collect())
-    }
-
-    async fn resolve_one(
-        &self,
-        account: &AccountId,
-        settings: &AccountSettings,
-        reference: &CustomerRef,
-        now: tally_event::Timestamp,
-    ) -> BillingResult<Result<ResolvedRef, Problem>> {
-        if settings.auto_create_customers {
-            let new_id = self.ids.with(CustomerId::generate);
-            let found = self
-                .store
-                .resolve_or_create_customer(account, reference, &new_id, now)
-                .await?;
-            return Ok(Ok(ResolvedRef {
+        for ((reference, _), found) in wanted.into_iter().zip(created) {
+            let found = ResolvedRef {
                 id: found.customer.id,
                 created: found.created,
-            }));
+            };
+            resolved.insert(reference, Ok(found));
         }
-        Ok(match self.store.find_customer(account, reference).await? {
-            Some(customer) => Ok(ResolvedRef {
-                id: customer.id,
-                created: false,
-            }),
-            None => Err(customer_not_found()),
-        })
+        Ok(resolved)
     }
 }
 

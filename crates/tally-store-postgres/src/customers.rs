@@ -1,12 +1,14 @@
 //! `CustomerStore`, including the auto-create that concurrent events (from any
 //! number of server processes) may race on.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use tally_event::{CustomerRef, Timestamp};
 use tally_store::{
     AccountId, Customer, CustomerId, CustomerStore, CustomerType, Page, PageRequest,
-    ResolvedCustomer, StoreError, StoreResult,
+    ResolvedCustomer, StoreError, StoreResult, match_references,
 };
 
 use crate::rows::{corrupt, parse, timestamp};
@@ -38,6 +40,18 @@ const UPDATE: &str = "UPDATE customers SET external_id = $3, name = $4, type = $
      currency = $6, tax_rate = $7 WHERE account_id = $1 AND id = $2 \
      RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
 const DELETE: &str = "DELETE FROM customers WHERE account_id = $1 AND id = $2";
+/// Many auto-creates at once (`Customer::automatic` rows: no name, currency or
+/// tax rate); a reference another writer created meanwhile returns no row.
+const INSERT_AUTOMATIC_MANY: &str = "INSERT INTO customers \
+     (account_id, id, external_id, name, type, currency, tax_rate, created_at) \
+     SELECT $1, t.id, t.external_id, NULL, $4, NULL, NULL, $5 \
+     FROM UNNEST($2::text[], $3::text[]) AS t (id, external_id) \
+     ON CONFLICT ON CONSTRAINT customers_external_id DO NOTHING \
+     RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
+/// Every candidate of many references: by id or by external id.
+const BY_REFERENCES: &str = "SELECT id, external_id, name, type AS customer_type, currency, \
+tax_rate, created_at FROM customers \
+WHERE account_id = $1 AND (id = ANY($2) OR external_id = ANY($2))";
 
 #[derive(sqlx::FromRow)]
 struct CustomerRow {
@@ -129,6 +143,92 @@ impl CustomerStore for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         row.map(Customer::try_from).transpose()
+    }
+
+    /// Every candidate in one query, matched in memory as `find_customer` would.
+    async fn find_customers(
+        &self,
+        account: &AccountId,
+        references: &[CustomerRef],
+    ) -> StoreResult<Vec<(CustomerRef, Customer)>> {
+        let texts: Vec<&str> = references.iter().map(CustomerRef::as_str).collect();
+        let rows: Vec<CustomerRow> = sqlx::query_as(BY_REFERENCES)
+            .bind(account.as_str())
+            .bind(&texts)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        let candidates = rows
+            .into_iter()
+            .map(Customer::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(match_references(references, candidates))
+    }
+
+    /// What exists is found in one query; the rest is inserted in one
+    /// statement that loses races quietly (`ON CONFLICT DO NOTHING`, which
+    /// waits for the winner's commit), and the losers are read back.
+    async fn resolve_or_create_customers(
+        &self,
+        account: &AccountId,
+        wanted: &[(CustomerRef, CustomerId)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<ResolvedCustomer>> {
+        let references: Vec<CustomerRef> = wanted.iter().map(|(r, _)| r.clone()).collect();
+        let mut known: HashMap<CustomerRef, (Customer, bool)> = self
+            .find_customers(account, &references)
+            .await?
+            .into_iter()
+            .map(|(reference, customer)| (reference, (customer, false)))
+            .collect();
+        let mut seen = HashSet::new();
+        let missing: Vec<&(CustomerRef, CustomerId)> = wanted
+            .iter()
+            .filter(|(reference, _)| !known.contains_key(reference) && seen.insert(reference))
+            .collect();
+        if !missing.is_empty() {
+            let ids: Vec<&str> = missing.iter().map(|(_, id)| id.as_str()).collect();
+            let externals: Vec<&str> = missing.iter().map(|(r, _)| r.as_str()).collect();
+            let rows: Vec<CustomerRow> = sqlx::query_as(INSERT_AUTOMATIC_MANY)
+                .bind(account.as_str())
+                .bind(&ids)
+                .bind(&externals)
+                .bind(CustomerType::AutomaticallyCreated.as_str())
+                .bind(now.as_millis())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_sqlx_error)?;
+            for row in rows {
+                let customer = Customer::try_from(row)?;
+                if let Some(external) = customer.external_id.clone() {
+                    let reference =
+                        CustomerRef::parse(&external).map_err(|err| corrupt("customer", err))?;
+                    known.insert(reference, (customer, true));
+                }
+            }
+            let raced: Vec<CustomerRef> = missing
+                .iter()
+                .map(|(r, _)| r.clone())
+                .filter(|r| !known.contains_key(r))
+                .collect();
+            for (reference, customer) in self.find_customers(account, &raced).await? {
+                known.insert(reference, (customer, false));
+            }
+        }
+        // A reference repeated in `wanted` was created once: only its first
+        // occurrence says so.
+        wanted
+            .iter()
+            .map(|(reference, _)| {
+                let (customer, created) = known
+                    .get_mut(reference)
+                    .ok_or_else(|| StoreError::Internal("auto-created customer vanished".into()))?;
+                Ok(ResolvedCustomer {
+                    customer: customer.clone(),
+                    created: std::mem::take(created),
+                })
+            })
+            .collect()
     }
 
     async fn resolve_or_create_customer(

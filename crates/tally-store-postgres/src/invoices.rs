@@ -23,6 +23,10 @@ const INSERT: &str = "INSERT INTO invoices (account_id, id, number, subscription
 const GET: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
      period_end, currency, lines, totals, created_at, finalized_at \
      FROM invoices WHERE account_id = $1 AND id = $2";
+/// The `invoices_subscription_period` unique index answers it.
+const BY_PERIOD: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
+     period_end, currency, lines, totals, created_at, finalized_at FROM invoices \
+     WHERE account_id = $1 AND subscription_id = $2 AND period_start = $3 AND period_end = $4";
 const LIST: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
      period_end, currency, lines, totals, created_at, finalized_at FROM invoices \
      WHERE account_id = $1 AND ($2::text IS NULL OR subscription_id = $2) \
@@ -115,6 +119,23 @@ impl InvoiceStore for PgStore {
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
         self.fetch_scoped::<InvoiceRow, _>(GET, account, id.as_str(), "invoice")
             .await
+    }
+
+    async fn find_invoice(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> StoreResult<Option<Invoice>> {
+        let row: Option<InvoiceRow> = sqlx::query_as(BY_PERIOD)
+            .bind(account.as_str())
+            .bind(subscription.as_str())
+            .bind(period.start().as_millis())
+            .bind(period.end().as_millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.map(Invoice::try_from).transpose()
     }
 
     async fn list_invoices(

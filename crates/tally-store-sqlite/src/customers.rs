@@ -1,10 +1,12 @@
 //! `CustomerStore` for SQLite.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use tally_event::{CustomerRef, Timestamp};
 use tally_store::{
     AccountId, Customer, CustomerId, CustomerStore, Page, PageRequest, ResolvedCustomer,
-    StoreResult,
+    StoreResult, match_references,
 };
 
 use crate::error::db_err;
@@ -34,6 +36,8 @@ const UPDATE: &str = "\
 UPDATE customers SET external_id = ?3, name = ?4, type = ?5, currency = ?6, tax_rate = ?7
 WHERE account_id = ?1 AND id = ?2";
 const DELETE: &str = "DELETE FROM customers WHERE account_id = ?1 AND id = ?2";
+/// References per `find_customers` query (two binds each, far under SQLite's limit).
+const REFERENCES_PER_QUERY: usize = 1_000;
 
 async fn insert(
     conn: &mut sqlx::SqliteConnection,
@@ -53,6 +57,45 @@ async fn insert(
         .await
         .map_err(db_err("customer"))?;
     Ok(())
+}
+
+/// The customers `references` name, as `find_customer` decides it: every
+/// candidate of a chunk in one query (the `id` and `external_id` indexes),
+/// matched in memory.
+async fn find_in(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    references: &[CustomerRef],
+) -> StoreResult<Vec<(CustomerRef, Customer)>> {
+    let mut found = Vec::with_capacity(references.len());
+    for chunk in references.chunks(REFERENCES_PER_QUERY) {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT id, external_id, name, type, currency, tax_rate, created_at \
+             FROM customers WHERE account_id = ",
+        );
+        query.push_bind(account.as_str()).push(" AND (id IN (");
+        let mut list = query.separated(", ");
+        for reference in chunk {
+            list.push_bind(reference.as_str());
+        }
+        query.push(") OR external_id IN (");
+        let mut list = query.separated(", ");
+        for reference in chunk {
+            list.push_bind(reference.as_str());
+        }
+        query.push("))");
+        let rows: Vec<CustomerRow> = query
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("customer"))?;
+        let candidates = rows
+            .into_iter()
+            .map(Customer::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        found.extend(match_references(chunk, candidates));
+    }
+    Ok(found)
 }
 
 async fn by_reference(
@@ -102,6 +145,50 @@ impl CustomerStore for SqliteStore {
     ) -> StoreResult<Option<Customer>> {
         let mut conn = self.reader.acquire().await.map_err(db_err("customer"))?;
         by_reference(&mut conn, account, reference).await
+    }
+
+    async fn find_customers(
+        &self,
+        account: &AccountId,
+        references: &[CustomerRef],
+    ) -> StoreResult<Vec<(CustomerRef, Customer)>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err("customer"))?;
+        find_in(&mut conn, account, references).await
+    }
+
+    /// Under one write lock: what exists is found, the rest is inserted, and
+    /// the whole set commits once (one fsync for a batch's new customers).
+    async fn resolve_or_create_customers(
+        &self,
+        account: &AccountId,
+        wanted: &[(CustomerRef, CustomerId)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<ResolvedCustomer>> {
+        let references: Vec<CustomerRef> = wanted.iter().map(|(r, _)| r.clone()).collect();
+        let mut tx = self.begin_write().await?;
+        let mut known: HashMap<CustomerRef, Customer> = find_in(&mut tx, account, &references)
+            .await?
+            .into_iter()
+            .collect();
+        let mut resolved = Vec::with_capacity(wanted.len());
+        for (reference, new_id) in wanted {
+            if let Some(customer) = known.get(reference) {
+                resolved.push(ResolvedCustomer {
+                    customer: customer.clone(),
+                    created: false,
+                });
+                continue;
+            }
+            let customer = Customer::automatic(new_id.clone(), reference.as_str(), now);
+            insert(&mut tx, account, &customer).await?;
+            known.insert(reference.clone(), customer.clone());
+            resolved.push(ResolvedCustomer {
+                customer,
+                created: true,
+            });
+        }
+        tx.commit().await.map_err(db_err("customer"))?;
+        Ok(resolved)
     }
 
     async fn resolve_or_create_customer(

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
+use tally_event::Period;
 use tally_store::{
     AccountId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceStore,
-    InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
+    InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
 };
 
 use crate::error::corrupt;
@@ -29,6 +30,12 @@ const BY_ID: &str = "\
 SELECT id, number, subscription_id, customer_id, status, period_start, period_end, currency,
        lines, totals, created_at, finalized_at
 FROM invoices WHERE account_id = ?1 AND id = ?2";
+/// The `invoices_subscription_period` unique index answers it.
+const BY_PERIOD: &str = "\
+SELECT id, number, subscription_id, customer_id, status, period_start, period_end, currency,
+       lines, totals, created_at, finalized_at
+FROM invoices WHERE account_id = ?1 AND subscription_id = ?2 AND period_start = ?3
+  AND period_end = ?4";
 const STATUS: &str = "SELECT status FROM invoices WHERE account_id = ?1 AND id = ?2";
 const UPDATE: &str = "\
 UPDATE invoices SET status = ?3, lines = ?4, totals = ?5, finalized_at = ?6
@@ -85,6 +92,23 @@ impl InvoiceStore for SqliteStore {
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
         self.fetch_scoped::<InvoiceRow, _>(BY_ID, account, id.as_str(), "invoice")
             .await
+    }
+
+    async fn find_invoice(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> StoreResult<Option<Invoice>> {
+        let row: Option<InvoiceRow> = sqlx::query_as(BY_PERIOD)
+            .bind(account.as_str())
+            .bind(subscription.as_str())
+            .bind(period.start().as_millis())
+            .bind(period.end().as_millis())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err("invoice"))?;
+        row.map(Invoice::try_from).transpose()
     }
 
     async fn list_invoices(

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use rust_decimal::Decimal;
-use tally_event::{EventType, Period, Timestamp};
+use tally_event::{CustomerRef, EventType, Period, Timestamp};
 
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, CustomerId, InvoiceId, PriceGroupId, ProductId,
@@ -400,4 +400,27 @@ pub struct InvoiceQuery {
     pub customer_id: Option<CustomerId>,
     /// Which page.
     pub page: crate::page::PageRequest,
+}
+
+/// Which of `candidates` each reference names, as `find_customer` decides it:
+/// the customer with that `cus_` id, otherwise the one with that external id.
+/// For backends that fetch every candidate of many references in one query.
+pub fn match_references(
+    references: &[CustomerRef],
+    candidates: Vec<Customer>,
+) -> Vec<(CustomerRef, Customer)> {
+    let by_id: std::collections::HashMap<&str, &Customer> =
+        candidates.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_external: std::collections::HashMap<&str, &Customer> = candidates
+        .iter()
+        .filter_map(|c| c.external_id.as_deref().map(|e| (e, c)))
+        .collect();
+    references
+        .iter()
+        .filter_map(|reference| {
+            let text = reference.as_str();
+            let found = by_id.get(text).or_else(|| by_external.get(text))?;
+            Some((reference.clone(), (*found).clone()))
+        })
+        .collect()
 }

@@ -65,6 +65,7 @@ pub use catalog::{
     Account, AggregatorRecord, BillingInterval, Customer, CustomerType, INVOICE_PERIOD_TAKEN,
     IntervalUnit, Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice,
     PriceGroup, Product, ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
+    match_references,
 };
 pub use error::{StoreError, StoreResult};
 pub use evaluate::{eval_error, evaluate_stream};

@@ -35,6 +35,11 @@
 //!   `stream_events_of_type` are the current reads of `stream_events_as_of`.
 //!   The reads are questions (which versions, which window), so a backend
 //!   without multi-statement transactions can answer them its own way.
+//!   `InvoiceStore::find_invoice` (a subscription period's invoice in one
+//!   lookup, instead of paging through `list_invoices`).
+//!   `CustomerStore::find_customers` and `resolve_or_create_customers`: many
+//!   references in a few queries and one transaction, with defaults over the
+//!   single calls.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -305,6 +310,24 @@ pub trait CustomerStore: Send + Sync {
         reference: &CustomerRef,
     ) -> StoreResult<Option<Customer>>;
 
+    /// [`CustomerStore::find_customer`] for many references at once (an
+    /// ingestion batch names many customers): each reference that names a
+    /// customer, with it; the others are absent. Backends answer in a few
+    /// queries; the default asks one by one.
+    async fn find_customers(
+        &self,
+        account: &AccountId,
+        references: &[CustomerRef],
+    ) -> StoreResult<Vec<(CustomerRef, Customer)>> {
+        let mut found = Vec::with_capacity(references.len());
+        for reference in references {
+            if let Some(customer) = self.find_customer(account, reference).await? {
+                found.push((reference.clone(), customer));
+            }
+        }
+        Ok(found)
+    }
+
     /// Like [`CustomerStore::find_customer`], but creates
     /// `Customer::automatic(new_id, reference, now)` when nothing matches. Atomic:
     /// concurrent calls with the same reference create one customer, and every
@@ -316,6 +339,27 @@ pub trait CustomerStore: Send + Sync {
         new_id: &CustomerId,
         now: Timestamp,
     ) -> StoreResult<ResolvedCustomer>;
+
+    /// [`CustomerStore::resolve_or_create_customer`] for many references at
+    /// once (`wanted`: each reference with the id a new customer would get),
+    /// results in input order, atomic like the single call; a reference
+    /// repeated in `wanted` is created once. Backends commit the new
+    /// customers together; the default resolves one by one.
+    async fn resolve_or_create_customers(
+        &self,
+        account: &AccountId,
+        wanted: &[(CustomerRef, CustomerId)],
+        now: Timestamp,
+    ) -> StoreResult<Vec<ResolvedCustomer>> {
+        let mut resolved = Vec::with_capacity(wanted.len());
+        for (reference, new_id) in wanted {
+            resolved.push(
+                self.resolve_or_create_customer(account, reference, new_id, now)
+                    .await?,
+            );
+        }
+        Ok(resolved)
+    }
 
     /// Oldest first, by (created_at, id).
     async fn list_customers(
@@ -443,6 +487,14 @@ pub trait InvoiceStore: Send + Sync {
     ) -> StoreResult<Invoice>;
     /// The invoice with this id; `NotFound` if absent.
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice>;
+    /// The invoice of `subscription` for exactly `period`, if any (one per
+    /// subscription period, `create_invoice` keeps it so): one indexed lookup.
+    async fn find_invoice(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> StoreResult<Option<Invoice>>;
     /// Highest number first.
     async fn list_invoices(
         &self,

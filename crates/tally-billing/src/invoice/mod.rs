@@ -316,26 +316,10 @@ impl Billing {
         subscription: &SubscriptionId,
         period: Period,
     ) -> BillingResult<Option<Invoice>> {
-        let mut skip = 0u64;
-        loop {
-            let query = InvoiceQuery {
-                subscription_id: Some(subscription.clone()),
-                customer_id: None,
-                page: PageRequest {
-                    take: tally_store::MAX_TAKE,
-                    skip,
-                },
-            };
-            let page = self.store.list_invoices(account, &query).await?;
-            let fetched = page.items.len() as u64;
-            if let Some(found) = page.items.into_iter().find(|i| i.period == period) {
-                return Ok(Some(found));
-            }
-            skip += fetched;
-            if fetched == 0 || skip >= page.total {
-                return Ok(None);
-            }
-        }
+        Ok(self
+            .store
+            .find_invoice(account, subscription, period)
+            .await?)
     }
 
     /// The products the lines name, those still stored, in line order.

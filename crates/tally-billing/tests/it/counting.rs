@@ -3,7 +3,7 @@
 //! acknowledged when the store fails. It can also stream generated events
 //! instead of stored ones (`synthetic_events`), so that an export over any
 //! number of events runs in constant memory on the store's side, and hide the
-//! stored invoices from lists (`stale_invoice_lists`), as a check racing a
+//! stored invoices from lookups (`stale_invoice_lists`), as a check racing a
 //! concurrent create would miss them.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,12 +33,21 @@ pub struct CountingStore {
     pub poison_record: std::sync::Mutex<Option<String>>,
     /// When not 0, `stream_events` yields this many generated events.
     pub synthetic_events: AtomicUsize,
-    /// When not 0, that many `list_invoices` calls answer an empty page: what
-    /// a check sees when it runs before a concurrent create commits.
+    /// When not 0, that many `list_invoices` and `find_invoice` calls find
+    /// nothing: what a check sees when it runs before a concurrent create
+    /// commits.
     pub stale_invoice_lists: AtomicUsize,
 }
 
 impl CountingStore {
+    /// Whether this invoice lookup answers as if nothing were stored (it uses
+    /// up one of `stale_invoice_lists`).
+    fn stale_lookup(&self) -> bool {
+        self.stale_invoice_lists
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
     /// Counts a write transaction, waits at the gate, then fails it when told.
     async fn enter(&self, events: &[NewEvent]) -> StoreResult<()> {
         self.upserts.fetch_add(1, Ordering::SeqCst);
@@ -392,15 +401,24 @@ impl InvoiceStore for CountingStore {
         self.inner.get_invoice(account, id).await
     }
 
+    async fn find_invoice(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> StoreResult<Option<Invoice>> {
+        if self.stale_lookup() {
+            return Ok(None);
+        }
+        self.inner.find_invoice(account, subscription, period).await
+    }
+
     async fn list_invoices(
         &self,
         account: &AccountId,
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>> {
-        let stale =
-            self.stale_invoice_lists
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if stale.is_ok() {
+        if self.stale_lookup() {
             return Ok(Page {
                 total: 0,
                 items: Vec::new(),

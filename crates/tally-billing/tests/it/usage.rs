@@ -71,12 +71,12 @@ async fn without_subscription_every_aggregator_over_the_calendar_month() {
     assert_eq!(
         totals(&usage),
         [
-            ("Active users".into(), "3".into(), 3),
             ("API calls".into(), "4".into(), 4),
+            ("Active users".into(), "3".into(), 3),
             ("Duration".into(), "207".into(), 4),
         ]
     );
-    assert_eq!(usage[0].unit_name.as_deref(), Some("user"));
+    assert_eq!(usage[1].unit_name.as_deref(), Some("user"));
     assert_eq!(usage[0].period.start(), at("2024-01-01T00:00:00Z"));
     assert_eq!(usage[0].period.end(), at("2024-02-01T00:00:00Z"));
 }

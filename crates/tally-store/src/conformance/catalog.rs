@@ -440,3 +440,104 @@ pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
         .await;
     assert!(is_not_found(&missing));
 }
+
+/// `find_customers` answers each reference as `find_customer` does: by id
+/// first, then by external id; unknown references and other accounts'
+/// customers are absent; more references than one query holds.
+pub async fn find_customers_in_bulk(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let other = new_account(store).await;
+    let alice = new_customer(store, &account, "alice").await;
+    let bob = new_customer(store, &account, "bob").await;
+    // A customer whose external id is another customer's `cus_` id: the id wins.
+    let shadow = Customer::automatic(CustomerId::random(), alice.as_str(), at(0));
+    store.create_customer(&account, &shadow).await.unwrap();
+    let elsewhere = new_customer(store, &other, "carol").await;
+    let mut references: Vec<CustomerRef> =
+        [alice.as_str(), "bob", "nobody", "carol", elsewhere.as_str()]
+            .iter()
+            .map(|r| CustomerRef::parse(r).unwrap())
+            .collect();
+    references.extend((0..2_500).map(|n| CustomerRef::parse(&format!("ghost-{n}")).unwrap()));
+    let mut found: Vec<(String, String)> = store
+        .find_customers(&account, &references)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(reference, customer)| (reference.as_str().to_owned(), customer.id.to_string()))
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        (alice.to_string(), alice.to_string()),
+        ("bob".to_owned(), bob.to_string()),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+    for (reference, _) in &found {
+        let reference = CustomerRef::parse(reference).unwrap();
+        let one = store.find_customer(&account, &reference).await.unwrap();
+        assert!(one.is_some(), "{reference:?}");
+    }
+    let none = store.find_customers(&account, &[]).await.unwrap();
+    assert!(none.is_empty());
+}
+
+/// `resolve_or_create_customers` finds what exists (by id, then external
+/// id), creates the rest once each in input order, and a second call finds
+/// them all.
+pub async fn resolve_or_create_customers_in_bulk(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let alice = new_customer(store, &account, "alice").await;
+    let reference = |text: &str| CustomerRef::parse(text).unwrap();
+    let wanted: Vec<(CustomerRef, CustomerId)> = [
+        reference("alice"),
+        reference("new-1"),
+        reference(alice.as_str()),
+        reference("new-2"),
+        reference("new-1"),
+    ]
+    .into_iter()
+    .map(|r| (r, CustomerId::random()))
+    .collect();
+    let first = store
+        .resolve_or_create_customers(&account, &wanted, at(5))
+        .await
+        .unwrap();
+    let summary: Vec<(bool, Option<String>)> = first
+        .iter()
+        .map(|r| (r.created, r.customer.external_id.clone()))
+        .collect();
+    let external = |text: &str| Some(text.to_owned());
+    assert_eq!(
+        summary,
+        [
+            (false, external("alice")),
+            (true, external("new-1")),
+            (false, external("alice")),
+            (true, external("new-2")),
+            (false, external("new-1")),
+        ]
+    );
+    assert_eq!(
+        first[1].customer.id, wanted[1].1,
+        "the new id given is used"
+    );
+    assert_eq!(first[4].customer.id, first[1].customer.id);
+    assert_eq!(
+        first[1].customer.customer_type,
+        CustomerType::AutomaticallyCreated
+    );
+    let again = store
+        .resolve_or_create_customers(&account, &wanted, at(6))
+        .await
+        .unwrap();
+    assert!(again.iter().all(|r| !r.created));
+    let ids: Vec<_> = again.iter().map(|r| r.customer.id.clone()).collect();
+    let before: Vec<_> = first.iter().map(|r| r.customer.id.clone()).collect();
+    assert_eq!(ids, before);
+    let page = store
+        .list_customers(&account, PageRequest { take: 100, skip: 0 })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 3);
+}

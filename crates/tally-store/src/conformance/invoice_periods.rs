@@ -87,7 +87,22 @@ pub async fn invoice_one_per_subscription_period(store: &Arc<dyn Store>) {
     let numbers: Vec<u64> = listed.items.iter().map(|i| i.number.0).collect();
     assert_eq!(numbers, [6, 5, 4, 3, 2, 1], "gapless, nothing else stored");
 
+    // find_invoice: exactly the subscription and the period, in this account.
+    let found = store.find_invoice(&account, &sub, day(0)).await.unwrap();
+    assert_eq!(found.map(|i| i.number.0), Some(1));
+    let found = store
+        .find_invoice(&account, &other_sub, day(0))
+        .await
+        .unwrap();
+    assert_eq!(found.map(|i| i.number.0), Some(3));
+    let found = store.find_invoice(&account, &sub, day(2)).await.unwrap();
+    assert_eq!(found.map(|i| i.number.0), Some(6));
+    let missing = store.find_invoice(&account, &sub, day(3)).await.unwrap();
+    assert!(missing.is_none());
+
     let elsewhere = new_account(store).await;
+    let nothing = store.find_invoice(&elsewhere, &sub, day(0)).await.unwrap();
+    assert!(nothing.is_none(), "another account's invoice is not found");
     let same_keys = invoice_for(&customer, Some(&sub), day(0));
     assert_eq!(
         number_of(store, &elsewhere, &same_keys).await,

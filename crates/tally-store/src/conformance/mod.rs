@@ -26,7 +26,10 @@ mod versions;
 use std::any::Any;
 use std::sync::Arc;
 
-pub use catalog::{accounts_and_keys, catalog_round_trips, customers_crud, invoices_lifecycle};
+pub use catalog::{
+    accounts_and_keys, catalog_round_trips, customers_crud, find_customers_in_bulk,
+    invoices_lifecycle, resolve_or_create_customers_in_bulk,
+};
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
 pub use evaluator::{
     aggregates_agree_with_evaluator, aggregates_on_fixed_filters, aggregates_read_exact_numbers,
@@ -82,6 +85,8 @@ macro_rules! store_conformance_tests {
             tenant_isolation,
             accounts_and_keys,
             customers_crud,
+            find_customers_in_bulk,
+            resolve_or_create_customers_in_bulk,
             catalog_round_trips,
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,

@@ -10,9 +10,10 @@ use crate::catalog::{
     NewInvoice,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{AccountId, InvoiceId};
+use crate::ids::{AccountId, InvoiceId, SubscriptionId};
 use crate::page::Page;
 use crate::traits::InvoiceStore;
+use tally_event::Period;
 
 #[async_trait]
 impl InvoiceStore for MemoryStore {
@@ -35,6 +36,20 @@ impl InvoiceStore for MemoryStore {
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
         self.with_tenant(account, |t| get(&t.invoices, id, "invoice"))
+    }
+
+    async fn find_invoice(
+        &self,
+        account: &AccountId,
+        subscription: &SubscriptionId,
+        period: Period,
+    ) -> StoreResult<Option<Invoice>> {
+        self.with_tenant(account, |t| {
+            Ok(t.invoices
+                .values()
+                .find(|i| i.subscription_id.as_ref() == Some(subscription) && i.period == period)
+                .cloned())
+        })
     }
 
     async fn list_invoices(
