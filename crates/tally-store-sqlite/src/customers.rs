@@ -20,9 +20,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const BY_ID: &str = "\
 SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
 WHERE account_id = ?1 AND id = ?2";
-const BY_EXTERNAL_ID: &str = "\
-SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
-WHERE account_id = ?1 AND external_id = ?2";
 /// A reference names a customer by id first, then by external id.
 const BY_REFERENCE: &str = "\
 SELECT id, external_id, name, type, currency, tax_rate, created_at FROM customers
@@ -126,15 +123,6 @@ impl CustomerStore for SqliteStore {
 
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
         self.fetch_scoped::<CustomerRow, _>(BY_ID, account, id.as_str(), "customer")
-            .await
-    }
-
-    async fn get_customer_by_external_id(
-        &self,
-        account: &AccountId,
-        external_id: &str,
-    ) -> StoreResult<Customer> {
-        self.fetch_scoped::<CustomerRow, _>(BY_EXTERNAL_ID, account, external_id, "customer")
             .await
     }
 

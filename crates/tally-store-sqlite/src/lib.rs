@@ -26,7 +26,6 @@
 #![warn(missing_docs)]
 
 mod accounts;
-mod aggregate;
 mod catalog;
 mod customers;
 mod error;
@@ -38,7 +37,6 @@ mod raw;
 mod rows;
 mod scoped;
 mod subscriptions;
-mod upsert;
 
 pub use error::map_sqlx_error;
 pub use open::{SqliteOptions, SqliteStore, SqliteStoreError};

@@ -17,8 +17,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use tally_store::StoreResult;
 
 use crate::error::db_err;
+use crate::events::upsert::repeated;
 use crate::open::{SqliteOptions, SqliteStoreError, connect_options, pool};
-use crate::upsert::repeated;
 
 const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS raw_events (

@@ -1,4 +1,9 @@
-//! `EventStore` for SQLite.
+//! `EventStore` for SQLite: the upsert (`upsert`), the reads and the
+//! aggregation push-down (`aggregate`), laid out as the PostgreSQL backend's
+//! `events` module.
+
+mod aggregate;
+pub(crate) mod upsert;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -12,12 +17,12 @@ use tally_store::{
     keyset_stream,
 };
 
+use self::upsert::{read_last_seq, store_last_seq, upsert_groups};
 use crate::error::corrupt;
 use crate::error::db_err;
 use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::{EventRow, PagedEvent};
-use crate::upsert::{read_last_seq, store_last_seq, upsert_groups};
 
 pub(crate) const EVENT_COLUMNS: &str =
     "id, event_type, customer_id, ts, record, ingested_at, seq, current_until, deleted_seq";
@@ -194,16 +199,6 @@ impl EventStore for SqliteStore {
         read_last_seq(&mut conn, account).await
     }
 
-    async fn get_event_as_of(
-        &self,
-        account: &AccountId,
-        key: &EventKey,
-        as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>> {
-        let versions = self.event_history(account, key).await?;
-        Ok(as_of.pick(&versions).map(|v| v.event.clone()))
-    }
-
     async fn event_history(
         &self,
         account: &AccountId,
@@ -259,6 +254,13 @@ impl EventStore for SqliteStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
+        // Distinct ids: an id repeated across chunks must count once.
+        let record_ids: Vec<RecordId> = record_ids
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
         let mut tx = self.begin_write().await?;
         let mut live = 0;
         for chunk in record_ids.chunks(DELETE_CHUNK) {

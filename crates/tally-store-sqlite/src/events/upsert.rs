@@ -48,7 +48,7 @@ const SUPERSEDE_HEAD: &str = "UPDATE event_versions SET current_until = v.column
 const SUPERSEDE_ROW: &str = "(?, ?, ?, ?, ?)";
 const SUPERSEDE_TAIL: &str = ") AS v WHERE event_versions.account_id = v.column1 \
 AND event_versions.event_type = v.column2 AND event_versions.record_id = v.column3 \
-AND event_versions.seq = v.column4";
+AND event_versions.seq = v.column4 AND event_versions.current_until IS NULL";
 
 const LAST_SEQ: &str = "SELECT last_seq FROM event_sequences WHERE account_id = ?";
 const STORE_SEQ: &str = "INSERT INTO event_sequences (account_id, last_seq) VALUES (?, ?) \
@@ -204,7 +204,16 @@ async fn supersede(conn: &mut SqliteConnection, rows: &[Superseded<'_>]) -> Stor
                 .bind(row.seq.get())
                 .bind(row.until.get());
         }
-        query.execute(&mut *conn).await.map_err(db_err("event"))?;
+        let done = query.execute(&mut *conn).await.map_err(db_err("event"))?;
+        // Each row names a current version read in this transaction: a miss
+        // would leave its key with two current versions.
+        if done.rows_affected() != chunk.len() as u64 {
+            return Err(tally_store::StoreError::Internal(format!(
+                "superseded {} of {} current versions",
+                done.rows_affected(),
+                chunk.len()
+            )));
+        }
     }
     Ok(())
 }

@@ -26,8 +26,8 @@ use tally_store::{
     AccountId, AggregatorFilterId, CustomerId, EventWindow, StoreError, StoreResult, eval_error,
 };
 
+use super::{UsageScan, number_placeholders};
 use crate::error::{corrupt, db_err};
-use crate::events::{UsageScan, number_placeholders};
 use crate::filter_sql::{SqlFilter, json_path, prefilter};
 use crate::open::SqliteStore;
 
