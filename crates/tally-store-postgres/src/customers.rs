@@ -27,8 +27,6 @@ const INSERT_AUTOMATIC: &str = "INSERT INTO customers \
      RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
 const GET: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, created_at \
      FROM customers WHERE account_id = $1 AND id = $2";
-const BY_EXTERNAL_ID: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, \
-     created_at FROM customers WHERE account_id = $1 AND external_id = $2";
 /// A reference names a customer by `cus_` id first, then by external id.
 const BY_REFERENCE: &str = "SELECT id, external_id, name, type AS customer_type, currency, tax_rate, \
      created_at FROM customers WHERE account_id = $1 AND (id = $2 OR external_id = $2) \
@@ -45,7 +43,8 @@ const DELETE: &str = "DELETE FROM customers WHERE account_id = $1 AND id = $2";
 const INSERT_AUTOMATIC_MANY: &str = "INSERT INTO customers \
      (account_id, id, external_id, name, type, currency, tax_rate, created_at) \
      SELECT $1, t.id, t.external_id, NULL, $4, NULL, NULL, $5 \
-     FROM UNNEST($2::text[], $3::text[]) AS t (id, external_id) \
+     FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS t (id, external_id, n) \
+     ORDER BY t.n \
      ON CONFLICT ON CONSTRAINT customers_external_id DO NOTHING \
      RETURNING id, external_id, name, type AS customer_type, currency, tax_rate, created_at";
 /// Every candidate of many references: by id or by external id.
@@ -122,15 +121,6 @@ impl CustomerStore for PgStore {
             .await
     }
 
-    async fn get_customer_by_external_id(
-        &self,
-        account: &AccountId,
-        external_id: &str,
-    ) -> StoreResult<Customer> {
-        self.fetch_scoped::<CustomerRow, _>(BY_EXTERNAL_ID, account, external_id, "customer")
-            .await
-    }
-
     async fn find_customer(
         &self,
         account: &AccountId,
@@ -182,10 +172,14 @@ impl CustomerStore for PgStore {
             .map(|(reference, customer)| (reference, (customer, false)))
             .collect();
         let mut seen = HashSet::new();
-        let missing: Vec<&(CustomerRef, CustomerId)> = wanted
+        let mut missing: Vec<&(CustomerRef, CustomerId)> = wanted
             .iter()
             .filter(|(reference, _)| !known.contains_key(reference) && seen.insert(reference))
             .collect();
+        // Inserted in byte order of the external id (the statement keeps the
+        // arrays' order): two replicas creating the same customers wait on
+        // each other in one order instead of deadlocking.
+        missing.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         if !missing.is_empty() {
             let ids: Vec<&str> = missing.iter().map(|(_, id)| id.as_str()).collect();
             let externals: Vec<&str> = missing.iter().map(|(r, _)| r.as_str()).collect();

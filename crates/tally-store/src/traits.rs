@@ -30,8 +30,9 @@
 //!   (`crate::versions`). `upsert_event_groups` is required and atomic,
 //!   `upsert_events` its wrapper; outcome `unchanged`; `delete_events` records
 //!   a deletion and keeps history, `purge_events` erases it;
-//!   `stream_events_as_of`, `get_event_as_of`, `aggregate_as_of`,
-//!   `event_history` and `latest_seq` read versions; `stream_events` and
+//!   `stream_events_as_of`, `get_event_as_of` (a default over
+//!   `event_history`), `aggregate_as_of`, `event_history` and `latest_seq`
+//!   read versions; `stream_events` and
 //!   `stream_events_of_type` are the current reads of `stream_events_as_of`.
 //!   The reads are questions (which versions, which window), so a backend
 //!   without multi-statement transactions can answer them its own way.
@@ -39,7 +40,8 @@
 //!   lookup, instead of paging through `list_invoices`).
 //!   `CustomerStore::find_customers` and `resolve_or_create_customers`: many
 //!   references in a few queries and one transaction, with defaults over the
-//!   single calls.
+//!   single calls. `CustomerStore::get_customer_by_external_id` is gone:
+//!   nothing but tests called it, and `find_customer` answers the same.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -100,13 +102,17 @@ pub trait EventStore: Send + Sync {
     /// first event): what a reader "knows" now, to read as of it later.
     async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq>;
 
-    /// The version of the key that `as_of` sees, if any.
+    /// The version of the key that `as_of` sees, if any: `AsOf::pick` over
+    /// the key's history (a key has few versions).
     async fn get_event_as_of(
         &self,
         account: &AccountId,
         key: &EventKey,
         as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>>;
+    ) -> StoreResult<Option<StoredEvent>> {
+        let versions = self.event_history(account, key).await?;
+        Ok(as_of.pick(&versions).map(|v| v.event.clone()))
+    }
 
     /// The current version of the event with this key; `NotFound` if none.
     async fn get_event(&self, account: &AccountId, key: &EventKey) -> StoreResult<StoredEvent> {
@@ -295,13 +301,6 @@ pub trait CustomerStore: Send + Sync {
     ) -> StoreResult<Customer>;
     /// The customer with this `cus_` id; `NotFound` if absent.
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer>;
-    /// The customer with this external id; `NotFound` if absent.
-    async fn get_customer_by_external_id(
-        &self,
-        account: &AccountId,
-        external_id: &str,
-    ) -> StoreResult<Customer>;
-
     /// The customer a reference names: the customer with that `cus_` id if there
     /// is one, otherwise the one with that external id; `None` if neither exists.
     async fn find_customer(

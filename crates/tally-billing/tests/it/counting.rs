@@ -84,15 +84,6 @@ impl EventStore for CountingStore {
         self.inner.latest_seq(account).await
     }
 
-    async fn get_event_as_of(
-        &self,
-        account: &AccountId,
-        key: &EventKey,
-        as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>> {
-        self.inner.get_event_as_of(account, key, as_of).await
-    }
-
     async fn event_history(
         &self,
         account: &AccountId,
@@ -218,16 +209,6 @@ impl CustomerStore for CountingStore {
 
     async fn get_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<Customer> {
         self.inner.get_customer(account, id).await
-    }
-
-    async fn get_customer_by_external_id(
-        &self,
-        account: &AccountId,
-        external_id: &str,
-    ) -> StoreResult<Customer> {
-        self.inner
-            .get_customer_by_external_id(account, external_id)
-            .await
     }
 
     async fn find_customer(

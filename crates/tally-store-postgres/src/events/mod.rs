@@ -124,18 +124,6 @@ impl EventStore for PgStore {
         last.map_or(Ok(EventSeq::ZERO), EventSeq::new)
     }
 
-    /// The key's versions are few: read them all and let `AsOf::pick`, the
-    /// reference, choose.
-    async fn get_event_as_of(
-        &self,
-        account: &AccountId,
-        key: &EventKey,
-        as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>> {
-        let versions = self.event_history(account, key).await?;
-        Ok(as_of.pick(&versions).map(|v| v.event.clone()))
-    }
-
     async fn event_history(
         &self,
         account: &AccountId,

@@ -153,12 +153,15 @@ async fn concurrent_writers_across_processes_share_each_sequence() {
                 usize::from(alive),
                 "{record_id}: one current version if alive"
             );
+            // The database's own current-version query agrees with the history.
             let picked = AsOf::CURRENT.pick(&history).map(|v| v.event.seq);
-            let read = first
-                .get_event_as_of(account, &key, AsOf::CURRENT)
-                .await
-                .unwrap();
-            assert_eq!(read.map(|e| e.seq), picked);
+            let query = tally_store::EventQuery {
+                event_type: Some(key.event_type.clone()),
+                record_ids: Some(vec![key.record_id.clone()]),
+                ..tally_store::EventQuery::default()
+            };
+            let listed = first.list_events(account, &query).await.unwrap();
+            assert_eq!(listed.items.first().map(|e| e.seq), picked);
         }
         used.extend(deletions);
         used.sort_unstable();
@@ -250,11 +253,63 @@ async fn concurrent_auto_creates_across_processes_make_one_customer() {
     assert!(resolved.iter().all(|r| r.customer.id == *id));
     assert_eq!(
         first
-            .get_customer_by_external_id(&account, "acme-42")
+            .find_customer(
+                &account,
+                &tally_event::CustomerRef::parse("acme-42").unwrap()
+            )
             .await
+            .unwrap()
             .unwrap()
             .id,
         *id
+    );
+}
+
+/// Two processes creating the same new customers in bulk, named in opposite
+/// orders, at once: no deadlock (the inserts go in byte order), and each
+/// reference ends up with one customer, created by exactly one of them.
+#[tokio::test]
+async fn bulk_auto_creates_in_opposite_orders_do_not_deadlock() {
+    let (_db, first, second) = two_stores().await;
+    let (first, second) = (Arc::new(first), Arc::new(second));
+    let account = AccountId::random();
+    let references: Vec<tally_event::CustomerRef> = (0..200)
+        .map(|n| tally_event::CustomerRef::parse(&format!("org-{n:03}")).unwrap())
+        .collect();
+    let calls = (0..8).map(|i| {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let mut wanted: Vec<_> = references
+            .iter()
+            .map(|r| (r.clone(), CustomerId::random()))
+            .collect();
+        if i % 2 == 1 {
+            wanted.reverse();
+        }
+        let account = account.clone();
+        tokio::spawn(async move {
+            store
+                .resolve_or_create_customers(&account, &wanted, at(1_000))
+                .await
+        })
+    });
+    let mut created = std::collections::HashMap::new();
+    let mut ids = std::collections::HashMap::new();
+    for joined in future::join_all(calls).await {
+        for resolved in joined.unwrap().unwrap() {
+            let external = resolved.customer.external_id.clone().unwrap();
+            *created.entry(external.clone()).or_insert(0) += usize::from(resolved.created);
+            let id = ids.entry(external).or_insert(resolved.customer.id.clone());
+            assert_eq!(*id, resolved.customer.id, "one customer per reference");
+        }
+    }
+    assert_eq!(created.len(), 200);
+    assert!(
+        created.values().all(|n| *n == 1),
+        "each created exactly once"
     );
 }
 

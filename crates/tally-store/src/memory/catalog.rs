@@ -169,21 +169,6 @@ impl CustomerStore for MemoryStore {
         self.with_tenant(account, |tenant| get(&tenant.customers, id, "customer"))
     }
 
-    async fn get_customer_by_external_id(
-        &self,
-        account: &AccountId,
-        external_id: &str,
-    ) -> StoreResult<Customer> {
-        self.with_tenant(account, |tenant| {
-            tenant
-                .customers
-                .values()
-                .find(|c| c.external_id.as_deref() == Some(external_id))
-                .cloned()
-                .ok_or(StoreError::not_found("customer"))
-        })
-    }
-
     async fn find_customer(
         &self,
         account: &AccountId,

@@ -125,21 +125,6 @@ impl EventStore for MemoryStore {
         self.with_tenant(account, |tenant| Ok(tenant.last_seq))
     }
 
-    async fn get_event_as_of(
-        &self,
-        account: &AccountId,
-        key: &EventKey,
-        as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>> {
-        self.with_tenant(account, |tenant| {
-            Ok(tenant
-                .events
-                .get(key)
-                .and_then(|versions| visible(versions, as_of))
-                .map(|v| v.event.clone()))
-        })
-    }
-
     async fn event_history(
         &self,
         account: &AccountId,

@@ -27,15 +27,6 @@ impl EventStore for RequiredOnly {
         self.0.latest_seq(account).await
     }
 
-    async fn get_event_as_of(
-        &self,
-        account: &AccountId,
-        key: &EventKey,
-        as_of: AsOf,
-    ) -> StoreResult<Option<StoredEvent>> {
-        self.0.get_event_as_of(account, key, as_of).await
-    }
-
     async fn event_history(
         &self,
         account: &AccountId,
