@@ -70,8 +70,8 @@ impl Billing {
     }
 
     /// Records the deletion of events by record ids (at most 5000): they have
-    /// no current version any more, and their history stays, so an invoice
-    /// finalized before reads them as it did. Returns how many had a current
+    /// no current version any more, and their history stays (reads as of an
+    /// earlier sequence still see them). Returns how many had a current
     /// version.
     pub async fn delete_events(
         &self,
@@ -87,8 +87,8 @@ impl Billing {
 
     /// Erases every version of events by record ids (at most 5000), deleted
     /// or not: the way to remove personal data for good. Reads as of any past
-    /// sequence no longer see them, so a finalized invoice's explanation loses
-    /// them too (docs/storage.md, "Purge"). Returns how many keys had any version.
+    /// sequence no longer see them either (docs/storage.md, "Versions").
+    /// Returns how many keys had any version.
     pub async fn purge_events(
         &self,
         account: &AccountId,

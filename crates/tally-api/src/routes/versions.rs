@@ -95,9 +95,8 @@ pub struct PurgeEventsResponse {
 }
 
 /// Erase every version of events by record ids, deleted or not: the way to
-/// remove personal data for good. Unlike `DELETE /v1/events`, nothing is kept,
-/// so reads as of an earlier time (a finalized invoice's explanation) no longer
-/// see them.
+/// remove personal data for good. Unlike `DELETE /v1/events`, nothing is kept:
+/// no read, as of any earlier time, sees them again.
 #[utoipa::path(post, path = "/v1/events/purge", tag = "events", request_body = DeleteEventsRequest,
     responses(
         (status = 200, description = "how many events had any version", body = PurgeEventsResponse),
