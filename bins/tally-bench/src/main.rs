@@ -1,4 +1,4 @@
-//! `tally-bench`: the reproducible benchmarks of DESIGN §9 against the real
+//! `tally-bench`: the reproducible benchmarks of docs/PERFORMANCE.md against the real
 //! server.
 //!
 //! Each scenario starts the release `tally` binary as a child process on a
@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 
 use crate::report::Report;
 
-/// Benchmarks of the Tally server (DESIGN §9).
+/// Benchmarks of the Tally server (docs/PERFORMANCE.md).
 #[derive(Debug, Parser)]
 #[command(name = "tally-bench")]
 struct Cli {
@@ -58,7 +58,7 @@ enum Scenario {
     Export,
 }
 
-/// Flags every scenario shares; sizes default to DESIGN §9's.
+/// Flags every scenario shares; sizes default to those of the targets (docs/PERFORMANCE.md).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Runs of each measurement; figures are their median, min and max

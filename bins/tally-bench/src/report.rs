@@ -19,7 +19,7 @@ pub struct Figure {
     pub median: f64,
     pub min: f64,
     pub max: f64,
-    /// DESIGN §9's target, in words, when it has one.
+    /// The figure's target (docs/PERFORMANCE.md, "Targets"), in words, when it has one.
     pub target: Option<String>,
 }
 

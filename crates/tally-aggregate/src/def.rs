@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An aggregator as the API accepts it and the store persists it (DESIGN §3).
+/// An aggregator as the API accepts it and the store persists it (docs/aggregation.md).
 ///
 /// Fields that name a choice (`operation`, `type`) are plain strings here so that a
 /// wrong one is reported by [`crate::Aggregator::compile`] with a path and a code,

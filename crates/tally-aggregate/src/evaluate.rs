@@ -64,7 +64,7 @@ enum State {
 /// A streaming evaluation of one aggregator over one window (and optionally one
 /// named filter). Push events in any order; the quantity does not depend on it.
 /// Pushing them in (timestamp, record id) order makes the returned contributions
-/// the per-event attribution of DESIGN §4 (for `unique_count`, the first event of
+/// the per-event attribution of docs/pricing.md (for `unique_count`, the first event of
 /// each value).
 #[derive(Debug, Clone)]
 pub struct Accumulator<'a> {

@@ -1,5 +1,5 @@
 //! Tally aggregation: filters, aggregators, formulas and the pure streaming
-//! evaluator that is the reference semantics of usage (DESIGN §3).
+//! evaluator that is the reference semantics of usage (docs/aggregation.md).
 //!
 //! The crate does no IO, reads no clock, never uses floating point and never panics
 //! on input: arithmetic is checked decimal arithmetic, and overflow or division by

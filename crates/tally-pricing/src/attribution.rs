@@ -60,7 +60,7 @@ pub struct Attribution {
 }
 
 impl AttributionRule {
-    /// The rule of DESIGN §4 for a model and the shape of its usage.
+    /// The rule of docs/pricing.md for a model and the shape of its usage.
     pub fn for_usage(model: &PriceModel, usage: &Usage<'_>) -> AttributionRule {
         match (&model.0, usage) {
             (Model::Percentage(_), _) => AttributionRule::OwnFee,
@@ -71,7 +71,7 @@ impl AttributionRule {
     }
 }
 
-/// Attributes a line's subtotal to its events with the rule DESIGN §4 gives.
+/// Attributes a line's subtotal to its events with the rule docs/pricing.md gives.
 pub fn attribute(model: &PriceModel, usage: Usage<'_>) -> Result<Attribution, PricingError> {
     attribute_with(model, AttributionRule::for_usage(model, &usage), usage)
 }

@@ -114,7 +114,7 @@ pub struct Taxed {
 }
 
 impl Taxed {
-    /// Applies the tax rule of DESIGN §4: tax on the rounded subtotal, total = sum.
+    /// Applies the tax rule of docs/pricing.md: tax on the rounded subtotal, total = sum.
     pub fn compute(subtotal: i64, rate: TaxRate) -> Result<Taxed, PricingError> {
         let tax = tax_amount(subtotal, rate)?;
         let total = subtotal.checked_add(tax).ok_or(PricingError::Overflow)?;

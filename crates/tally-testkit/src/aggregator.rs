@@ -1,4 +1,4 @@
-//! Aggregator definitions (DESIGN §3): every operation, with and without `where`,
+//! Aggregator definitions (docs/aggregation.md): every operation, with and without `where`,
 //! named filters and formulas.
 
 use proptest::prelude::*;
@@ -33,7 +33,7 @@ impl Default for AggregatorConfig {
     }
 }
 
-/// Every operation of DESIGN §3.
+/// Every operation of docs/aggregation.md.
 pub const OPERATIONS: [&str; 8] = [
     "count",
     "sum",
@@ -46,7 +46,7 @@ pub const OPERATIONS: [&str; 8] = [
 ];
 
 /// A formula over `properties` (as quoted names, so any property name works),
-/// shaped like the examples DESIGN §3 says must work.
+/// shaped like the examples docs/aggregation.md says must work.
 pub fn formula(properties: &[String]) -> BoxedStrategy<String> {
     let quoted: Vec<String> = properties
         .iter()

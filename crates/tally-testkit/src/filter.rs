@@ -1,4 +1,4 @@
-//! `where` trees (DESIGN §3): every operator, each with a value of a type it takes.
+//! `where` trees (docs/aggregation.md): every operator, each with a value of a type it takes.
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;

@@ -1,4 +1,4 @@
-//! Events with exactly one rule of DESIGN §2 broken, and the code it must give.
+//! Events with exactly one rule of docs/events.md broken, and the code it must give.
 
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -37,7 +37,7 @@ pub fn invalid_codes(config: &EventConfig) -> Vec<ErrorCode> {
         .collect()
 }
 
-/// Events that break one rule of DESIGN §2 and are otherwise valid under `config`,
+/// Events that break one rule of docs/events.md and are otherwise valid under `config`,
 /// with the code the validator must report: every error `parse_event` returns for
 /// the event has that code. Every code of [`invalid_codes`] is reached, most
 /// through several rules (`required` for each required field, `invalid_type` for

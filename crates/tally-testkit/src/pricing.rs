@@ -1,4 +1,4 @@
-//! Price models, tier lists and product prices (DESIGN §4).
+//! Price models, tier lists and product prices (docs/pricing.md).
 
 use std::ops::RangeInclusive;
 

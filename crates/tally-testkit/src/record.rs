@@ -1,4 +1,4 @@
-//! Record values and whole records within every limit of DESIGN §2.
+//! Record values and whole records within every limit of docs/events.md.
 
 use std::collections::BTreeMap;
 

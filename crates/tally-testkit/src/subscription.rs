@@ -1,4 +1,4 @@
-//! Subscriptions and their billing periods (DESIGN §5).
+//! Subscriptions and their billing periods (docs/billing.md).
 
 use chrono::{NaiveDate, NaiveTime};
 use proptest::prelude::*;

@@ -71,7 +71,7 @@ pub fn event(event_type: &str, timestamp: &str, record_json: Json) -> Event {
     }
 }
 
-/// An event in the wire form of DESIGN §2.
+/// An event in the wire form of docs/events.md.
 pub fn wire_event(json: &Json) -> Event {
     let mut event = event(
         json["event_type"].as_str().unwrap(),

@@ -39,7 +39,7 @@ pub struct AggregatorFilter {
     pub where_: Option<serde_json::Value>,
 }
 
-/// An aggregator as created or replaced (DESIGN §3). Missing fields are reported
+/// An aggregator as created or replaced (docs/aggregation.md). Missing fields are reported
 /// with every other problem.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"name": "API calls", "event_type": "api_call", "operation": "count",

@@ -73,7 +73,7 @@ pub struct ConsumedEventView {
 pub struct ConsumptionGroup {
     pub id: String,
     pub name: String,
-    /// `marginal`, `pro_rata`, `own_fee` or `equal_shares` (DESIGN §4).
+    /// `marginal`, `pro_rata`, `own_fee` or `equal_shares` (docs/pricing.md).
     pub rule: String,
     #[schema(value_type = f64)]
     pub quantity: serde_json::Value,

@@ -25,7 +25,7 @@ pub fn routes(batch_body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(batch.layer(axum::extract::DefaultBodyLimit::max(batch_body_limit)))
 }
 
-/// A usage event as sent (DESIGN §2); validated by the engine, every problem
+/// A usage event as sent (docs/events.md); validated by the engine, every problem
 /// reported at once.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"customer_id": "cus_fh4585Jjrekkk", "timestamp": "2022-01-05 21:56:52",

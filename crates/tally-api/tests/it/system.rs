@@ -78,7 +78,7 @@ fn operations(json: &Value) -> Vec<String> {
     out
 }
 
-/// The routes of DESIGN §6 this server implements, as `METHOD /path`.
+/// The routes of docs/API.md this server implements, as `METHOD /path`.
 fn served_operations() -> Vec<String> {
     let served = [
         "POST /v1/events",

@@ -1,6 +1,6 @@
 //! The consumption explorer: for a subscription's period or an invoice, each
 //! usage product's price groups with the events behind them and the amount
-//! billed for each (DESIGN §4 attribution), adding up exactly to the line.
+//! billed for each (docs/pricing.md attribution), adding up exactly to the line.
 //!
 //! The API for readers of every event (the explorer's pages, CSV and ZIP
 //! exports):

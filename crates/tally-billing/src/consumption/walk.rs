@@ -57,7 +57,7 @@ impl Judge {
         }
     }
 
-    /// The rule of DESIGN §4 for this aggregation and model.
+    /// The rule of docs/pricing.md for this aggregation and model.
     pub(crate) fn rule(&self) -> AttributionRule {
         let usage = if self.additive() {
             Usage::Contributions(&[])

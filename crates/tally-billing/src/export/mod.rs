@@ -1,5 +1,5 @@
 //! CSV and ZIP exports of the events behind an invoice or a subscription
-//! period, with the amount billed for each (DESIGN §6, seed 000). No HTTP
+//! period, with the amount billed for each (docs/API.md, seed 000). No HTTP
 //! here: the exporters write bytes into a [`ChunkBuffer`] that the caller
 //! drains between rows (into an HTTP body, a file), so memory holds about one
 //! [`CHUNK_BYTES`] chunk whatever the number of rows.

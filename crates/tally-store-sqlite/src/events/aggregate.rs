@@ -243,7 +243,7 @@ fn placeholder_id() -> StoreResult<RecordId> {
 /// A row of the lean scan as the evaluator's record: its id and the listed
 /// properties. A JSON array cannot hold SQL's "missing", so a missing property
 /// and a null one both arrive as `null` and are left out: the evaluator reads a
-/// missing property as null (DESIGN §3), so the two evaluate alike.
+/// missing property as null (docs/aggregation.md), so the two evaluate alike.
 fn lean_record(
     id: &str,
     paths: &[(&str, String)],
