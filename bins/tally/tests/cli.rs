@@ -122,3 +122,41 @@ fn unreadable_file_and_bad_flags_exit_2() {
     let output = tally(&["validate", "--pii-policy", "block", "-"], None);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Commands that read or change existing data refuse a database that does not
+/// exist instead of creating an empty one.
+#[test]
+fn data_commands_never_create_a_database() {
+    let dir = std::env::temp_dir().join(format!("tally-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("typo.db");
+    let url = format!("sqlite://{}", path.display());
+    let export = [
+        "export",
+        "--database-url",
+        &url,
+        "--account",
+        "default",
+        "--invoice",
+        "inv_x",
+    ];
+    let purge = [
+        "purge",
+        "--database-url",
+        &url,
+        "--account",
+        "default",
+        "--event-type",
+        "calls",
+        "r1",
+        "--yes",
+    ];
+    for args in [&export[..], &purge[..]] {
+        let output = tally(args, None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no database at"), "{stderr}");
+        assert!(!path.exists(), "{args:?} created {}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

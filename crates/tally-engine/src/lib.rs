@@ -124,8 +124,8 @@ mod open;
 
 pub use engine::{DEFAULT_ACCOUNT, Engine, EngineError};
 pub use open::{
-    DEFAULT_DATABASE_URL, OpenError, open_memory, open_sqlite, open_store, open_store_with,
-    redact_url,
+    DEFAULT_DATABASE_URL, OpenError, open_existing_store, open_memory, open_sqlite, open_store,
+    open_store_with, redact_url,
 };
 pub use tally_store_sqlite::SqliteOptions;
 

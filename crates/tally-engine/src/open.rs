@@ -17,6 +17,10 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://tally.db";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// A command that only works on existing data named a SQLite file that
+    /// does not exist ([`open_existing_store`]).
+    #[error("no database at {0}: check --database-url")]
+    Missing(String),
     /// The URL names no backend this build knows.
     #[error("unsupported database url {0}: use sqlite://PATH, postgres://… or memory:")]
     UnsupportedUrl(String),
@@ -84,6 +88,29 @@ pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<Arc<dyn Store>, OpenE
 /// feature, and the backend's error when it cannot open the database.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, OpenError> {
     open_store_with(url, &SqliteOptions::default()).await
+}
+
+/// [`open_store`] for commands that read or change existing data (exports,
+/// purges): a `sqlite:` URL naming a file that does not exist is
+/// [`OpenError::Missing`] instead of a new empty database, so a mistyped
+/// path fails instead of answering from nothing.
+pub async fn open_existing_store(url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    if let Some(path) = sqlite_file(url) {
+        if !path.exists() {
+            return Err(OpenError::Missing(redact_url(url)));
+        }
+    }
+    open_store(url).await
+}
+
+/// The file a `sqlite:` URL names (`sqlite://PATH`, `sqlite:PATH`, without
+/// its `?options`); none for `sqlite::memory:` and other backends.
+fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
 /// [`open_store`] with the SQLite connection settings `sqlite` (page cache,
@@ -157,6 +184,34 @@ mod tests {
             "postgres://tally:***@db/tally"
         );
         assert_eq!(redact_url("sqlite://tally.db"), "sqlite://tally.db");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file("sqlite://data/t.db"),
+            Some(Path::new("data/t.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:t.db?mode=rwc"), Some(Path::new("t.db")));
+        assert_eq!(
+            sqlite_file("sqlite:///abs/t.db"),
+            Some(Path::new("/abs/t.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://db/tally"), None);
+        assert_eq!(sqlite_file("memory:"), None);
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_not_created_for_existing_data() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("typo.db");
+        let url = format!("sqlite://{}", path.display());
+        let error = open_existing_store(&url).await.err().expect("no such file");
+        assert!(matches!(error, OpenError::Missing(_)), "{error}");
+        assert!(!path.exists(), "nothing was created");
+        open_store(&url).await.expect("created on purpose");
+        open_existing_store(&url).await.expect("now it exists");
     }
 
     #[tokio::test]

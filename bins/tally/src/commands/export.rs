@@ -71,7 +71,7 @@ impl Export {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let store = tally_engine::open_store(&args.database.database_url).await?;
+        let store = tally_engine::open_existing_store(&args.database.database_url).await?;
         let account = store
             .find_account_by_name(&args.account)
             .await?

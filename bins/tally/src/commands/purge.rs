@@ -33,7 +33,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         bail!("a purge cannot be undone: add --yes to erase every version of these events");
     }
     runtime()?.block_on(async {
-        let store = tally_engine::open_store(&args.database.database_url).await?;
+        let store = tally_engine::open_existing_store(&args.database.database_url).await?;
         let account = store
             .find_account_by_name(&args.account)
             .await?
