@@ -69,6 +69,21 @@ fn mixed_reports_every_error_and_exits_1() {
     assert_eq!(output.status.code(), Some(1));
 }
 
+/// `--quiet` keeps every problem and the summary, and drops the `ok` lines.
+#[test]
+fn quiet_prints_only_problems_and_the_summary() {
+    let mixed = fixture("mixed.ndjson");
+    let output = tally(&["validate", "--quiet", mixed.to_str().unwrap()], None);
+    let expected: String = MIXED_REPORT
+        .lines()
+        .filter(|line| !line.ends_with(": ok"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(MIXED_REPORT.lines().any(|line| line.ends_with(": ok")));
+    assert_eq!(stdout(&output), expected);
+    assert_eq!(output.status.code(), Some(1));
+}
+
 #[test]
 fn dash_reads_standard_input() {
     let mixed = std::fs::read(fixture("mixed.ndjson")).unwrap();

@@ -26,6 +26,10 @@ pub struct Args {
     /// What to do with personal data: off, warn, mask or reject.
     #[arg(long, env = "TALLY_PII_POLICY", default_value_t = PiiPolicy::Warn)]
     pub pii_policy: PiiPolicy,
+    /// Print only problems (errors and personal-data warnings) and the
+    /// summary, not a line per valid event.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Counts for the summary line.
@@ -45,11 +49,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let summary = if args.file.as_os_str() == "-" {
-        check_stream(io::stdin().lock(), &mut out, &config, now)
+        check_stream(io::stdin().lock(), &mut out, &config, now, args.quiet)
     } else {
         let file = File::open(&args.file)
             .with_context(|| format!("cannot open {}", args.file.display()))?;
-        check_stream(BufReader::new(file), &mut out, &config, now)
+        check_stream(BufReader::new(file), &mut out, &config, now, args.quiet)
     }
     .context("reading events or writing the report")?;
     out.flush().context("writing the report")?;
@@ -60,12 +64,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Validates each line of `reader` and writes the report to `out`.
+/// Validates each line of `reader` and writes the report to `out`; `quiet`
+/// leaves out the line of each valid event.
 pub fn check_stream(
     mut reader: impl BufRead,
     out: &mut impl Write,
     config: &ValidationConfig,
     now: Timestamp,
+    quiet: bool,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
     let mut line = Vec::new();
@@ -84,7 +90,9 @@ pub fn check_stream(
             Ok(parsed) => {
                 summary.valid += 1;
                 summary.warnings += parsed.warnings.len();
-                writeln!(out, "line {number}: ok")?;
+                if !quiet {
+                    writeln!(out, "line {number}: ok")?;
+                }
                 for warning in &parsed.warnings {
                     writeln!(
                         out,
@@ -164,7 +172,8 @@ mod tests {
     fn report(input: &[u8]) -> (String, Summary) {
         let now = Timestamp::from_millis(1_735_689_600_000).unwrap();
         let mut out = Vec::new();
-        let summary = check_stream(input, &mut out, &ValidationConfig::default(), now).unwrap();
+        let summary =
+            check_stream(input, &mut out, &ValidationConfig::default(), now, false).unwrap();
         (String::from_utf8(out).unwrap(), summary)
     }
 
