@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: the server allocates and frees
-/// many small values across threads, where glibc's malloc spent about a fifth
+/// many small values across threads, where glibc's malloc spent about a sixth
 /// of the request threads' time (docs/PERFORMANCE.md, "Event store v2").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -82,6 +82,6 @@ pub use traits::{
     AccountStore, CatalogStore, CustomerStore, EventStore, InvoiceStore, Store, SubscriptionStore,
 };
 pub use versions::{
-    AsOf, CurrentVersion, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan,
-    VersionStatus, plan_upserts,
+    AsOf, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan, VersionStatus,
+    plan_upserts,
 };

@@ -16,11 +16,11 @@
 
 use std::collections::HashMap;
 
-use tally_event::{EventKey, Timestamp, UpsertOutcome, upsert_outcome};
+use tally_event::{EventKey, Record, Timestamp, UpsertOutcome, upsert_outcome};
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::{NewEvent, StoredEvent, UpsertResult};
-use crate::ids::{AccountId, EventId};
+use crate::ids::{AccountId, CustomerId, EventId};
 
 /// An ingestion sequence number: strictly increasing per account, one per
 /// stored version and one per deletion. What an account "knew" at sequence `s`
@@ -189,35 +189,6 @@ impl VersionStatus {
     }
 }
 
-/// The part of a key's current version the upsert rule needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurrentVersion {
-    /// The key's `evt_` id for this life.
-    pub id: EventId,
-    /// The version's sequence number.
-    pub seq: EventSeq,
-    /// Its customer, timestamp and record (what `unchanged` compares).
-    pub event: NewEvent,
-}
-
-impl CurrentVersion {
-    /// The current version that `stored` is.
-    pub fn of(stored: &StoredEvent) -> Self {
-        Self {
-            id: stored.id.clone(),
-            seq: stored.seq,
-            event: NewEvent {
-                id: stored.id.clone(),
-                event_type: stored.event_type.clone(),
-                customer_id: stored.customer_id.clone(),
-                timestamp: stored.timestamp,
-                record: stored.record.clone(),
-                ingested_at: stored.ingested_at,
-            },
-        }
-    }
-}
-
 /// A version to insert, planned by [`plan_upserts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedVersion<'a> {
@@ -267,19 +238,20 @@ pub struct UpsertPlan<'a> {
 #[derive(Debug, Clone)]
 enum Slot {
     /// Stored before the plan.
-    Stored(CurrentVersion),
+    Stored(StoredEvent),
     /// Written by the plan: its index in `UpsertPlan::versions`.
     Planned(usize),
 }
 
 /// Plans the upserts of `groups` (each an account and its events, applied in
 /// order), given the current version of every key they name (`None`: no
-/// current version) and each account's last sequence number. Every backend
+/// current version), as the backend read it, and each account's last
+/// sequence number. Every backend
 /// runs this one plan, so the outcome of an upsert is decided in one place;
 /// what a backend owns is reading the state and writing the plan atomically.
 pub fn plan_upserts<'a>(
     groups: &[(&'a AccountId, &'a [NewEvent])],
-    current: HashMap<(&'a AccountId, EventKey), Option<CurrentVersion>>,
+    current: HashMap<(&'a AccountId, EventKey), Option<StoredEvent>>,
     mut last_seq: HashMap<&'a AccountId, EventSeq>,
 ) -> UpsertPlan<'a> {
     let mut slots: HashMap<(&'a AccountId, EventKey), Option<Slot>> = current
@@ -294,11 +266,15 @@ pub fn plan_upserts<'a>(
             let (outcome, id) = match slot {
                 None => (UpsertOutcome::Created, event.id.clone()),
                 Some(Slot::Stored(stored)) => {
-                    (outcome_against(&stored.event, event), stored.id.clone())
+                    let content = (&stored.customer_id, &stored.record);
+                    let outcome = outcome_against((stored.timestamp, content), event);
+                    (outcome, stored.id.clone())
                 }
                 Some(Slot::Planned(index)) => {
                     let planned = &plan.versions[*index];
-                    (outcome_against(planned.event, event), planned.id.clone())
+                    let content = (&planned.event.customer_id, &planned.event.record);
+                    let outcome = outcome_against((planned.event.timestamp, content), event);
+                    (outcome, planned.id.clone())
                 }
             };
             results.push(UpsertResult {
@@ -339,15 +315,14 @@ pub fn plan_upserts<'a>(
     plan
 }
 
-/// The upsert rule of `tally_event` applied to the current version: the
-/// content compared for `unchanged` is the customer and the record.
-fn outcome_against(current: &NewEvent, incoming: &NewEvent) -> UpsertOutcome {
-    let stored = (&current.customer_id, &current.record);
+/// The content `unchanged` compares: the customer and the record.
+type Content<'c> = (&'c CustomerId, &'c Record);
+
+/// The upsert rule of `tally_event` applied to the current version's
+/// timestamp and content.
+fn outcome_against(current: (Timestamp, Content<'_>), incoming: &NewEvent) -> UpsertOutcome {
     let sent = (&incoming.customer_id, &incoming.record);
-    upsert_outcome(
-        Some((current.timestamp, &stored)),
-        (incoming.timestamp, &sent),
-    )
+    upsert_outcome(Some((current.0, &current.1)), (incoming.timestamp, &sent))
 }
 
 #[cfg(test)]
@@ -410,10 +385,14 @@ mod tests {
     fn a_stored_current_version_is_superseded_by_an_update() {
         let account = AccountId::random();
         let stored = new_event("a", 10, 1);
-        let current = CurrentVersion {
+        let current = StoredEvent {
             id: stored.id.clone(),
+            event_type: stored.event_type.clone(),
+            customer_id: stored.customer_id.clone(),
+            timestamp: stored.timestamp,
+            record: stored.record.clone(),
+            ingested_at: stored.ingested_at,
             seq: EventSeq(3),
-            event: stored.clone(),
         };
         let events = [new_event("a", 10, 2)];
         let found = HashMap::from([((&account, stored.key()), Some(current))]);

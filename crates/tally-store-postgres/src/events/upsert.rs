@@ -19,8 +19,8 @@ use sqlx::Transaction;
 use sqlx::postgres::{PgPool, Postgres};
 use tally_event::EventKey;
 use tally_store::{
-    AccountId, CurrentVersion, EventSeq, NewEvent, PlannedVersion, StoreError, StoreResult,
-    StoredEvent, Superseded, UpsertPlan, UpsertResult, plan_upserts,
+    AccountId, EventSeq, NewEvent, PlannedVersion, StoreError, StoreResult, StoredEvent,
+    Superseded, UpsertPlan, UpsertResult, plan_upserts,
 };
 
 use super::{EventRow, lock_sequence, sql};
@@ -34,7 +34,7 @@ const INSERT_CHUNK: usize = 5_000;
 pub(super) type Group<'a> = (&'a AccountId, &'a [NewEvent]);
 
 /// The current version of every key the input names that has one.
-type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<CurrentVersion>>;
+type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<StoredEvent>>;
 
 /// An account's distinct keys, as (event type, record id).
 type Keys<'a> = BTreeSet<(&'a str, &'a str)>;
@@ -71,7 +71,7 @@ async fn read_state<'a>(
     for (account, keys) in keys_by_account(groups) {
         locked.insert(account, lock_sequence(tx, account).await?);
         for stored in current_versions(tx, account, &keys).await? {
-            current.insert((account, stored.key()), Some(CurrentVersion::of(&stored)));
+            current.insert((account, stored.key()), Some(stored));
         }
     }
     Ok((current, locked))

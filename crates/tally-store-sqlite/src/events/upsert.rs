@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use sqlx::{Sqlite, SqliteConnection};
 use tally_event::EventKey;
 use tally_store::{
-    AccountId, CurrentVersion, EventSeq, EventVersion, NewEvent, PlannedVersion, StoreResult,
-    Superseded, UpsertResult, plan_upserts,
+    AccountId, EventSeq, NewEvent, PlannedVersion, StoreResult, StoredEvent, Superseded,
+    UpsertResult, plan_upserts,
 };
 
 use crate::error::db_err;
@@ -39,7 +39,7 @@ const INSERT_HEAD: &str = "INSERT INTO event_versions \
 VALUES ";
 const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-const CURRENT_HEAD: &str = "SELECT account_id, event_type, record_id, id, customer_id, ts, \
+const CURRENT_HEAD: &str = "SELECT account_id, event_type, id, customer_id, ts, \
 record, ingested_at, seq, current_until, deleted_seq FROM event_versions \
 WHERE current_until IS NULL AND (account_id, event_type, record_id) IN (VALUES ";
 const CURRENT_ROW: &str = "(?, ?, ?)";
@@ -54,11 +54,10 @@ const LAST_SEQ: &str = "SELECT last_seq FROM event_sequences WHERE account_id = 
 const STORE_SEQ: &str = "INSERT INTO event_sequences (account_id, last_seq) VALUES (?, ?) \
 ON CONFLICT (account_id) DO UPDATE SET last_seq = excluded.last_seq";
 
-/// The current version row with its key.
+/// A current version with its account (its key is in the version).
 #[derive(sqlx::FromRow)]
 struct CurrentRow {
     account_id: String,
-    record_id: String,
     #[sqlx(flatten)]
     version: EventRow,
 }
@@ -142,7 +141,7 @@ pub(crate) async fn store_last_seq(
     Ok(())
 }
 
-type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<CurrentVersion>>;
+type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<StoredEvent>>;
 
 /// The current version of every distinct key of `groups` (`None`: no current
 /// version).
@@ -179,10 +178,8 @@ async fn current_versions<'a>(
             let Some(account) = accounts.get(row.account_id.as_str()) else {
                 continue;
             };
-            let version = EventVersion::try_from(row.version)?;
-            let key = version.event.key();
-            debug_assert_eq!(key.record_id.as_str(), row.record_id);
-            current.insert((*account, key), Some(CurrentVersion::of(&version.event)));
+            let stored = StoredEvent::try_from(row.version)?;
+            current.insert((*account, stored.key()), Some(stored));
         }
     }
     Ok(current)

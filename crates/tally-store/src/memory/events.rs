@@ -14,24 +14,20 @@ use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, 
 use crate::ids::{AccountId, CustomerId};
 use crate::page::{Page, SortOrder};
 use crate::traits::EventStore;
-use crate::versions::{AsOf, CurrentVersion, EventSeq, EventVersion, UpsertPlan, plan_upserts};
-
-fn visible(versions: &[EventVersion], as_of: AsOf) -> Option<&EventVersion> {
-    as_of.pick(versions)
-}
+use crate::versions::{AsOf, EventSeq, EventVersion, UpsertPlan, plan_upserts};
 
 impl Tenant {
     fn current(&self, key: &EventKey) -> Option<&EventVersion> {
         self.events
             .get(key)
-            .and_then(|versions| visible(versions, AsOf::CURRENT))
+            .and_then(|versions| AsOf::CURRENT.pick(versions))
     }
 
     /// One version per key as `as_of` sees it, passing `keep`.
     fn visible_events(&self, as_of: AsOf, keep: impl Fn(&StoredEvent) -> bool) -> Vec<StoredEvent> {
         self.events
             .values()
-            .filter_map(|versions| visible(versions, as_of))
+            .filter_map(|versions| as_of.pick(versions))
             .map(|v| &v.event)
             .filter(|e| keep(e))
             .cloned()
@@ -58,7 +54,7 @@ fn upsert_groups(state: &mut State, groups: &[EventGroup]) -> Vec<Vec<UpsertResu
         for event in events {
             let found = tenant
                 .and_then(|t| t.current(&event.key()))
-                .map(|v| CurrentVersion::of(&v.event));
+                .map(|v| v.event.clone());
             current.insert((account, event.key()), found);
         }
     }
