@@ -110,7 +110,7 @@ async fn export(billing: &Billing, account: &AccountId, subscription: &str) -> a
     let scope = billing
         .subscription_scope(account, subscription, &range)
         .await?;
-    let product_id = scope.product_ids[0].to_string();
+    let product_id = scope.products[0].product.id.to_string();
     let export = billing.product_csv(account, &scope, &product_id).await?;
     let prepared = started.elapsed();
     let mut bytes = 0u64;

@@ -108,4 +108,4 @@ pub use error::{DefinitionError, ErrorCode, EvalError};
 pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
 pub use filter::{Condition, Filter, Literal, Operand, Operator};
 pub use formula::{Formula, FormulaError};
-pub use timeseries::{Bucket, MAX_BUCKETS, SeriesAccumulator, time_series};
+pub use timeseries::{Bucket, MAX_BUCKETS, SeriesAccumulator, bucket_bounds, time_series};

@@ -10,8 +10,10 @@
 //! - `metered`: a bucket aggregates the events in [bucket start, bucket end) ∩ range.
 //! - `licensed`: a bucket gives the entities alive at its end: every event with a
 //!   timestamp before min(bucket end, range end), as the evaluation of a period
-//!   ending there would. Since stores keep only the current version of an entity,
-//!   an entity filtered out today (e.g. by `deleted_at`) is absent from every bucket.
+//!   ending there would. Over one version per entity, as here, an entity
+//!   filtered out today (e.g. by `deleted_at`) is absent from every bucket; a
+//!   store that keeps versions reads each bucket as of its end instead
+//!   ([`bucket_bounds`]; docs/aggregation.md).
 
 use chrono::{Datelike, Months, NaiveDate, TimeZone, Utc};
 use tally_event::{Event, Period, Timestamp};
@@ -116,6 +118,22 @@ fn bucket_window(
         (AggregatorKind::Metered, Err(_)) => Window::Range(range),
         (AggregatorKind::Licensed, _) => Window::Before(end),
     }
+}
+
+/// Each bucket's start and its end clipped to `range`, in time order: the
+/// instants at which a licensed series reads its entities (a store keeping
+/// versions reads each bucket as of its end rather than feeding one stream).
+pub fn bucket_bounds(
+    range: Period,
+    bucket: Bucket,
+) -> Result<Vec<(Timestamp, Timestamp)>, EvalError> {
+    let starts = bucket_starts(range, bucket)?;
+    let ends = starts
+        .iter()
+        .skip(1)
+        .map(|next| (*next).min(range.end()))
+        .chain(std::iter::once(range.end()));
+    Ok(starts.iter().copied().zip(ends).collect())
 }
 
 /// Quantities per bucket over `range`, optionally narrowed by a named filter.

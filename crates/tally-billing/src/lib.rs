@@ -133,7 +133,10 @@ pub use error::{BillingError, BillingResult, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination};
-pub use invoice::{InvoiceFilter, InvoiceLine, InvoiceTotals, InvoiceView, LineType};
+pub use invoice::{
+    EventChange, EventChangeKind, InvoiceChanges, InvoiceFilter, InvoiceLine, InvoiceTotals,
+    InvoiceView, LineChange, LineType,
+};
 pub use period::{PeriodError, period_containing};
 pub use service::{Billing, SETTINGS_CACHE_MS};
 pub use settings::AccountSettings;

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use serde_json::Value as Json;
 use tally_event::Period;
 use tally_store::{
-    AccountId, CustomerId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus,
-    InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
+    AccountId, CustomerId, EventSeq, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery,
+    InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
+    SubscriptionId,
 };
 
 use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt};
@@ -18,17 +19,18 @@ const NEXT_NUMBER: &str = "INSERT INTO invoice_sequences AS c (account_id, last_
      VALUES ($1, 1) ON CONFLICT (account_id) DO UPDATE SET last_number = c.last_number + 1 \
      RETURNING last_number";
 const INSERT: &str = "INSERT INTO invoices (account_id, id, number, subscription_id, \
-     customer_id, status, period_start, period_end, currency, lines, totals, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12)";
+     customer_id, status, period_start, period_end, currency, lines, totals, created_at, \
+     finalized_at, known_seq, basis) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::json, $11::json, $12, $13, $14, $15::json)";
 const GET: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
-     period_end, currency, lines, totals, created_at, finalized_at \
+     period_end, currency, lines, totals, created_at, finalized_at, known_seq, basis \
      FROM invoices WHERE account_id = $1 AND id = $2";
 /// The `invoices_subscription_period` unique index answers it.
 const BY_PERIOD: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
-     period_end, currency, lines, totals, created_at, finalized_at FROM invoices \
+     period_end, currency, lines, totals, created_at, finalized_at, known_seq, basis FROM invoices \
      WHERE account_id = $1 AND subscription_id = $2 AND period_start = $3 AND period_end = $4";
 const LIST: &str = "SELECT id, number, subscription_id, customer_id, status, period_start, \
-     period_end, currency, lines, totals, created_at, finalized_at FROM invoices \
+     period_end, currency, lines, totals, created_at, finalized_at, known_seq, basis FROM invoices \
      WHERE account_id = $1 AND ($2::text IS NULL OR subscription_id = $2) \
      AND ($3::text IS NULL OR customer_id = $3) \
      ORDER BY number DESC LIMIT $4 OFFSET $5";
@@ -36,9 +38,9 @@ const COUNT: &str = "SELECT count(*) FROM invoices WHERE account_id = $1 \
      AND ($2::text IS NULL OR subscription_id = $2) AND ($3::text IS NULL OR customer_id = $3)";
 /// Only a draft changes; finalized invoices are frozen.
 const UPDATE_DRAFT: &str = "UPDATE invoices SET status = $3, lines = $4::json, totals = $5::json, \
-     finalized_at = $6 WHERE account_id = $1 AND id = $2 AND status = 'draft' \
+     finalized_at = $6, known_seq = $7, basis = $8::json WHERE account_id = $1 AND id = $2 AND status = 'draft' \
      RETURNING id, number, subscription_id, customer_id, status, period_start, period_end, \
-     currency, lines, totals, created_at, finalized_at";
+     currency, lines, totals, created_at, finalized_at, known_seq, basis";
 
 #[derive(sqlx::FromRow)]
 struct InvoiceRow {
@@ -54,6 +56,8 @@ struct InvoiceRow {
     totals: Json,
     created_at: i64,
     finalized_at: Option<i64>,
+    known_seq: Option<i64>,
+    basis: Option<Json>,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -76,6 +80,8 @@ impl TryFrom<InvoiceRow> for Invoice {
             currency: row.currency,
             lines: row.lines,
             totals: row.totals,
+            known_seq: row.known_seq.map(EventSeq::new).transpose()?,
+            basis: row.basis,
             created_at: timestamp(row.created_at, "invoices.created_at")?,
             finalized_at: timestamp_opt(row.finalized_at, "invoices.finalized_at")?,
         })
@@ -95,6 +101,10 @@ impl InvoiceStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
+        let created = Invoice::from_new(
+            invoice,
+            InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("invoice_sequences", e))?),
+        );
         sqlx::query(INSERT)
             .bind(account.as_str())
             .bind(invoice.id.as_str())
@@ -108,12 +118,14 @@ impl InvoiceStore for PgStore {
             .bind(invoice.lines.to_string())
             .bind(invoice.totals.to_string())
             .bind(invoice.created_at.as_millis())
+            .bind(created.finalized_at.map(|t| t.as_millis()))
+            .bind(invoice.known_seq.map(EventSeq::get))
+            .bind(invoice.basis.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
         tx.commit().await.map_err(map_sqlx_error)?;
-        let number = u64::try_from(number).map_err(|e| corrupt("invoice_sequences", e))?;
-        Ok(Invoice::from_new(invoice, InvoiceNumber(number)))
+        Ok(created)
     }
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
@@ -164,6 +176,8 @@ impl InvoiceStore for PgStore {
             .bind(update.lines.to_string())
             .bind(update.totals.to_string())
             .bind(update.finalized_at.map(|t| t.as_millis()))
+            .bind(update.known_seq.map(EventSeq::get))
+            .bind(update.basis.as_ref().map(ToString::to_string))
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 use tally_event::Period;
 use tally_store::{
-    AccountId, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceStore,
-    InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
+    AccountId, EventSeq, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus,
+    InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
 };
 
 use crate::error::corrupt;
@@ -22,23 +22,26 @@ ON CONFLICT (account_id) DO UPDATE SET last_number = last_number + 1
 RETURNING last_number";
 const INSERT: &str = "\
 INSERT INTO invoices (account_id, id, number, subscription_id, customer_id, status,
-                      period_start, period_end, currency, lines, totals, created_at, finalized_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+                      period_start, period_end, currency, lines, totals, created_at, finalized_at,
+                      known_seq, basis)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const COLUMNS: &str = "id, number, subscription_id, customer_id, status, period_start, \
-                       period_end, currency, lines, totals, created_at, finalized_at";
+                       period_end, currency, lines, totals, created_at, finalized_at, \
+                       known_seq, basis";
 const BY_ID: &str = "\
 SELECT id, number, subscription_id, customer_id, status, period_start, period_end, currency,
-       lines, totals, created_at, finalized_at
+       lines, totals, created_at, finalized_at, known_seq, basis
 FROM invoices WHERE account_id = ?1 AND id = ?2";
 /// The `invoices_subscription_period` unique index answers it.
 const BY_PERIOD: &str = "\
 SELECT id, number, subscription_id, customer_id, status, period_start, period_end, currency,
-       lines, totals, created_at, finalized_at
+       lines, totals, created_at, finalized_at, known_seq, basis
 FROM invoices WHERE account_id = ?1 AND subscription_id = ?2 AND period_start = ?3
   AND period_end = ?4";
 const STATUS: &str = "SELECT status FROM invoices WHERE account_id = ?1 AND id = ?2";
 const UPDATE: &str = "\
-UPDATE invoices SET status = ?3, lines = ?4, totals = ?5, finalized_at = ?6
+UPDATE invoices SET status = ?3, lines = ?4, totals = ?5, finalized_at = ?6, known_seq = ?7,
+                    basis = ?8
 WHERE account_id = ?1 AND id = ?2";
 
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &InvoiceQuery) {
@@ -82,6 +85,8 @@ impl InvoiceStore for SqliteStore {
             .bind(invoice.totals.to_string())
             .bind(invoice.created_at.as_millis())
             .bind(invoice.finalized_at.map(|t| t.as_millis()))
+            .bind(invoice.known_seq.map(EventSeq::get))
+            .bind(invoice.basis.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await
             .map_err(db_err("invoice"))?;
@@ -153,6 +158,8 @@ impl InvoiceStore for SqliteStore {
             .bind(update.lines.to_string())
             .bind(update.totals.to_string())
             .bind(update.finalized_at.map(|t| t.as_millis()))
+            .bind(update.known_seq.map(EventSeq::get))
+            .bind(update.basis.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await
             .map_err(db_err("invoice"))?;

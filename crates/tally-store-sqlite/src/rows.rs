@@ -266,6 +266,8 @@ pub(crate) struct InvoiceRow {
     totals: String,
     created_at: i64,
     finalized_at: Option<i64>,
+    known_seq: Option<i64>,
+    basis: Option<String>,
 }
 
 impl TryFrom<InvoiceRow> for Invoice {
@@ -291,6 +293,8 @@ impl TryFrom<InvoiceRow> for Invoice {
             currency: row.currency,
             lines: json(&row.lines)?,
             totals: json(&row.totals)?,
+            known_seq: row.known_seq.map(EventSeq::new).transpose()?,
+            basis: row.basis.as_deref().map(json).transpose()?,
             created_at: ts(row.created_at)?,
             finalized_at: row.finalized_at.map(ts).transpose()?,
         })

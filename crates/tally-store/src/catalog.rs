@@ -16,6 +16,7 @@ use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, CustomerId, InvoiceId, PriceGroupId, ProductId,
     SubscriptionId,
 };
+use crate::versions::EventSeq;
 
 /// A tenant. `name` is unique (`tally keys create --account NAME`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,6 +328,10 @@ pub struct NewInvoice {
     pub lines: serde_json::Value,
     /// Totals as `tally-billing` shapes them.
     pub totals: serde_json::Value,
+    /// The ingestion sequence the lines were read at, when created frozen.
+    pub known_seq: Option<EventSeq>,
+    /// What priced the lines, as `tally-billing` shapes it, when created frozen.
+    pub basis: Option<serde_json::Value>,
     /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
@@ -352,6 +357,12 @@ pub struct Invoice {
     pub lines: serde_json::Value,
     /// Totals as `tally-billing` shapes them (opaque here).
     pub totals: serde_json::Value,
+    /// Set when finalized: the account's ingestion sequence the lines were
+    /// read at, so every later read of its events can be as of it. `None` for
+    /// drafts and for invoices finalized before stores recorded it.
+    pub known_seq: Option<EventSeq>,
+    /// Set when finalized: what priced the lines (opaque here).
+    pub basis: Option<serde_json::Value>,
     /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
     /// When it was finalized; `None` while a draft.
@@ -372,6 +383,8 @@ impl Invoice {
             currency: new.currency.clone(),
             lines: new.lines.clone(),
             totals: new.totals.clone(),
+            known_seq: new.known_seq,
+            basis: new.basis.clone(),
             created_at: new.created_at,
             finalized_at: (new.status == InvoiceStatus::Finalized).then_some(new.created_at),
         }
@@ -387,6 +400,10 @@ pub struct InvoiceUpdate {
     pub lines: serde_json::Value,
     /// The new totals.
     pub totals: serde_json::Value,
+    /// Set when `status` becomes `Finalized`: the ingestion sequence the lines were read at.
+    pub known_seq: Option<EventSeq>,
+    /// Set when `status` becomes `Finalized`: what priced the lines.
+    pub basis: Option<serde_json::Value>,
     /// Set when `status` becomes `Finalized`.
     pub finalized_at: Option<Timestamp>,
 }

@@ -45,7 +45,7 @@
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
+use tally_aggregate::{AggregateResult, Aggregator, AggregatorKind, Bucket, Window, bucket_bounds};
 use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 
 use crate::catalog::{
@@ -53,7 +53,7 @@ use crate::catalog::{
     ResolvedCustomer, Subscription, SubscriptionQuery,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::evaluate::{evaluate_stream, series_stream};
+use crate::evaluate::{eval_error, evaluate_stream, series_stream};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
@@ -244,12 +244,14 @@ pub trait EventStore: Send + Sync {
         evaluate_stream(events, aggregator, filter, window).await
     }
 
-    /// Quantities per bucket over `range` (of one customer, or all of them), as
-    /// `tally_aggregate::time_series` computes them. The default reads only the
-    /// aggregator's window of the range (metered: the range; licensed:
-    /// everything before its end) through `stream_events` for one customer or
-    /// `stream_events_of_type` for all, pushing each event into its bucket as it
-    /// arrives: memory holds the buckets, not the events.
+    /// Quantities per bucket over `range` (of one customer, or all of them).
+    /// Metered: as `tally_aggregate::time_series` computes them over the
+    /// current events, read once through `stream_events` (one customer) or
+    /// `stream_events_of_type` (all), each event pushed into its bucket as it
+    /// arrives: memory holds the buckets, not the events. Licensed: each
+    /// bucket is the evaluation of the entities as they were at its end
+    /// ([`AsOf::for_window`]), one read per bucket, so a past bucket never
+    /// changes.
     async fn time_series(
         &self,
         account: &AccountId,
@@ -259,8 +261,23 @@ pub trait EventStore: Send + Sync {
         range: Period,
         bucket: Bucket,
     ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
-        let window = aggregator.window(range).into();
         let event_type = aggregator.event_type();
+        if aggregator.kind() == AggregatorKind::Licensed {
+            let bounds = bucket_bounds(range, bucket).map_err(eval_error)?;
+            let mut series = Vec::with_capacity(bounds.len());
+            for (start, end) in bounds {
+                let window = Window::Before(end);
+                let as_of = AsOf::for_window(window.into(), None);
+                let events =
+                    self.stream_events_as_of(account, customer, event_type, window.into(), as_of);
+                series.push((
+                    start,
+                    evaluate_stream(events, aggregator, filter, window).await?,
+                ));
+            }
+            return Ok(series);
+        }
+        let window = aggregator.window(range).into();
         let events = match customer {
             Some(customer) => self.stream_events(account, customer, event_type, window),
             None => self.stream_events_of_type(account, event_type, window),

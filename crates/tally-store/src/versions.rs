@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use tally_event::{EventKey, Record, Timestamp, UpsertOutcome, upsert_outcome};
 
 use crate::error::{StoreError, StoreResult};
-use crate::events::{NewEvent, StoredEvent, UpsertResult};
+use crate::events::{EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{AccountId, CustomerId, EventId};
 
 /// An ingestion sequence number: strictly increasing per account, one per
@@ -95,6 +95,21 @@ impl AsOf {
             known_at: None,
             valid_at: Some(at),
         }
+    }
+
+    /// The read a billing window means, as known at `known_at` (`None`: now):
+    /// a metered range reads each key's current version; a licensed window
+    /// (`Before(end)`) reads each entity as it was just before `end`, so an
+    /// update or soft deletion stamped after the end never changes the period
+    /// (docs/storage.md, "Which version a read sees").
+    pub fn for_window(window: EventWindow, known_at: Option<EventSeq>) -> Self {
+        let valid_at = match window {
+            EventWindow::Range(_) => None,
+            // The last instant before `end`; the epoch has none, and a window
+            // ending there holds nothing whichever version is read.
+            EventWindow::Before(end) => Timestamp::from_millis(end.as_millis() - 1).ok(),
+        };
+        Self { known_at, valid_at }
     }
 
     /// Whether this is the plain current read.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use tally_aggregate::{
-    AggregateResult, Bucket, EvalError, SeriesAccumulator, evaluate, time_series,
+    AggregateResult, Bucket, EvalError, SeriesAccumulator, bucket_bounds, evaluate, time_series,
 };
 use tally_event::Event;
 
@@ -65,6 +65,27 @@ fn months_follow_the_calendar_and_the_range_is_clipped() {
             ("2024-02-01T00:00:00.000Z", "1")
         ])
     );
+}
+
+#[test]
+fn bucket_bounds_are_the_series_buckets_clipped_to_the_range() {
+    let range = period("2024-01-01T05:00:00Z", "2024-03-01T00:00:00Z");
+    let bounds: Vec<(String, String)> = bucket_bounds(range, Bucket::Month)
+        .unwrap()
+        .into_iter()
+        .map(|(start, end)| (start.to_string(), end.to_string()))
+        .collect();
+    assert_eq!(
+        bounds,
+        pairs(&[
+            ("2024-01-01T00:00:00.000Z", "2024-02-01T00:00:00.000Z"),
+            ("2024-02-01T00:00:00.000Z", "2024-03-01T00:00:00.000Z"),
+        ])
+    );
+    let short = period("2024-01-01T05:00:00Z", "2024-01-02T12:00:00Z");
+    let days = bucket_bounds(short, Bucket::Day).unwrap();
+    assert_eq!(days.len(), 2);
+    assert_eq!(days[1].1, at("2024-01-02T12:00:00Z"));
 }
 
 #[test]

@@ -115,6 +115,10 @@ pub struct InvoiceResponse {
     pub totals: InvoiceTotalsView,
     pub created_at: String,
     pub finalized_at: Option<String>,
+    /// Finalized invoices: the account's ingestion sequence the lines were
+    /// read at; its consumption, CSV and ZIP read the events as of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_seq: Option<i64>,
 }
 
 fn decimal(value: rust_decimal::Decimal) -> serde_json::Value {
@@ -134,7 +138,7 @@ fn breakdown(entry: BreakdownEntry) -> BreakdownView {
     }
 }
 
-fn line_type(kind: LineType) -> String {
+pub(crate) fn line_type(kind: LineType) -> String {
     let name = match kind {
         LineType::Usage => "usage",
         LineType::Fee => "fee",
@@ -182,6 +186,7 @@ impl From<InvoiceView> for InvoiceResponse {
             },
             created_at: invoice.created_at.to_rfc3339(),
             finalized_at: invoice.finalized_at.map(|at| at.to_rfc3339()),
+            known_seq: invoice.known_seq.map(|seq| seq.get()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! convert to the wire type.
 
 pub mod aggregators;
+pub mod changes;
 pub mod consumption;
 pub mod customers;
 pub mod events;
@@ -36,6 +37,7 @@ pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
         .merge(usage::routes())
         .merge(exports::routes())
         .merge(invoices::routes())
+        .merge(changes::routes())
         .merge(consumption::routes())
 }
 

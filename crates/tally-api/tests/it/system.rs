@@ -102,6 +102,7 @@ fn served_operations() -> Vec<String> {
         "POST /v1/invoices/{id}/finalize",
         "GET /v1/subscriptions/{id}/consumption",
         "GET /v1/invoices/{id}/consumption",
+        "GET /v1/invoices/{id}/changes",
         "GET /healthz",
         "GET /metrics",
         "GET /openapi.json",

@@ -38,29 +38,37 @@ use tally_aggregate::Aggregator;
 use tally_event::Period;
 use tally_pricing::AttributionRule;
 use tally_store::{
-    AccountId, CustomerId, Invoice, Product, ProductId, ProductKind, StoreError, StoredEvent,
-    Subscription,
+    AccountId, CustomerId, EventSeq, Invoice, Product, ProductId, ProductKind, StoreError,
+    StoredEvent, Subscription, SubscriptionId,
 };
 
 use crate::error::{BillingError, BillingResult};
 use crate::input::DateRange;
+use crate::invoice::{InvoiceLine, PricedProduct};
 use crate::service::{Billing, compile_stored};
 use crate::simulate::{PriceGroupRef, stored_model};
-use crate::usage::{calendar_month, event_window, range_or_invalid};
+use crate::usage::{calendar_month, range_or_invalid};
 use plan::{Plan, PlanBuilder, Planning, Totals};
 use walk::{Judge, RowWalker};
 
-/// Whose events, over which period, for which products.
+/// Whose events, over which period, priced by what, as known when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumptionScope {
     /// The subscription whose products are explained.
-    pub subscription: Subscription,
+    pub subscription_id: SubscriptionId,
+    /// ISO 4217 code of every amount: the invoice's, else the subscription's.
+    pub currency: String,
     /// The customer whose events count (an invoice's own customer for an invoice scope).
     pub customer_id: CustomerId,
     /// The period priced as one, `[start, end)`.
     pub period: Period,
-    /// The products to explain, in the subscription's (or invoice's) order.
-    pub product_ids: Vec<ProductId>,
+    /// The products to explain, in the subscription's (or invoice's) order,
+    /// as the live catalog has them, or as a finalized invoice's basis froze
+    /// them.
+    pub products: Vec<PricedProduct>,
+    /// `None`: the events as known now; a finalized invoice's: as known at
+    /// its sequence.
+    pub known_at: Option<EventSeq>,
     /// Set when the scope is an invoice's.
     pub invoice: Option<Invoice>,
 }
@@ -76,6 +84,8 @@ pub struct ProductConsumption {
     pub customer_id: CustomerId,
     /// The period priced, `[start, end)`.
     pub period: Period,
+    /// The events as known now (`None`) or at this sequence.
+    pub known_at: Option<EventSeq>,
     /// One per price group of the product, in its order; the index is the `group` of
     /// [`Billing::consumption_rows`].
     pub groups: Vec<GroupConsumption>,
@@ -122,7 +132,8 @@ impl ProductConsumption {
 
 impl Billing {
     /// The scope of a subscription's period: the one containing now, or the
-    /// `start_date`/`end_date` range (any range, priced as one period).
+    /// `start_date`/`end_date` range (any range, priced as one period), priced
+    /// by the live catalog over the events as known now.
     pub async fn subscription_scope(
         &self,
         account: &AccountId,
@@ -131,48 +142,54 @@ impl Billing {
     ) -> BillingResult<ConsumptionScope> {
         let subscription = self.get_subscription(account, subscription_id).await?;
         let period = self.explored_period(&subscription, range)?;
+        let pricing = self.live_pricing(account, &subscription).await?;
         Ok(ConsumptionScope {
+            subscription_id: subscription.id.clone(),
+            currency: subscription.currency.clone(),
             customer_id: subscription.customer_id.clone(),
-            product_ids: subscription.product_ids.clone(),
-            subscription,
+            products: pricing.products,
             period,
+            known_at: None,
             invoice: None,
         })
     }
 
-    /// The scope of an invoice: its subscription's customer, the invoice's
-    /// period, and the products its lines name, in line order (for a draft,
-    /// the lines as recomputed now, so a product added to the subscription
-    /// since the draft was created is explained too).
+    /// The scope of an invoice: its customer and period. A finalized
+    /// invoice's is priced by its basis over the events as known at its
+    /// sequence, so it adds up to its lines whatever changed since; a draft's
+    /// (and one finalized before sequences were recorded) by the live catalog
+    /// over the events as known now.
     pub async fn invoice_scope(
         &self,
         account: &AccountId,
         invoice_id: &str,
     ) -> BillingResult<ConsumptionScope> {
         let invoice = self.stored_invoice(account, invoice_id).await?;
-        let subscription_id = invoice.subscription_id.as_ref().ok_or_else(|| {
+        let subscription_id = invoice.subscription_id.clone().ok_or_else(|| {
             BillingError::Store(StoreError::Corrupt(format!(
                 "invoice {} has no subscription",
                 invoice.id
             )))
         })?;
-        let subscription = self
-            .store
-            .get_subscription(account, subscription_id)
-            .await?;
-        let current = self.current(account, invoice.clone()).await?;
-        let mut product_ids: Vec<ProductId> = Vec::new();
-        for line in &current.lines {
-            match ProductId::parse(&line.product_id) {
-                Ok(id) if !product_ids.contains(&id) => product_ids.push(id),
-                _ => {}
+        let view = self.current(account, invoice.clone()).await?;
+        let (products, known_at) = match (&view.basis, view.known_seq) {
+            (Some(basis), Some(known)) => (basis.to_pricing()?.products, Some(known)),
+            _ => {
+                let subscription = self
+                    .store
+                    .get_subscription(account, &subscription_id)
+                    .await?;
+                let live = self.live_pricing(account, &subscription).await?;
+                (lined_products(live.products, &view.lines), None)
             }
-        }
+        };
         Ok(ConsumptionScope {
+            subscription_id,
+            currency: invoice.currency.clone(),
             customer_id: invoice.customer_id.clone(),
-            product_ids,
+            products,
             period: invoice.period,
-            subscription,
+            known_at,
             invoice: Some(invoice),
         })
     }
@@ -186,12 +203,16 @@ impl Billing {
         scope: &ConsumptionScope,
         product_id: &str,
     ) -> BillingResult<ProductConsumption> {
-        let product = self.get_product(account, product_id).await?;
-        if !scope.product_ids.contains(&product.id) {
+        let Some(priced) = scope
+            .products
+            .iter()
+            .find(|priced| priced.product.id.as_str() == product_id)
+        else {
             return Err(BillingError::not_found("product"));
-        }
-        let aggregator_id = match (&product.kind, &product.aggregator_id) {
-            (ProductKind::Usage, Some(id)) => id.clone(),
+        };
+        let product = priced.product.clone();
+        let record = match (&product.kind, &priced.aggregator) {
+            (ProductKind::Usage, Some(record)) => record,
             _ => {
                 return Err(BillingError::invalid(
                     "/product_id",
@@ -200,8 +221,7 @@ impl Billing {
                 ));
             }
         };
-        let record = self.store.get_aggregator(account, &aggregator_id).await?;
-        let aggregator = Arc::new(compile_stored(&record)?);
+        let aggregator = Arc::new(compile_stored(record)?);
         let mut groups = Vec::with_capacity(product.price_groups.len());
         for group in &product.price_groups {
             let judge = Judge::new(
@@ -221,6 +241,7 @@ impl Billing {
             aggregator,
             customer_id: scope.customer_id.clone(),
             period: scope.period,
+            known_at: scope.known_at,
             groups,
         })
     }
@@ -238,11 +259,12 @@ impl Billing {
             .get(group)
             .ok_or(BillingError::not_found("price_group"))?;
         let mut walker = RowWalker::new(group, planned.judge.clone(), &planned.plan);
-        let events = self.store.stream_events(
+        let events = self.window_events(
             account,
             &product.customer_id,
-            product.aggregator.event_type(),
-            event_window(planned.judge.window),
+            &product.aggregator,
+            planned.judge.window,
+            product.known_at,
         );
         Ok(events
             .filter_map(move |stored| futures::future::ready(walker.step(stored).transpose()))
@@ -327,11 +349,12 @@ impl Billing {
         scope: &ConsumptionScope,
         judge: &Judge,
     ) -> BoxStream<'static, tally_store::StoreResult<StoredEvent>> {
-        self.store.stream_events(
+        self.window_events(
             account,
             &scope.customer_id,
-            judge.aggregator.event_type(),
-            event_window(judge.window),
+            &judge.aggregator,
+            judge.window,
+            scope.known_at,
         )
     }
 
@@ -347,4 +370,25 @@ impl Billing {
             .map_err(|e| BillingError::conflict("subscription", e.to_string()))?;
         range_or_invalid(range, current)
     }
+}
+
+/// The live products a draft's lines name, in line order (a product added to
+/// the subscription since the draft was created is explained too: its lines
+/// are recomputed on every read).
+fn lined_products(products: Vec<PricedProduct>, lines: &[InvoiceLine]) -> Vec<PricedProduct> {
+    let mut named: Vec<ProductId> = Vec::new();
+    for line in lines {
+        if let Ok(id) = ProductId::parse(&line.product_id)
+            && !named.contains(&id)
+        {
+            named.push(id);
+        }
+    }
+    let mut ordered: Vec<PricedProduct> = Vec::with_capacity(named.len());
+    for id in named {
+        if let Some(priced) = products.iter().find(|p| p.product.id == id) {
+            ordered.push(priced.clone());
+        }
+    }
+    ordered
 }

@@ -158,23 +158,21 @@ impl Billing {
         lines: &[InvoiceLine],
     ) -> BillingResult<ConsumptionView> {
         let mut products = Vec::new();
-        for product_id in &scope.product_ids {
-            let product = match self.store.get_product(account, product_id).await {
-                Ok(product) if product.kind == ProductKind::Usage => product,
-                Ok(_) | Err(tally_store::StoreError::NotFound { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            };
+        for priced in &scope.products {
+            if priced.product.kind != ProductKind::Usage {
+                continue;
+            }
             let planned = self
-                .product_consumption(account, scope, product.id.as_str())
+                .product_consumption(account, scope, priced.product.id.as_str())
                 .await?;
             products.push(self.product_view(account, &planned, page, lines).await?);
         }
         Ok(ConsumptionView {
-            subscription_id: scope.subscription.id.clone(),
+            subscription_id: scope.subscription_id.clone(),
             customer_id: scope.customer_id.clone(),
             invoice: None,
             period: scope.period,
-            currency: scope.subscription.currency.clone(),
+            currency: scope.currency.clone(),
             events_changed_since_finalization: None,
             products,
         })

@@ -12,7 +12,6 @@ use super::sheet::{ExportRow, KeySet, Layout, Sheet};
 use crate::consumption::{ConsumptionRow, ConsumptionScope, ProductConsumption};
 use crate::error::{BillingError, BillingResult};
 use crate::service::Billing;
-use crate::usage::event_window;
 
 /// Why writing an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -86,23 +85,19 @@ impl Billing {
         scope: &ConsumptionScope,
     ) -> BillingResult<ZipExport> {
         let mut products = Vec::new();
-        for product_id in &scope.product_ids {
-            // A product the frozen lines of an invoice name may have been
-            // deleted since: it is left out, as in the consumption view.
-            match self.store.get_product(account, product_id).await {
-                Ok(product) if product.kind == ProductKind::Usage => {}
-                Ok(_) | Err(tally_store::StoreError::NotFound { .. }) => continue,
-                Err(error) => return Err(error.into()),
+        for priced in &scope.products {
+            if priced.product.kind != ProductKind::Usage {
+                continue;
             }
             let planned = self
-                .product_consumption(account, scope, product_id.as_str())
+                .product_consumption(account, scope, priced.product.id.as_str())
                 .await?;
             products.push(planned);
         }
         let (currency, exponent) = scope_currency(scope)?;
         let label = match &scope.invoice {
             Some(invoice) => invoice.number.to_string(),
-            None => scope.subscription.id.to_string(),
+            None => scope.subscription_id.to_string(),
         };
         Ok(ZipExport {
             billing: self.clone(),
@@ -310,11 +305,12 @@ async fn record_keys(
         let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
         scopes.push(aggregator.scope(window, filter)?);
     }
-    let mut events = billing.store.stream_events(
+    let mut events = billing.window_events(
         account,
         &product.customer_id,
-        aggregator.event_type(),
-        event_window(window),
+        aggregator,
+        window,
+        product.known_at,
     );
     let mut keys = KeySet::new();
     while let Some(stored) = events.next().await {
@@ -329,10 +325,7 @@ async fn record_keys(
 
 /// The currency amounts are in: the invoice's, else the subscription's.
 fn scope_currency(scope: &ConsumptionScope) -> BillingResult<(String, u32)> {
-    let code = match &scope.invoice {
-        Some(invoice) => &invoice.currency,
-        None => &scope.subscription.currency,
-    };
+    let code = &scope.currency;
     let currency = Currency::parse(code).map_err(|error| {
         BillingError::Store(tally_store::StoreError::Corrupt(format!(
             "currency {code}: {error}"

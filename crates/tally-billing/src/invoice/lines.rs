@@ -1,7 +1,7 @@
-//! An invoice's lines for a subscription and a period, computed from the
-//! current events: one per usage product and price group, one per fee price
-//! group, and a minimum or maximum adjustment per product when its bounds
-//! apply.
+//! An invoice's lines for a customer and a period, priced by a [`Pricing`]
+//! from the events as known at a sequence (or now): one per usage product and
+//! price group, one per fee price group, and a minimum or maximum adjustment
+//! per product when its bounds apply.
 
 use futures::StreamExt;
 use rust_decimal::Decimal;
@@ -12,12 +12,12 @@ use tally_pricing::{
     AdjustmentKind, BreakdownLine, PriceModel, ProductBounds, Quote, TaxRate, Taxed, price,
     price_events,
 };
-use tally_store::{AccountId, AggregatorFilterId, CustomerId, Product, ProductKind, Subscription};
+use tally_store::{AccountId, AggregatorFilterId, CustomerId, EventSeq, Product, ProductKind};
 
 use crate::error::{BillingError, BillingResult};
+use crate::invoice::basis::{PricedProduct, Pricing};
 use crate::service::{Billing, compile_stored};
 use crate::simulate::{PriceGroupRef, stored_model};
-use crate::usage::event_window;
 
 /// What a line bills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,70 +126,50 @@ fn add(a: i64, b: i64) -> BillingResult<i64> {
         .ok_or_else(|| BillingError::Evaluation("invoice total overflows".into()))
 }
 
-/// Who is billed, for when, at which tax rate.
+/// Who is billed, for when, at which tax rate, from which events.
 pub(crate) struct Billed<'a> {
     pub account: &'a AccountId,
     pub customer: &'a CustomerId,
     pub period: Period,
     pub rate: TaxRate,
+    /// What the account knew: `None` for now, else as of this sequence.
+    pub known_at: Option<EventSeq>,
 }
 
 impl Billing {
-    /// Every line of the subscription's invoice over `period`, in the
-    /// subscription's product order. A product deleted since is left out.
-    pub(crate) async fn invoice_lines(
+    /// Every line of an invoice of `customer` over `period`, priced by
+    /// `pricing`, from the events as known at `known_at` (`None`: now), in
+    /// the pricing's product order.
+    pub(crate) async fn priced_lines(
         &self,
         account: &AccountId,
-        subscription: &Subscription,
+        customer: &CustomerId,
         period: Period,
+        pricing: &Pricing,
+        known_at: Option<EventSeq>,
     ) -> BillingResult<Vec<InvoiceLine>> {
-        let rate = self.tax_rate(account, subscription).await?;
         let billed = Billed {
             account,
-            customer: &subscription.customer_id,
+            customer,
             period,
-            rate,
+            rate: pricing.tax_rate,
+            known_at,
         };
         let mut lines = Vec::new();
-        for product_id in &subscription.product_ids {
-            let product = match self.store.get_product(account, product_id).await {
-                Ok(product) => product,
-                Err(tally_store::StoreError::NotFound { .. }) => continue,
-                Err(error) => return Err(error.into()),
-            };
-            lines.extend(self.product_lines(&billed, &product).await?);
+        for priced in &pricing.products {
+            lines.extend(self.product_lines(&billed, priced).await?);
         }
         Ok(lines)
-    }
-
-    /// The subscription's tax rate, else the customer's, else none.
-    async fn tax_rate(
-        &self,
-        account: &AccountId,
-        subscription: &Subscription,
-    ) -> BillingResult<TaxRate> {
-        let percent = match subscription.tax_rate {
-            Some(rate) => rate,
-            None => self
-                .store
-                .get_customer(account, &subscription.customer_id)
-                .await?
-                .tax_rate
-                .unwrap_or(Decimal::ZERO),
-        };
-        Ok(TaxRate::new(percent)?)
     }
 
     async fn product_lines(
         &self,
         billed: &Billed<'_>,
-        product: &Product,
+        priced: &PricedProduct,
     ) -> BillingResult<Vec<InvoiceLine>> {
-        let aggregator = match (&product.kind, &product.aggregator_id) {
-            (ProductKind::Usage, Some(id)) => {
-                let record = self.store.get_aggregator(billed.account, id).await?;
-                Some(compile_stored(&record)?)
-            }
+        let product = &priced.product;
+        let aggregator = match (&product.kind, &priced.aggregator) {
+            (ProductKind::Usage, Some(record)) => Some(compile_stored(record)?),
             _ => None,
         };
         let mut lines = Vec::with_capacity(product.price_groups.len() + 1);
@@ -231,17 +211,24 @@ impl Billing {
         let window = aggregator.window(billed.period);
         let Some(property) = model.percentage_property() else {
             let result = self
-                .store
-                .aggregate(billed.account, aggregator, filter, billed.customer, window)
+                .window_quantity(
+                    billed.account,
+                    aggregator,
+                    filter,
+                    billed.customer,
+                    window,
+                    billed.known_at,
+                )
                 .await?;
             return Ok(price(model, result.quantity.max(Decimal::ZERO))?);
         };
         let scope = aggregator.scope(window, filter.map(|id| id.as_str()))?;
-        let mut events = self.store.stream_events(
+        let mut events = self.window_events(
             billed.account,
             billed.customer,
-            aggregator.event_type(),
-            event_window(window),
+            aggregator,
+            window,
+            billed.known_at,
         );
         let mut values = Vec::new();
         while let Some(stored) = events.next().await {

@@ -8,24 +8,35 @@
 //!   usual answer; the store's unique (subscription, period) rule decides when
 //!   two creates race, and the loser gets the same `Conflict`.
 //! - Reading a draft (`get_invoice`, `list_invoices`) recomputes its lines from
-//!   the current events and returns them without writing: a read never writes,
-//!   and the stored lines of a draft are those of its creation.
-//! - `finalize_invoice` recomputes once more, stores the lines and totals with
-//!   the [`fingerprint`]s of the events they came from, and freezes the invoice
-//!   (the store refuses any later change: `Conflict`).
+//!   the current events and the live catalog and returns them without writing:
+//!   a read never writes, and the stored lines of a draft are those of its
+//!   creation.
+//! - `finalize_invoice` reads the account's ingestion sequence, computes the
+//!   lines from the events as known at it, and stores them with that sequence
+//!   and the [`basis`] that priced them; the store refuses any later change
+//!   (`Conflict`). Every later read of a finalized invoice's events (its
+//!   consumption, CSV, ZIP and [`changes`]) is as of that sequence and priced
+//!   by that basis, so it adds up to the lines forever (docs/billing.md,
+//!   "Finalization").
+//! - Invoices finalized before sequences were recorded keep the
+//!   [`fingerprint`]s of their events instead.
 
+pub mod basis;
+pub mod changes;
 pub mod fingerprint;
 pub mod lines;
 
+pub use basis::{InvoiceBasis, PricedProduct, Pricing};
+pub use changes::{EventChange, EventChangeKind, InvoiceChanges, LineChange};
 pub use fingerprint::ProductFingerprint;
 pub use lines::{BreakdownEntry, InvoiceLine, InvoiceTotals, LineGroup, LineType};
 
 use serde::{Deserialize, Serialize};
 use tally_event::{Period, Timestamp};
 use tally_store::{
-    AccountId, CustomerId, INVOICE_PERIOD_TAKEN, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery,
-    InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, ProductId, StoreError,
-    Subscription, SubscriptionId, ids::random_base62,
+    AccountId, CustomerId, EventSeq, INVOICE_PERIOD_TAKEN, Invoice, InvoiceId, InvoiceNumber,
+    InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, ProductId,
+    StoreError, Subscription, SubscriptionId, ids::random_base62,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -55,8 +66,13 @@ pub struct InvoiceView {
     pub lines: Vec<InvoiceLine>,
     /// Sums of the lines, in minor units.
     pub totals: InvoiceTotals,
-    /// Set once finalized: what the lines were computed from.
+    /// Invoices finalized before sequences were recorded: what their lines
+    /// were computed from. Empty otherwise.
     pub fingerprints: Vec<ProductFingerprint>,
+    /// Set once finalized: the ingestion sequence the lines were read at.
+    pub known_seq: Option<EventSeq>,
+    /// Set once finalized: what priced the lines.
+    pub basis: Option<InvoiceBasis>,
     /// When the invoice was created (UTC milliseconds).
     pub created_at: Timestamp,
     /// When it was finalized; `None` for a draft.
@@ -118,7 +134,10 @@ impl Billing {
         if let Some(existing) = self.invoice_for(account, &subscription.id, period).await? {
             return Err(period_taken(&existing));
         }
-        let lines = self.invoice_lines(account, &subscription, period).await?;
+        let pricing = self.live_pricing(account, &subscription).await?;
+        let lines = self
+            .priced_lines(account, &subscription.customer_id, period, &pricing, None)
+            .await?;
         let totals = InvoiceTotals::of(&lines)?;
         let random = self
             .ids
@@ -134,6 +153,8 @@ impl Billing {
             currency: subscription.currency.clone(),
             lines: to_json(&lines)?,
             totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
+            known_seq: None,
+            basis: None,
             created_at: self.now(),
         };
         match self.store.create_invoice(account, &new).await {
@@ -223,7 +244,11 @@ impl Billing {
         }))
     }
 
-    /// Freezes a draft with its lines as of now; `Conflict` once finalized.
+    /// Freezes a draft: its lines from the events as known at the account's
+    /// current ingestion sequence, priced by the live catalog, stored with
+    /// that sequence and a snapshot of the catalog. `Conflict` once finalized.
+    /// A draft whose subscription was deleted is frozen as stored, without a
+    /// sequence (it has nothing left to price it with).
     pub async fn finalize_invoice(
         &self,
         account: &AccountId,
@@ -233,26 +258,54 @@ impl Billing {
         if invoice.status == InvoiceStatus::Finalized {
             return Err(BillingError::conflict("invoice", "already finalized"));
         }
-        let draft = self.current(account, invoice).await?;
-        let products = self.line_products(account, &draft.lines).await?;
-        let fingerprints = self
-            .fingerprints(account, &draft.customer_id, draft.period, &products)
-            .await?;
-        let update = InvoiceUpdate {
-            status: InvoiceStatus::Finalized,
-            lines: to_json(&draft.lines)?,
-            totals: to_json(&StoredTotals::new(draft.totals, fingerprints))?,
-            finalized_at: Some(self.now()),
+        let subscription = match &invoice.subscription_id {
+            Some(id) => self.live_subscription(account, id).await?,
+            None => None,
+        };
+        let update = match subscription {
+            Some(subscription) => {
+                // Read first: every event the lines see was committed by then,
+                // and any read as of it sees exactly those.
+                let known = self.store.latest_seq(account).await?;
+                let pricing = self.live_pricing(account, &subscription).await?;
+                let lines = self
+                    .priced_lines(
+                        account,
+                        &invoice.customer_id,
+                        invoice.period,
+                        &pricing,
+                        Some(known),
+                    )
+                    .await?;
+                let totals = InvoiceTotals::of(&lines)?;
+                InvoiceUpdate {
+                    status: InvoiceStatus::Finalized,
+                    lines: to_json(&lines)?,
+                    totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
+                    known_seq: Some(known),
+                    basis: Some(to_json(&InvoiceBasis::from(&pricing))?),
+                    finalized_at: Some(self.now()),
+                }
+            }
+            None => InvoiceUpdate {
+                status: InvoiceStatus::Finalized,
+                lines: invoice.lines.clone(),
+                totals: invoice.totals.clone(),
+                known_seq: None,
+                basis: None,
+                finalized_at: Some(self.now()),
+            },
         };
         let stored = self
             .store
-            .update_invoice(account, &draft.id, &update)
+            .update_invoice(account, &invoice.id, &update)
             .await?;
         view(stored)
     }
 
-    /// Whether the events under a finalized invoice changed since; `None` for
-    /// a draft (always current).
+    /// Whether the events under a finalized invoice changed since: some event
+    /// of its period was added, changed or deleted ([`Billing::invoice_changes`]).
+    /// `None` for a draft (always current).
     pub async fn events_changed_since_finalization(
         &self,
         account: &AccountId,
@@ -260,6 +313,13 @@ impl Billing {
     ) -> BillingResult<Option<bool>> {
         if invoice.status != InvoiceStatus::Finalized {
             return Ok(None);
+        }
+        if let (Some(known), Some(basis)) = (invoice.known_seq, &invoice.basis) {
+            let pricing = basis.to_pricing()?;
+            let changed = self
+                .event_changes(account, invoice, &pricing, known)
+                .await?;
+            return Ok(Some(!changed.is_empty()));
         }
         let products = self.line_products(account, &invoice.lines).await?;
         let now = self
@@ -288,16 +348,18 @@ impl Billing {
             (InvoiceStatus::Draft, Some(id)) => self.live_subscription(account, id).await?,
             _ => None,
         };
-        let period = invoice.period;
         let mut view = view(invoice)?;
         if let Some(subscription) = subscription {
-            view.lines = self.invoice_lines(account, &subscription, period).await?;
+            let pricing = self.live_pricing(account, &subscription).await?;
+            view.lines = self
+                .priced_lines(account, &view.customer_id, view.period, &pricing, None)
+                .await?;
             view.totals = InvoiceTotals::of(&view.lines)?;
         }
         Ok(view)
     }
 
-    async fn live_subscription(
+    pub(crate) async fn live_subscription(
         &self,
         account: &AccountId,
         id: &SubscriptionId,
@@ -372,6 +434,12 @@ fn view(invoice: Invoice) -> BillingResult<InvoiceView> {
         serde_json::from_value(invoice.lines.clone()).map_err(|e| corrupt("lines", e))?;
     let totals: StoredTotals =
         serde_json::from_value(invoice.totals.clone()).map_err(|e| corrupt("totals", e))?;
+    let basis: Option<InvoiceBasis> = invoice
+        .basis
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| corrupt("basis", e))?;
     Ok(InvoiceView {
         id: invoice.id,
         number: invoice.number,
@@ -383,6 +451,8 @@ fn view(invoice: Invoice) -> BillingResult<InvoiceView> {
         lines,
         totals: totals.totals(),
         fingerprints: totals.fingerprints,
+        known_seq: invoice.known_seq,
+        basis,
         created_at: invoice.created_at,
         finalized_at: invoice.finalized_at,
     })

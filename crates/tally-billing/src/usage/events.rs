@@ -5,7 +5,6 @@ use tally_aggregate::Aggregator;
 use tally_event::{Event, Timestamp};
 use tally_store::{AccountId, EventId, StoredEvent};
 
-use super::event_window;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::{DateRange, Pagination};
 use crate::service::Billing;
@@ -71,12 +70,8 @@ impl Billing {
             .resolve_range(account, &customer.id, &record.id, &query.range)
             .await?;
         let scope = aggregator.scope(aggregator.window(period), filter)?;
-        let mut stream = self.store.stream_events(
-            account,
-            &customer.id,
-            aggregator.event_type(),
-            event_window(scope.window()),
-        );
+        let mut stream =
+            self.window_events(account, &customer.id, &aggregator, scope.window(), None);
         let first = page.skip;
         let last = page.skip.saturating_add(u64::from(page.take));
         let mut total = 0u64;

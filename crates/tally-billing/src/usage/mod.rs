@@ -1,10 +1,14 @@
 //! Usage: quantities of a customer per aggregator, the events behind them, and
 //! time series.
 //!
-//! Totals and series come from the store's `aggregate` and `time_series`
-//! (pushed down to SQL by the backends that can). The events behind a total,
-//! and the usage a simulation prices on top of, are streamed (`stream_events`)
-//! through the pure evaluator, so memory stays flat whatever their number.
+//! Every read of a period goes through [`Billing::window_events`] or
+//! [`Billing::window_quantity`]: metered aggregators read each key's current
+//! version, licensed ones each entity as it was at the period's end, so a
+//! later update or soft deletion never changes a past period. Totals come
+//! from the store's `aggregate_as_of` and series from `time_series` (pushed
+//! down to SQL by the backends that can); the events behind a total, and the
+//! usage a simulation prices on top of, are streamed through the pure
+//! evaluator, so memory stays flat whatever their number.
 
 mod events;
 mod summary;
@@ -17,9 +21,13 @@ pub use timeseries::{MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeS
 
 use chrono::{Datelike, Months, NaiveDate};
 use futures::StreamExt;
-use tally_aggregate::{Accumulator, Aggregator, Window};
+use futures::stream::BoxStream;
+use tally_aggregate::{Accumulator, AggregateResult, Aggregator, Window};
 use tally_event::{EventKey, Period, Timestamp};
-use tally_store::{AccountId, CustomerId, EventWindow, ProductKind, Subscription};
+use tally_store::{
+    AccountId, AggregatorFilterId, AsOf, CustomerId, EventSeq, EventWindow, ProductKind,
+    StoreResult, StoredEvent, Subscription,
+};
 
 use crate::error::{BillingError, BillingResult};
 use crate::period::period_containing;
@@ -53,6 +61,46 @@ pub fn calendar_month(at: Timestamp) -> BillingResult<Period> {
 }
 
 impl Billing {
+    /// The customer's events of the aggregator's type in `window`, as billing
+    /// reads them (docs/billing.md, "Which events a period reads"): each
+    /// key's current version for a metered range, each entity as it was just
+    /// before the end for a licensed window; as known at `known_at`, or now.
+    pub(crate) fn window_events(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        aggregator: &Aggregator,
+        window: Window,
+        known_at: Option<EventSeq>,
+    ) -> BoxStream<'static, StoreResult<StoredEvent>> {
+        let window = event_window(window);
+        self.store.stream_events_as_of(
+            account,
+            Some(customer),
+            aggregator.event_type(),
+            window,
+            AsOf::for_window(window, known_at),
+        )
+    }
+
+    /// The aggregator's quantity over the events [`Billing::window_events`]
+    /// reads (a current metered read is pushed down to the database).
+    pub(crate) async fn window_quantity(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        filter: Option<&AggregatorFilterId>,
+        customer: &CustomerId,
+        window: Window,
+        known_at: Option<EventSeq>,
+    ) -> BillingResult<AggregateResult> {
+        let as_of = AsOf::for_window(event_window(window), known_at);
+        Ok(self
+            .store
+            .aggregate_as_of(account, aggregator, filter, customer, window, as_of)
+            .await?)
+    }
+
     /// An accumulator fed with the customer's stored events in `window`, the
     /// stored event with key `exclude` left out (pricing its replacement).
     pub(crate) async fn accumulate<'a>(
@@ -65,12 +113,7 @@ impl Billing {
         exclude: Option<&EventKey>,
     ) -> BillingResult<Accumulator<'a>> {
         let mut accumulator = aggregator.accumulator(window, filter)?;
-        let mut stream = self.store.stream_events(
-            account,
-            customer,
-            aggregator.event_type(),
-            event_window(window),
-        );
+        let mut stream = self.window_events(account, customer, aggregator, window, None);
         while let Some(stored) = stream.next().await {
             let stored = stored?;
             if exclude.is_some_and(|key| {

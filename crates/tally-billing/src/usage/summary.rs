@@ -63,8 +63,7 @@ impl Billing {
             let aggregator = compile_stored(&record)?;
             let window = aggregator.window(period);
             let result = self
-                .store
-                .aggregate(account, &aggregator, None, &customer.id, window)
+                .window_quantity(account, &aggregator, None, &customer.id, window, None)
                 .await?;
             summaries.push(UsageSummary {
                 aggregator_id: record.id,
@@ -96,8 +95,7 @@ impl Billing {
             .await?;
         let window = aggregator.window(period);
         let result = self
-            .store
-            .aggregate(account, &aggregator, None, &customer.id, window)
+            .window_quantity(account, &aggregator, None, &customer.id, window, None)
             .await?;
         Ok(AggregatorUsage {
             aggregator_id: record.id,

@@ -176,7 +176,7 @@ async fn the_archive_holds_the_same_csv_as_the_single_export() {
 #[tokio::test]
 async fn an_invoice_zip_adds_up_to_the_invoice_lines() {
     let e = exported().await;
-    let subscription = e.scope.subscription.id.as_str();
+    let subscription = e.scope.subscription_id.as_str();
     let at = tally_event::Timestamp::parse("2024-01-15T00:00:00Z").unwrap();
     let invoice =
         e.h.billing
@@ -265,7 +265,7 @@ async fn a_flat_group_leaves_its_amount_unattributed_and_out_of_the_csv() {
 #[tokio::test]
 async fn an_invoice_zip_leaves_out_a_product_deleted_since() {
     let e = exported().await;
-    let subscription = e.scope.subscription.id.as_str();
+    let subscription = e.scope.subscription_id.as_str();
     let fee =
         e.h.product(json!({"name": "Fee", "type": "fee", "currency": "EUR",
             "price_groups": [{"name": "base", "price": {"type": "flat", "amount": 2900}}]}))

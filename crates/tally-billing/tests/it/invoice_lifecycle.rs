@@ -79,10 +79,32 @@ async fn a_draft_follows_late_events_and_a_finalized_invoice_does_not() {
         .unwrap();
     assert_eq!(view.events_changed_since_finalization, Some(true));
     let group = &view.products[0].groups[0];
-    // The frozen line against the walk over the events as they are now.
+    // The explanation of a finalized invoice reads the events as known when it
+    // was finalized: it still adds up to the line. What moved since is listed.
     assert_eq!(
         (group.invoice_line_amount, group.amount_excluding_tax),
-        (Some(852), 853)
+        (Some(852), 852)
+    );
+    let changes = h
+        .billing
+        .invoice_changes(&h.account, draft.id.as_str(), Pagination::default())
+        .await
+        .unwrap();
+    let added: Vec<&str> = changes
+        .events
+        .iter()
+        .map(|c| c.record_id.as_str())
+        .collect();
+    assert_eq!(added, ["late-2", "late-3"]);
+    assert_eq!((changes.added, changes.changed, changes.deleted), (2, 0, 0));
+    let usage_line = &changes.lines[0];
+    assert_eq!(
+        (
+            usage_line.finalized_amount,
+            usage_line.current_amount,
+            usage_line.delta
+        ),
+        (852, 853, 1)
     );
     let again = h
         .billing

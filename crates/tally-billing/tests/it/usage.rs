@@ -338,10 +338,17 @@ async fn time_series_limits() {
             .await
             .unwrap();
     assert_eq!(series.points.len(), 31);
-    // Licensed: live users at each day's end, current versions only: on Jan 1
-    // only 259 (258's current version is dated Jan 15); 261 never counts.
-    assert_eq!(series.points[0].total.to_string(), "1");
-    assert_eq!(series.points[30].total.to_string(), "3");
+    // Licensed: the users alive at each day's end, each as its version dated
+    // before then says. Jan 1: 258 (as of Nov 12) and 259. Jan 10..14: 258's
+    // version of Jan 10 (sent after the Jan 15 one, kept as history) marks it
+    // deleted, so only 259 and 260. Jan 31: 258 (as of Jan 15), 259 and 260;
+    // 261 was deleted on Jan 25 by its own version.
+    let totals: Vec<String> = series.points.iter().map(|p| p.total.to_string()).collect();
+    assert_eq!(totals[0], "2");
+    assert_eq!(totals[2], "3", "260 from Jan 3");
+    assert_eq!(totals[9..14], ["2"; 5], "258 deleted as of Jan 10");
+    assert_eq!(totals[14], "3", "258 again as of Jan 15");
+    assert_eq!(totals[30], "3");
 }
 
 #[tokio::test]

@@ -219,6 +219,8 @@ fn new_invoice() -> NewInvoice {
         currency: "EUR".into(),
         lines: json!([]),
         totals: json!({"total": 0}),
+        known_seq: None,
+        basis: None,
         created_at: at(1_000),
     }
 }

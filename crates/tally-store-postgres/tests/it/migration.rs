@@ -178,6 +178,8 @@ fn new_invoice(customer: &CustomerId) -> NewInvoice {
         currency: "EUR".into(),
         lines: json!([{"description": "calls", "amount": "1.2345678901234567e+19"}]),
         totals: json!({"total": "12.50"}),
+        known_seq: None,
+        basis: None,
         created_at: at(2_000),
     }
 }

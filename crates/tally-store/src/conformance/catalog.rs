@@ -22,6 +22,7 @@ use crate::ids::{
 use crate::keys::{ApiKey, ApiKeyHash, generate_api_key_secret};
 use crate::page::PageRequest;
 use crate::traits::Store;
+use crate::versions::EventSeq;
 
 fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
@@ -224,6 +225,8 @@ pub(crate) fn sample_invoice(customer: &CustomerId, sub: Option<&SubscriptionId>
         currency: "EUR".into(),
         lines: json!([{"quantity": 1.50, "amount_excluding_tax": 10000}]),
         totals: json!({"total_amount": 12000}),
+        known_seq: None,
+        basis: None,
         created_at: at(4),
     }
 }
@@ -395,6 +398,8 @@ pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
         status: InvoiceStatus::Draft,
         lines: json!([]),
         totals: json!({"total_amount": 0}),
+        known_seq: None,
+        basis: None,
         finalized_at: None,
     };
     let draft = store
@@ -404,6 +409,8 @@ pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
     assert_eq!(draft.lines, json!([]));
     let finalize = InvoiceUpdate {
         status: InvoiceStatus::Finalized,
+        known_seq: Some(EventSeq::new(7).unwrap()),
+        basis: Some(json!({"tax_rate": "20.5", "products": [{"min_amount": 1.50}]})),
         finalized_at: Some(at(9)),
         ..recomputed.clone()
     };
@@ -412,9 +419,14 @@ pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        (frozen.status, frozen.finalized_at),
-        (InvoiceStatus::Finalized, Some(at(9)))
+        (frozen.status, frozen.finalized_at, frozen.known_seq),
+        (
+            InvoiceStatus::Finalized,
+            Some(at(9)),
+            Some(EventSeq::new(7).unwrap())
+        )
     );
+    assert_eq!(frozen.basis, finalize.basis, "the basis is kept as sent");
     assert!(is_conflict(
         &store.update_invoice(&account, &first.id, &recomputed).await
     ));
@@ -423,12 +435,32 @@ pub async fn invoices_lifecycle(store: &Arc<dyn Store>) {
         frozen
     );
 
+    let frozen_at_birth = NewInvoice {
+        status: InvoiceStatus::Finalized,
+        known_seq: Some(EventSeq::new(3).unwrap()),
+        basis: Some(json!({"products": []})),
+        ..sample_invoice(&customer, None)
+    };
+    let born = store
+        .create_invoice(&account, &frozen_at_birth)
+        .await
+        .unwrap();
+    let read = store.get_invoice(&account, &born.id).await.unwrap();
+    assert_eq!(
+        read, born,
+        "an invoice created frozen reads back as created"
+    );
+    assert_eq!(
+        (read.finalized_at, read.known_seq),
+        (Some(at(4)), Some(EventSeq::new(3).unwrap()))
+    );
+
     let all = store
         .list_invoices(&account, &InvoiceQuery::default())
         .await
         .unwrap();
     let numbers: Vec<u64> = all.items.iter().map(|i| i.number.0).collect();
-    assert_eq!((all.total, numbers), (3, vec![3, 2, 1]));
+    assert_eq!((all.total, numbers), (4, vec![4, 3, 2, 1]));
     let of_sub = InvoiceQuery {
         subscription_id: Some(sub),
         ..Default::default()

@@ -10,8 +10,11 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
-use tally_aggregate::{Aggregator, AggregatorDef, Bucket, EvalError, evaluate, time_series};
-use tally_event::{Event, EventKey, EventType, Period, upsert_outcome};
+use tally_aggregate::{
+    AggregateResult, Aggregator, AggregatorDef, AggregatorKind, Bucket, EvalError, Window,
+    bucket_bounds, evaluate, time_series,
+};
+use tally_event::{Event, EventKey, EventType, Period, Timestamp, upsert_outcome};
 
 use super::fixtures::{at, event, new_account, new_customer, record};
 use crate::error::{StoreError, StoreResult};
@@ -541,6 +544,7 @@ async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseEr
     ];
     let events: Vec<NewEvent> = raw.iter().map(|r| to_new_event(r, &customers)).collect();
     store.upsert_events(&account, &events).await.unwrap();
+    let batch = &events;
     let aggregator =
         Aggregator::compile(&def).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
     let period = Period::new(at(start_day * DAY), at((start_day + days) * DAY)).unwrap();
@@ -563,7 +567,10 @@ async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseEr
         .await;
     agree(expected, got, &format!("aggregate over {window:?}"))?;
     for (who, events) in [(Some(customer), &theirs), (None, &all)] {
-        let expected = time_series(&aggregator, period, Bucket::Day, named, events);
+        let expected = match aggregator.kind() {
+            AggregatorKind::Metered => time_series(&aggregator, period, Bucket::Day, named, events),
+            AggregatorKind::Licensed => licensed_series(batch, &aggregator, period, named, who),
+        };
         let got = store
             .time_series(&account, &aggregator, filter, who, period, Bucket::Day)
             .await;
@@ -574,6 +581,59 @@ async fn check_case(store: &Arc<dyn Store>, case: Case) -> Result<(), TestCaseEr
         )?;
     }
     Ok(())
+}
+
+/// The versions a batch stores, in the order it stores them (an unchanged
+/// event stores none; a stale one is kept as history).
+fn stored_versions(events: &[NewEvent]) -> Vec<&NewEvent> {
+    let mut current: BTreeMap<EventKey, &NewEvent> = BTreeMap::new();
+    let mut versions = Vec::new();
+    for e in events {
+        let previous = current.get(&e.key()).map(|s| (s.timestamp, *s));
+        let outcome = upsert_outcome(previous, (e.timestamp, e));
+        if outcome.stores_version() {
+            versions.push(e);
+        }
+        if outcome.is_written() {
+            current.insert(e.key(), e);
+        }
+    }
+    versions
+}
+
+/// A licensed series as the reference reads it: each day's bucket evaluates
+/// every entity's version with the greatest timestamp before the bucket's
+/// end (ties: the later version), counted for that version's customer.
+fn licensed_series(
+    batch: &[NewEvent],
+    aggregator: &Aggregator,
+    period: Period,
+    named: Option<&str>,
+    customer: Option<&CustomerId>,
+) -> Result<Vec<(Timestamp, AggregateResult)>, EvalError> {
+    let versions = stored_versions(batch);
+    let mut series = Vec::new();
+    for (start, end) in bucket_bounds(period, Bucket::Day)? {
+        let mut valid: BTreeMap<EventKey, &NewEvent> = BTreeMap::new();
+        for version in versions.iter().filter(|v| v.timestamp < end) {
+            let replaces = valid
+                .get(&version.key())
+                .is_none_or(|held| version.timestamp >= held.timestamp);
+            if replaces {
+                valid.insert(version.key(), version);
+            }
+        }
+        let events: Vec<Event> = valid
+            .values()
+            .filter(|v| customer.is_none_or(|c| v.customer_id == *c))
+            .map(|v| v.to_event().unwrap())
+            .collect();
+        series.push((
+            start,
+            evaluate(aggregator, Window::Before(end), named, &events)?,
+        ));
+    }
+    Ok(series)
 }
 
 /// The store's answer is the evaluator's: the same result, or the same error.

@@ -185,6 +185,8 @@ async fn catalog_is_isolated(
         status: InvoiceStatus::Finalized,
         lines: json!([]),
         totals: json!({}),
+        known_seq: None,
+        basis: None,
         finalized_at: Some(at(1)),
     };
     hidden(

@@ -90,6 +90,8 @@ impl InvoiceStore for MemoryStore {
             slot.status = update.status;
             slot.lines = update.lines.clone();
             slot.totals = update.totals.clone();
+            slot.known_seq = update.known_seq;
+            slot.basis = update.basis.clone();
             slot.finalized_at = update.finalized_at;
             Ok(slot.clone())
         })
