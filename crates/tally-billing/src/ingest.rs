@@ -13,7 +13,7 @@ use tally_event::{
     CustomerRef, ParsedEvent, PiiWarning, UpsertOutcome, ValidationError, parse_event,
     parse_event_bytes,
 };
-use tally_store::{AccountId, CustomerId, EventId, NewEvent};
+use tally_store::{AccountId, CustomerId, EventId, EventSeq, NewEvent};
 
 use crate::error::{BillingError, BillingResult, Problem};
 use crate::service::Billing;
@@ -28,9 +28,12 @@ pub struct IngestedEvent {
     /// The id of the event now stored under its key (`evt_…`): a new one when
     /// created, the stored one when updated or stale.
     pub id: EventId,
-    /// `created`, `updated` (the stored event was replaced: its timestamp was not older), or
-    /// `stale` (nothing changed).
+    /// `created`, `updated` (the stored event was replaced: its timestamp was not older),
+    /// `stale` (kept as history; the current version is newer) or `unchanged` (identical to
+    /// the current version: nothing stored).
     pub outcome: UpsertOutcome,
+    /// The ingestion sequence number of the version stored; `None` when unchanged.
+    pub seq: Option<EventSeq>,
     /// Personal data found (policies `warn` and `mask`), path and kind.
     pub warnings: Vec<PiiWarning>,
     /// The customer the event belongs to.
@@ -206,6 +209,7 @@ impl Billing {
                 event: IngestedEvent {
                     id: result.event_id,
                     outcome: result.outcome,
+                    seq: result.seq,
                     warnings,
                     customer_id: customer.id,
                     customer_created: customer.created,

@@ -1,30 +1,38 @@
 //! Pricing one event: simulate (nothing stored) and ingest-and-price.
 //!
-//! For each of the customer's subscriptions whose period contains the event,
-//! each of their usage products whose aggregator has the event's type, and each
-//! price group the event passes (the aggregator's `where` and the group's
-//! filter), the event's marginal amount: for every model but percentage,
-//! `subtotal(usage so far + this event) − subtotal(usage so far)` over the
-//! subscription's period; for percentage, the event's own fee. Usage so far
-//! leaves out the stored event with the same key, so re-sending an event (an
-//! update) prices it once, not on top of itself.
+//! An event is priced as the change it makes (docs/billing.md,
+//! "Simulation"): for each of the customer's subscriptions whose period
+//! contains it, each of their usage products whose aggregator has its type,
+//! and each price group that its version before or after the change counts in
+//! (the aggregator's `where` and the group's filter),
+//! `subtotal(after) − subtotal(before)` over the period: for a percentage
+//! price, the key's own fee after minus before; for any other model, the
+//! group's quantity priced with the key's version swapped. The upsert rule
+//! decides the version after: the event replaces the current version unless
+//! it is older (metered), or the version valid at the period's end when it
+//! is dated before the end and not before that version (licensed). So a new
+//! event prices its marginal amount, a no-op update 0, a soft deletion the
+//! negative amount it removes, a stale event 0 (metered). An update that moves
+//! a metered event out of another period of the subscription prices that
+//! period too.
 
-use std::collections::HashMap;
 use std::fmt;
 
+use futures::StreamExt;
 use rust_decimal::Decimal;
-use tally_aggregate::{Aggregator, Contribution, Window};
-use tally_event::{Event, EventKey, parse_event};
+use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Scope, Window};
+use tally_event::{Event, EventKey, Period, parse_event};
 use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
 use tally_store::{
-    AccountId, Customer, CustomerId, PriceGroup, PriceGroupId, Product, ProductId, ProductKind,
-    Subscription, SubscriptionId, ids::random_base62,
+    AccountId, AsOf, Customer, CustomerId, EventSeq, PriceGroup, PriceGroupId, Product, ProductId,
+    ProductKind, Subscription, SubscriptionId, ids::random_base62,
 };
 
 use crate::error::{BillingError, BillingResult};
 use crate::ingest::{IngestedEvent, customer_not_found, event_problems};
 use crate::period::period_containing;
 use crate::service::{Billing, compile_stored};
+use crate::usage::event_window;
 
 /// `product_id`, `subscription_id` (narrow the result) and `include_tax`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,8 +81,10 @@ pub struct PricedLine {
     pub subscription_id: SubscriptionId,
     /// The usage product priced.
     pub product_id: ProductId,
-    /// The price group the event passes.
+    /// The price group the event counts in (before or after the change).
     pub price_group: PriceGroupRef,
+    /// The subscription's period the amount moves, `[start, end)`.
+    pub period: Period,
     /// Minor units: what the event adds to the group's subtotal.
     pub amount_excluding_tax: i64,
     /// 0 unless `include_tax`.
@@ -124,7 +134,7 @@ impl Billing {
             .await?
             .ok_or_else(|| BillingError::Invalid(vec![customer_not_found()]))?;
         let result = self
-            .price_event(account, &customer, parsed.event, options)
+            .price_event(account, &customer, parsed.event, options, None)
             .await?;
         Ok(self.calculation(result))
     }
@@ -154,16 +164,20 @@ impl Billing {
             )));
         };
         let ingested = accepted.event;
-        let result = if ingested.outcome.is_written() {
-            let customer = self
-                .store
-                .get_customer(account, &ingested.customer_id)
-                .await?;
-            self.price_event(account, &customer, parsed.event, options)
-                .await?
-        } else {
-            Vec::new()
-        };
+        // Priced against what was known just before its version: the change
+        // it made, whatever was ingested since. An unchanged event stored
+        // nothing and is priced against now (every amount 0).
+        let known_at = ingested
+            .seq
+            .map(|seq| EventSeq::new(seq.get() - 1))
+            .transpose()?;
+        let customer = self
+            .store
+            .get_customer(account, &ingested.customer_id)
+            .await?;
+        let result = self
+            .price_event(account, &customer, parsed.event, options, known_at)
+            .await?;
         Ok(PricedEvent {
             event: ingested,
             calculation: self.calculation(result),
@@ -195,16 +209,28 @@ impl Billing {
         Ok(())
     }
 
+    /// The lines of `event`'s change, for its customer, against what the
+    /// account knew at `known_at` (`None`: now).
     async fn price_event(
         &self,
         account: &AccountId,
         customer: &Customer,
         mut event: Event,
         options: &SimulateOptions,
+        known_at: Option<EventSeq>,
     ) -> BillingResult<Vec<PricedLine>> {
         // Stored events name their customer by `cus_` id; so does the priced one.
         event.customer = tally_event::CustomerRef::parse(customer.id.as_str())
             .map_err(|e| BillingError::Evaluation(e.to_string()))?;
+        let change = Change {
+            key: EventKey {
+                event_type: event.event_type.clone(),
+                record_id: event.record.id().clone(),
+            },
+            event: &event,
+            customer: &customer.id,
+            known_at,
+        };
         let subscriptions = self
             .active_subscriptions(account, &customer.id, event.timestamp)
             .await?;
@@ -227,7 +253,7 @@ impl Billing {
                     include_tax: options.include_tax,
                 };
                 lines.extend(
-                    self.price_product(account, &context, product_id, &event)
+                    self.price_product(account, &context, product_id, &change)
                         .await?,
                 );
             }
@@ -240,7 +266,7 @@ impl Billing {
         account: &AccountId,
         context: &LineContext<'_>,
         product_id: &ProductId,
-        event: &Event,
+        change: &Change<'_>,
     ) -> BillingResult<Vec<PricedLine>> {
         let product = match self.store.get_product(account, product_id).await {
             Ok(product) => product,
@@ -256,107 +282,213 @@ impl Billing {
         };
         let record = self.store.get_aggregator(account, aggregator_id).await?;
         let aggregator = compile_stored(&record)?;
-        if aggregator.event_type() != &event.event_type {
+        if aggregator.event_type() != &change.event.event_type {
             return Ok(Vec::new());
         }
-        let Ok(period) = period_containing(context.subscription, event.timestamp) else {
-            return Ok(Vec::new());
-        };
-        let mut usage = UsageProbe {
-            account,
-            customer: &context.customer.id,
-            aggregator: &aggregator,
-            window: aggregator.window(period),
-            event,
-            read: HashMap::new(),
-        };
         let mut lines = Vec::new();
-        for group in &product.price_groups {
-            let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
-            let scope = aggregator.scope(usage.window, filter)?;
-            if matches!(
-                scope.contribution(event),
-                Contribution::NotMatched | Contribution::Skipped(_)
-            ) {
-                continue;
+        for period in self
+            .affected_periods(account, context.subscription, &aggregator, change)
+            .await?
+        {
+            let probe = self.probe(account, &aggregator, period, change).await?;
+            for group in &product.price_groups {
+                let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
+                let scope = aggregator.scope(probe.window, filter)?;
+                let counts = |event: Option<&Event>| {
+                    event.is_some_and(|e| {
+                        !matches!(
+                            scope.contribution(e),
+                            Contribution::NotMatched | Contribution::Skipped(_)
+                        )
+                    })
+                };
+                if !counts(probe.before.as_ref()) && !counts(probe.after.as_ref()) {
+                    continue;
+                }
+                let model = stored_model(group)?;
+                let Some(subtotal) = self
+                    .marginal(account, &probe, &scope, filter, &model)
+                    .await?
+                else {
+                    continue;
+                };
+                lines.push(priced_line(context, &product, group, period, subtotal)?);
             }
-            let model = stored_model(group)?;
-            let Some(subtotal) = self.marginal(&mut usage, filter, &model).await? else {
-                continue;
-            };
-            lines.push(priced_line(context, &product, group, subtotal)?);
         }
         Ok(lines)
     }
 
-    /// The event's marginal subtotal; `None` when a percentage price finds no
-    /// usable value in the event.
+    /// The periods of `subscription` the change moves: the one containing the
+    /// event, and for a metered aggregator the one containing the version it
+    /// replaces (an update may move an event to another period).
+    async fn affected_periods(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+        aggregator: &Aggregator,
+        change: &Change<'_>,
+    ) -> BillingResult<Vec<Period>> {
+        let mut periods: Vec<Period> = period_containing(subscription, change.event.timestamp)
+            .into_iter()
+            .collect();
+        if aggregator.kind() == AggregatorKind::Metered {
+            let current = AsOf {
+                known_at: change.known_at,
+                valid_at: None,
+            };
+            let replaced = self
+                .store
+                .get_event_as_of(account, &change.key, current)
+                .await?;
+            if let Some(replaced) = replaced.filter(|r| r.customer_id == *change.customer)
+                && let Ok(period) = period_containing(subscription, replaced.timestamp)
+                && !periods.contains(&period)
+            {
+                periods.push(period);
+            }
+        }
+        Ok(periods)
+    }
+
+    /// The key's version in the customer's read of `period` before the
+    /// change, and after it: the upsert rule decides whether the event
+    /// becomes the version the read sees (docs/billing.md, "Simulation").
+    async fn probe<'c>(
+        &self,
+        account: &AccountId,
+        aggregator: &'c Aggregator,
+        period: Period,
+        change: &'c Change<'c>,
+    ) -> BillingResult<Probe<'c>> {
+        let window = aggregator.window(period);
+        let as_of = AsOf::for_window(event_window(window), change.known_at);
+        let seen = self
+            .store
+            .get_event_as_of(account, &change.key, as_of)
+            .await?;
+        let new = change.event;
+        let takes_over = match (aggregator.kind(), &seen) {
+            (_, None) => true,
+            // The current version: replaced unless the event is older (stale).
+            (AggregatorKind::Metered, Some(seen)) => new.timestamp >= seen.timestamp,
+            // The version valid at the window's end: replaced by a version
+            // dated before the end and not before it.
+            (AggregatorKind::Licensed, Some(seen)) => {
+                window.contains(new.timestamp) && new.timestamp >= seen.timestamp
+            }
+        };
+        let before = seen
+            .filter(|s| s.customer_id == *change.customer)
+            .map(|s| s.to_event())
+            .transpose()?;
+        let after = if takes_over {
+            Some(new.clone())
+        } else {
+            before.clone()
+        };
+        Ok(Probe {
+            aggregator,
+            window,
+            customer: change.customer,
+            key: &change.key,
+            known_at: change.known_at,
+            before,
+            after,
+        })
+    }
+
+    /// The group's subtotal after the change minus before it. A percentage
+    /// price bills each event its own fee, so only the key's fees differ
+    /// (`None` when neither version has a usable value: nothing to price);
+    /// any other model prices the group's quantity with and without it.
     async fn marginal(
         &self,
-        usage: &mut UsageProbe<'_>,
+        account: &AccountId,
+        probe: &Probe<'_>,
+        scope: &Scope<'_>,
         filter: Option<&str>,
         model: &PriceModel,
     ) -> BillingResult<Option<i64>> {
         if let Some(property) = model.percentage_property() {
-            let value = usage
-                .event
-                .record
-                .get(property)
-                .and_then(|v| v.as_decimal());
-            let Some(value) = value else {
-                return Ok(None);
+            let value = |event: Option<&Event>| {
+                event
+                    .filter(|e| scope.selects(e))
+                    .and_then(|e| e.record.get(property))
+                    .and_then(|v| v.as_decimal())
             };
-            return Ok(Some(price_events(model, &[value])?.subtotal));
+            let fee = |value: Option<Decimal>| -> BillingResult<i64> {
+                match value {
+                    Some(value) => Ok(price_events(model, &[value])?.subtotal),
+                    None => Ok(0),
+                }
+            };
+            let (before, after) = (value(probe.before.as_ref()), value(probe.after.as_ref()));
+            if before.is_none() && after.is_none() {
+                return Ok(None);
+            }
+            return Ok(Some(fee(after)? - fee(before)?));
         }
-        let (before, after) = self.quantities(usage, filter).await?;
-        let difference = price(model, after)?.subtotal - price(model, before)?.subtotal;
-        Ok(Some(difference))
+        let (before, after) = self.quantities(account, probe, filter).await?;
+        Ok(Some(
+            price(model, after)?.subtotal - price(model, before)?.subtotal,
+        ))
     }
 
-    /// The quantity without and with the event, read once per named filter.
-    /// Quantities below zero (aggregators allowing them) are priced as zero.
+    /// The group's quantity before and after the change: one read of the
+    /// customer's events, the key's version swapped. Quantities below zero
+    /// (aggregators allowing them) are priced as zero.
     async fn quantities(
         &self,
-        usage: &mut UsageProbe<'_>,
+        account: &AccountId,
+        probe: &Probe<'_>,
         filter: Option<&str>,
     ) -> BillingResult<(Decimal, Decimal)> {
-        if let Some(known) = usage.read.get(&filter.map(str::to_owned)) {
-            return Ok(*known);
+        let mut before = probe.aggregator.accumulator(probe.window, filter)?;
+        let mut after = probe.aggregator.accumulator(probe.window, filter)?;
+        let mut events = self.window_events(
+            account,
+            probe.customer,
+            probe.aggregator,
+            probe.window,
+            probe.known_at,
+        );
+        while let Some(stored) = events.next().await {
+            let stored = stored?;
+            let event = stored.to_event()?;
+            before.push(&event);
+            let is_key = stored.event_type == probe.key.event_type
+                && *stored.record_id() == probe.key.record_id;
+            if !is_key {
+                after.push(&event);
+            }
         }
-        let event = usage.event;
-        let key = EventKey {
-            event_type: event.event_type.clone(),
-            record_id: event.record.id().clone(),
-        };
-        let mut accumulator = self
-            .accumulate(
-                usage.account,
-                usage.customer,
-                usage.aggregator,
-                usage.window,
-                filter,
-                Some(&key),
-            )
-            .await?;
-        let before = accumulator.result()?.quantity.max(Decimal::ZERO);
-        accumulator.push(event);
-        let after = accumulator.result()?.quantity.max(Decimal::ZERO);
-        usage
-            .read
-            .insert(filter.map(str::to_owned), (before, after));
+        if let Some(event) = &probe.after {
+            after.push(event);
+        }
+        let before = before.result()?.quantity.max(Decimal::ZERO);
+        let after = after.result()?.quantity.max(Decimal::ZERO);
         Ok((before, after))
     }
 }
 
-/// What pricing one event against one aggregator reads, and the quantities
-/// already read (groups sharing a filter share them).
-struct UsageProbe<'a> {
-    account: &'a AccountId,
+/// An event to price: its key and customer, and what it is priced against.
+struct Change<'a> {
+    key: EventKey,
+    event: &'a Event,
     customer: &'a CustomerId,
+    known_at: Option<EventSeq>,
+}
+
+/// One period's read of the key: its version before the change and after it
+/// (`None`: the key does not count in this customer's read).
+struct Probe<'a> {
     aggregator: &'a Aggregator,
     window: Window,
-    event: &'a Event,
-    read: HashMap<Option<String>, (Decimal, Decimal)>,
+    customer: &'a CustomerId,
+    key: &'a EventKey,
+    known_at: Option<EventSeq>,
+    before: Option<Event>,
+    after: Option<Event>,
 }
 
 struct LineContext<'a> {
@@ -381,6 +513,7 @@ fn priced_line(
     context: &LineContext<'_>,
     product: &Product,
     group: &PriceGroup,
+    period: Period,
     subtotal: i64,
 ) -> BillingResult<PricedLine> {
     let taxed = if context.include_tax {
@@ -405,6 +538,7 @@ fn priced_line(
             id: group.id.clone(),
             name: group.name.clone(),
         },
+        period,
         amount_excluding_tax: taxed.subtotal,
         tax_amount: taxed.tax,
         total_amount: taxed.total,

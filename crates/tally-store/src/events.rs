@@ -141,6 +141,8 @@ pub struct UpsertResult {
     pub event_id: EventId,
     /// Created, updated, stale (kept as history) or unchanged (nothing stored).
     pub outcome: UpsertOutcome,
+    /// The sequence number of the version stored; `None` when unchanged.
+    pub seq: Option<EventSeq>,
 }
 
 /// Which timestamps an aggregation or a stream covers.

@@ -292,16 +292,22 @@ pub fn plan_upserts<'a>(
                     (outcome, planned.id.clone())
                 }
             };
-            results.push(UpsertResult {
-                event_id: id.clone(),
-                outcome,
-            });
             if !outcome.stores_version() {
+                results.push(UpsertResult {
+                    event_id: id,
+                    outcome,
+                    seq: None,
+                });
                 continue;
             }
             let seq = last_seq.entry(account).or_insert(EventSeq::ZERO);
             *seq = seq.next();
             let seq = *seq;
+            results.push(UpsertResult {
+                event_id: id.clone(),
+                outcome,
+                seq: Some(seq),
+            });
             let current_until = (outcome == UpsertOutcome::Stale).then_some(seq);
             if outcome.is_written() {
                 match slot {

@@ -56,7 +56,7 @@ pub struct Args {
 }
 
 enum Export {
-    Csv(CsvExport),
+    Csv(Box<CsvExport>),
     Zip(ZipExport),
 }
 
@@ -108,7 +108,7 @@ async fn prepare(
     match &args.product {
         Some(product) => {
             let export = billing.product_csv(account, &scope, product).await?;
-            Ok((Export::Csv(export), format!("events-{product}.csv")))
+            Ok((Export::Csv(Box::new(export)), format!("events-{product}.csv")))
         }
         None => {
             let export = billing.scope_zip(account, &scope).await?;

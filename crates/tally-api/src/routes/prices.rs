@@ -58,6 +58,12 @@ pub struct PricedLineView {
     pub subscription_id: String,
     pub product_id: String,
     pub price_group: PriceGroupName,
+    /// The subscription period the amount moves (RFC 3339, UTC).
+    pub period_start: String,
+    /// Exclusive.
+    pub period_end: String,
+    /// What the event changes in the group's subtotal: its marginal amount
+    /// when new, 0 for a no-op update, negative when it stops counting.
     pub amount_excluding_tax: i64,
     pub tax_amount: i64,
     pub total_amount: i64,
@@ -86,6 +92,8 @@ impl From<Calculation> for CalculationView {
                         id: line.price_group.id.to_string(),
                         name: line.price_group.name,
                     },
+                    period_start: line.period.start().to_rfc3339(),
+                    period_end: line.period.end().to_rfc3339(),
                     amount_excluding_tax: line.amount_excluding_tax,
                     tax_amount: line.tax_amount,
                     total_amount: line.total_amount,
@@ -128,7 +136,8 @@ pub struct PricedEventView {
     pub event: IngestResponse,
 }
 
-/// Ingest an event and price it in one call (a stale event prices nothing).
+/// Ingest an event and price the change it made, against what was known
+/// just before it was stored (a stale event changes no metered amount).
 #[utoipa::path(post, path = "/v1/events/prices", tag = "prices",
     params(PriceParams), request_body = EventInput,
     responses(

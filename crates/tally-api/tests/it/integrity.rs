@@ -407,14 +407,12 @@ async fn changes_of_a_draft_are_a_409() {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
 }
 
-/// Seats from November; one is soft-deleted on December 2 (a new version
-/// with `deleted_at`), one is hard-deleted in December.
-#[tokio::test]
-async fn a_seat_deleted_after_the_period_changes_no_past_period() {
-    let app = TestApp::new().await;
-    post(&app, "/v1/customers", json!({"external_id": "acme-42"})).await;
+/// Seats at 15 EUR, counted while `deleted_at` is null, three of them from
+/// November 2024; returns (subscription id, aggregator id).
+async fn seats(app: &TestApp) -> (String, String) {
+    post(app, "/v1/customers", json!({"external_id": "acme-42"})).await;
     let seats = post(
-        &app,
+        app,
         "/v1/aggregators",
         json!({"name": "Seats", "event_type": "seat", "operation": "count",
                "type": "licensed", "where": {"conditional": "and", "fields": [
@@ -422,7 +420,7 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
     )
     .await;
     let product = post(
-        &app,
+        app,
         "/v1/products",
         json!({"name": "Seats", "type": "usage", "aggregator_id": seats.json["id"],
                "currency": "EUR", "price_groups": [{"name": "seats",
@@ -430,17 +428,16 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
     )
     .await;
     let subscription = post(
-        &app,
+        app,
         "/v1/subscriptions",
         json!({"customer_id": "acme-42", "product_ids": [product.json["id"]],
                "starts_at": "2024-11-01T00:00:00Z", "currency": "EUR",
                "billing_interval": {"period": "months", "count": 1}}),
     )
     .await;
-    let subscription = id(&subscription);
     for n in 1..=3 {
         post(
-            &app,
+            app,
             "/v1/events",
             json!({"customer_id": "acme-42", "event_type": "seat",
                    "timestamp": format!("2024-11-0{n}T09:00:00Z"),
@@ -448,6 +445,15 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
         )
         .await;
     }
+    (id(&subscription), id(&seats))
+}
+
+/// A seat soft-deleted on December 2 (a new version with `deleted_at`)
+/// changes no November count.
+#[tokio::test]
+async fn a_seat_deleted_after_the_period_changes_no_past_period() {
+    let app = TestApp::new().await;
+    let (subscription, seats) = seats(&app).await;
     let november = post(
         &app,
         &format!("/v1/subscriptions/{subscription}/invoices"),
@@ -456,13 +462,11 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
     .await;
     assert_eq!(november.json["lines"][0]["quantity"], 3);
     let usage_path = format!(
-        "/v1/customers/acme-42/usage/{}?start_date=2024-11-01T00:00:00Z&end_date=2024-12-01T00:00:00Z",
-        id(&seats)
+        "/v1/customers/acme-42/usage/{seats}?start_date=2024-11-01T00:00:00Z&end_date=2024-12-01T00:00:00Z"
     );
     assert_eq!(get(&app, &usage_path).await.json["total"], 3);
     let series_path = format!(
-        "/v1/aggregators/{}/usage/timeseries?start_date=2024-11-01T00:00:00Z&end_date=2024-12-01T00:00:00Z&group_by=day",
-        id(&seats)
+        "/v1/aggregators/{seats}/usage/timeseries?start_date=2024-11-01T00:00:00Z&end_date=2024-12-01T00:00:00Z&group_by=day"
     );
     let series_before = get(&app, &series_path).await.json;
 
@@ -490,9 +494,118 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
     )
     .await;
     assert_eq!(december.json["lines"][0]["quantity"], 2);
-    // Simulating the soft deletion now: no event of November moves.
     let explained = get(&app, &format!("/v1/invoices/{}/consumption", id(&november))).await;
     let group = &explained.json["products"][0]["price_groups"][0];
     assert_eq!(group["quantity"], 3);
     assert_eq!(group["amount_excluding_tax"], 4500);
+}
+
+/// The amounts of a simulation: (period start, amount excluding tax).
+fn simulated(reply: &Reply) -> Vec<(String, i64)> {
+    reply.json["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| {
+            (
+                line["period_start"].as_str().unwrap().to_owned(),
+                line["amount_excluding_tax"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn simulate(app: &TestApp, event: Value) -> Vec<(String, i64)> {
+    let reply = app
+        .call(Method::POST, "/v1/events/simulate-prices", Some(event))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    simulated(&reply)
+}
+
+#[tokio::test]
+async fn a_simulation_prices_the_change_an_event_makes() {
+    let app = TestApp::new().await;
+    seats(&app).await;
+    let november = "2024-11-01T00:00:00.000Z".to_owned();
+    let seat = |id: &str, at: &str, deleted_at: Value| {
+        json!({"customer_id": "acme-42", "event_type": "seat", "timestamp": at,
+               "record": {"id": id, "deleted_at": deleted_at}})
+    };
+    // A new seat: 1 500; the same seat sent again: 0.
+    let new_seat = seat("seat-4", "2024-11-20T09:00:00Z", Value::Null);
+    assert_eq!(simulate(&app, new_seat).await, [(november.clone(), 1500)]);
+    let same = seat("seat-1", "2024-11-01T09:00:00Z", Value::Null);
+    assert_eq!(simulate(&app, same).await, [(november.clone(), 0)]);
+    // Its soft deletion: −1 500; nothing was stored by simulating.
+    let deletion = seat(
+        "seat-1",
+        "2024-11-20T09:00:00Z",
+        json!("2024-11-20T09:00:00Z"),
+    );
+    assert_eq!(
+        simulate(&app, deletion.clone()).await,
+        [(november.clone(), -1500)]
+    );
+    let history = get(&app, "/v1/events/history?event_type=seat&record_id=seat-1").await;
+    assert_eq!(history.json["data"].as_array().unwrap().len(), 1);
+    // Stored and priced in one call: the same change.
+    let priced = app
+        .call(Method::POST, "/v1/events/prices", Some(deletion))
+        .await;
+    assert_eq!(priced.status, StatusCode::ACCEPTED, "{}", priced.text);
+    assert_eq!(simulated(&priced), [(november.clone(), -1500)]);
+    assert_eq!(priced.json["event"]["outcome"], "updated");
+}
+
+#[tokio::test]
+async fn an_update_moving_a_metered_event_prices_both_periods() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    // A weekly customer of the calls product, with one call on Dec 2.
+    post(&app, "/v1/customers", json!({"external_id": "weekly"})).await;
+    post(
+        &app,
+        "/v1/subscriptions",
+        json!({"customer_id": "weekly", "product_ids": [s.calls],
+               "starts_at": "2024-12-01T00:00:00Z", "currency": "EUR",
+               "billing_interval": {"period": "weeks", "count": 1}}),
+    )
+    .await;
+    let call = |at: &str| {
+        json!({"customer_id": "weekly", "event_type": "api_call", "timestamp": at,
+               "record": {"id": "weekly-call"}})
+    };
+    post(&app, "/v1/events", call("2024-12-02T12:00:00Z")).await;
+    // Moved to Dec 10: the week of Dec 8 gains 2 cents, the week of Dec 1 loses them.
+    assert_eq!(
+        simulate(&app, call("2024-12-10T12:00:00Z")).await,
+        [
+            ("2024-12-08T00:00:00.000Z".to_owned(), 2),
+            ("2024-12-01T00:00:00.000Z".to_owned(), -2),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stale_event_changes_no_metered_amount() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    let newer = json!({"customer_id": "acme-42", "event_type": "payment",
+        "timestamp": "2024-12-10T10:00:00Z", "record": {"id": "pay-1", "amount": 100}});
+    post(&app, "/v1/events", newer).await;
+    // Older than the stored version: kept as history, billed nothing.
+    let older = json!({"customer_id": "acme-42", "event_type": "payment",
+        "timestamp": "2024-12-05T10:00:00Z", "record": {"id": "pay-1", "amount": 5000}});
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/v1/events/simulate-prices?product_id={}", s.payments),
+            Some(older),
+        )
+        .await;
+    assert_eq!(
+        simulated(&reply),
+        [("2024-12-01T00:00:00.000Z".to_owned(), 0)]
+    );
 }

@@ -20,10 +20,9 @@ pub use summary::{AggregatorUsage, UsageSummary};
 pub use timeseries::{MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery};
 
 use chrono::{Datelike, Months, NaiveDate};
-use futures::StreamExt;
 use futures::stream::BoxStream;
-use tally_aggregate::{Accumulator, AggregateResult, Aggregator, Window};
-use tally_event::{EventKey, Period, Timestamp};
+use tally_aggregate::{AggregateResult, Aggregator, Window};
+use tally_event::{Period, Timestamp};
 use tally_store::{
     AccountId, AggregatorFilterId, AsOf, CustomerId, EventSeq, EventWindow, ProductKind,
     StoreResult, StoredEvent, Subscription,
@@ -99,31 +98,6 @@ impl Billing {
             .store
             .aggregate_as_of(account, aggregator, filter, customer, window, as_of)
             .await?)
-    }
-
-    /// An accumulator fed with the customer's stored events in `window`, the
-    /// stored event with key `exclude` left out (pricing its replacement).
-    pub(crate) async fn accumulate<'a>(
-        &self,
-        account: &AccountId,
-        customer: &CustomerId,
-        aggregator: &'a Aggregator,
-        window: Window,
-        filter: Option<&str>,
-        exclude: Option<&EventKey>,
-    ) -> BillingResult<Accumulator<'a>> {
-        let mut accumulator = aggregator.accumulator(window, filter)?;
-        let mut stream = self.window_events(account, customer, aggregator, window, None);
-        while let Some(stored) = stream.next().await {
-            let stored = stored?;
-            if exclude.is_some_and(|key| {
-                stored.event_type == key.event_type && *stored.record_id() == key.record_id
-            }) {
-                continue;
-            }
-            accumulator.push(&stored.to_event()?);
-        }
-        Ok(accumulator)
     }
 
     /// The customer's subscriptions that have started at `at`, oldest first.

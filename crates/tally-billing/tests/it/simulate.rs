@@ -123,9 +123,12 @@ async fn graduated_marginals_on_top_of_the_period_so_far() {
         amounts(&fourth),
         [("calls".into(), 150, 30, 180, "EUR".into())]
     );
-    // Re-sending a stored call replaces it: priced as the third of three, not a fourth.
+    // Re-sending a stored call changes nothing: 0, not a fourth call.
     let resent = simulate(&h, &api_call("C", true), &SimulateOptions::default()).await;
-    assert_eq!(amounts(&resent)[0].1, 151);
+    assert_eq!(amounts(&resent)[0].1, 0);
+    // An update that stops a call from counting gives back its price.
+    let unverified = simulate(&h, &api_call("C", false), &SimulateOptions::default()).await;
+    assert_eq!(amounts(&unverified)[0].1, -151);
 }
 
 #[tokio::test]
@@ -281,7 +284,7 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         amounts(&second.calculation),
         [("calls".into(), 100, 20, 120, "EUR".into())]
     );
-    // The same event again changes nothing and prices nothing.
+    // The same event again changes nothing: it still counts, for 0.
     let again = h
         .billing
         .ingest_and_price(&h.account, &api_call("B", true), &with_tax())
@@ -291,8 +294,11 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         (again.event.outcome, again.event.id.clone()),
         (UpsertOutcome::Unchanged, second.event.id.clone())
     );
-    assert!(again.calculation.result.is_empty());
-    // A new version of it: an update, still the second call of the period.
+    assert_eq!(
+        amounts(&again.calculation),
+        [("calls".into(), 0, 0, 0, "EUR".into())]
+    );
+    // A new version of it: an update of the second call, which costs no more.
     let mut changed = api_call("B", true);
     changed["record"]["note"] = json!("retried");
     let updated = h
@@ -304,8 +310,8 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         (updated.event.outcome, updated.event.id.clone()),
         (UpsertOutcome::Updated, second.event.id.clone())
     );
-    assert_eq!(amounts(&updated.calculation)[0].1, 100);
-    // An older version changes nothing and prices nothing.
+    assert_eq!(amounts(&updated.calculation)[0].1, 0);
+    // An older version is kept as history and changes no amount.
     let mut older = api_call("B", true);
     older["timestamp"] = json!("2024-12-20T10:00:00Z");
     let stale = h
@@ -314,7 +320,10 @@ async fn ingest_and_price_stores_then_prices_the_event() {
         .await
         .unwrap();
     assert_eq!(stale.event.outcome, UpsertOutcome::Stale);
-    assert!(stale.calculation.result.is_empty());
+    assert_eq!(
+        amounts(&stale.calculation),
+        [("calls".into(), 0, 0, 0, "EUR".into())]
+    );
     let stored = h
         .billing
         .list_events(&h.account, &EventFilter::default())
