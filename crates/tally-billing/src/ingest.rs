@@ -16,6 +16,7 @@ use tally_event::{
 use tally_store::{AccountId, CustomerId, EventId, EventSeq, NewEvent};
 
 use crate::error::{BillingError, BillingResult, Problem};
+use crate::readers::UsageWarning;
 use crate::service::Billing;
 use crate::settings::AccountSettings;
 
@@ -36,6 +37,9 @@ pub struct IngestedEvent {
     pub seq: Option<EventSeq>,
     /// Personal data found (policies `warn` and `mask`), path and kind.
     pub warnings: Vec<PiiWarning>,
+    /// What the event may bill less than expected for: no aggregator reads
+    /// its type, or one cannot use its value ([`crate::readers`]).
+    pub usage_warnings: Vec<UsageWarning>,
     /// The customer the event belongs to.
     pub customer_id: CustomerId,
     /// Whether this call created that customer (`automatically_created`).
@@ -176,6 +180,7 @@ impl Billing {
             return Ok(Vec::new());
         }
         let now = self.now();
+        let readers = self.readers(account).await?;
         let ids: Vec<EventId> = self
             .ids
             .with(|rng| (0..ready.len()).map(|_| EventId::generate(rng)).collect());
@@ -185,6 +190,7 @@ impl Billing {
         let mut new_events = Vec::with_capacity(ready.len());
         for ((index, (parsed, customer)), id) in ready.into_iter().zip(ids) {
             let event = parsed.event;
+            let usage_warnings = readers.warnings(&event);
             new_events.push(NewEvent {
                 id,
                 event_type: event.event_type,
@@ -193,7 +199,7 @@ impl Billing {
                 record: event.record,
                 ingested_at: now,
             });
-            answers.push((index, parsed.warnings, customer));
+            answers.push((index, (parsed.warnings, usage_warnings), customer));
         }
         let results = self.commit.submit(account, new_events).await?;
         if results.len() != answers.len() {
@@ -204,17 +210,20 @@ impl Billing {
         Ok(answers
             .into_iter()
             .zip(results)
-            .map(|((index, warnings, customer), result)| BatchAccepted {
-                index,
-                event: IngestedEvent {
-                    id: result.event_id,
-                    outcome: result.outcome,
-                    seq: result.seq,
-                    warnings,
-                    customer_id: customer.id,
-                    customer_created: customer.created,
+            .map(
+                |((index, (warnings, usage_warnings), customer), result)| BatchAccepted {
+                    index,
+                    event: IngestedEvent {
+                        id: result.event_id,
+                        outcome: result.outcome,
+                        seq: result.seq,
+                        warnings,
+                        usage_warnings,
+                        customer_id: customer.id,
+                        customer_created: customer.created,
+                    },
                 },
-            })
+            )
             .collect())
     }
 

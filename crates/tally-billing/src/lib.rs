@@ -111,6 +111,7 @@ pub mod ingest;
 pub mod input;
 pub mod invoice;
 pub mod period;
+pub mod readers;
 mod service;
 pub mod settings;
 pub mod simulate;

@@ -10,6 +10,7 @@ use tally_store::{AccountId, AggregatorId, AggregatorRecord, Customer, Store, St
 use crate::clock::{Clock, Ids, SystemClock};
 use crate::commit::{GroupCommit, IngestQueueConfig};
 use crate::error::{BillingError, BillingResult};
+use crate::readers::ReadersCache;
 use crate::settings::AccountSettings;
 
 /// Tally's use cases over a store. Cheap to clone (a few `Arc`s); every method is
@@ -20,6 +21,7 @@ pub struct Billing {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<Ids>,
     settings: Arc<SettingsCache>,
+    pub(crate) readers: Arc<ReadersCache>,
     pub(crate) commit: Arc<GroupCommit>,
 }
 
@@ -68,6 +70,7 @@ impl Billing {
             clock,
             ids,
             settings: Arc::default(),
+            readers: Arc::default(),
             commit,
         }
     }

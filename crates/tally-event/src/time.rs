@@ -38,6 +38,9 @@ pub enum TimestampError {
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The last instant a timestamp may hold: 9999-12-31T23:59:59.999Z.
+    pub const MAX: Timestamp = Timestamp(MAX_MS);
+
     /// Milliseconds since the epoch, refusing instants outside years 1970..=9999.
     pub fn from_millis(ms: i64) -> Result<Self, TimestampError> {
         if (MIN_MS..=MAX_MS).contains(&ms) {

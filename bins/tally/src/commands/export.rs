@@ -108,7 +108,10 @@ async fn prepare(
     match &args.product {
         Some(product) => {
             let export = billing.product_csv(account, &scope, product).await?;
-            Ok((Export::Csv(Box::new(export)), format!("events-{product}.csv")))
+            Ok((
+                Export::Csv(Box::new(export)),
+                format!("events-{product}.csv"),
+            ))
         }
         None => {
             let export = billing.scope_zip(account, &scope).await?;

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tally_billing::readers::UsageWarning;
 use tally_billing::{BatchOutcome, DeleteEvents, EventFilter, IngestedEvent, Pagination};
-use tally_event::PiiWarning;
 use tally_store::StoredEvent;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -43,22 +43,44 @@ pub struct EventInput {
     pub record: serde_json::Value,
 }
 
-/// Personal data found in an accepted event.
+/// Something to know about an accepted event: personal data found in it, or
+/// why it may bill less than expected.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Warning {
-    /// JSON pointer of the value (`/record/email`).
+    /// JSON pointer of the value (`/record/email`, `/record/amount`, `/event_type`).
     pub path: String,
-    /// `email`, `card_number`, `iban` or `phone`.
+    /// Personal data: `email`, `card_number`, `iban` or `phone`. Usage:
+    /// `no_aggregator` (no aggregator reads this event type) or `not_numeric`
+    /// (the aggregator `aggregator_id` selects the event but needs a number
+    /// here: it will skip the event).
     pub kind: String,
+    /// `not_numeric` only: the aggregator that will skip the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregator_id: Option<String>,
 }
 
-fn warnings(list: &[PiiWarning]) -> Vec<Warning> {
-    list.iter()
-        .map(|warning| Warning {
-            path: warning.path.clone(),
-            kind: warning.kind.as_str().to_owned(),
-        })
-        .collect()
+fn warnings(event: &IngestedEvent) -> Vec<Warning> {
+    let personal = event.warnings.iter().map(|warning| Warning {
+        path: warning.path.clone(),
+        kind: warning.kind.as_str().to_owned(),
+        aggregator_id: None,
+    });
+    let usage = event.usage_warnings.iter().map(|warning| match warning {
+        UsageWarning::NoAggregator => Warning {
+            path: "/event_type".to_owned(),
+            kind: "no_aggregator".to_owned(),
+            aggregator_id: None,
+        },
+        UsageWarning::NotNumeric {
+            aggregator_id,
+            path,
+        } => Warning {
+            path: path.clone(),
+            kind: "not_numeric".to_owned(),
+            aggregator_id: Some(aggregator_id.to_string()),
+        },
+    });
+    personal.chain(usage).collect()
 }
 
 /// What happened to an ingested event.
@@ -78,7 +100,7 @@ impl From<&IngestedEvent> for IngestResponse {
         IngestResponse {
             id: event.id.to_string(),
             outcome: event.outcome.as_str().to_owned(),
-            warnings: warnings(&event.warnings),
+            warnings: warnings(event),
         }
     }
 }
@@ -145,7 +167,7 @@ fn batch_response(outcome: BatchOutcome, events: &mut [serde_json::Value]) -> Ba
             index: accepted.index,
             id: accepted.event.id.to_string(),
             outcome: accepted.event.outcome.as_str().to_owned(),
-            warnings: warnings(&accepted.event.warnings),
+            warnings: warnings(&accepted.event),
         })
         .collect();
     let events_failed = outcome

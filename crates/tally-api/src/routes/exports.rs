@@ -147,7 +147,11 @@ pub async fn invoice_zip(
 /// A product id is `itm_` and base62: safe in a header as it is.
 fn csv_response(export: CsvExport, product_id: &str) -> Response {
     let file_name = format!("events-{product_id}.csv");
-    attachment(streamed(Export::Csv(Box::new(export))), CSV_CONTENT_TYPE, &file_name)
+    attachment(
+        streamed(Export::Csv(Box::new(export))),
+        CSV_CONTENT_TYPE,
+        &file_name,
+    )
 }
 
 fn attachment(body: Body, content_type: &'static str, file_name: &str) -> Response {

@@ -88,6 +88,17 @@ pub struct InvoiceLineView {
     pub tax_amount: i64,
     pub total_amount: i64,
     pub breakdown: Vec<BreakdownView>,
+    /// Usage lines: the events the price group selected, and those skipped
+    /// because their value was missing or not a number; null otherwise.
+    pub diagnostics: Option<LineDiagnosticsView>,
+}
+
+/// What a usage line's events were, beyond its quantity.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineDiagnosticsView {
+    pub matched_events: u64,
+    pub skipped_missing: u64,
+    pub skipped_not_numeric: u64,
 }
 
 /// Sums of the lines.
@@ -163,6 +174,11 @@ impl From<InvoiceLine> for InvoiceLineView {
             tax_amount: line.tax_amount,
             total_amount: line.total_amount,
             breakdown: line.breakdown.into_iter().map(breakdown).collect(),
+            diagnostics: line.diagnostics.map(|d| LineDiagnosticsView {
+                matched_events: d.matched_events,
+                skipped_missing: d.skipped_missing,
+                skipped_not_numeric: d.skipped_not_numeric,
+            }),
         }
     }
 }

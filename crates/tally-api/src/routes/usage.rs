@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use tally_aggregate::Bucket;
+use tally_aggregate::{Bucket, Diagnostics};
 use tally_billing::{
     AggregatorUsage, DateRange, Pagination, TimeSeries, TimeSeriesQuery, UsageEventsPage,
     UsageEventsQuery, UsageSummary,
@@ -45,6 +45,34 @@ pub struct AggregatorUsagePath {
     pub aggregator_id: String,
 }
 
+/// The events behind a quantity beyond those counted: nothing is skipped
+/// silently.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DiagnosticsView {
+    /// Events selected (type, window, `where` and filter), usable or not.
+    pub matched_events: u64,
+    /// Selected events whose property was missing or null.
+    pub skipped_missing: u64,
+    /// Selected events whose property was not a number where one was needed.
+    pub skipped_not_numeric: u64,
+    /// The negative quantity that `allow_negative_values: false` turned into 0.
+    #[schema(value_type = Option<f64>)]
+    pub clamped_from: serde_json::Value,
+}
+
+impl From<&Diagnostics> for DiagnosticsView {
+    fn from(diagnostics: &Diagnostics) -> Self {
+        DiagnosticsView {
+            matched_events: diagnostics.matched_events,
+            skipped_missing: diagnostics.skipped_missing,
+            skipped_not_numeric: diagnostics.skipped_not_numeric,
+            clamped_from: diagnostics
+                .clamped_from
+                .map_or(serde_json::Value::Null, decimal_to_json),
+        }
+    }
+}
+
 /// One aggregator's usage in the customer's current period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UsageSummaryView {
@@ -58,6 +86,7 @@ pub struct UsageSummaryView {
     pub count: u64,
     pub period_start: String,
     pub period_end: String,
+    pub diagnostics: DiagnosticsView,
 }
 
 impl From<UsageSummary> for UsageSummaryView {
@@ -70,6 +99,7 @@ impl From<UsageSummary> for UsageSummaryView {
             count: summary.count,
             period_start: summary.period.start().to_rfc3339(),
             period_end: summary.period.end().to_rfc3339(),
+            diagnostics: DiagnosticsView::from(&summary.diagnostics),
         }
     }
 }
@@ -110,6 +140,7 @@ pub struct AggregatorUsageView {
     pub count: u64,
     pub period_start: String,
     pub period_end: String,
+    pub diagnostics: DiagnosticsView,
 }
 
 impl From<AggregatorUsage> for AggregatorUsageView {
@@ -120,6 +151,7 @@ impl From<AggregatorUsage> for AggregatorUsageView {
             count: usage.count,
             period_start: usage.period_start.to_rfc3339(),
             period_end: usage.period_end.to_rfc3339(),
+            diagnostics: DiagnosticsView::from(&usage.diagnostics),
         }
     }
 }

@@ -609,3 +609,90 @@ async fn a_stale_event_changes_no_metered_amount() {
         [("2024-12-01T00:00:00.000Z".to_owned(), 0)]
     );
 }
+
+#[tokio::test]
+async fn a_value_that_cannot_be_billed_is_never_silent() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    // A payment whose amount is a string: accepted, with a warning naming
+    // the aggregator that will skip it.
+    let text_amount = app
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"customer_id": "acme-42", "event_type": "payment",
+                "timestamp": "2024-12-04T10:00:00Z", "record": {"id": "pay-text", "amount": "1200"}})),
+        )
+        .await;
+    assert_eq!(
+        text_amount.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        text_amount.text
+    );
+    let warnings = &text_amount.json["warnings"];
+    assert_eq!(warnings.as_array().unwrap().len(), 1, "{warnings}");
+    assert_eq!(warnings[0]["kind"], "not_numeric");
+    assert_eq!(warnings[0]["path"], "/record/amount");
+    let payments_aggregator = get(&app, &format!("/v1/products/{}", s.payments))
+        .await
+        .json["aggregator_id"]
+        .clone();
+    assert_eq!(warnings[0]["aggregator_id"], payments_aggregator);
+    // An event type no aggregator reads.
+    let unread = app
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"customer_id": "acme-42", "event_type": "page_view",
+                "timestamp": "2024-12-04T10:00:00Z", "record": {"id": "pv-1"}})),
+        )
+        .await;
+    assert_eq!(
+        unread.json["warnings"],
+        json!([{"path": "/event_type", "kind": "no_aggregator"}])
+    );
+    // A batch warns per event; a usable one gets none.
+    let batch = app
+        .call(
+            Method::POST,
+            "/v1/events/batch",
+            Some(json!([
+                {"customer_id": "acme-42", "event_type": "payment",
+                 "timestamp": "2024-12-04T11:00:00Z", "record": {"id": "pay-ok", "amount": 10}},
+                {"customer_id": "acme-42", "event_type": "payment",
+                 "timestamp": "2024-12-04T11:00:00Z", "record": {"id": "pay-bool", "amount": true}}])),
+        )
+        .await;
+    let created = &batch.json["events_created"];
+    assert_eq!(created[0]["warnings"], json!([]));
+    assert_eq!(created[1]["warnings"][0]["kind"], "not_numeric");
+
+    // The usage and the invoice line say how many events they skipped.
+    let usage = get(
+        &app,
+        &format!(
+            "/v1/customers/acme-42/usage/{}",
+            payments_aggregator.as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        usage.json["diagnostics"]["skipped_not_numeric"], 2,
+        "{}",
+        usage.text
+    );
+    assert_eq!(usage.json["diagnostics"]["matched_events"], 6);
+    let draft = post(
+        &app,
+        &format!("/v1/subscriptions/{}/invoices", s.subscription),
+        json!({"at": "2024-12-15T00:00:00Z"}),
+    )
+    .await;
+    let payments_line = &draft.json["lines"][0];
+    assert_eq!(
+        payments_line["diagnostics"],
+        json!({"matched_events": 6, "skipped_missing": 0, "skipped_not_numeric": 2})
+    );
+    assert_eq!(draft.json["lines"][1]["diagnostics"]["matched_events"], 3);
+}

@@ -42,7 +42,9 @@ impl Billing {
             definition: to_json(&definition)?,
             created_at: self.now(),
         };
-        entry(&self.store.create_aggregator(account, &record).await?)
+        let created = self.store.create_aggregator(account, &record).await?;
+        self.readers.forget(account);
+        entry(&created)
     }
 
     /// The aggregator with this id; `NotFound` for an unknown id or one that does not parse.
@@ -114,7 +116,9 @@ impl Billing {
             definition: to_json(&definition)?,
             ..current
         };
-        entry(&self.store.update_aggregator(account, &record).await?)
+        let updated = self.store.update_aggregator(account, &record).await?;
+        self.readers.forget(account);
+        entry(&updated)
     }
 
     /// Deletes an aggregator no product uses (`Conflict` otherwise).
@@ -130,7 +134,9 @@ impl Billing {
                 format!("product {} uses this aggregator", product.id),
             ));
         }
-        Ok(self.store.delete_aggregator(account, &record.id).await?)
+        self.store.delete_aggregator(account, &record.id).await?;
+        self.readers.forget(account);
+        Ok(())
     }
 
     async fn check_filters_in_use(

@@ -6,7 +6,7 @@
 use futures::StreamExt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_aggregate::Aggregator;
+use tally_aggregate::{Aggregator, Diagnostics};
 use tally_event::{Period, Value};
 use tally_pricing::{
     AdjustmentKind, BreakdownLine, PriceModel, ProductBounds, Quote, TaxRate, Taxed, price,
@@ -76,6 +76,35 @@ pub struct InvoiceLine {
     pub total_amount: i64,
     /// How the subtotal is made (tiers, packages, percentage parts); empty for adjustments.
     pub breakdown: Vec<BreakdownEntry>,
+    /// Usage lines: the events the group selected and those it could not use.
+    /// Absent from fee and adjustment lines (and from lines stored before
+    /// lines carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<LineDiagnostics>,
+}
+
+/// What a usage line's events were, beyond its quantity: nothing is skipped
+/// silently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineDiagnostics {
+    /// Events of the period the group selects (its aggregator's type and
+    /// `where`, and its filter), usable or not.
+    pub matched_events: u64,
+    /// Selected events whose property was missing or null.
+    pub skipped_missing: u64,
+    /// Selected events whose property was not a number where one was needed
+    /// (a string `"1200"` in a sum).
+    pub skipped_not_numeric: u64,
+}
+
+impl From<&Diagnostics> for LineDiagnostics {
+    fn from(diagnostics: &Diagnostics) -> Self {
+        LineDiagnostics {
+            matched_events: diagnostics.matched_events,
+            skipped_missing: diagnostics.skipped_missing,
+            skipped_not_numeric: diagnostics.skipped_not_numeric,
+        }
+    }
 }
 
 /// A price group as a line names it.
@@ -175,13 +204,15 @@ impl Billing {
         let mut lines = Vec::with_capacity(product.price_groups.len() + 1);
         for group in &product.price_groups {
             let model = stored_model(group)?;
-            let quote = match &aggregator {
+            let (quote, diagnostics) = match &aggregator {
                 Some(aggregator) => {
                     let filter = group.aggregator_filter_id.as_ref();
-                    self.usage_quote(billed, aggregator, filter, &model).await?
+                    let (quote, diagnostics) =
+                        self.usage_quote(billed, aggregator, filter, &model).await?;
+                    (quote, Some(diagnostics))
                 }
                 // A fee is billed once per period: its price at quantity one.
-                None => price(&model, Decimal::ONE)?,
+                None => (price(&model, Decimal::ONE)?, None),
             };
             let line_type = match aggregator {
                 Some(_) => LineType::Usage,
@@ -191,7 +222,9 @@ impl Billing {
                 id: group.id.clone(),
                 name: group.name.clone(),
             };
-            lines.push(line(product, line_type, Some(&name), &quote, billed.rate)?);
+            let mut line = line(product, line_type, Some(&name), &quote, billed.rate)?;
+            line.diagnostics = diagnostics;
+            lines.push(line);
         }
         if let Some(adjustment) = adjustment(product, &lines, billed.rate)? {
             lines.push(adjustment);
@@ -199,15 +232,16 @@ impl Billing {
         Ok(lines)
     }
 
-    /// The group's quote: the store's aggregate priced (floored at zero, as
-    /// ever), or for a percentage price each selected event's value.
+    /// The group's quote and what its events were: the store's aggregate
+    /// priced (floored at zero, as ever), or for a percentage price each
+    /// selected event's value.
     async fn usage_quote(
         &self,
         billed: &Billed<'_>,
         aggregator: &Aggregator,
         filter: Option<&AggregatorFilterId>,
         model: &PriceModel,
-    ) -> BillingResult<Quote> {
+    ) -> BillingResult<(Quote, LineDiagnostics)> {
         let window = aggregator.window(billed.period);
         let Some(property) = model.percentage_property() else {
             let result = self
@@ -220,7 +254,8 @@ impl Billing {
                     billed.known_at,
                 )
                 .await?;
-            return Ok(price(model, result.quantity.max(Decimal::ZERO))?);
+            let quote = price(model, result.quantity.max(Decimal::ZERO))?;
+            return Ok((quote, LineDiagnostics::from(&result.diagnostics)));
         };
         let scope = aggregator.scope(window, filter.map(|id| id.as_str()))?;
         let mut events = self.window_events(
@@ -231,15 +266,22 @@ impl Billing {
             billed.known_at,
         );
         let mut values = Vec::new();
+        let mut diagnostics = LineDiagnostics::default();
         while let Some(stored) = events.next().await {
             let event = stored?.to_event()?;
-            if scope.selects(&event)
-                && let Some(value) = event.record.get(property).and_then(Value::as_decimal)
-            {
-                values.push(value);
+            if !scope.selects(&event) {
+                continue;
+            }
+            diagnostics.matched_events += 1;
+            match event.record.get(property) {
+                None | Some(Value::Null) => diagnostics.skipped_missing += 1,
+                Some(value) => match value.as_decimal() {
+                    Some(value) => values.push(value),
+                    None => diagnostics.skipped_not_numeric += 1,
+                },
             }
         }
-        Ok(price_events(model, &values)?)
+        Ok((price_events(model, &values)?, diagnostics))
     }
 }
 
@@ -261,6 +303,7 @@ fn line(
         tax_amount: taxed.tax,
         total_amount: taxed.total,
         breakdown: quote.breakdown.iter().map(entry).collect(),
+        diagnostics: None,
     })
 }
 
@@ -294,6 +337,7 @@ fn adjustment(
         tax_amount: taxed.tax,
         total_amount: taxed.total,
         breakdown: Vec::new(),
+        diagnostics: None,
     }))
 }
 

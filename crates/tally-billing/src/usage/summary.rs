@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use rust_decimal::Decimal;
+use tally_aggregate::Diagnostics;
 use tally_event::{Period, Timestamp};
 use tally_store::{AccountId, AggregatorId, CustomerId, Page, PageRequest, ProductKind};
 
@@ -27,6 +28,9 @@ pub struct UsageSummary {
     pub count: u64,
     /// The period the total covers.
     pub period: Period,
+    /// The events selected, and those skipped because their value was
+    /// missing or not a number.
+    pub diagnostics: Diagnostics,
 }
 
 /// One aggregator's quantity for a customer over a chosen range.
@@ -42,6 +46,9 @@ pub struct AggregatorUsage {
     pub period_start: Timestamp,
     /// End of the range, exclusive.
     pub period_end: Timestamp,
+    /// The events selected, and those skipped because their value was
+    /// missing or not a number.
+    pub diagnostics: Diagnostics,
 }
 
 impl Billing {
@@ -72,6 +79,7 @@ impl Billing {
                 total: result.quantity.normalize(),
                 count: result.event_count,
                 period,
+                diagnostics: result.diagnostics,
             });
         }
         Ok(summaries)
@@ -103,6 +111,7 @@ impl Billing {
             count: result.event_count,
             period_start: period.start(),
             period_end: period.end(),
+            diagnostics: result.diagnostics,
         })
     }
 

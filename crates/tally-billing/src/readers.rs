@@ -1,0 +1,131 @@
+//! Which aggregators read each event type of an account, so that ingestion
+//! can say when an accepted event will bill nothing it might be expected to
+//! (docs/events.md, "Warnings"):
+//!
+//! - `no_aggregator`: no aggregator reads its event type (yet);
+//! - `not_numeric`: an aggregator selects it (its type and `where`) but the
+//!   value it needs is not a number (`"1200"` for a sum), so the event will
+//!   be skipped, and counted in that aggregator's diagnostics.
+//!
+//! The aggregators are read at most every [`SETTINGS_CACHE_MS`] per account,
+//! and again at once after this service changes one; another replica's
+//! change shows within the delay. A warning never refuses an event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tally_aggregate::{Aggregator, Contribution, SkipReason, Window};
+use tally_event::{Event, EventType, Timestamp};
+use tally_store::{AccountId, AggregatorId, MAX_TAKE, PageRequest};
+
+use crate::error::BillingResult;
+use crate::service::{Billing, SETTINGS_CACHE_MS, compile_stored};
+
+/// Why an accepted event may bill less than its sender expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageWarning {
+    /// No aggregator reads the event's type.
+    NoAggregator,
+    /// The aggregator selects the event, but the value at `path` is not a number.
+    NotNumeric {
+        /// The aggregator that will skip it.
+        aggregator_id: AggregatorId,
+        /// JSON pointer of the value (`/record/amount`), or `/record` when a
+        /// formula reads several.
+        path: String,
+    },
+}
+
+/// An account's compiled aggregators, by the event type they read.
+#[derive(Debug, Default)]
+pub(crate) struct Readers {
+    by_type: HashMap<EventType, Vec<(AggregatorId, Aggregator)>>,
+}
+
+impl Readers {
+    /// What to warn about for one event.
+    pub(crate) fn warnings(&self, event: &Event) -> Vec<UsageWarning> {
+        let Some(readers) = self.by_type.get(&event.event_type) else {
+            return vec![UsageWarning::NoAggregator];
+        };
+        // Every instant but the very last is in this window: only the type,
+        // `where` and the value decide (an event stamped 9999-12-31T23:59:59.999Z
+        // is never warned about).
+        let always = Window::Before(Timestamp::MAX);
+        readers
+            .iter()
+            .filter_map(|(id, aggregator)| {
+                let contribution = aggregator.contribution(event, always, None).ok()?;
+                (contribution == Contribution::Skipped(SkipReason::NotNumeric)).then(|| {
+                    UsageWarning::NotNumeric {
+                        aggregator_id: id.clone(),
+                        path: aggregator
+                            .property()
+                            .map_or_else(|| "/record".to_owned(), |p| format!("/record/{p}")),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// Readers read recently, per account, with the instant they were read.
+#[derive(Default)]
+pub(crate) struct ReadersCache(Mutex<HashMap<AccountId, (Arc<Readers>, Timestamp)>>);
+
+impl ReadersCache {
+    fn get(&self, account: &AccountId, now: Timestamp) -> Option<Arc<Readers>> {
+        let entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (readers, read_at) = entries.get(account)?;
+        let age = now.as_millis() - read_at.as_millis();
+        (0..SETTINGS_CACHE_MS)
+            .contains(&age)
+            .then(|| Arc::clone(readers))
+    }
+
+    fn put(&self, account: &AccountId, readers: Arc<Readers>, now: Timestamp) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entries.insert(account.clone(), (readers, now));
+    }
+
+    /// Read the account's aggregators again on next use.
+    pub(crate) fn forget(&self, account: &AccountId) {
+        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        entries.remove(account);
+    }
+}
+
+impl Billing {
+    /// The account's aggregators by event type, from the cache when fresh.
+    pub(crate) async fn readers(&self, account: &AccountId) -> BillingResult<Arc<Readers>> {
+        let now = self.now();
+        if let Some(readers) = self.readers.get(account, now) {
+            return Ok(readers);
+        }
+        let mut readers = Readers::default();
+        let mut skip = 0u64;
+        loop {
+            let page = PageRequest {
+                take: MAX_TAKE,
+                skip,
+            };
+            let listed = self.store.list_aggregators(account, page).await?;
+            let fetched = listed.items.len() as u64;
+            for record in listed.items {
+                let aggregator = compile_stored(&record)?;
+                readers
+                    .by_type
+                    .entry(aggregator.event_type().clone())
+                    .or_default()
+                    .push((record.id, aggregator));
+            }
+            skip += fetched;
+            if fetched == 0 || skip >= listed.total {
+                break;
+            }
+        }
+        let readers = Arc::new(readers);
+        self.readers.put(account, Arc::clone(&readers), now);
+        Ok(readers)
+    }
+}
