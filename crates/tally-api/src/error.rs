@@ -33,6 +33,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// A uniqueness or state rule refused the write.
     Conflict,
+    /// The request's `Idempotency-Key` is still running its first request.
+    IdempotencyKeyInFlight,
+    /// The request's `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
     /// The body is larger than the route accepts.
     PayloadTooLarge,
     /// The body is not `application/json`.
@@ -58,7 +62,8 @@ impl ErrorCode {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::NotFound | ErrorCode::RouteNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -78,6 +83,8 @@ impl ErrorCode {
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
@@ -88,7 +95,7 @@ impl ErrorCode {
     }
 
     /// Every code, for the documentation and the table test.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::MalformedJson,
         ErrorCode::EvaluationFailed,
@@ -97,6 +104,8 @@ impl ErrorCode {
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
+        ErrorCode::IdempotencyKeyInFlight,
+        ErrorCode::IdempotencyKeyReused,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
@@ -106,13 +115,13 @@ impl ErrorCode {
     ];
 }
 
-/// One problem with a request value: where (a JSON pointer into the body, or
-/// `/name` for the query parameter `name`), a stable machine code and a human
-/// message.
+/// One problem with a request value: where (a JSON pointer into the body,
+/// `/name` for the query parameter `name`, or a header's name such as
+/// `Idempotency-Key`), a stable machine code and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FieldError {
-    /// A JSON pointer into the body (`/record/address`), or `/name` for the query parameter
-    /// `name`.
+    /// A JSON pointer into the body (`/record/address`), `/name` for the query parameter
+    /// `name`, or a header's name (`Idempotency-Key`).
     pub path: String,
     /// A stable snake_case code (`nested_object`).
     pub code: String,

@@ -8,6 +8,8 @@
 //!   and every extractor's rejection is an `ApiError` too ([`extract`]).
 //! - Everything under `/v1` needs `Authorization: Bearer <key>`; the key's account
 //!   scopes every call, and its token bucket sets `X-RateLimit-*` ([`middleware`]).
+//! - Every `POST` under `/v1` takes an optional `Idempotency-Key`: a retry with
+//!   the key gets the first response again ([`idempotency`]).
 //! - Every response carries `x-request-id` (echoed, or generated as `req_…`).
 //! - [`openapi`] is generated from the same route registrations as the router, so
 //!   the document lists exactly the routes served.
@@ -42,6 +44,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod keycache;
 pub mod metrics;
 pub mod middleware;
@@ -100,6 +103,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(v1_routes(&ApiConfig::default()))
         .merge(routes::system::routes())
         .split_for_parts();
+    idempotency::document(&mut api);
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     api
 }
@@ -115,11 +119,16 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
     ApiError::internal(format!("handler panicked: {detail}")).into_response()
 }
 
-/// The whole server: `/v1` (authenticated, rate limited), `/healthz`, `/metrics`,
+/// The whole server: `/v1` (authenticated, rate limited, `POST`s idempotent
+/// under a key), `/healthz`, `/metrics`,
 /// `/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let (v1, _) = v1_routes(state.config()).split_for_parts();
-    let v1 = v1.route_layer(from_fn_with_state(state.clone(), authenticate));
+    // Layers added later run first: authentication, then idempotency keys
+    // (scoped by the account authentication found).
+    let v1 = v1
+        .route_layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .route_layer(from_fn_with_state(state.clone(), authenticate));
     let (system, _) = routes::system::routes().split_for_parts();
     let body_limit = state.config().body_limit_bytes;
     Router::new()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tally_billing::Billing;
 use tally_store::Store;
 
+use crate::idempotency::Cleanup;
 use crate::keycache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 use crate::metrics::Metrics;
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
@@ -53,6 +54,7 @@ struct Inner {
     limiter: RateLimiter,
     keys: KeyCache,
     metrics: Metrics,
+    idempotency_cleanup: Cleanup,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
                 limiter,
                 keys,
                 metrics: Metrics::default(),
+                idempotency_cleanup: Cleanup::default(),
             }),
         }
     }
@@ -77,7 +80,7 @@ impl AppState {
         &self.inner.billing
     }
 
-    /// The store behind the service, for authentication.
+    /// The store behind the service, for authentication and idempotency keys.
     pub fn store(&self) -> &Arc<dyn Store> {
         self.inner.billing.store()
     }
@@ -100,5 +103,10 @@ impl AppState {
     /// The Prometheus counters served at `/metrics`.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// When this server last deleted expired idempotency keys.
+    pub fn idempotency_cleanup(&self) -> &Cleanup {
+        &self.inner.idempotency_cleanup
     }
 }

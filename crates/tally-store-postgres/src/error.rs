@@ -59,6 +59,7 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "products" => "product",
         "subscriptions" => "subscription",
         "invoices" | "invoice_sequences" => "invoice",
+        "idempotency_keys" => "idempotency key",
         _ => "object",
     }
 }

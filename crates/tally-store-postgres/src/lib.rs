@@ -19,6 +19,7 @@ mod customers;
 mod error;
 mod events;
 pub mod filter_sql;
+mod idempotency;
 mod invoices;
 mod rows;
 mod scoped;

@@ -31,6 +31,7 @@ mod customers;
 mod error;
 mod events;
 mod filter_sql;
+mod idempotency;
 mod invoices;
 mod open;
 mod raw;

@@ -1,7 +1,8 @@
 //! Storage traits for Tally, the in-memory store and the backend conformance suite.
 //!
 //! Every other layer reads and writes events and the billing catalog (accounts,
-//! API keys, customers, aggregators, products, subscriptions, invoices) through the
+//! API keys, customers, aggregators, products, subscriptions, invoices), and
+//! the API its idempotency keys, through the
 //! async traits of [`traits`], used as `Arc<dyn Store>`. Backends live in their own
 //! crates (`tally-store-sqlite`, `tally-store-postgres`) and map their own database
 //! errors into [`StoreError`]; this crate never depends on a database driver.
@@ -53,6 +54,7 @@ pub mod conformance;
 mod error;
 mod evaluate;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod keys;
 mod keyset;
@@ -70,6 +72,10 @@ pub use catalog::{
 pub use error::{StoreError, StoreResult};
 pub use evaluate::{eval_error, evaluate_stream};
 pub use events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+pub use idempotency::{
+    Claim, ClaimToken, IDEMPOTENCY_TTL_MS, IN_FLIGHT_TIMEOUT_MS, IdempotencyKey,
+    IdempotencyKeyError, NewClaim, RequestHash, StoredClaim, StoredResponse,
+};
 pub use ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, EventId, IdParseError,
     InvoiceId, PriceGroupId, ProductId, SubscriptionId,
@@ -79,7 +85,8 @@ pub use keyset::{KeysetCursor, keyset_stream};
 pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
 pub use traits::{
-    AccountStore, CatalogStore, CustomerStore, EventStore, InvoiceStore, Store, SubscriptionStore,
+    AccountStore, CatalogStore, CustomerStore, EventStore, IdempotencyStore, InvoiceStore, Store,
+    SubscriptionStore,
 };
 pub use versions::{
     AsOf, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan, VersionStatus,

@@ -42,6 +42,8 @@
 //!   references in a few queries and one transaction, with defaults over the
 //!   single calls. `CustomerStore::get_customer_by_external_id` is gone:
 //!   nothing but tests called it, and `find_customer` answers the same.
+//! - v6: `IdempotencyStore` (idempotency keys: claim, complete, release,
+//!   delete the expired), part of `Store`.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -55,6 +57,7 @@ use crate::catalog::{
 use crate::error::{StoreError, StoreResult};
 use crate::evaluate::{eval_error, evaluate_stream, series_stream};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
+use crate::idempotency::{Claim, ClaimToken, IdempotencyKey, NewClaim, StoredResponse};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
     SubscriptionId,
@@ -527,13 +530,70 @@ pub trait InvoiceStore: Send + Sync {
     ) -> StoreResult<Invoice>;
 }
 
+/// Idempotency keys (`crate::idempotency`): one row per (account, key), so
+/// that across every process sharing the database one request at a time runs
+/// under a key, and a retry gets the first response back.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `claim.key` in `account`, atomically: of concurrent claims of one
+    /// free key (from any number of processes), exactly one is `Claimed`. A
+    /// key is free when it has no row, or its row expired
+    /// ([`IDEMPOTENCY_TTL_MS`](crate::idempotency::IDEMPOTENCY_TTL_MS) after
+    /// its claim), or its claim is still in flight but abandoned
+    /// ([`IN_FLIGHT_TIMEOUT_MS`](crate::idempotency::IN_FLIGHT_TIMEOUT_MS)); a
+    /// free key's row is replaced. Otherwise the row's
+    /// [`StoredClaim::outcome`](crate::idempotency::StoredClaim::outcome).
+    async fn claim_idempotency_key(
+        &self,
+        account: &AccountId,
+        claim: &NewClaim,
+    ) -> StoreResult<Claim>;
+
+    /// Stores the response of the claim `token` of `key`, which then replays
+    /// it until the row expires. `false` (nothing written) when the claim is
+    /// no longer this token's: released, or taken over as abandoned.
+    async fn complete_idempotency_key(
+        &self,
+        account: &AccountId,
+        key: &IdempotencyKey,
+        token: &ClaimToken,
+        response: &StoredResponse,
+    ) -> StoreResult<bool>;
+
+    /// Deletes the in-flight claim `token` of `key`, so that a retry runs
+    /// again; `false` when the claim is no longer this token's (a completed
+    /// claim is never released).
+    async fn release_idempotency_key(
+        &self,
+        account: &AccountId,
+        key: &IdempotencyKey,
+        token: &ClaimToken,
+    ) -> StoreResult<bool>;
+
+    /// Deletes the rows of every account claimed at or before `claimed_before`
+    /// (now minus the lifetime: they are free anyway); returns how many.
+    async fn delete_expired_idempotency_keys(&self, claimed_before: Timestamp) -> StoreResult<u64>;
+}
+
 /// Everything a Tally server needs from storage.
 pub trait Store:
-    EventStore + AccountStore + CustomerStore + CatalogStore + SubscriptionStore + InvoiceStore
+    EventStore
+    + AccountStore
+    + CustomerStore
+    + CatalogStore
+    + SubscriptionStore
+    + InvoiceStore
+    + IdempotencyStore
 {
 }
 
 impl<T> Store for T where
-    T: EventStore + AccountStore + CustomerStore + CatalogStore + SubscriptionStore + InvoiceStore
+    T: EventStore
+        + AccountStore
+        + CustomerStore
+        + CatalogStore
+        + SubscriptionStore
+        + InvoiceStore
+        + IdempotencyStore
 {
 }

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub billing: Billing,
     /// Account A, whose key is [`KEY_A`].
     pub account_a: AccountId,
+    /// The service's clock, stopped at [`NOW`] until a test moves it.
+    pub clock: Arc<FixedClock>,
 }
 
 /// A response, its body parsed as JSON when it is JSON.
@@ -57,16 +59,14 @@ impl TestApp {
         for (name, key) in [("a", KEY_A), ("b", KEY_B)] {
             accounts.push(add_account(store.as_ref(), name, key, now).await);
         }
-        let billing = Billing::with_parts(
-            store,
-            Arc::new(FixedClock::new(now)),
-            Arc::new(Ids::seeded(7)),
-        )
-        .with_ingest_queue(queue);
+        let clock = Arc::new(FixedClock::new(now));
+        let billing = Billing::with_parts(store, clock.clone(), Arc::new(Ids::seeded(7)))
+            .with_ingest_queue(queue);
         TestApp {
             router: router(AppState::new(billing.clone(), config)),
             billing,
             account_a: accounts.swap_remove(0),
+            clock,
         }
     }
 

@@ -14,11 +14,12 @@ use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
 use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 use tally_store::{
     Account, AccountId, AccountStore, AggregatorFilterId, AggregatorId, AggregatorRecord, ApiKey,
-    ApiKeyHash, ApiKeyId, AsOf, CatalogStore, Customer, CustomerId, CustomerStore, EventGroup,
-    EventQuery, EventSeq, EventStore, EventVersion, EventWindow, Invoice, InvoiceId, InvoiceQuery,
-    InvoiceStore, InvoiceUpdate, MemoryStore, NewEvent, NewInvoice, Page, PageRequest, Product,
-    ProductId, ResolvedCustomer, StoreError, StoreResult, StoredEvent, Subscription,
-    SubscriptionId, SubscriptionQuery, SubscriptionStore, UpsertResult,
+    ApiKeyHash, ApiKeyId, AsOf, CatalogStore, Claim, ClaimToken, Customer, CustomerId,
+    CustomerStore, EventGroup, EventQuery, EventSeq, EventStore, EventVersion, EventWindow,
+    IdempotencyKey, IdempotencyStore, Invoice, InvoiceId, InvoiceQuery, InvoiceStore,
+    InvoiceUpdate, MemoryStore, NewClaim, NewEvent, NewInvoice, Page, PageRequest, Product,
+    ProductId, ResolvedCustomer, StoreError, StoreResult, StoredEvent, StoredResponse,
+    Subscription, SubscriptionId, SubscriptionQuery, SubscriptionStore, UpsertResult,
 };
 
 #[derive(Default)]
@@ -447,4 +448,44 @@ fn synthetic_stream(
             })
         })
         .boxed()
+}
+
+#[async_trait]
+impl IdempotencyStore for CountingStore {
+    async fn claim_idempotency_key(
+        &self,
+        account: &AccountId,
+        claim: &NewClaim,
+    ) -> StoreResult<Claim> {
+        self.inner.claim_idempotency_key(account, claim).await
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        account: &AccountId,
+        key: &IdempotencyKey,
+        token: &ClaimToken,
+        response: &StoredResponse,
+    ) -> StoreResult<bool> {
+        self.inner
+            .complete_idempotency_key(account, key, token, response)
+            .await
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        account: &AccountId,
+        key: &IdempotencyKey,
+        token: &ClaimToken,
+    ) -> StoreResult<bool> {
+        self.inner
+            .release_idempotency_key(account, key, token)
+            .await
+    }
+
+    async fn delete_expired_idempotency_keys(&self, claimed_before: Timestamp) -> StoreResult<u64> {
+        self.inner
+            .delete_expired_idempotency_keys(claimed_before)
+            .await
+    }
 }

@@ -19,6 +19,7 @@ mod evaluator;
 mod events;
 mod fixtures;
 mod groups;
+mod idempotency;
 mod invoice_periods;
 mod isolation;
 mod versions;
@@ -41,6 +42,11 @@ pub use events::{
 };
 pub use fixtures::{at, event, new_account, new_customer, record};
 pub use groups::{upsert_event_groups_in_order, upsert_event_groups_many};
+pub use idempotency::{
+    idempotency_abandoned_reclaim, idempotency_account_isolation,
+    idempotency_claim_complete_replay, idempotency_claim_concurrent, idempotency_delete_expired,
+    idempotency_expiry, idempotency_release,
+};
 pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
 pub use versions::{purge_erases_history, versions_agree_with_model, versions_and_history};
@@ -99,7 +105,14 @@ macro_rules! store_conformance_tests {
             strings_compare_by_bytes,
             versions_and_history,
             purge_erases_history,
-            versions_agree_with_model
+            versions_agree_with_model,
+            idempotency_claim_complete_replay,
+            idempotency_release,
+            idempotency_abandoned_reclaim,
+            idempotency_expiry,
+            idempotency_delete_expired,
+            idempotency_account_isolation,
+            idempotency_claim_concurrent
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(

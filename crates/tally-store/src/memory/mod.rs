@@ -6,6 +6,7 @@
 
 mod catalog;
 mod events;
+mod idempotency;
 mod invoices;
 
 use std::collections::{BTreeMap, HashMap};
@@ -15,6 +16,7 @@ use tally_event::EventKey;
 
 use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subscription};
 use crate::error::{StoreError, StoreResult};
+use crate::idempotency::IdempotencyKey;
 use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::versions::{EventSeq, EventVersion};
@@ -45,6 +47,7 @@ struct Tenant {
     subscriptions: BTreeMap<SubscriptionId, Subscription>,
     invoices: BTreeMap<InvoiceId, Invoice>,
     last_invoice_number: u64,
+    idempotency: HashMap<IdempotencyKey, idempotency::KeyRow>,
 }
 
 impl MemoryStore {
