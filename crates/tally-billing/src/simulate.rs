@@ -28,6 +28,7 @@ use tally_store::{
     ProductKind, Subscription, SubscriptionId, ids::random_base62,
 };
 
+use crate::catalog::price_versions::product_at;
 use crate::error::{BillingError, BillingResult};
 use crate::ingest::{IngestedEvent, customer_not_found, event_problems};
 use crate::period::period_containing;
@@ -268,15 +269,15 @@ impl Billing {
         product_id: &ProductId,
         change: &Change<'_>,
     ) -> BillingResult<Vec<PricedLine>> {
-        let product = match self.store.get_product(account, product_id).await {
+        let stored = match self.store.get_product(account, product_id).await {
             Ok(product) => product,
             Err(tally_store::StoreError::NotFound { .. }) => return Ok(Vec::new()),
             Err(error) => return Err(error.into()),
         };
-        let Some(aggregator_id) = product
+        let Some(aggregator_id) = stored
             .aggregator_id
             .as_ref()
-            .filter(|_| product.kind == ProductKind::Usage)
+            .filter(|_| stored.kind == ProductKind::Usage)
         else {
             return Ok(Vec::new());
         };
@@ -290,6 +291,8 @@ impl Billing {
             .affected_periods(account, context.subscription, &aggregator, change)
             .await?
         {
+            // Each period is priced with the price version in effect at its start.
+            let product = product_at(&stored, period.start())?;
             let probe = self.probe(account, &aggregator, period, change).await?;
             for group in &product.price_groups {
                 let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());

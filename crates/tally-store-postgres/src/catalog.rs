@@ -28,18 +28,20 @@ const UPDATE_AGGREGATOR: &str = "UPDATE aggregators SET name = $3, event_type = 
 const DELETE_AGGREGATOR: &str = "DELETE FROM aggregators WHERE account_id = $1 AND id = $2";
 
 const INSERT_PRODUCT: &str = "INSERT INTO products (account_id, id, name, kind, aggregator_id, \
-     currency, min_amount, max_amount, price_groups, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10)";
+     currency, min_amount, max_amount, price_groups, price_versions, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11)";
 const GET_PRODUCT: &str = "SELECT id, name, kind, aggregator_id, currency, min_amount, \
-     max_amount, price_groups, created_at FROM products WHERE account_id = $1 AND id = $2";
+     max_amount, price_groups, price_versions, created_at FROM products \
+     WHERE account_id = $1 AND id = $2";
 const LIST_PRODUCTS: &str = "SELECT id, name, kind, aggregator_id, currency, min_amount, \
-     max_amount, price_groups, created_at FROM products WHERE account_id = $1 \
+     max_amount, price_groups, price_versions, created_at FROM products WHERE account_id = $1 \
      ORDER BY created_at, id LIMIT $2 OFFSET $3";
 const COUNT_PRODUCTS: &str = "SELECT count(*) FROM products WHERE account_id = $1";
 const UPDATE_PRODUCT: &str = "UPDATE products SET name = $3, kind = $4, aggregator_id = $5, \
-     currency = $6, min_amount = $7, max_amount = $8, price_groups = $9::json \
-     WHERE account_id = $1 AND id = $2 RETURNING id, name, kind, aggregator_id, currency, \
-     min_amount, max_amount, price_groups, created_at";
+     currency = $6, min_amount = $7, max_amount = $8, price_groups = $9::json, \
+     price_versions = $10::json WHERE account_id = $1 AND id = $2 \
+     RETURNING id, name, kind, aggregator_id, currency, min_amount, max_amount, price_groups, \
+     price_versions, created_at";
 const DELETE_PRODUCT: &str = "DELETE FROM products WHERE account_id = $1 AND id = $2";
 
 #[derive(sqlx::FromRow)]
@@ -75,6 +77,7 @@ struct ProductRow {
     min_amount: Option<Decimal>,
     max_amount: Option<Decimal>,
     price_groups: Json,
+    price_versions: Json,
     created_at: i64,
 }
 
@@ -93,6 +96,7 @@ impl TryFrom<ProductRow> for Product {
             min_amount: row.min_amount,
             max_amount: row.max_amount,
             price_groups: price_groups_from_json(row.price_groups)?,
+            price_versions: row.price_versions,
             created_at: timestamp(row.created_at, "products.created_at")?,
         })
     }
@@ -253,8 +257,8 @@ impl CatalogStore for PgStore {
 }
 
 impl PgStore {
-    /// Binds a product's columns in table order ($1..$9), plus `created_at` as
-    /// $10 for an insert; returns the row an update's `RETURNING` gives.
+    /// Binds a product's columns in table order ($1..$10), plus `created_at` as
+    /// $11 for an insert; returns the row an update's `RETURNING` gives.
     async fn write_product(
         &self,
         sql: &str,
@@ -271,7 +275,8 @@ impl PgStore {
             .bind(&p.currency)
             .bind(p.min_amount)
             .bind(p.max_amount)
-            .bind(price_groups_to_json(&p.price_groups).to_string());
+            .bind(price_groups_to_json(&p.price_groups).to_string())
+            .bind(p.price_versions.to_string());
         if let Some(created_at) = created_at {
             query = query.bind(created_at);
         }

@@ -32,18 +32,20 @@ const DELETE_AGGREGATOR: &str = "DELETE FROM aggregators WHERE account_id = ?1 A
 
 const INSERT_PRODUCT: &str = "\
 INSERT INTO products (account_id, id, name, kind, aggregator_id, currency, min_amount,
-                      max_amount, price_groups, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+                      max_amount, price_groups, created_at, price_versions)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 const PRODUCT_BY_ID: &str = "\
-SELECT id, name, kind, aggregator_id, currency, min_amount, max_amount, price_groups, created_at
+SELECT id, name, kind, aggregator_id, currency, min_amount, max_amount, price_groups, created_at,
+       price_versions
 FROM products WHERE account_id = ?1 AND id = ?2";
 const COUNT_PRODUCTS: &str = "SELECT COUNT(*) FROM products WHERE account_id = ?1";
 const PRODUCT_PAGE: &str = "\
-SELECT id, name, kind, aggregator_id, currency, min_amount, max_amount, price_groups, created_at
+SELECT id, name, kind, aggregator_id, currency, min_amount, max_amount, price_groups, created_at,
+       price_versions
 FROM products WHERE account_id = ?1 ORDER BY created_at, id LIMIT ?2 OFFSET ?3";
 const UPDATE_PRODUCT: &str = "\
 UPDATE products SET name = ?3, kind = ?4, aggregator_id = ?5, currency = ?6, min_amount = ?7,
-                    max_amount = ?8, price_groups = ?9
+                    max_amount = ?8, price_groups = ?9, price_versions = ?10
 WHERE account_id = ?1 AND id = ?2";
 const DELETE_PRODUCT: &str = "DELETE FROM products WHERE account_id = ?1 AND id = ?2";
 
@@ -135,6 +137,7 @@ impl CatalogStore for SqliteStore {
             .bind(decimal_text(p.max_amount))
             .bind(price_groups_to_json(&p.price_groups))
             .bind(p.created_at.as_millis())
+            .bind(p.price_versions.to_string())
             .execute(&self.writer)
             .await
             .map_err(db_err("product"))?;
@@ -167,6 +170,7 @@ impl CatalogStore for SqliteStore {
             .bind(decimal_text(p.min_amount))
             .bind(decimal_text(p.max_amount))
             .bind(price_groups_to_json(&p.price_groups))
+            .bind(p.price_versions.to_string())
             .execute(&self.writer)
             .await
             .map_err(db_err("product"))?;

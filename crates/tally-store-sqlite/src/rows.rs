@@ -146,6 +146,7 @@ pub(crate) struct ProductRow {
     max_amount: Option<String>,
     price_groups: String,
     created_at: i64,
+    price_versions: String,
 }
 
 impl TryFrom<ProductRow> for Product {
@@ -167,6 +168,7 @@ impl TryFrom<ProductRow> for Product {
             min_amount: decimal(row.min_amount.as_deref())?,
             max_amount: decimal(row.max_amount.as_deref())?,
             price_groups: price_groups_from_json(&row.price_groups)?,
+            price_versions: json(&row.price_versions)?,
             created_at: ts(row.created_at)?,
         })
     }

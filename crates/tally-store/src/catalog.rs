@@ -184,8 +184,12 @@ pub struct Product {
     pub min_amount: Option<Decimal>,
     /// Minor units per period: the product's total is capped to it by an adjustment line.
     pub max_amount: Option<Decimal>,
-    /// The prices, in the order invoice lines list them (at least one).
+    /// The prices, in the order invoice lines list them (at least one): the
+    /// latest version's.
     pub price_groups: Vec<PriceGroup>,
+    /// Every version of the prices, as `tally-billing` shapes them (opaque
+    /// here); `[]` for a product stored before versions were kept.
+    pub price_versions: serde_json::Value,
     /// When the product was created (UTC milliseconds).
     pub created_at: Timestamp,
 }

@@ -4,9 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tally_billing::catalog::price_versions::{PriceVersion, price_versions};
 use tally_billing::{Pagination, PriceGroupInput, ProductInput};
 use tally_event::decimal_to_json;
-use tally_store::{PriceGroup, Product};
+use tally_store::{Page, PriceGroup, Product};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -61,6 +62,10 @@ pub struct ProductRequest {
     pub max_amount: Option<Decimal>,
     #[serde(default)]
     pub price_groups: Vec<PriceGroupRequest>,
+    /// Update only: from when changed prices (groups or bounds) price periods,
+    /// by their start (ISO 8601; default now). A period keeps the version in
+    /// effect at its start.
+    pub effective_from: Option<String>,
 }
 
 impl From<ProductRequest> for ProductInput {
@@ -72,6 +77,7 @@ impl From<ProductRequest> for ProductInput {
             currency: request.currency,
             min_amount: request.min_amount,
             max_amount: request.max_amount,
+            effective_from: request.effective_from,
             price_groups: request
                 .price_groups
                 .into_iter()
@@ -112,7 +118,46 @@ pub struct ProductView {
     #[schema(value_type = Option<f64>)]
     pub max_amount: Option<serde_json::Value>,
     pub price_groups: Vec<PriceGroupView>,
+    /// Every version of the prices, oldest first; the last is the one above.
+    pub price_versions: Vec<PriceVersionView>,
     pub created_at: String,
+}
+
+/// One version of a product's prices.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PriceVersionView {
+    /// 1, 2, … per product.
+    pub version: u32,
+    /// From when it prices periods, by their start; null: since always.
+    pub effective_from: Option<String>,
+    #[schema(value_type = Option<f64>)]
+    pub min_amount: Option<serde_json::Value>,
+    #[schema(value_type = Option<f64>)]
+    pub max_amount: Option<serde_json::Value>,
+    pub price_groups: Vec<PriceGroupView>,
+    pub created_at: String,
+}
+
+impl From<PriceVersion> for PriceVersionView {
+    fn from(version: PriceVersion) -> Self {
+        PriceVersionView {
+            version: version.version,
+            effective_from: version.effective_from.map(|at| at.to_rfc3339()),
+            min_amount: version.min_amount.map(decimal_to_json),
+            max_amount: version.max_amount.map(decimal_to_json),
+            price_groups: version
+                .price_groups
+                .into_iter()
+                .map(|group| PriceGroupView {
+                    id: group.id,
+                    name: group.name,
+                    aggregator_filter_id: group.aggregator_filter_id,
+                    price: group.price,
+                })
+                .collect(),
+            created_at: version.created_at.to_rfc3339(),
+        }
+    }
 }
 
 impl From<PriceGroup> for PriceGroupView {
@@ -126,20 +171,21 @@ impl From<PriceGroup> for PriceGroupView {
     }
 }
 
-impl From<Product> for ProductView {
-    fn from(product: Product) -> Self {
-        ProductView {
-            id: product.id.to_string(),
-            name: product.name,
-            kind: product.kind.as_str().to_owned(),
-            aggregator_id: product.aggregator_id.map(|id| id.to_string()),
-            currency: product.currency,
-            min_amount: product.min_amount.map(decimal_to_json),
-            max_amount: product.max_amount.map(decimal_to_json),
-            price_groups: product.price_groups.into_iter().map(Into::into).collect(),
-            created_at: product.created_at.to_rfc3339(),
-        }
-    }
+/// The product as the API shows it, its price versions read.
+fn view(product: Product) -> ApiResult<ProductView> {
+    let versions = price_versions(&product)?;
+    Ok(ProductView {
+        id: product.id.to_string(),
+        name: product.name,
+        kind: product.kind.as_str().to_owned(),
+        aggregator_id: product.aggregator_id.map(|id| id.to_string()),
+        currency: product.currency,
+        min_amount: product.min_amount.map(decimal_to_json),
+        max_amount: product.max_amount.map(decimal_to_json),
+        price_groups: product.price_groups.into_iter().map(Into::into).collect(),
+        price_versions: versions.into_iter().map(Into::into).collect(),
+        created_at: product.created_at.to_rfc3339(),
+    })
 }
 
 /// Create a product with its price groups.
@@ -154,7 +200,7 @@ pub async fn create_product(
 ) -> ApiResult<(StatusCode, axum::Json<ProductView>)> {
     let input = ProductInput::from(request);
     let product = state.billing().create_product(&account, &input).await?;
-    Ok((StatusCode::CREATED, axum::Json(product.into())))
+    Ok((StatusCode::CREATED, axum::Json(view(product)?)))
 }
 
 /// List products, oldest first.
@@ -169,10 +215,18 @@ pub async fn list_products(
 ) -> ApiResult<axum::Json<Paginated<ProductView>>> {
     let page = Pagination::from(query);
     let products = state.billing().list_products(&account, page).await?;
+    let viewed = Page {
+        total: products.total,
+        items: products
+            .items
+            .into_iter()
+            .map(view)
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
     Ok(axum::Json(Paginated::from_page(
-        products,
+        viewed,
         page_request(page),
-        ProductView::from,
+        |product| product,
     )))
 }
 
@@ -195,7 +249,7 @@ pub async fn get_product(
     ApiPath(path): ApiPath<ProductPath>,
 ) -> ApiResult<axum::Json<ProductView>> {
     let product = state.billing().get_product(&account, &path.id).await?;
-    Ok(axum::Json(product.into()))
+    Ok(axum::Json(view(product)?))
 }
 
 /// Replace a product, price groups included.
@@ -216,7 +270,7 @@ pub async fn update_product(
         .billing()
         .update_product(&account, &path.id, &input)
         .await?;
-    Ok(axum::Json(product.into()))
+    Ok(axum::Json(view(product)?))
 }
 
 /// Delete a product that no subscription uses.

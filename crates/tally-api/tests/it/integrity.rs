@@ -248,14 +248,6 @@ async fn a_price_edit_after_finalization_changes_nothing_the_invoice_explains() 
     let changes = changes(&app, &invoice).await;
     assert_eq!(changes["total"], 0);
     assert_eq!(changes["amount_excluding_tax"]["delta"], 0, "{changes}");
-    // A draft of the next period is priced with the new rate.
-    let january = post(
-        &app,
-        &format!("/v1/subscriptions/{}/invoices", s.subscription),
-        json!({"at": "2025-01-15T00:00:00Z"}),
-    )
-    .await;
-    assert_eq!(january.json["lines"][0]["amount_excluding_tax"], 0);
 }
 
 #[tokio::test]
@@ -695,4 +687,121 @@ async fn a_value_that_cannot_be_billed_is_never_silent() {
         json!({"matched_events": 6, "skipped_missing": 0, "skipped_not_numeric": 2})
     );
     assert_eq!(draft.json["lines"][1]["diagnostics"]["matched_events"], 3);
+}
+
+/// Changes the calls product's unit amount, effective from `effective_from`.
+async fn reprice_calls(app: &TestApp, s: &Seeded, unit_amount: &str, effective_from: &str) {
+    let product = get(app, &format!("/v1/products/{}", s.calls)).await.json;
+    let group = product["price_groups"][0]["id"].clone();
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/v1/products/{}", s.calls),
+            Some(
+                json!({"name": "Calls", "type": "usage", "aggregator_id": s.calls_aggregator,
+                "currency": "EUR", "effective_from": effective_from,
+                "price_groups": [{"id": group, "name": "calls",
+                    "price": {"type": "per_unit", "unit_amount": unit_amount}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+}
+
+async fn calls_amount(app: &TestApp, invoice: &str) -> Value {
+    get(app, &format!("/v1/invoices/{invoice}")).await.json["lines"][1]["amount_excluding_tax"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_period_is_priced_with_the_version_in_effect_at_its_start() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    let december = post(
+        &app,
+        &format!("/v1/subscriptions/{}/invoices", s.subscription),
+        json!({"at": "2024-12-15T00:00:00Z"}),
+    )
+    .await;
+    let december = id(&december);
+    assert_eq!(calls_amount(&app, &december).await, 6, "3 calls at 2");
+
+    // Effective inside December: December keeps the version in effect on Dec 1.
+    reprice_calls(&app, &s, "3", "2024-12-15T00:00:00Z").await;
+    assert_eq!(calls_amount(&app, &december).await, 6);
+    // Effective from December's start: the draft is repriced.
+    reprice_calls(&app, &s, "5", "2024-12-01T00:00:00Z").await;
+    assert_eq!(calls_amount(&app, &december).await, 15, "3 calls at 5");
+    // Effective from January: December stays at 5.
+    reprice_calls(&app, &s, "7", "2025-01-01T00:00:00Z").await;
+    assert_eq!(calls_amount(&app, &december).await, 15);
+    let finalized = post(
+        &app,
+        &format!("/v1/invoices/{december}/finalize"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(finalized.json["lines"][1]["amount_excluding_tax"], 15);
+
+    // Every version is listed, with the instant it prices periods from.
+    let product = get(&app, &format!("/v1/products/{}", s.calls)).await.json;
+    let versions: Vec<(i64, Value, Value)> = product["price_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["effective_from"].clone(),
+                v["price_groups"][0]["price"]["unit_amount"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (1, Value::Null, json!("2")),
+            (2, json!("2024-12-15T00:00:00.000Z"), json!("3")),
+            (3, json!("2024-12-01T00:00:00.000Z"), json!("5")),
+            (4, json!("2025-01-01T00:00:00.000Z"), json!("7")),
+        ]
+    );
+    // The group kept its id in every version.
+    let ids: Vec<&Value> = product["price_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["price_groups"][0]["id"])
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|id| *id == &product["price_groups"][0]["id"])
+    );
+    // A PUT without a price change adds no version.
+    reprice_calls(&app, &s, "7", "2025-02-01T00:00:00Z").await;
+    let again = get(&app, &format!("/v1/products/{}", s.calls)).await.json;
+    assert_eq!(again["price_versions"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_put_that_drops_a_price_group_id_is_refused() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    let put = app
+        .call(
+            Method::PUT,
+            &format!("/v1/products/{}", s.payments),
+            Some(json!({"name": "Payment fees", "type": "usage",
+                "aggregator_id": get(&app, &format!("/v1/products/{}", s.payments)).await.json["aggregator_id"],
+                "currency": "EUR", "price_groups": [{"name": "fees",
+                "price": {"type": "percentage", "rate": "2.7", "property": "amount"}}]})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::BAD_REQUEST, "{}", put.text);
+    assert_eq!(put.json["errors"][0]["path"], "/price_groups/0/id");
+    assert_eq!(put.json["errors"][0]["code"], "price_group_id_missing");
+    let product = get(&app, &format!("/v1/products/{}", s.payments))
+        .await
+        .json;
+    assert_eq!(product["price_groups"][0]["id"], s.payments_group.as_str());
 }

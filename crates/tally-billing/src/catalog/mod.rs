@@ -4,6 +4,7 @@
 
 mod aggregators;
 mod customers;
+pub mod price_versions;
 mod products;
 mod subscriptions;
 

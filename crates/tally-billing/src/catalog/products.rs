@@ -2,12 +2,14 @@
 
 use rust_decimal::Decimal;
 use tally_aggregate::Aggregator;
+use tally_event::Timestamp;
 use tally_pricing::{ModelType, PriceModel, PriceModelDef, ProductBounds};
 use tally_store::{
     AccountId, AggregatorFilterId, AggregatorId, Page, PriceGroup, PriceGroupId, Product,
     ProductId, ProductKind,
 };
 
+use super::price_versions::{PriceVersion, price_versions};
 use super::{check_currency, check_name};
 use crate::error::{BillingError, BillingResult, Problems, from_pricing_problem};
 use crate::input::Pagination;
@@ -38,6 +40,12 @@ pub struct ProductInput {
     /// At least one; each usage price group may bill one filter of the aggregator.
     #[serde(default)]
     pub price_groups: Vec<PriceGroupInput>,
+    /// Update only: from when changed prices price periods (by their start),
+    /// in the forms events accept; default now. Ignored when the prices do
+    /// not change; refused on create (the first version is in effect since
+    /// always).
+    #[serde(default)]
+    pub effective_from: Option<String>,
 }
 
 /// One price group. `price` is a price model definition (`{"type": "volume",
@@ -67,9 +75,20 @@ impl Billing {
         account: &AccountId,
         input: &ProductInput,
     ) -> BillingResult<Product> {
+        if input.effective_from.is_some() {
+            let mut problems = Problems::default();
+            problems.push(
+                "/effective_from",
+                "unexpected_effective_from",
+                "a new product's prices are in effect since always: set effective_from when changing them",
+            );
+            problems.finish()?;
+        }
         let aggregator = self.product_aggregator(account, input).await?;
         let id = self.ids.with(ProductId::generate);
-        let product = self.build_product(id, input, aggregator.as_ref(), None, self.now())?;
+        let now = self.now();
+        let mut product = self.build_product(id, input, aggregator.as_ref(), None, now)?;
+        product.price_versions = versions_json(&[PriceVersion::of(&product, 1, None, now)])?;
         Ok(self.store.create_product(account, &product).await?)
     }
 
@@ -91,8 +110,13 @@ impl Billing {
             .await?)
     }
 
-    /// Replaces the product; groups sent with the `id` of one of its groups keep it.
-    /// Its currency cannot change while a subscription uses it (`Conflict`).
+    /// Replaces the product; groups sent with the `id` of one of its groups
+    /// keep it, and a group sent without an id under the name of an existing
+    /// one is refused (`/price_groups/{i}/id`: `price_group_id_missing`), so
+    /// a group never loses its id by mistake. Changed prices (groups or
+    /// bounds) become a new price version, effective from `effective_from`
+    /// (default now). Its currency cannot change while a subscription uses
+    /// it (`Conflict`).
     pub async fn update_product(
         &self,
         account: &AccountId,
@@ -100,14 +124,55 @@ impl Billing {
         input: &ProductInput,
     ) -> BillingResult<Product> {
         let current = self.get_product(account, id).await?;
+        let now = self.now();
+        let mut problems = Problems::default();
+        let effective_from = match input.effective_from.as_deref() {
+            None => now,
+            Some(text) => Timestamp::parse(text).unwrap_or_else(|error| {
+                problems.push("/effective_from", "invalid_timestamp", error.to_string());
+                now
+            }),
+        };
+        for (index, group) in input.price_groups.iter().enumerate() {
+            if group.id.is_some() {
+                continue;
+            }
+            let named = group.name.as_deref().map(str::trim);
+            if let Some(existing) = current
+                .price_groups
+                .iter()
+                .find(|g| Some(g.name.as_str()) == named)
+            {
+                problems.push(
+                    format!("/price_groups/{index}/id"),
+                    "price_group_id_missing",
+                    format!(
+                        "price group `{}` exists as {}: send its id to change it (a new group needs another name)",
+                        existing.name, existing.id
+                    ),
+                );
+            }
+        }
+        problems.finish()?;
         let aggregator = self.product_aggregator(account, input).await?;
-        let product = self.build_product(
+        let mut product = self.build_product(
             current.id.clone(),
             input,
             aggregator.as_ref(),
             Some(&current),
             current.created_at,
         )?;
+        let mut versions = price_versions(&current)?;
+        let latest = versions.iter().map(|v| v.version).max().unwrap_or(0);
+        let candidate = PriceVersion::of(&product, latest + 1, Some(effective_from), now);
+        let unchanged = versions
+            .iter()
+            .find(|v| v.version == latest)
+            .is_some_and(|v| v.same_prices(&candidate));
+        if !unchanged {
+            versions.push(candidate);
+        }
+        product.price_versions = versions_json(&versions)?;
         if product.currency != current.currency {
             let subscriptions = self.all_subscriptions(account, None).await?;
             if let Some(subscription) = subscriptions
@@ -212,9 +277,14 @@ impl Billing {
             min_amount: input.min_amount.map(|amount| amount.normalize()),
             max_amount: input.max_amount.map(|amount| amount.normalize()),
             price_groups: groups.into_iter().flatten().collect(),
+            price_versions: serde_json::Value::Array(Vec::new()),
             created_at,
         })
     }
+}
+
+fn versions_json(versions: &[PriceVersion]) -> BillingResult<serde_json::Value> {
+    serde_json::to_value(versions).map_err(|e| BillingError::Evaluation(e.to_string()))
 }
 
 fn product_kind(

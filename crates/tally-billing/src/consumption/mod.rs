@@ -142,7 +142,9 @@ impl Billing {
     ) -> BillingResult<ConsumptionScope> {
         let subscription = self.get_subscription(account, subscription_id).await?;
         let period = self.explored_period(&subscription, range)?;
-        let pricing = self.live_pricing(account, &subscription).await?;
+        let pricing = self
+            .live_pricing(account, &subscription, period.start())
+            .await?;
         Ok(ConsumptionScope {
             subscription_id: subscription.id.clone(),
             currency: subscription.currency.clone(),
@@ -179,7 +181,9 @@ impl Billing {
                     .store
                     .get_subscription(account, &subscription_id)
                     .await?;
-                let live = self.live_pricing(account, &subscription).await?;
+                let live = self
+                    .live_pricing(account, &subscription, view.period.start())
+                    .await?;
                 (lined_products(live.products, &view.lines), None)
             }
         };

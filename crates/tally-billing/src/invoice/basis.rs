@@ -16,6 +16,7 @@ use tally_store::{
     Product, ProductId, ProductKind, StoreError, Subscription,
 };
 
+use crate::catalog::price_versions::product_at;
 use crate::error::{BillingError, BillingResult};
 use crate::service::Billing;
 
@@ -116,19 +117,7 @@ impl From<&PricedProduct> for BasisProduct {
             currency: product.currency.clone(),
             min_amount: product.min_amount,
             max_amount: product.max_amount,
-            price_groups: product
-                .price_groups
-                .iter()
-                .map(|group| BasisGroup {
-                    id: group.id.to_string(),
-                    name: group.name.clone(),
-                    aggregator_filter_id: group
-                        .aggregator_filter_id
-                        .as_ref()
-                        .map(|f| f.to_string()),
-                    price: group.price.clone(),
-                })
-                .collect(),
+            price_groups: product.price_groups.iter().map(BasisGroup::from).collect(),
             aggregator: priced.aggregator.as_ref().map(|record| BasisAggregator {
                 id: record.id.to_string(),
                 name: record.name.clone(),
@@ -138,6 +127,34 @@ impl From<&PricedProduct> for BasisProduct {
             }),
             created_at: product.created_at,
         }
+    }
+}
+
+impl From<&PriceGroup> for BasisGroup {
+    fn from(group: &PriceGroup) -> Self {
+        BasisGroup {
+            id: group.id.to_string(),
+            name: group.name.clone(),
+            aggregator_filter_id: group.aggregator_filter_id.as_ref().map(|f| f.to_string()),
+            price: group.price.clone(),
+        }
+    }
+}
+
+impl BasisGroup {
+    /// The store's price group; `Corrupt` when an id no longer parses.
+    pub fn to_store(&self) -> BillingResult<PriceGroup> {
+        Ok(PriceGroup {
+            id: PriceGroupId::parse(&self.id).map_err(|e| corrupt("group", e))?,
+            name: self.name.clone(),
+            aggregator_filter_id: self
+                .aggregator_filter_id
+                .as_deref()
+                .map(AggregatorFilterId::parse)
+                .transpose()
+                .map_err(|e| corrupt("filter", e))?,
+            price: self.price.clone(),
+        })
     }
 }
 
@@ -161,19 +178,7 @@ impl BasisProduct {
         let price_groups = self
             .price_groups
             .iter()
-            .map(|group| {
-                Ok(PriceGroup {
-                    id: PriceGroupId::parse(&group.id).map_err(|e| corrupt("group", e))?,
-                    name: group.name.clone(),
-                    aggregator_filter_id: group
-                        .aggregator_filter_id
-                        .as_deref()
-                        .map(AggregatorFilterId::parse)
-                        .transpose()
-                        .map_err(|e| corrupt("filter", e))?,
-                    price: group.price.clone(),
-                })
-            })
+            .map(BasisGroup::to_store)
             .collect::<BillingResult<Vec<_>>>()?;
         let aggregator = self
             .aggregator
@@ -199,6 +204,8 @@ impl BasisProduct {
             min_amount: self.min_amount,
             max_amount: self.max_amount,
             price_groups,
+            // The snapshot holds the version that priced the invoice: its only one.
+            price_versions: serde_json::Value::Array(Vec::new()),
             created_at: self.created_at,
         };
         Ok(PricedProduct {
@@ -215,19 +222,21 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> BillingError {
 }
 
 impl Billing {
-    /// The live pricing of a subscription: its products as stored now (one
-    /// deleted since is left out), each usage product with its aggregator,
+    /// The live pricing of a subscription's period starting at `start`: its
+    /// products as stored now (one deleted since is left out) with the price
+    /// version in effect at `start`, each usage product with its aggregator,
     /// and its tax rate.
     pub(crate) async fn live_pricing(
         &self,
         account: &AccountId,
         subscription: &Subscription,
+        start: Timestamp,
     ) -> BillingResult<Pricing> {
         let tax_rate = self.tax_rate(account, subscription).await?;
         let mut products = Vec::with_capacity(subscription.product_ids.len());
         for product_id in &subscription.product_ids {
             let product = match self.store.get_product(account, product_id).await {
-                Ok(product) => product,
+                Ok(product) => product_at(&product, start)?,
                 Err(StoreError::NotFound { .. }) => continue,
                 Err(error) => return Err(error.into()),
             };

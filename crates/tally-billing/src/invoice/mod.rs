@@ -134,7 +134,9 @@ impl Billing {
         if let Some(existing) = self.invoice_for(account, &subscription.id, period).await? {
             return Err(period_taken(&existing));
         }
-        let pricing = self.live_pricing(account, &subscription).await?;
+        let pricing = self
+            .live_pricing(account, &subscription, period.start())
+            .await?;
         let lines = self
             .priced_lines(account, &subscription.customer_id, period, &pricing, None)
             .await?;
@@ -267,7 +269,9 @@ impl Billing {
                 // Read first: every event the lines see was committed by then,
                 // and any read as of it sees exactly those.
                 let known = self.store.latest_seq(account).await?;
-                let pricing = self.live_pricing(account, &subscription).await?;
+                let pricing = self
+                    .live_pricing(account, &subscription, invoice.period.start())
+                    .await?;
                 let lines = self
                     .priced_lines(
                         account,
@@ -350,7 +354,9 @@ impl Billing {
         };
         let mut view = view(invoice)?;
         if let Some(subscription) = subscription {
-            let pricing = self.live_pricing(account, &subscription).await?;
+            let pricing = self
+                .live_pricing(account, &subscription, view.period.start())
+                .await?;
             view.lines = self
                 .priced_lines(account, &view.customer_id, view.period, &pricing, None)
                 .await?;

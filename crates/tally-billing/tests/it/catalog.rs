@@ -405,6 +405,9 @@ async fn a_product_or_customer_in_use_keeps_its_currency() {
     let subscription = h
         .subscription(json!({"customer_id": "acme-42", "product_ids": [fee.id]}))
         .await;
+    // Updates name the group they keep.
+    let mut fee_body = fee_body;
+    fee_body["price_groups"][0]["id"] = json!(fee.price_groups[0].id);
 
     let mut in_dollars = fee_body.clone();
     in_dollars["currency"] = json!("USD");

@@ -195,6 +195,7 @@ pub(crate) fn sample_product(aggregator: &AggregatorId) -> Product {
             aggregator_filter_id: Some(AggregatorFilterId::random()),
             price: json!({"type": "per_unit", "unit_amount": "0.15"}),
         }],
+        price_versions: json!([{"version": 1, "effective_from": null, "max_amount": 100000.50}]),
         created_at: at(2),
     }
 }
@@ -284,6 +285,10 @@ pub async fn catalog_round_trips(store: &Arc<dyn Store>) {
         price: json!({"type": "flat", "amount": "2900"}),
     });
     changed.min_amount = Some(dec("0.001"));
+    changed.price_versions = json!([
+        {"version": 1, "effective_from": null},
+        {"version": 2, "effective_from": "2024-12-01T00:00:00.000Z", "min_amount": 0.001}
+    ]);
     assert_eq!(
         store.update_product(&account, &changed).await.unwrap(),
         changed
