@@ -8,11 +8,10 @@
 use async_trait::async_trait;
 use tally_event::Timestamp;
 use tally_store::{
-    AccountId, Claim, ClaimToken, IdempotencyKey, IdempotencyStore, NewClaim, RequestHash,
-    StoreError, StoreResult, StoredClaim, StoredResponse,
+    AccountId, Claim, ClaimToken, IdempotencyKey, IdempotencyStore, NewClaim, StoreError,
+    StoreResult, StoredClaim, StoredResponse,
 };
 
-use crate::rows::corrupt;
 use crate::{PgStore, map_sqlx_error};
 
 /// Inserts the claim, or replaces a free row; returns a row only if it wrote.
@@ -44,17 +43,12 @@ impl TryFrom<ClaimRow> for StoredClaim {
     type Error = StoreError;
 
     fn try_from(row: ClaimRow) -> StoreResult<Self> {
-        let request = RequestHash::parse_hex(&row.request_hash)
-            .ok_or_else(|| corrupt("idempotency_keys.request_hash", &row.request_hash))?;
-        let response = match row.status {
-            None => None,
-            Some(status) => Some(StoredResponse {
-                status: u16::try_from(status).map_err(|e| corrupt("idempotency_keys.status", e))?,
-                content_type: row.content_type,
-                body: row.body.unwrap_or_default(),
-            }),
-        };
-        Ok(StoredClaim { request, response })
+        StoredClaim::from_columns(
+            &row.request_hash,
+            row.status.map(i64::from),
+            row.content_type,
+            row.body,
+        )
     }
 }
 

@@ -6,11 +6,11 @@
 use async_trait::async_trait;
 use tally_event::Timestamp;
 use tally_store::{
-    AccountId, Claim, ClaimToken, IdempotencyKey, IdempotencyStore, NewClaim, RequestHash,
-    StoreResult, StoredClaim, StoredResponse,
+    AccountId, Claim, ClaimToken, IdempotencyKey, IdempotencyStore, NewClaim, StoreResult,
+    StoredClaim, StoredResponse,
 };
 
-use crate::error::{corrupt, db_err};
+use crate::error::db_err;
 use crate::open::SqliteStore;
 
 const ENTITY: &str = "idempotency key";
@@ -48,17 +48,7 @@ impl TryFrom<ClaimRow> for StoredClaim {
     type Error = tally_store::StoreError;
 
     fn try_from(row: ClaimRow) -> StoreResult<Self> {
-        let request = RequestHash::parse_hex(&row.request_hash)
-            .ok_or_else(|| corrupt("idempotency_keys.request_hash", &row.request_hash))?;
-        let response = match row.status {
-            None => None,
-            Some(status) => Some(StoredResponse {
-                status: u16::try_from(status).map_err(|e| corrupt("idempotency_keys.status", e))?,
-                content_type: row.content_type,
-                body: row.body.unwrap_or_default(),
-            }),
-        };
-        Ok(StoredClaim { request, response })
+        StoredClaim::from_columns(&row.request_hash, row.status, row.content_type, row.body)
     }
 }
 

@@ -13,6 +13,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use tally_event::Timestamp;
 
+use crate::error::{StoreError, StoreResult};
 use crate::ids::random_base62;
 
 /// How long a key's first response is kept: 24 hours after the claim. After
@@ -180,6 +181,30 @@ pub struct StoredClaim {
 }
 
 impl StoredClaim {
+    /// The claim from its `idempotency_keys` columns as both SQL backends
+    /// read them; `Corrupt` when the hash or the status does not read back.
+    pub fn from_columns(
+        request_hash: &str,
+        status: Option<i64>,
+        content_type: Option<String>,
+        body: Option<Vec<u8>>,
+    ) -> StoreResult<Self> {
+        let corrupt = |column: &str, detail: String| {
+            StoreError::Corrupt(format!("idempotency_keys.{column}: {detail}"))
+        };
+        let request = RequestHash::parse_hex(request_hash)
+            .ok_or_else(|| corrupt("request_hash", request_hash.to_owned()))?;
+        let response = match status {
+            None => None,
+            Some(status) => Some(StoredResponse {
+                status: u16::try_from(status).map_err(|e| corrupt("status", e.to_string()))?,
+                content_type,
+                body: body.unwrap_or_default(),
+            }),
+        };
+        Ok(StoredClaim { request, response })
+    }
+
     /// What a retry with `request` gets from a row it could not take over: a
     /// reused key first (whatever the first request's state), then in flight,
     /// then the replay.

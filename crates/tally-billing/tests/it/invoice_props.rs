@@ -5,7 +5,7 @@ use futures::TryStreamExt;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tally_billing::LineType;
+use tally_billing::{ConsumptionRow, InvoiceView, LineType};
 use tally_testkit::{TierConfig, tiers_with};
 
 use crate::support::{Harness, at};
@@ -37,6 +37,48 @@ fn scene() -> impl Strategy<Value = (bool, Vec<Value>, Vec<(u32, i64)>)> {
         tiers(),
         prop::collection::vec((0u32..28 * 24, 0i64..2_000), 0..30),
     )
+}
+
+/// Each usage line of the invoice (one price group per product, in product
+/// order) against the consumption rows that explain it: the group's quantity
+/// and subtotal are the line's, and its rows plus the unattributed part add
+/// up to it. Returns the rows of each line.
+async fn explained_lines(
+    h: &Harness,
+    invoice: &InvoiceView,
+    products: &[&str],
+) -> Vec<Vec<ConsumptionRow>> {
+    let scope = h
+        .billing
+        .invoice_scope(&h.account, invoice.id.as_str())
+        .await
+        .unwrap();
+    let usage = invoice
+        .lines
+        .iter()
+        .filter(|l| l.line_type == LineType::Usage);
+    let mut explained = Vec::new();
+    for (line, product) in usage.zip(products) {
+        let planned = h
+            .billing
+            .product_consumption(&h.account, &scope, product)
+            .await
+            .unwrap();
+        let rows: Vec<ConsumptionRow> = h
+            .billing
+            .consumption_rows(&h.account, &planned, 0)
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let group = &planned.groups[0];
+        let sum: i64 = rows.iter().map(|row| row.amount).sum();
+        assert_eq!(group.quantity, line.quantity.unwrap_or_default());
+        assert_eq!(group.subtotal, line.amount_excluding_tax);
+        assert_eq!(group.unattributed + sum, line.amount_excluding_tax);
+        explained.push(rows);
+    }
+    explained
 }
 
 async fn check(volume: bool, tiers: Vec<Value>, events: Vec<(u32, i64)>) {
@@ -81,32 +123,8 @@ async fn check(volume: bool, tiers: Vec<Value>, events: Vec<(u32, i64)>) {
         .create_invoice(&h.account, &id, Some(at("2024-02-10T00:00:00Z")))
         .await
         .unwrap();
-    let scope = h
-        .billing
-        .invoice_scope(&h.account, invoice.id.as_str())
-        .await
-        .unwrap();
-    let usage = invoice
-        .lines
-        .iter()
-        .filter(|l| l.line_type == LineType::Usage);
-    for (line, product) in usage.zip(&products) {
-        let planned = h
-            .billing
-            .product_consumption(&h.account, &scope, product.as_str())
-            .await
-            .unwrap();
-        let rows: Vec<_> = h
-            .billing
-            .consumption_rows(&h.account, &planned, 0)
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let group = &planned.groups[0];
-        let sum: i64 = rows.iter().map(|row| row.amount).sum();
-        assert_eq!(group.subtotal, line.amount_excluding_tax);
-        assert_eq!(group.unattributed + sum, line.amount_excluding_tax);
+    let product_ids: Vec<&str> = products.iter().map(|id| id.as_str()).collect();
+    for rows in explained_lines(&h, &invoice, &product_ids).await {
         assert!(rows.iter().all(|row| row.amount >= 0), "{rows:?}");
         assert_eq!(rows.len(), events.len());
     }
@@ -259,33 +277,8 @@ async fn check_after_changes(tiers: Vec<Value>, events: Vec<(u32, i64)>, changes
         .await
         .unwrap();
     assert_eq!(read.lines, finalized.lines);
-    let scope = h
-        .billing
-        .invoice_scope(&h.account, finalized.id.as_str())
-        .await
-        .unwrap();
-    let usage = finalized
-        .lines
-        .iter()
-        .filter(|l| l.line_type == LineType::Usage);
-    for (line, product) in usage.zip(&products) {
-        let planned = h
-            .billing
-            .product_consumption(&h.account, &scope, product.id.as_str())
-            .await
-            .unwrap();
-        let rows: Vec<_> = h
-            .billing
-            .consumption_rows(&h.account, &planned, 0)
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let group = &planned.groups[0];
-        let sum: i64 = rows.iter().map(|row| row.amount).sum();
-        assert_eq!(group.quantity, line.quantity.unwrap_or_default());
-        assert_eq!(group.unattributed + sum, line.amount_excluding_tax);
-    }
+    let product_ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
+    explained_lines(&h, &finalized, &product_ids).await;
     let changes = h
         .billing
         .invoice_changes(&h.account, finalized.id.as_str(), Default::default())
