@@ -1,6 +1,6 @@
 //! Which aggregators read each event type of an account, so that ingestion
 //! can say when an accepted event will bill nothing it might be expected to
-//! (docs/events.md, "Warnings"):
+//! (docs/billing.md, "Ingestion"):
 //!
 //! - `no_aggregator`: no aggregator reads its event type (yet);
 //! - `not_numeric`: an aggregator selects it (its type and `where`) but the
@@ -12,6 +12,7 @@
 //! change shows within the delay. A warning never refuses an event.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tally_aggregate::{Aggregator, Contribution, SkipReason, Window};
@@ -69,13 +70,19 @@ impl Readers {
     }
 }
 
-/// Readers read recently, per account, with the instant they were read.
+/// Readers read recently, per account, with the instant they were read, and
+/// a count of the changes this service made: a list read while an
+/// aggregator changed is used once but never cached, so the change shows at
+/// once.
 #[derive(Default)]
-pub(crate) struct ReadersCache(Mutex<HashMap<AccountId, (Arc<Readers>, Timestamp)>>);
+pub(crate) struct ReadersCache {
+    entries: Mutex<HashMap<AccountId, (Arc<Readers>, Timestamp)>>,
+    changes: AtomicU64,
+}
 
 impl ReadersCache {
     fn get(&self, account: &AccountId, now: Timestamp) -> Option<Arc<Readers>> {
-        let entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let (readers, read_at) = entries.get(account)?;
         let age = now.as_millis() - read_at.as_millis();
         (0..SETTINGS_CACHE_MS)
@@ -83,14 +90,24 @@ impl ReadersCache {
             .then(|| Arc::clone(readers))
     }
 
-    fn put(&self, account: &AccountId, readers: Arc<Readers>, now: Timestamp) {
-        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        entries.insert(account.clone(), (readers, now));
+    /// How many changes this service has made so far.
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `readers`, listed when [`ReadersCache::changes`] was
+    /// `changes_before`, unless an aggregator changed since.
+    fn put(&self, account: &AccountId, readers: Arc<Readers>, now: Timestamp, changes_before: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.changes() == changes_before {
+            entries.insert(account.clone(), (readers, now));
+        }
     }
 
     /// Read the account's aggregators again on next use.
     pub(crate) fn forget(&self, account: &AccountId) {
-        let mut entries = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.changes.fetch_add(1, Ordering::SeqCst);
         entries.remove(account);
     }
 }
@@ -102,6 +119,7 @@ impl Billing {
         if let Some(readers) = self.readers.get(account, now) {
             return Ok(readers);
         }
+        let changes_before = self.readers.changes();
         let mut readers = Readers::default();
         let mut skip = 0u64;
         loop {
@@ -125,7 +143,8 @@ impl Billing {
             }
         }
         let readers = Arc::new(readers);
-        self.readers.put(account, Arc::clone(&readers), now);
+        self.readers
+            .put(account, Arc::clone(&readers), now, changes_before);
         Ok(readers)
     }
 }

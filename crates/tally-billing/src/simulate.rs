@@ -21,7 +21,7 @@ use std::fmt;
 use futures::StreamExt;
 use rust_decimal::Decimal;
 use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Scope, Window};
-use tally_event::{Event, EventKey, Period, parse_event};
+use tally_event::{Event, EventKey, Period, Timestamp, parse_event};
 use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
 use tally_store::{
     AccountId, AsOf, Customer, CustomerId, EventSeq, PriceGroup, PriceGroupId, Product, ProductId,
@@ -111,7 +111,7 @@ pub struct Calculation {
 pub struct PricedEvent {
     /// What the upsert did.
     pub event: IngestedEvent,
-    /// The event's prices (empty when stale).
+    /// The change the event made, priced (0 where it changed nothing).
     pub calculation: Calculation,
 }
 
@@ -141,8 +141,9 @@ impl Billing {
     }
 
     /// Stores the event (as `ingest_event` does, customers auto-created per the
-    /// account's settings), then prices it as its marginal amount. A stale event
-    /// changed nothing and prices nothing (empty result).
+    /// account's settings), then prices the change it made against what was
+    /// known just before its version. A stale or unchanged event prices 0
+    /// where it counts (no metered amount moves).
     pub async fn ingest_and_price(
         &self,
         account: &AccountId,
@@ -223,18 +224,39 @@ impl Billing {
         // Stored events name their customer by `cus_` id; so does the priced one.
         event.customer = tally_event::CustomerRef::parse(customer.id.as_str())
             .map_err(|e| BillingError::Evaluation(e.to_string()))?;
+        let key = EventKey {
+            event_type: event.event_type.clone(),
+            record_id: event.record.id().clone(),
+        };
+        // The customer's current version of the key: an update may move it
+        // out of a period (even of a subscription the event is not in).
+        let current = AsOf {
+            known_at,
+            valid_at: None,
+        };
+        let replaced_at = self
+            .store
+            .get_event_as_of(account, &key, current)
+            .await?
+            .filter(|r| r.customer_id == customer.id)
+            .map(|r| r.timestamp);
         let change = Change {
-            key: EventKey {
-                event_type: event.event_type.clone(),
-                record_id: event.record.id().clone(),
-            },
+            key,
             event: &event,
             customer: &customer.id,
             known_at,
+            replaced_at,
         };
-        let subscriptions = self
+        let mut subscriptions = self
             .active_subscriptions(account, &customer.id, event.timestamp)
             .await?;
+        if let Some(at) = replaced_at {
+            for subscription in self.active_subscriptions(account, &customer.id, at).await? {
+                if subscriptions.iter().all(|s| s.id != subscription.id) {
+                    subscriptions.push(subscription);
+                }
+            }
+        }
         let mut lines = Vec::new();
         for subscription in subscriptions.iter().filter(|s| {
             options
@@ -287,10 +309,7 @@ impl Billing {
             return Ok(Vec::new());
         }
         let mut lines = Vec::new();
-        for period in self
-            .affected_periods(account, context.subscription, &aggregator, change)
-            .await?
-        {
+        for period in Self::affected_periods(context.subscription, &aggregator, change) {
             // Each period is priced with the price version in effect at its start.
             let product = product_at(&stored, period.start())?;
             let probe = self.probe(account, &aggregator, period, change).await?;
@@ -324,33 +343,22 @@ impl Billing {
     /// The periods of `subscription` the change moves: the one containing the
     /// event, and for a metered aggregator the one containing the version it
     /// replaces (an update may move an event to another period).
-    async fn affected_periods(
-        &self,
-        account: &AccountId,
+    fn affected_periods(
         subscription: &Subscription,
         aggregator: &Aggregator,
         change: &Change<'_>,
-    ) -> BillingResult<Vec<Period>> {
+    ) -> Vec<Period> {
         let mut periods: Vec<Period> = period_containing(subscription, change.event.timestamp)
             .into_iter()
             .collect();
-        if aggregator.kind() == AggregatorKind::Metered {
-            let current = AsOf {
-                known_at: change.known_at,
-                valid_at: None,
-            };
-            let replaced = self
-                .store
-                .get_event_as_of(account, &change.key, current)
-                .await?;
-            if let Some(replaced) = replaced.filter(|r| r.customer_id == *change.customer)
-                && let Ok(period) = period_containing(subscription, replaced.timestamp)
-                && !periods.contains(&period)
-            {
-                periods.push(period);
-            }
+        if aggregator.kind() == AggregatorKind::Metered
+            && let Some(at) = change.replaced_at
+            && let Ok(period) = period_containing(subscription, at)
+            && !periods.contains(&period)
+        {
+            periods.push(period);
         }
-        Ok(periods)
+        periods
     }
 
     /// The key's version in the customer's read of `period` before the
@@ -429,12 +437,13 @@ impl Billing {
             if before.is_none() && after.is_none() {
                 return Ok(None);
             }
-            return Ok(Some(fee(after)? - fee(before)?));
+            return Ok(Some(difference(fee(after)?, fee(before)?)?));
         }
         let (before, after) = self.quantities(account, probe, filter).await?;
-        Ok(Some(
-            price(model, after)?.subtotal - price(model, before)?.subtotal,
-        ))
+        Ok(Some(difference(
+            price(model, after)?.subtotal,
+            price(model, before)?.subtotal,
+        )?))
     }
 
     /// The group's quantity before and after the change: one read of the
@@ -480,6 +489,8 @@ struct Change<'a> {
     event: &'a Event,
     customer: &'a CustomerId,
     known_at: Option<EventSeq>,
+    /// The timestamp of the customer's current version of the key, if any.
+    replaced_at: Option<Timestamp>,
 }
 
 /// One period's read of the key: its version before the change and after it
@@ -547,4 +558,11 @@ fn priced_line(
         total_amount: taxed.total,
         currency: product.currency.clone(),
     })
+}
+
+/// `after - before`, refusing an overflow rather than wrapping.
+fn difference(after: i64, before: i64) -> BillingResult<i64> {
+    after
+        .checked_sub(before)
+        .ok_or_else(|| BillingError::Evaluation("price difference overflows".into()))
 }

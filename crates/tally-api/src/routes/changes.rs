@@ -104,11 +104,11 @@ pub struct AmountChangeView {
 }
 
 impl AmountChangeView {
-    fn new(finalized: i64, current: i64) -> Self {
+    fn new(finalized: i64, current: i64, delta: i64) -> Self {
         AmountChangeView {
             finalized,
             current,
-            delta: current.saturating_sub(finalized),
+            delta,
         }
     }
 }
@@ -131,8 +131,8 @@ pub struct InvoiceChangesResponse {
     /// Events on this page and skipped before it.
     pub taken: u64,
     pub skipped: u64,
-    /// Changes found in place, in (timestamp, record id) order, then those
-    /// whose timestamp moved or that were added or deleted, by record id.
+    /// Changes found in place, in (timestamp, record id) order; then events
+    /// moved or deleted, by record id; then events added, by record id.
     pub events: Vec<EventChangeView>,
     /// The invoice's lines, then any line only the recomputation has.
     pub lines: Vec<LineChangeView>,
@@ -143,7 +143,11 @@ pub struct InvoiceChangesResponse {
 
 impl From<InvoiceChanges> for InvoiceChangesResponse {
     fn from(changes: InvoiceChanges) -> Self {
-        let (before, now) = (changes.finalized_totals, changes.current_totals);
+        let (before, now, delta) = (
+            changes.finalized_totals,
+            changes.current_totals,
+            changes.delta_totals,
+        );
         InvoiceChangesResponse {
             invoice_id: changes.invoice_id.to_string(),
             known_seq: changes.known_seq.get(),
@@ -160,9 +164,14 @@ impl From<InvoiceChanges> for InvoiceChangesResponse {
             amount_excluding_tax: AmountChangeView::new(
                 before.amount_excluding_tax,
                 now.amount_excluding_tax,
+                delta.amount_excluding_tax,
             ),
-            tax_amount: AmountChangeView::new(before.tax_amount, now.tax_amount),
-            total_amount: AmountChangeView::new(before.total_amount, now.total_amount),
+            tax_amount: AmountChangeView::new(before.tax_amount, now.tax_amount, delta.tax_amount),
+            total_amount: AmountChangeView::new(
+                before.total_amount,
+                now.total_amount,
+                delta.total_amount,
+            ),
         }
     }
 }

@@ -104,8 +104,9 @@ impl From<Calculation> for CalculationView {
     }
 }
 
-/// Price one event without storing it: its marginal amount on top of the
-/// period's usage so far, per matching subscription, product and price group.
+/// Price one event without storing it: the change it would make (a new
+/// event's marginal amount, 0 for a no-op update, negative when it stops
+/// counting), per subscription period, product and price group it counts in.
 #[utoipa::path(post, path = "/v1/events/simulate-prices", tag = "prices",
     params(PriceParams), request_body = EventInput,
     responses(

@@ -805,3 +805,75 @@ async fn a_put_that_drops_a_price_group_id_is_refused() {
         .json;
     assert_eq!(product["price_groups"][0]["id"], s.payments_group.as_str());
 }
+
+#[tokio::test]
+async fn older_price_versions_stay_priceable() {
+    let app = TestApp::new().await;
+    let s = seed(&app).await;
+    // A subscribed product keeps its aggregator: its older versions' groups
+    // belong to that aggregator.
+    let other = post(
+        &app,
+        "/v1/aggregators",
+        json!({"name": "Other", "event_type": "api_call", "operation": "count"}),
+    )
+    .await;
+    let product = get(&app, &format!("/v1/products/{}", s.calls)).await.json;
+    let moved = app
+        .call(
+            Method::PUT,
+            &format!("/v1/products/{}", s.calls),
+            Some(
+                json!({"name": "Calls", "type": "usage", "aggregator_id": other.json["id"],
+                "currency": "EUR", "price_groups": [{"id": product["price_groups"][0]["id"],
+                "name": "calls", "price": {"type": "per_unit", "unit_amount": "2"}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CONFLICT, "{}", moved.text);
+
+    // A filter that an older version of a price group uses cannot be removed.
+    let filtered = post(
+        &app,
+        "/v1/aggregators",
+        json!({"name": "Filtered", "event_type": "api_call", "operation": "count",
+               "filters": [{"name": "mine", "where": {"conditional": "and", "fields": [
+                   {"property": "id", "operator": "is_not_null"}]}}]}),
+    )
+    .await;
+    let filter = filtered.json["filters"][0]["id"].clone();
+    let uses_filter = post(
+        &app,
+        "/v1/products",
+        json!({"name": "F", "type": "usage", "aggregator_id": filtered.json["id"], "currency": "EUR",
+               "price_groups": [{"name": "mine", "aggregator_filter_id": filter,
+                                 "price": {"type": "per_unit", "unit_amount": "1"}}]}),
+    )
+    .await;
+    let group = uses_filter.json["price_groups"][0]["id"].clone();
+    let unfiltered = app
+        .call(
+            Method::PUT,
+            &format!("/v1/products/{}", id(&uses_filter)),
+            Some(
+                json!({"name": "F", "type": "usage", "aggregator_id": filtered.json["id"],
+                "currency": "EUR", "price_groups": [{"id": group, "name": "mine",
+                "price": {"type": "per_unit", "unit_amount": "1"}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(unfiltered.status, StatusCode::OK, "{}", unfiltered.text);
+    let drop_filter = app
+        .call(
+            Method::PUT,
+            &format!("/v1/aggregators/{}", id(&filtered)),
+            Some(json!({"name": "Filtered", "event_type": "api_call", "operation": "count"})),
+        )
+        .await;
+    assert_eq!(
+        drop_filter.status,
+        StatusCode::CONFLICT,
+        "{}",
+        drop_filter.text
+    );
+}

@@ -4,6 +4,7 @@ use tally_aggregate::{Aggregator, AggregatorDef, DefinitionError};
 use tally_event::Timestamp;
 use tally_store::{AccountId, AggregatorFilterId, AggregatorId, AggregatorRecord, Page, Product};
 
+use super::price_versions::price_versions;
 use crate::error::{BillingError, BillingResult, Problem};
 use crate::input::Pagination;
 use crate::service::{Billing, stored_definition};
@@ -151,11 +152,16 @@ impl Billing {
             .iter()
             .filter(|p| p.aggregator_id.as_ref() == Some(aggregator))
         {
-            let used = product
-                .price_groups
+            // Every price version may still price a period: all their groups count.
+            let versions = price_versions(product)?;
+            let used = versions
                 .iter()
-                .filter_map(|g| g.aggregator_filter_id.as_ref());
-            if let Some(missing) = used.into_iter().find(|id| !kept(id)) {
+                .flat_map(|v| &v.price_groups)
+                .filter_map(|g| g.aggregator_filter_id.as_deref());
+            if let Some(missing) = used
+                .into_iter()
+                .find(|id| AggregatorFilterId::parse(id).map_or(true, |id| !kept(&id)))
+            {
                 return Err(BillingError::conflict(
                     "aggregator",
                     format!("filter {missing} is used by product {}", product.id),

@@ -115,8 +115,10 @@ impl Billing {
     /// one is refused (`/price_groups/{i}/id`: `price_group_id_missing`), so
     /// a group never loses its id by mistake. Changed prices (groups or
     /// bounds) become a new price version, effective from `effective_from`
-    /// (default now). Its currency cannot change while a subscription uses
-    /// it (`Conflict`).
+    /// (default now). Its currency, type and aggregator cannot change while a
+    /// subscription uses it (`Conflict`); a product no subscription uses that
+    /// changes type or aggregator starts its prices over (one version, since
+    /// always).
     pub async fn update_product(
         &self,
         account: &AccountId,
@@ -162,18 +164,12 @@ impl Billing {
             Some(&current),
             current.created_at,
         )?;
-        let mut versions = price_versions(&current)?;
-        let latest = versions.iter().map(|v| v.version).max().unwrap_or(0);
-        let candidate = PriceVersion::of(&product, latest + 1, Some(effective_from), now);
-        let unchanged = versions
-            .iter()
-            .find(|v| v.version == latest)
-            .is_some_and(|v| v.same_prices(&candidate));
-        if !unchanged {
-            versions.push(candidate);
-        }
-        product.price_versions = versions_json(&versions)?;
-        if product.currency != current.currency {
+        // Another type or aggregator makes the older prices meaningless (their
+        // filters belong to the old aggregator): allowed only while no
+        // subscription uses the product, and the prices start over.
+        let reshaped =
+            product.kind != current.kind || product.aggregator_id != current.aggregator_id;
+        if product.currency != current.currency || reshaped {
             let subscriptions = self.all_subscriptions(account, None).await?;
             if let Some(subscription) = subscriptions
                 .iter()
@@ -182,12 +178,28 @@ impl Billing {
                 return Err(BillingError::conflict(
                     "product",
                     format!(
-                        "subscription {} uses this product: its currency is fixed",
+                        "subscription {} uses this product: its currency, type and aggregator are fixed",
                         subscription.id
                     ),
                 ));
             }
         }
+        let versions = if reshaped {
+            vec![PriceVersion::of(&product, 1, None, now)]
+        } else {
+            let mut versions = price_versions(&current)?;
+            let latest = versions.iter().map(|v| v.version).max().unwrap_or(0);
+            let candidate = PriceVersion::of(&product, latest + 1, Some(effective_from), now);
+            let unchanged = versions
+                .iter()
+                .find(|v| v.version == latest)
+                .is_some_and(|v| v.same_prices(&candidate));
+            if !unchanged {
+                versions.push(candidate);
+            }
+            versions
+        };
+        product.price_versions = versions_json(&versions)?;
         Ok(self.store.update_product(account, &product).await?)
     }
 

@@ -38,12 +38,13 @@ use tally_aggregate::Aggregator;
 use tally_event::Period;
 use tally_pricing::AttributionRule;
 use tally_store::{
-    AccountId, CustomerId, EventSeq, Invoice, Product, ProductId, ProductKind, StoreError,
-    StoredEvent, Subscription, SubscriptionId,
+    AccountId, CustomerId, EventSeq, Invoice, Product, ProductKind, StoreError, StoredEvent,
+    Subscription, SubscriptionId,
 };
 
 use crate::error::{BillingError, BillingResult};
 use crate::input::DateRange;
+use crate::invoice::lines::line_product_ids;
 use crate::invoice::{InvoiceLine, PricedProduct};
 use crate::service::{Billing, compile_stored};
 use crate::simulate::{PriceGroupRef, stored_model};
@@ -380,19 +381,8 @@ impl Billing {
 /// the subscription since the draft was created is explained too: its lines
 /// are recomputed on every read).
 fn lined_products(products: Vec<PricedProduct>, lines: &[InvoiceLine]) -> Vec<PricedProduct> {
-    let mut named: Vec<ProductId> = Vec::new();
-    for line in lines {
-        if let Ok(id) = ProductId::parse(&line.product_id)
-            && !named.contains(&id)
-        {
-            named.push(id);
-        }
-    }
-    let mut ordered: Vec<PricedProduct> = Vec::with_capacity(named.len());
-    for id in named {
-        if let Some(priced) = products.iter().find(|p| p.product.id == id) {
-            ordered.push(priced.clone());
-        }
-    }
-    ordered
+    line_product_ids(lines)
+        .into_iter()
+        .filter_map(|id| products.iter().find(|p| p.product.id == id).cloned())
+        .collect()
 }

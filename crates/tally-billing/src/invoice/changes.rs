@@ -4,12 +4,13 @@
 //! The events its lines read (each usage product's aggregator window of the
 //! period, the invoice's customer) are read twice, as known at the invoice's
 //! sequence and as known now, both in (timestamp, record id) order, and
-//! merged: a key at the same place in both with another customer or record
-//! changed; a key on one side only was added or deleted, unless it is on the
-//! other side elsewhere (its timestamp moved inside the window), which is a
-//! change too. Memory holds the unmatched keys, not the events. Events are
-//! compared before any `where` or filter, so an update that moves an event
-//! into or out of a filter is listed even when no amount moves.
+//! merged: a key at the same place in both with another record changed; a
+//! key on one side only was added or deleted, unless it is on the other side
+//! elsewhere (its timestamp moved inside the window), which is a change too.
+//! Memory holds the events found on one side only and the changes, not every
+//! event; whether anything changed at all stops at the first difference.
+//! Events are compared before any `where` or filter, so an update that moves
+//! an event into or out of a filter is listed even when no amount moves.
 //!
 //! The lines are then priced again by the invoice's basis over the events as
 //! known now: the difference is what the changes are worth, catalog edits
@@ -38,7 +39,7 @@ pub enum EventChangeKind {
     /// Not seen at finalization: a late event, or one moved into the period
     /// or to this customer.
     Added,
-    /// Seen then, with another timestamp, customer or record.
+    /// Seen then, with another timestamp or record.
     Changed,
     /// Seen then, not now: deleted, or moved out of the period or to another
     /// customer.
@@ -121,6 +122,8 @@ pub struct InvoiceChanges {
     pub finalized_totals: InvoiceTotals,
     /// The totals over the events as known now, priced by the invoice's basis.
     pub current_totals: InvoiceTotals,
+    /// `current_totals - finalized_totals`, each amount.
+    pub delta_totals: InvoiceTotals,
 }
 
 impl Billing {
@@ -148,10 +151,13 @@ impl Billing {
                 "finalized before event versions were kept: its changes cannot be listed",
             ));
         };
+        // Events and lines are both read as of this one sequence, so an event
+        // ingested meanwhile is in neither or in both.
         let latest_seq = self.store.latest_seq(account).await?;
         let pricing = basis.to_pricing()?;
+        let between = (known, latest_seq);
         let changes = self
-            .event_changes(account, &invoice, &pricing, known)
+            .event_changes(account, &invoice, &pricing, between, Stop::Never)
             .await?;
         let current = self
             .priced_lines(
@@ -159,9 +165,10 @@ impl Billing {
                 &invoice.customer_id,
                 invoice.period,
                 &pricing,
-                None,
+                Some(latest_seq),
             )
             .await?;
+        let current_totals = InvoiceTotals::of(&current)?;
         let count = |kind| changes.iter().filter(|c| c.kind == kind).count() as u64;
         let (added, changed, deleted) = (
             count(EventChangeKind::Added),
@@ -187,18 +194,23 @@ impl Billing {
             events,
             lines: line_changes(&invoice.lines, &current)?,
             finalized_totals: invoice.totals,
-            current_totals: InvoiceTotals::of(&current)?,
+            delta_totals: delta_totals(&invoice.totals, &current_totals)?,
+            current_totals,
         })
     }
 
     /// Every event under the invoice's usage products that differs between
-    /// what was known at `known` and what is known now.
+    /// what was known at the first sequence and at the second (or only the
+    /// first one found, with [`Stop::AtFirst`]). An event that several reads
+    /// see (a metered and a licensed product on one event type) is listed
+    /// once, with every product it concerns.
     pub(crate) async fn event_changes(
         &self,
         account: &AccountId,
         invoice: &InvoiceView,
         pricing: &Pricing,
-        known: EventSeq,
+        (known, now): (EventSeq, EventSeq),
+        stop: Stop,
     ) -> BillingResult<Vec<EventChange>> {
         // Products whose aggregators read the same events share one diff.
         let mut reads: Vec<(EventType, tally_aggregate::Window, Vec<ProductId>)> = Vec::new();
@@ -222,25 +234,45 @@ impl Billing {
                 }
             }
         }
-        let mut changes = Vec::new();
+        let mut changes: Vec<EventChange> = Vec::new();
         for ((_, window, products), aggregator) in reads.into_iter().zip(&compiled) {
             let customer = &invoice.customer_id;
             let before = self.window_events(account, customer, aggregator, window, Some(known));
-            let after = self.window_events(account, customer, aggregator, window, None);
-            for mut change in diff(before, after).await? {
-                change.product_ids = products.clone();
-                changes.push(change);
+            let after = self.window_events(account, customer, aggregator, window, Some(now));
+            for change in diff(before, after, stop).await? {
+                let listed = changes
+                    .iter_mut()
+                    .find(|c| c.event_type == change.event_type && c.record_id == change.record_id);
+                match listed {
+                    Some(listed) => listed.product_ids.extend(products.iter().cloned()),
+                    None => changes.push(EventChange {
+                        product_ids: products.clone(),
+                        ..change
+                    }),
+                }
+                if stop == Stop::AtFirst {
+                    return Ok(changes);
+                }
             }
         }
         Ok(changes)
     }
 }
 
-/// Whether two versions of a key read alike for billing.
+/// How much of a diff to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Every change.
+    Never,
+    /// The first change found (whether anything changed at all).
+    AtFirst,
+}
+
+/// Whether two versions of a key, read at the same place of one customer's
+/// stream, bill alike: the same record (the timestamp and customer are the
+/// place's).
 fn same(before: &StoredEvent, after: &StoredEvent) -> bool {
-    before.timestamp == after.timestamp
-        && before.customer_id == after.customer_id
-        && before.record == after.record
+    before.record == after.record
 }
 
 fn place(event: &StoredEvent) -> (Timestamp, &RecordId) {
@@ -248,11 +280,14 @@ fn place(event: &StoredEvent) -> (Timestamp, &RecordId) {
 }
 
 /// Merges two streams in (timestamp, record id) order into their changes:
-/// first those found in place, then the keys found on one side only, by
-/// record id.
+/// first those found in place, then the keys found on one side only (by
+/// record id: moved or deleted, then added). With [`Stop::AtFirst`], returns
+/// as soon as one difference of any kind is seen: a key on one side only is
+/// a change whether or not it moved.
 async fn diff(
     mut before: BoxStream<'static, StoreResult<StoredEvent>>,
     mut after: BoxStream<'static, StoreResult<StoredEvent>>,
+    stop: Stop,
 ) -> BillingResult<Vec<EventChange>> {
     let mut changes = Vec::new();
     let mut only_before: BTreeMap<RecordId, StoredEvent> = BTreeMap::new();
@@ -260,35 +295,52 @@ async fn diff(
     let mut left = before.next().await.transpose()?;
     let mut right = after.next().await.transpose()?;
     loop {
-        match (left.take(), right.take()) {
+        let side = match (left.take(), right.take()) {
             (None, None) => break,
             (Some(old), None) => {
-                only_before.insert(old.record_id().clone(), old);
                 left = before.next().await.transpose()?;
+                Side::Before(old)
             }
             (None, Some(new)) => {
-                only_after.insert(new.record_id().clone(), new);
                 right = after.next().await.transpose()?;
+                Side::After(new)
             }
             (Some(old), Some(new)) => match place(&old).cmp(&place(&new)) {
                 std::cmp::Ordering::Less => {
-                    only_before.insert(old.record_id().clone(), old);
                     left = before.next().await.transpose()?;
                     right = Some(new);
+                    Side::Before(old)
                 }
                 std::cmp::Ordering::Greater => {
-                    only_after.insert(new.record_id().clone(), new);
                     right = after.next().await.transpose()?;
                     left = Some(old);
+                    Side::After(new)
                 }
                 std::cmp::Ordering::Equal => {
-                    if !same(&old, &new) {
-                        changes.push(changed(old, new));
-                    }
                     left = before.next().await.transpose()?;
                     right = after.next().await.transpose()?;
+                    if same(&old, &new) {
+                        continue;
+                    }
+                    Side::Both(old, new)
                 }
             },
+        };
+        if stop == Stop::AtFirst {
+            return Ok(vec![match side {
+                Side::Before(old) => deleted(old),
+                Side::After(new) => added(new),
+                Side::Both(old, new) => changed(old, new),
+            }]);
+        }
+        match side {
+            Side::Before(old) => {
+                only_before.insert(old.record_id().clone(), old);
+            }
+            Side::After(new) => {
+                only_after.insert(new.record_id().clone(), new);
+            }
+            Side::Both(old, new) => changes.push(changed(old, new)),
         }
     }
     for (record_id, old) in only_before {
@@ -301,6 +353,14 @@ async fn diff(
         changes.push(added(new));
     }
     Ok(changes)
+}
+
+/// Where a step of the merge found a difference: a key on one side only, or
+/// in place on both with another record.
+enum Side {
+    Before(StoredEvent),
+    After(StoredEvent),
+    Both(StoredEvent, StoredEvent),
 }
 
 fn added(after: StoredEvent) -> EventChange {
@@ -360,6 +420,21 @@ fn line_changes(
         }
     }
     Ok(out)
+}
+
+fn delta_totals(
+    finalized: &InvoiceTotals,
+    current: &InvoiceTotals,
+) -> BillingResult<InvoiceTotals> {
+    let minus = |now: i64, then: i64| {
+        now.checked_sub(then)
+            .ok_or_else(|| BillingError::Evaluation("total delta overflows".into()))
+    };
+    Ok(InvoiceTotals {
+        amount_excluding_tax: minus(current.amount_excluding_tax, finalized.amount_excluding_tax)?,
+        tax_amount: minus(current.tax_amount, finalized.tax_amount)?,
+        total_amount: minus(current.total_amount, finalized.total_amount)?,
+    })
 }
 
 fn line_change(

@@ -12,7 +12,9 @@ use tally_pricing::{
     AdjustmentKind, BreakdownLine, PriceModel, ProductBounds, Quote, TaxRate, Taxed, price,
     price_events,
 };
-use tally_store::{AccountId, AggregatorFilterId, CustomerId, EventSeq, Product, ProductKind};
+use tally_store::{
+    AccountId, AggregatorFilterId, CustomerId, EventSeq, Product, ProductId, ProductKind,
+};
 
 use crate::error::{BillingError, BillingResult};
 use crate::invoice::basis::{PricedProduct, Pricing};
@@ -153,6 +155,19 @@ impl InvoiceTotals {
 fn add(a: i64, b: i64) -> BillingResult<i64> {
     a.checked_add(b)
         .ok_or_else(|| BillingError::Evaluation("invoice total overflows".into()))
+}
+
+/// The products `lines` name, once each, in line order.
+pub(crate) fn line_product_ids(lines: &[InvoiceLine]) -> Vec<ProductId> {
+    let mut ids: Vec<ProductId> = Vec::new();
+    for line in lines {
+        if let Ok(id) = ProductId::parse(&line.product_id)
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
 /// Who is billed, for when, at which tax rate, from which events.

@@ -27,6 +27,7 @@ pub mod fingerprint;
 pub mod lines;
 
 pub use basis::{InvoiceBasis, PricedProduct, Pricing};
+use changes::Stop;
 pub use changes::{EventChange, EventChangeKind, InvoiceChanges, LineChange};
 pub use fingerprint::ProductFingerprint;
 pub use lines::{BreakdownEntry, InvoiceLine, InvoiceTotals, LineGroup, LineType};
@@ -35,8 +36,8 @@ use serde::{Deserialize, Serialize};
 use tally_event::{Period, Timestamp};
 use tally_store::{
     AccountId, CustomerId, EventSeq, INVOICE_PERIOD_TAKEN, Invoice, InvoiceId, InvoiceNumber,
-    InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, ProductId,
-    StoreError, Subscription, SubscriptionId, ids::random_base62,
+    InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, StoreError,
+    Subscription, SubscriptionId, ids::random_base62,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -89,7 +90,8 @@ pub struct InvoiceFilter {
     pub customer_id: Option<String>,
 }
 
-/// The `totals` column: sums, and once finalized the fingerprints. Spelled
+/// The `totals` column: sums, and for invoices finalized before sequences
+/// were kept, the fingerprints. Spelled
 /// out rather than `#[serde(flatten)]`, which buffers numbers and does not
 /// mix with `arbitrary_precision` (docs/decisions.md).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -102,12 +104,13 @@ struct StoredTotals {
 }
 
 impl StoredTotals {
-    fn new(totals: InvoiceTotals, fingerprints: Vec<ProductFingerprint>) -> Self {
+    /// New invoices store no fingerprint: a finalized one has its sequence.
+    fn new(totals: InvoiceTotals) -> Self {
         StoredTotals {
             amount_excluding_tax: totals.amount_excluding_tax,
             tax_amount: totals.tax_amount,
             total_amount: totals.total_amount,
-            fingerprints,
+            fingerprints: Vec::new(),
         }
     }
 
@@ -154,7 +157,7 @@ impl Billing {
             period,
             currency: subscription.currency.clone(),
             lines: to_json(&lines)?,
-            totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
+            totals: to_json(&StoredTotals::new(totals))?,
             known_seq: None,
             basis: None,
             created_at: self.now(),
@@ -285,7 +288,7 @@ impl Billing {
                 InvoiceUpdate {
                     status: InvoiceStatus::Finalized,
                     lines: to_json(&lines)?,
-                    totals: to_json(&StoredTotals::new(totals, Vec::new()))?,
+                    totals: to_json(&StoredTotals::new(totals))?,
                     known_seq: Some(known),
                     basis: Some(to_json(&InvoiceBasis::from(&pricing))?),
                     finalized_at: Some(self.now()),
@@ -320,10 +323,16 @@ impl Billing {
         }
         if let (Some(known), Some(basis)) = (invoice.known_seq, &invoice.basis) {
             let pricing = basis.to_pricing()?;
+            let now = self.store.latest_seq(account).await?;
             let changed = self
-                .event_changes(account, invoice, &pricing, known)
+                .event_changes(account, invoice, &pricing, (known, now), Stop::AtFirst)
                 .await?;
             return Ok(Some(!changed.is_empty()));
+        }
+        if invoice.fingerprints.is_empty() {
+            // Frozen without a sequence or a fingerprint (a draft whose
+            // subscription was deleted): nothing to compare with.
+            return Ok(None);
         }
         let products = self.line_products(account, &invoice.lines).await?;
         let now = self
@@ -397,13 +406,7 @@ impl Billing {
         lines: &[InvoiceLine],
     ) -> BillingResult<Vec<Product>> {
         let mut products: Vec<Product> = Vec::new();
-        for line in lines {
-            let Ok(id) = ProductId::parse(&line.product_id) else {
-                continue;
-            };
-            if products.iter().any(|p| p.id == id) {
-                continue;
-            }
+        for id in lines::line_product_ids(lines) {
             match self.store.get_product(account, &id).await {
                 Ok(product) => products.push(product),
                 Err(StoreError::NotFound { .. }) => {}

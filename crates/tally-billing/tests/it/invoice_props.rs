@@ -219,6 +219,12 @@ async fn check_after_changes(tiers: Vec<Value>, events: Vec<(u32, i64)>, changes
         .unwrap();
 
     let mut next_id = events.len();
+    // Whether the events under the invoice surely changed (a late event in
+    // its period), or surely did not (no event was sent or deleted).
+    let late = changes.iter().any(|c| matches!(c, Later::Late(..)));
+    let touched = changes
+        .iter()
+        .any(|c| matches!(c, Later::Late(..) | Later::Upsert(..) | Later::Delete(_)));
     for change in changes {
         match change {
             Later::Late(hour, value) => {
@@ -285,6 +291,17 @@ async fn check_after_changes(tiers: Vec<Value>, events: Vec<(u32, i64)>, changes
         .await
         .unwrap();
     assert_eq!(changes.finalized_totals, finalized.totals);
+    if late {
+        assert!(changes.added > 0, "a late event is listed: {changes:?}");
+    }
+    if !touched {
+        assert_eq!(changes.total, 0, "catalog edits are not event changes");
+        assert_eq!(
+            changes.delta_totals,
+            Default::default(),
+            "nor do they move the amounts"
+        );
+    }
     let flagged = h
         .billing
         .events_changed_since_finalization(&h.account, &read)
