@@ -1,8 +1,8 @@
 //! Usage: quantities of a customer per aggregator, the events behind them, and
 //! time series.
 //!
-//! Every read of a period goes through [`Billing::window_events`] or
-//! [`Billing::window_quantity`]: metered aggregators read each key's current
+//! Every read of a period goes through `Billing::window_events` or
+//! `Billing::window_quantity`: metered aggregators read each key's current
 //! version, licensed ones each entity as it was at the period's end, so a
 //! later update or soft deletion never changes a past period. Totals come
 //! from the store's `aggregate_as_of` and series from `time_series` (pushed
