@@ -290,6 +290,12 @@ impl From<BillingError> for ApiError {
             BillingError::Conflict { what, reason } => {
                 ApiError::new(ErrorCode::Conflict, format!("{what} conflict: {reason}"))
             }
+            BillingError::Taken {
+                what,
+                path,
+                message,
+            } => ApiError::new(ErrorCode::Conflict, format!("{what} conflict: {message}"))
+                .with_errors(vec![FieldError::new(path, "already_exists", message)]),
             BillingError::Evaluation(reason) => ApiError::new(
                 ErrorCode::EvaluationFailed,
                 format!("evaluation failed: {reason}"),

@@ -7,6 +7,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use utoipa::openapi::path::ParameterIn;
 
 use crate::error::{ApiError, ErrorCode, FieldError};
 
@@ -113,11 +115,40 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
         return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {inner}"));
     }
     let path = pointer(error.path());
-    let field = FieldError::new(path, "invalid_value", inner.to_string());
+    let message = inner.to_string();
+    let field = match unknown_field(&message) {
+        Some((name, known)) => {
+            // The path may or may not already name the field.
+            let suffix = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
+            let path = if path.ends_with(&suffix) {
+                path
+            } else {
+                format!("{path}{suffix}")
+            };
+            let message = unknown_field_message("field", &name, &known);
+            FieldError::new(path, "unknown_field", message)
+        }
+        None => FieldError::new(path, "invalid_value", message),
+    };
     ApiError::invalid(
         "the request body does not have the expected shape",
         vec![field],
     )
+}
+
+/// The name and the expected names of serde's `deny_unknown_fields` error
+/// ("unknown field `max_amout`, expected one of `name`, `max_amount`" or
+/// "…, expected `name`" or "…, there are no fields").
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let known = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    Some((name.to_owned(), known))
 }
 
 /// A serde path as a JSON pointer (`/price_groups/0/price`).
@@ -137,19 +168,37 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// Query parameters deserialized into `T`; a failure names the parameter.
+/// Query parameters deserialized into `T`; a failure names the parameter. A
+/// parameter `T` does not declare (its OpenAPI parameters, so the document
+/// and the check agree) is refused, every one at once: `unknown_field` at
+/// `/name`, with the closest declared name when one is close.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiQuery<T>
 where
-    T: DeserializeOwned,
+    T: DeserializeOwned + IntoParams,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        let declared: Vec<String> = T::into_params(|| Some(ParameterIn::Query))
+            .into_iter()
+            .map(|parameter| parameter.name)
+            .collect();
+        let mut unknown: Vec<FieldError> = Vec::new();
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            let path = format!("/{name}");
+            if !declared.iter().any(|d| *d == name) && unknown.iter().all(|f| f.path != path) {
+                let message = unknown_field_message("query parameter", &name, &declared);
+                unknown.push(FieldError::new(path, "unknown_field", message));
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(ApiError::invalid("unknown query parameters", unknown));
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -160,6 +209,34 @@ where
                 let field = FieldError::new(format!("/{name}"), "invalid_value", message);
                 ApiError::invalid("invalid query parameters", vec![field])
             })
+    }
+}
+
+/// "unknown {what} `name`", with the closest of `known` when one is close
+/// (an edit or two away, or the same letters in another case).
+pub(crate) fn unknown_field_message(what: &str, name: &str, known: &[String]) -> String {
+    let closest = known
+        .iter()
+        .map(|candidate| {
+            let distance = strsim::damerau_levenshtein(
+                &name.to_ascii_lowercase(),
+                &candidate.to_ascii_lowercase(),
+            );
+            (distance, candidate)
+        })
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance);
+    match closest {
+        Some((_, candidate)) => format!("unknown {what} `{name}`: did you mean `{candidate}`?"),
+        None if known.is_empty() => format!("unknown {what} `{name}`: none is accepted here"),
+        None => format!(
+            "unknown {what} `{name}`: expected one of {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

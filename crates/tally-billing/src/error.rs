@@ -81,6 +81,17 @@ pub enum BillingError {
         /// names the existing invoice.
         reason: String,
     },
+    /// A value that must be unique in the account is taken (a customer's
+    /// `external_id`): a conflict that names the field.
+    #[error("{what} conflict: {message}")]
+    Taken {
+        /// The kind of object (`customer`).
+        what: &'static str,
+        /// JSON pointer of the field in the request (`/external_id`).
+        path: String,
+        /// Lowercase, naming the value.
+        message: String,
+    },
     /// Computing a quantity or an amount failed on valid input: a formula divided
     /// by zero, a sum or a price left the decimal range.
     #[error("evaluation failed: {0}")]
@@ -127,7 +138,7 @@ impl BillingError {
         match self {
             BillingError::Invalid(_) => "invalid_request",
             BillingError::NotFound { .. } => "not_found",
-            BillingError::Conflict { .. } => "conflict",
+            BillingError::Conflict { .. } | BillingError::Taken { .. } => "conflict",
             BillingError::Evaluation(_) => "evaluation_failed",
             BillingError::Overloaded { .. } => "overloaded",
             BillingError::Store(error) => error.code(),

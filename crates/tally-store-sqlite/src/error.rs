@@ -18,7 +18,7 @@ fn is_busy(code: &str) -> bool {
 /// SQLite names a violated unique constraint by its columns only
 /// (`UNIQUE constraint failed: t.a, t.b`); the invoice constraints that a
 /// caller must tell apart get a reason of their own.
-const UNIQUE_REASONS: [(&str, &str); 2] = [
+const UNIQUE_REASONS: [(&str, &str); 4] = [
     (
         "invoices.account_id, invoices.subscription_id, invoices.period_start, invoices.period_end",
         INVOICE_PERIOD_TAKEN,
@@ -27,14 +27,24 @@ const UNIQUE_REASONS: [(&str, &str); 2] = [
         "invoices.account_id, invoices.number",
         "invoice number already taken",
     ),
+    (
+        "customers.account_id, customers.external_id",
+        "external id already exists",
+    ),
+    ("accounts.name", "name already exists"),
 ];
 
+/// The reason of a unique violation, in the words the PostgreSQL store uses;
+/// never SQLite's own text.
 fn conflict_reason(message: &str) -> String {
     let columns = message.strip_prefix("UNIQUE constraint failed: ");
     UNIQUE_REASONS
         .iter()
         .find(|(known, _)| columns == Some(*known))
-        .map_or_else(|| message.to_owned(), |(_, reason)| (*reason).to_owned())
+        .map_or_else(
+            || "id already exists".to_owned(),
+            |(_, reason)| (*reason).to_owned(),
+        )
 }
 
 /// Maps a sqlx error to a transport-agnostic store error. `entity` names what

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A named filter: a sub-series of the aggregator.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AggregatorFilter {
     /// Assigned on creation; send it back on update to keep the filter.
     #[serde(default)]
@@ -42,6 +43,7 @@ pub struct AggregatorFilter {
 /// An aggregator as created or replaced (docs/aggregation.md). Missing fields are reported
 /// with every other problem.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "API calls", "event_type": "api_call", "operation": "count",
     "unit_name": "call", "custom_event_name": "{record.id}",
     "filters": [{"name": "verified", "where": {"conditional": "and",

@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A customer as created or replaced (an absent field is unset).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"external_id": "acme-42", "name": "Acme", "type": "corporate",
     "currency": "EUR", "tax_rate": "20"}))]
 pub struct CustomerRequest {

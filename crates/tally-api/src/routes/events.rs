@@ -296,6 +296,7 @@ pub async fn list_events(
 
 /// `DELETE /v1/events` body.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteEventsRequest {
     /// Always `record_ids`.
     pub matching: Option<String>,

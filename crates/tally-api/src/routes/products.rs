@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// A price group as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PriceGroupRequest {
     /// On update: keep this group's id.
     pub id: Option<String>,
@@ -44,6 +45,7 @@ pub struct PriceGroupRequest {
 
 /// A product as created or replaced.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "API calls", "type": "usage", "aggregator_id": "agg_…",
     "currency": "EUR", "min_amount": null, "max_amount": "100000",
     "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]}))]

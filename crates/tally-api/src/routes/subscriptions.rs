@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// `{"period": "days"|"weeks"|"months"|"years", "count": 1}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BillingInterval {
     pub period: Option<String>,
     pub count: Option<i64>,
@@ -36,6 +37,7 @@ pub struct BillingInterval {
 
 /// A subscription as created or replaced.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"customer_id": "cus_…", "product_ids": ["itm_…"],
     "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1},
     "tax_rate": "20", "currency": "EUR"}))]

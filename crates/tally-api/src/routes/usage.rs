@@ -104,18 +104,33 @@ impl From<UsageSummary> for UsageSummaryView {
     }
 }
 
+/// An optional aggregator filter.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FilterQuery {
+    /// Only this filter's events (`agf_…`): the usage of the one aggregator
+    /// owning it; a 400 when none of the customer's aggregators does.
+    pub aggregator_filter_id: Option<String>,
+}
+
 /// The customer's usage of every aggregator its subscriptions bill (or, with
 /// none, every aggregator over the current calendar month).
-#[utoipa::path(get, path = "/v1/customers/{id}/usage", tag = "usage", params(CustomerUsagePath),
+#[utoipa::path(get, path = "/v1/customers/{id}/usage", tag = "usage",
+    params(CustomerUsagePath, FilterQuery),
     responses(
         (status = 200, description = "usage per aggregator", body = Vec<UsageSummaryView>),
+        (status = 400, description = "unknown filter or query parameter", body = ErrorBody),
         (status = 404, description = "no such customer in this account", body = ErrorBody)))]
 pub async fn customer_usage(
     State(state): State<AppState>,
     Account(account): Account,
     ApiPath(path): ApiPath<CustomerUsagePath>,
+    ApiQuery(query): ApiQuery<FilterQuery>,
 ) -> ApiResult<axum::Json<Vec<UsageSummaryView>>> {
-    let usage = state.billing().customer_usage(&account, &path.id).await?;
+    let usage = state
+        .billing()
+        .customer_usage_of(&account, &path.id, query.aggregator_filter_id.as_deref())
+        .await?;
     Ok(axum::Json(usage.into_iter().map(Into::into).collect()))
 }
 
@@ -156,9 +171,22 @@ impl From<AggregatorUsage> for AggregatorUsageView {
     }
 }
 
+/// `start_date`, `end_date` and an optional filter of the aggregator.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AggregatorUsageQuery {
+    /// ISO 8601, inclusive.
+    pub start_date: Option<String>,
+    /// ISO 8601, exclusive; after `start_date`.
+    pub end_date: Option<String>,
+    /// Only this filter's events (`agf_…`); a 400 when it is not one of the
+    /// aggregator's.
+    pub aggregator_filter_id: Option<String>,
+}
+
 /// The customer's usage of one aggregator over `[start_date, end_date)`.
 #[utoipa::path(get, path = "/v1/customers/{id}/usage/{aggregator_id}", tag = "usage",
-    params(AggregatorUsagePath, RangeQuery),
+    params(AggregatorUsagePath, AggregatorUsageQuery),
     responses(
         (status = 200, description = "the total", body = AggregatorUsageView),
         (status = 400, description = "invalid dates", body = ErrorBody),
@@ -167,7 +195,7 @@ pub async fn aggregator_usage(
     State(state): State<AppState>,
     Account(account): Account,
     ApiPath(path): ApiPath<AggregatorUsagePath>,
-    ApiQuery(query): ApiQuery<RangeQuery>,
+    ApiQuery(query): ApiQuery<AggregatorUsageQuery>,
 ) -> ApiResult<axum::Json<AggregatorUsageView>> {
     let range = DateRange {
         start_date: query.start_date,
@@ -175,7 +203,13 @@ pub async fn aggregator_usage(
     };
     let usage = state
         .billing()
-        .customer_aggregator_usage(&account, &path.id, &path.aggregator_id, &range)
+        .customer_filter_usage(
+            &account,
+            &path.id,
+            &path.aggregator_id,
+            &range,
+            query.aggregator_filter_id.as_deref(),
+        )
         .await?;
     Ok(axum::Json(usage.into()))
 }

@@ -7,6 +7,7 @@ mod integrity;
 mod invoices;
 mod limits;
 mod scenarios;
+mod strict;
 mod support;
 mod system;
 mod versions;

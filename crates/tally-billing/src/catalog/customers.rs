@@ -1,7 +1,9 @@
 //! Customers (`cus_…`).
 
 use rust_decimal::Decimal;
-use tally_store::{AccountId, Customer, CustomerId, CustomerType, Page, SubscriptionQuery};
+use tally_store::{
+    AccountId, Customer, CustomerId, CustomerType, Page, StoreError, SubscriptionQuery,
+};
 
 use super::{check_currency, check_optional_text, check_tax_rate};
 use crate::error::{BillingError, BillingResult, Problems};
@@ -39,7 +41,8 @@ impl Billing {
     ) -> BillingResult<Customer> {
         let id = self.ids.with(CustomerId::generate);
         let customer = build_customer(id, input, None, self.now())?;
-        Ok(self.store.create_customer(account, &customer).await?)
+        let created = self.store.create_customer(account, &customer).await;
+        created.map_err(|error| external_id_taken(error, &customer))
     }
 
     /// By `cus_` id or external id.
@@ -88,7 +91,8 @@ impl Billing {
                 ));
             }
         }
-        Ok(self.store.update_customer(account, &customer).await?)
+        let updated = self.store.update_customer(account, &customer).await;
+        updated.map_err(|error| external_id_taken(error, &customer))
     }
 
     /// Deletes a customer without subscriptions (`Conflict` otherwise); its events
@@ -159,5 +163,18 @@ fn customer_type(
             CustomerType::Corporate
         }
         Some(chosen) => chosen,
+    }
+}
+
+/// A unique violation on a customer write is its external id: the one unique
+/// value a customer has besides its fresh id.
+fn external_id_taken(error: StoreError, customer: &Customer) -> BillingError {
+    match (error, &customer.external_id) {
+        (StoreError::Conflict { .. }, Some(external_id)) => BillingError::Taken {
+            what: "customer",
+            path: "/external_id".to_owned(),
+            message: format!("a customer with external_id `{external_id}` already exists"),
+        },
+        (error, _) => error.into(),
     }
 }

@@ -5,9 +5,12 @@ use std::collections::HashSet;
 use rust_decimal::Decimal;
 use tally_aggregate::Diagnostics;
 use tally_event::{Period, Timestamp};
-use tally_store::{AccountId, AggregatorId, CustomerId, Page, PageRequest, ProductKind};
+use tally_store::{
+    AccountId, AggregatorFilterId, AggregatorId, CustomerId, Page, PageRequest, ProductKind,
+};
 
 use super::calendar_month;
+use super::events::{checked_filter, unknown_filter};
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::DateRange;
 use crate::period::period_containing;
@@ -62,15 +65,39 @@ impl Billing {
         account: &AccountId,
         customer: &str,
     ) -> BillingResult<Vec<UsageSummary>> {
+        self.customer_usage_of(account, customer, None).await
+    }
+
+    /// [`Billing::customer_usage`] narrowed to one aggregator filter: the
+    /// one aggregator owning it, over that filter's events. A filter of
+    /// none of the customer's usage aggregators is `Invalid`
+    /// (`/aggregator_filter_id`: `unknown_filter`).
+    pub async fn customer_usage_of(
+        &self,
+        account: &AccountId,
+        customer: &str,
+        filter: Option<&str>,
+    ) -> BillingResult<Vec<UsageSummary>> {
         let customer = self.find_customer(account, customer).await?;
         let now = self.now();
         let targets = self.usage_targets(account, &customer.id, now).await?;
         let mut summaries = Vec::with_capacity(targets.len());
         for (record, period) in targets {
             let aggregator = compile_stored(&record)?;
+            if filter.is_some_and(|id| aggregator.filter(id).is_none()) {
+                continue;
+            }
+            let filter = filter.map(filter_id).transpose()?;
             let window = aggregator.window(period);
             let result = self
-                .window_quantity(account, &aggregator, None, &customer.id, window, None)
+                .window_quantity(
+                    account,
+                    &aggregator,
+                    filter.as_ref(),
+                    &customer.id,
+                    window,
+                    None,
+                )
                 .await?;
             summaries.push(UsageSummary {
                 aggregator_id: record.id,
@@ -81,6 +108,9 @@ impl Billing {
                 period,
                 diagnostics: result.diagnostics,
             });
+        }
+        if filter.is_some() && summaries.is_empty() {
+            return Err(unknown_filter());
         }
         Ok(summaries)
     }
@@ -96,14 +126,39 @@ impl Billing {
         aggregator_id: &str,
         range: &DateRange,
     ) -> BillingResult<AggregatorUsage> {
+        self.customer_filter_usage(account, customer, aggregator_id, range, None)
+            .await
+    }
+
+    /// [`Billing::customer_aggregator_usage`] over one of the aggregator's
+    /// filters (`None`: all its events); a filter of another aggregator is
+    /// `Invalid` (`/aggregator_filter_id`: `unknown_filter`).
+    pub async fn customer_filter_usage(
+        &self,
+        account: &AccountId,
+        customer: &str,
+        aggregator_id: &str,
+        range: &DateRange,
+        filter: Option<&str>,
+    ) -> BillingResult<AggregatorUsage> {
         let customer = self.find_customer(account, customer).await?;
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
+        let filter = checked_filter(&aggregator, filter)?
+            .map(filter_id)
+            .transpose()?;
         let period = self
             .resolve_range(account, &customer.id, &record.id, range)
             .await?;
         let window = aggregator.window(period);
         let result = self
-            .window_quantity(account, &aggregator, None, &customer.id, window, None)
+            .window_quantity(
+                account,
+                &aggregator,
+                filter.as_ref(),
+                &customer.id,
+                window,
+                None,
+            )
             .await?;
         Ok(AggregatorUsage {
             aggregator_id: record.id,
@@ -197,4 +252,9 @@ pub(crate) fn range_or_invalid(range: &DateRange, default: Period) -> BillingRes
     let period = range.resolve(default, &mut problems);
     problems.finish()?;
     period.ok_or_else(|| BillingError::invalid("/start_date", "invalid_date", "invalid date range"))
+}
+
+/// A filter id known to belong to an aggregator, as the store takes it.
+fn filter_id(id: &str) -> BillingResult<AggregatorFilterId> {
+    AggregatorFilterId::parse(id).map_err(|_| unknown_filter())
 }

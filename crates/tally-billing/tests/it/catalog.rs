@@ -39,7 +39,7 @@ async fn customer_crud_and_unique_external_ids() {
     assert_eq!(created.tax_rate.map(|r| r.to_string()), Some("20".into()));
     let duplicate = h.billing.create_customer(&h.account, &input).await;
     assert!(
-        matches!(duplicate, Err(BillingError::Conflict { .. })),
+        matches!(&duplicate, Err(BillingError::Taken { path, .. }) if path == "/external_id"),
         "{duplicate:?}"
     );
 

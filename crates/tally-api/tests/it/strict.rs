@@ -1,0 +1,235 @@
+//! Strict input: unknown fields in a body and unknown query parameters are
+//! refused with their path (`unknown_field`, and the closest known name when
+//! one is close); usage endpoints honour `aggregator_filter_id`.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Reply, TestApp};
+
+fn errors(reply: &Reply) -> Vec<(String, String, String)> {
+    reply.json["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap_or_default().to_owned(),
+                e["code"].as_str().unwrap_or_default().to_owned(),
+                e["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn refused(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Vec<(String, String, String)> {
+    let reply = app.call(method, path, body).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "{path}: {}",
+        reply.text
+    );
+    errors(&reply)
+}
+
+#[tokio::test]
+async fn a_misspelled_field_is_refused_with_its_path_and_the_right_name() {
+    let app = TestApp::new().await;
+    let aggregator = app
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(json!({"name": "Calls", "event_type": "api_call", "operation": "count"})),
+        )
+        .await;
+    let product = json!({"name": "Calls", "type": "usage", "aggregator_id": aggregator.json["id"],
+        "currency": "EUR", "max_amout": "1000",
+        "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]});
+    let problems = refused(&app, Method::POST, "/v1/products", Some(product)).await;
+    assert_eq!(problems.len(), 1);
+    assert_eq!(
+        (problems[0].0.as_str(), problems[0].1.as_str()),
+        ("/max_amout", "unknown_field")
+    );
+    assert!(
+        problems[0].2.contains("did you mean `max_amount`"),
+        "{problems:?}"
+    );
+
+    // Inside an array: the group's path.
+    let group = json!({"name": "Calls", "type": "usage", "aggregator_id": aggregator.json["id"],
+        "currency": "EUR",
+        "price_groups": [{"name": "all", "prise": {"type": "per_unit", "unit_amount": "2"}}]});
+    let problems = refused(&app, Method::POST, "/v1/products", Some(group)).await;
+    assert_eq!(problems[0].0, "/price_groups/0/prise");
+    assert!(
+        problems[0].2.contains("did you mean `price`"),
+        "{problems:?}"
+    );
+
+    // `filter` for `where` would have counted every event.
+    let aggregator = json!({"name": "Calls", "event_type": "api_call", "operation": "count",
+        "filter": {"conditional": "and", "fields": []}});
+    let problems = refused(&app, Method::POST, "/v1/aggregators", Some(aggregator)).await;
+    assert_eq!(
+        (problems[0].0.as_str(), problems[0].1.as_str()),
+        ("/filter", "unknown_field")
+    );
+
+    let customer = json!({"external_id": "acme-42", "tax_rte": "20"});
+    let problems = refused(&app, Method::POST, "/v1/customers", Some(customer)).await;
+    assert_eq!(problems[0].0, "/tax_rte");
+    assert!(
+        problems[0].2.contains("did you mean `tax_rate`"),
+        "{problems:?}"
+    );
+    // Nothing was created by the refused requests.
+    let customers = app.call(Method::GET, "/v1/customers", None).await;
+    assert_eq!(customers.json["meta"]["total"], 0);
+}
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_all_at_once() {
+    let app = TestApp::new().await;
+    let problems = refused(
+        &app,
+        Method::GET,
+        "/v1/invoices?limit=5&cursor=abc&take=2",
+        None,
+    )
+    .await;
+    let paths: Vec<&str> = problems.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(paths, ["/limit", "/cursor"]);
+    assert!(problems.iter().all(|p| p.1 == "unknown_field"));
+    let problems = refused(&app, Method::GET, "/v1/customers?tak=5", None).await;
+    assert!(
+        problems[0].2.contains("did you mean `take`"),
+        "{problems:?}"
+    );
+    // Declared parameters still work.
+    let ok = app
+        .call(Method::GET, "/v1/invoices?take=2&skip=0", None)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn usage_honours_the_aggregator_filter() {
+    let app = TestApp::new().await;
+    app.call(
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"external_id": "acme-42"})),
+    )
+    .await;
+    let calls = app
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(
+                json!({"name": "Calls", "event_type": "api_call", "operation": "count",
+                "filters": [{"name": "verified", "where": {"conditional": "and", "fields": [
+                    {"property": "verified", "operator": "equals", "value": true}]}}]}),
+            ),
+        )
+        .await;
+    let other = app
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(
+                json!({"name": "Other", "event_type": "api_call", "operation": "count",
+                "filters": [{"name": "any", "where": {"conditional": "and", "fields": []}}]}),
+            ),
+        )
+        .await;
+    for (id, verified) in [("a", true), ("b", false), ("c", true)] {
+        app.call(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"customer_id": "acme-42", "event_type": "api_call",
+                "timestamp": "2024-12-20T10:00:00Z", "record": {"id": id, "verified": verified}})),
+        )
+        .await;
+    }
+    let calls_id = calls.json["id"].as_str().unwrap();
+    let verified = calls.json["filters"][0]["id"].as_str().unwrap();
+    let foreign = other.json["filters"][0]["id"].as_str().unwrap();
+    let total = |query: String| {
+        let path = format!("/v1/customers/acme-42/usage/{calls_id}?{query}");
+        let app = &app;
+        async move { app.call(Method::GET, &path, None).await }
+    };
+    assert_eq!(total(String::new()).await.json["total"], 3);
+    let narrowed = total(format!("aggregator_filter_id={verified}")).await;
+    assert_eq!(narrowed.json["total"], 2, "{}", narrowed.text);
+    let wrong = total(format!("aggregator_filter_id={foreign}")).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(errors(&wrong)[0].1, "unknown_filter");
+
+    // Every aggregator's usage, narrowed to the one owning the filter.
+    let all = app
+        .call(
+            Method::GET,
+            &format!("/v1/customers/acme-42/usage?aggregator_filter_id={verified}"),
+            None,
+        )
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    let listed = all.json.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["aggregator_id"], calls_id);
+    assert_eq!(listed[0]["total"], 2);
+    let nobody = app
+        .call(
+            Method::GET,
+            "/v1/customers/acme-42/usage?aggregator_filter_id=agf_nobodyhasthisfilter00",
+            None,
+        )
+        .await;
+    assert_eq!(nobody.status, StatusCode::BAD_REQUEST, "{}", nobody.text);
+}
+
+#[tokio::test]
+async fn a_duplicate_external_id_is_a_409_naming_the_field() {
+    let app = TestApp::new().await;
+    let body = json!({"external_id": "acme-42"});
+    let first = app
+        .call(Method::POST, "/v1/customers", Some(body.clone()))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = app.call(Method::POST, "/v1/customers", Some(body)).await;
+    assert_eq!(second.status, StatusCode::CONFLICT, "{}", second.text);
+    assert_eq!(second.json["code"], "conflict");
+    assert_eq!(
+        errors(&second),
+        [(
+            "/external_id".to_owned(),
+            "already_exists".to_owned(),
+            "a customer with external_id `acme-42` already exists".to_owned()
+        )]
+    );
+    assert!(!second.text.contains("UNIQUE"), "{}", second.text);
+    // Renaming another customer to a taken external id: the same answer.
+    app.call(
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"external_id": "globex"})),
+    )
+    .await;
+    let renamed = app
+        .call(
+            Method::PUT,
+            "/v1/customers/globex",
+            Some(json!({"external_id": "acme-42"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::CONFLICT, "{}", renamed.text);
+    assert_eq!(errors(&renamed)[0].0, "/external_id");
+}
