@@ -128,12 +128,42 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
             let message = unknown_field_message("field", &name, &known);
             FieldError::new(path, "unknown_field", message)
         }
-        None => FieldError::new(path, "invalid_value", message),
+        None => FieldError::new(path, "invalid_value", plain(&message)),
     };
     ApiError::invalid(
         "the request body does not have the expected shape",
         vec![field],
     )
+}
+
+/// serde's message in plain words: no position in the text (the path says
+/// where), and the types named as a JSON sender knows them.
+fn plain(message: &str) -> String {
+    let without_position = match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => &message[..at],
+        _ => message,
+    };
+    let worded = without_position
+        .replace(
+            "a Decimal type representing a fixed-point number",
+            "a decimal number (a JSON number or a numeric string)",
+        )
+        .replace("invalid type: ", "wrong type: got ");
+    let worded = match worded.split_once(", expected ") {
+        Some((got, expected)) if worded.starts_with("wrong type") => {
+            format!(
+                "expected {expected}, {}",
+                got.trim_start_matches("wrong type: ")
+            )
+        }
+        _ => worded,
+    };
+    // serde's data model names JSON arrays and objects sequences and maps.
+    worded
+        .replace("a sequence", "an array")
+        .replace("got sequence", "got an array")
+        .replace("a map", "an object")
+        .replace("got map", "got an object")
 }
 
 /// The name and the expected names of serde's `deny_unknown_fields` error

@@ -233,3 +233,15 @@ async fn a_duplicate_external_id_is_a_409_naming_the_field() {
     assert_eq!(renamed.status, StatusCode::CONFLICT, "{}", renamed.text);
     assert_eq!(errors(&renamed)[0].0, "/external_id");
 }
+
+#[tokio::test]
+async fn a_wrong_type_names_the_field_and_the_expected_type_in_plain_words() {
+    let app = TestApp::new().await;
+    let customer = json!({"external_id": "acme-42", "tax_rate": true});
+    let problems = refused(&app, Method::POST, "/v1/customers", Some(customer)).await;
+    assert_eq!(problems[0].0, "/tax_rate");
+    assert_eq!(
+        problems[0].2,
+        "expected a decimal number (a JSON number or a numeric string), got boolean `true`"
+    );
+}
