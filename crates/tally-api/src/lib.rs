@@ -142,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         // request id.
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn_with_state(state.clone(), observe))
+        // One log line per request, inside the request id layers so it names it.
+        .layer(middleware::request_log())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
         .with_state(state)

@@ -1,7 +1,7 @@
 //! Middleware: request ids, observation (span, metrics, 5xx causes), and
 //! authentication with per-key rate limits for everything under `/v1`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
@@ -9,8 +9,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tally_store::{AccountId, ApiKeyHash};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestId, RequestId};
-use tracing::Instrument;
+use tower_http::trace::TraceLayer;
+use tracing::{Instrument, Span};
 
 use crate::error::{ApiError, ErrorCode, InternalCause};
 use crate::ratelimit::Decision;
@@ -62,8 +64,51 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     state
         .metrics()
         .record_request(&route, &method, status.as_u16(), elapsed);
-    tracing::debug!(%request_id, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request done");
     response
+}
+
+/// The request log: one `info` line per request, when its response starts,
+/// with the method, the path, the request id (span fields), the status and
+/// the latency in milliseconds (event fields). The server's `--log-format
+/// json` writes the same line as JSON.
+pub fn request_log() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    fn(&Request) -> Span,
+    (),
+    fn(&Response, Duration, &Span),
+    (),
+    (),
+    (),
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request) -> Span)
+        .on_request(())
+        .on_response(log_response as fn(&Response, Duration, &Span))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+fn request_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    )
+}
+
+fn log_response(response: &Response, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "request"
+    );
 }
 
 /// The account a request acts in, set by [`authenticate`].

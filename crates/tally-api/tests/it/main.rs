@@ -6,6 +6,7 @@ mod idempotency;
 mod integrity;
 mod invoices;
 mod limits;
+mod logs;
 mod scenarios;
 mod strict;
 mod support;
