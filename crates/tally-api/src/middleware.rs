@@ -67,11 +67,8 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-/// The request log: one `info` line per request, when its response starts,
-/// with the method, the path, the request id (span fields), the status and
-/// the latency in milliseconds (event fields). The server's `--log-format
-/// json` writes the same line as JSON.
-pub fn request_log() -> TraceLayer<
+/// The layer [`request_log`] builds.
+pub type RequestLog = TraceLayer<
     SharedClassifier<ServerErrorsAsFailures>,
     fn(&Request) -> Span,
     (),
@@ -79,7 +76,13 @@ pub fn request_log() -> TraceLayer<
     (),
     (),
     (),
-> {
+>;
+
+/// The request log: one `info` line per request, when its response starts,
+/// with the method, the path, the request id (span fields), the status and
+/// the latency in milliseconds (event fields). The server's `--log-format
+/// json` writes the same line as JSON.
+pub fn request_log() -> RequestLog {
     TraceLayer::new_for_http()
         .make_span_with(request_span as fn(&Request) -> Span)
         .on_request(())
