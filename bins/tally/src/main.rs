@@ -40,6 +40,8 @@ enum Command {
     Export(commands::export::Args),
     /// Erase every version of events for good (personal data).
     Purge(commands::purge::Args),
+    /// Read or change an account's ingestion settings.
+    Settings(commands::settings::Args),
 }
 
 /// Exit code for a command that could not run (unreadable file, closed output).
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Purge(args) => commands::purge::run(&args),
+        Command::Settings(args) => commands::settings::run(&args),
     };
     result.unwrap_or_else(|error| {
         // Writing to a closed stderr must not panic, as eprintln! would.

@@ -166,12 +166,86 @@ fn data_commands_never_create_a_database() {
         "r1",
         "--yes",
     ];
-    for args in [&export[..], &purge[..]] {
+    let keys = [
+        "keys",
+        "list",
+        "--database-url",
+        &url,
+        "--account",
+        "default",
+    ];
+    let settings = [
+        "settings",
+        "get",
+        "--database-url",
+        &url,
+        "--account",
+        "default",
+    ];
+    for args in [&export[..], &purge[..], &keys[..], &settings[..]] {
         let output = tally(args, None);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("no database at"), "{stderr}");
         assert!(!path.exists(), "{args:?} created {}", path.display());
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `keys create`, `keys list` and `keys revoke`; `settings get` and `set`.
+#[test]
+fn keys_and_settings_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("tally-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("keys.db").display());
+    let with_db = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--database-url", &url, "--account", "acme"]);
+        tally(&all, None)
+    };
+    let created = with_db(&["keys", "create"]);
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    assert!(
+        stdout(&created).starts_with("tally_sk_"),
+        "{}",
+        stdout(&created)
+    );
+    with_db(&["keys", "create"]);
+    let listed = with_db(&["keys", "list"]);
+    let lines: Vec<String> = stdout(&listed).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l.starts_with("key_")), "{lines:?}");
+    assert!(
+        !stdout(&listed).contains("tally_sk_"),
+        "secrets are never listed"
+    );
+    let first = lines[0].split('\t').next().unwrap().to_owned();
+    let revoked = with_db(&["keys", "revoke", &first]);
+    assert_eq!(revoked.status.code(), Some(0), "{revoked:?}");
+    let after = stdout(&with_db(&["keys", "list"]));
+    assert!(!after.contains(&first), "{after}");
+    assert_eq!(after.lines().count(), 1);
+    let again = with_db(&["keys", "revoke", &first]);
+    assert_ne!(
+        again.status.code(),
+        Some(0),
+        "a revoked key cannot be revoked twice"
+    );
+
+    let defaults = stdout(&with_db(&["settings", "get"]));
+    let defaults: serde_json::Value = serde_json::from_str(&defaults).unwrap();
+    assert_eq!(defaults["pii_policy"], "warn");
+    let set = with_db(&["settings", "set", "pii_policy=mask", "max_future_skew_ms=0"]);
+    assert_eq!(set.status.code(), Some(0), "{set:?}");
+    let read: serde_json::Value =
+        serde_json::from_str(&stdout(&with_db(&["settings", "get"]))).unwrap();
+    assert_eq!(
+        (&read["pii_policy"], &read["max_future_skew_ms"]),
+        (&serde_json::json!("mask"), &serde_json::json!(0))
+    );
+    let unknown = with_db(&["settings", "set", "pii_polcy=off"]);
+    assert_ne!(unknown.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("pii_polcy"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,10 +1,11 @@
 //! The account a use case acts in, for callers that have no API key to find
 //! it by: an embedding program, the first start of `tally serve`.
 
-use tally_store::{Account, AccountId, StoreError};
+use tally_store::{Account, AccountId, ApiKey, ApiKeyId, StoreError};
 
-use crate::error::{BillingError, BillingResult};
+use crate::error::{BillingError, BillingResult, Problems};
 use crate::service::Billing;
+use crate::settings::AccountSettings;
 
 impl Billing {
     /// The account named `name`, created with default settings if there is
@@ -61,5 +62,73 @@ impl Billing {
                 .ok_or_else(|| BillingError::conflict("account", "account id taken")),
             Err(error) => Err(error.into()),
         }
+    }
+}
+
+/// The settings a request may set (docs/billing.md, "Account settings").
+const SETTING_KEYS: [&str; 3] = ["pii_policy", "max_future_skew_ms", "auto_create_customers"];
+
+impl Billing {
+    /// Changes some of the account's settings: `patch` is an object of
+    /// settings to set (`null` puts one back to its default). Every problem
+    /// is reported at once (`unknown_field` for a key that is not a setting,
+    /// and the setting's own checks); nothing is written then. The change
+    /// applies to this service at once, to other replicas within
+    /// [`crate::SETTINGS_CACHE_MS`].
+    pub async fn update_account_settings(
+        &self,
+        account: &AccountId,
+        patch: &serde_json::Value,
+    ) -> BillingResult<AccountSettings> {
+        let Some(patch) = patch.as_object() else {
+            return Err(BillingError::invalid(
+                "",
+                "invalid_type",
+                "settings must be an object",
+            ));
+        };
+        let mut problems = Problems::default();
+        for key in patch.keys().filter(|k| !SETTING_KEYS.contains(&k.as_str())) {
+            problems.push(
+                format!("/{key}"),
+                "unknown_field",
+                format!(
+                    "unknown setting `{key}`: expected one of {}",
+                    SETTING_KEYS.join(", ")
+                ),
+            );
+        }
+        problems.finish()?;
+        let stored = self.store.get_account(account).await?;
+        let mut merged = match stored.settings {
+            serde_json::Value::Object(object) => object,
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in patch {
+            if value.is_null() {
+                merged.remove(key);
+            } else {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let merged = serde_json::Value::Object(merged);
+        let settings = AccountSettings::from_json(&merged)?;
+        self.store.update_account_settings(account, &merged).await?;
+        self.forget_settings(account);
+        Ok(settings)
+    }
+
+    /// The account's API keys, oldest first (ids and creation instants: the
+    /// secrets are never stored).
+    pub async fn api_keys(&self, account: &AccountId) -> BillingResult<Vec<ApiKey>> {
+        Ok(self.store.list_api_keys(account).await?)
+    }
+
+    /// Revokes one of the account's keys (`key_…`); `NotFound` for an id
+    /// that does not parse or is not one of its keys. A server caching keys
+    /// stops accepting it within its key cache's lifetime.
+    pub async fn revoke_api_key(&self, account: &AccountId, id: &str) -> BillingResult<()> {
+        let id = ApiKeyId::parse(id).map_err(|_| BillingError::not_found("api key"))?;
+        Ok(self.store.delete_api_key(account, &id).await?)
     }
 }

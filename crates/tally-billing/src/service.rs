@@ -44,6 +44,14 @@ impl SettingsCache {
         (0..SETTINGS_CACHE_MS).contains(&age).then_some(*settings)
     }
 
+    fn forget(&self, account: &AccountId) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.remove(account);
+    }
+
     fn put(&self, account: &AccountId, settings: AccountSettings, now: Timestamp) {
         let mut entries = self
             .0
@@ -124,6 +132,11 @@ impl Billing {
         })?;
         self.settings.put(account, settings, now);
         Ok(settings)
+    }
+
+    /// Reads the account's settings from the store on next use.
+    pub(crate) fn forget_settings(&self, account: &AccountId) {
+        self.settings.forget(account);
     }
 
     /// The customer a reference (`cus_` id or external id) names, never creating

@@ -18,6 +18,10 @@ const INSERT_KEY: &str =
     "INSERT INTO api_keys (id, account_id, hash, created_at) VALUES ($1, $2, $3, $4)";
 const KEY_BY_HASH: &str = "SELECT id, account_id, hash, created_at FROM api_keys WHERE hash = $1";
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE account_id = $1 AND id = $2";
+const KEYS_OF_ACCOUNT: &str = "SELECT id, account_id, hash, created_at FROM api_keys \
+     WHERE account_id = $1 ORDER BY created_at, id";
+const UPDATE_SETTINGS: &str = "UPDATE accounts SET settings = $2::json WHERE id = $1 \
+     RETURNING id, name, settings, created_at";
 
 #[derive(sqlx::FromRow)]
 struct AccountRow {
@@ -99,6 +103,30 @@ impl AccountStore for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         rows.into_iter().map(Account::try_from).collect()
+    }
+
+    async fn update_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Account> {
+        let row: Option<AccountRow> = sqlx::query_as(UPDATE_SETTINGS)
+            .bind(id.as_str())
+            .bind(settings.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        row.ok_or_else(|| StoreError::not_found("account"))?
+            .try_into()
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(KEYS_OF_ACCOUNT)
+            .bind(account.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_sqlx_error)?;
+        rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {

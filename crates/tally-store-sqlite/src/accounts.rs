@@ -19,6 +19,9 @@ const INSERT_KEY: &str =
 const ACCOUNT_EXISTS: &str = "SELECT COUNT(*) FROM accounts WHERE id = ?1";
 const KEY_BY_HASH: &str = "SELECT id, account_id, hash, created_at FROM api_keys WHERE hash = ?1";
 const DELETE_KEY: &str = "DELETE FROM api_keys WHERE account_id = ?1 AND id = ?2";
+const KEYS_OF_ACCOUNT: &str = "SELECT id, account_id, hash, created_at FROM api_keys \
+     WHERE account_id = ?1 ORDER BY created_at, id";
+const UPDATE_SETTINGS: &str = "UPDATE accounts SET settings = ?2 WHERE id = ?1";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -58,6 +61,30 @@ impl AccountStore for SqliteStore {
             .await
             .map_err(db_err("account"))?;
         rows.into_iter().map(Account::try_from).collect()
+    }
+
+    async fn update_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Account> {
+        let done = sqlx::query(UPDATE_SETTINGS)
+            .bind(id.as_str())
+            .bind(settings.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err("account"))?;
+        crate::scoped::one_row(done.rows_affected(), "account")?;
+        self.get_account(id).await
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKey>> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(KEYS_OF_ACCOUNT)
+            .bind(account.as_str())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err("api key"))?;
+        rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {

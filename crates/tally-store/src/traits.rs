@@ -300,12 +300,21 @@ pub trait AccountStore: Send + Sync {
     async fn find_account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
     /// Every account, oldest first (administration only: not paginated).
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Replaces the account's settings document; `NotFound` if there is no
+    /// such account. Returns the account as stored.
+    async fn update_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Account>;
 
     /// Registers a key by its hash; `Conflict` when the id or hash is taken,
     /// `NotFound` when the account does not exist.
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey>;
     /// The key with this hash, if any: how a request finds its account.
     async fn find_api_key(&self, hash: &ApiKeyHash) -> StoreResult<Option<ApiKey>>;
+    /// Every key of the account, oldest first (by creation, then id).
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKey>>;
     /// Revokes a key of `account`; `NotFound` if it has no such key.
     async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()>;
 }

@@ -5,6 +5,7 @@ pub mod keys;
 pub mod migrate;
 pub mod purge;
 pub mod serve;
+pub mod settings;
 pub mod validate;
 
 use tally_engine::DEFAULT_DATABASE_URL;

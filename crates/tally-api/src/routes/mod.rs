@@ -10,6 +10,7 @@ pub mod exports;
 pub mod invoices;
 pub mod prices;
 pub mod products;
+pub mod settings;
 pub mod subscriptions;
 pub mod system;
 pub mod usage;
@@ -39,6 +40,7 @@ pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
         .merge(invoices::routes())
         .merge(changes::routes())
         .merge(consumption::routes())
+        .merge(settings::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

@@ -6,7 +6,6 @@ mod idempotency;
 mod integrity;
 mod invoices;
 mod limits;
-mod logs;
 mod scenarios;
 mod strict;
 mod support;

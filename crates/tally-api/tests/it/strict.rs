@@ -245,3 +245,65 @@ async fn a_wrong_type_names_the_field_and_the_expected_type_in_plain_words() {
         "expected a decimal number (a JSON number or a numeric string), got boolean `true`"
     );
 }
+
+#[tokio::test]
+async fn settings_are_read_and_changed_over_the_api() {
+    let app = TestApp::new().await;
+    let read = app.call(Method::GET, "/v1/settings", None).await;
+    assert_eq!(
+        read.json,
+        json!({"pii_policy": "warn", "max_future_skew_ms": 86_400_000, "auto_create_customers": true})
+    );
+    let changed = app
+        .call(
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({"auto_create_customers": false, "pii_policy": "mask"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.json["auto_create_customers"], false);
+    // The change applies at once: an unknown customer is now refused.
+    let event = app
+        .call(
+            Method::POST,
+            "/v1/events",
+            Some(json!({"customer_id": "nobody", "event_type": "api_call",
+                "timestamp": "2024-12-20T10:00:00Z", "record": {"id": "x"}})),
+        )
+        .await;
+    assert_eq!(event.status, StatusCode::BAD_REQUEST, "{}", event.text);
+    assert_eq!(errors(&event)[0].1, "customer_not_found");
+    // Every problem at once; nothing written.
+    let problems = refused(
+        &app,
+        Method::PATCH,
+        "/v1/settings",
+        Some(json!({"pii_polcy": "off", "max_future_skew_ms": -1})),
+    )
+    .await;
+    let paths: Vec<&str> = problems.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/pii_polcy"],
+        "unknown keys are refused before values are read"
+    );
+    let bad_value = refused(
+        &app,
+        Method::PATCH,
+        "/v1/settings",
+        Some(json!({"max_future_skew_ms": -1, "pii_policy": "loud"})),
+    )
+    .await;
+    assert_eq!(bad_value.len(), 2, "{bad_value:?}");
+    // null puts a setting back to its default.
+    let reset = app
+        .call(
+            Method::PATCH,
+            "/v1/settings",
+            Some(json!({"pii_policy": null})),
+        )
+        .await;
+    assert_eq!(reset.json["pii_policy"], "warn");
+    assert_eq!(reset.json["auto_create_customers"], false);
+}

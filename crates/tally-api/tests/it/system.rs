@@ -103,6 +103,8 @@ fn served_operations() -> Vec<String> {
         "GET /v1/subscriptions/{id}/consumption",
         "GET /v1/invoices/{id}/consumption",
         "GET /v1/invoices/{id}/changes",
+        "GET /v1/settings",
+        "PATCH /v1/settings",
         "GET /healthz",
         "GET /metrics",
         "GET /openapi.json",

@@ -196,6 +196,18 @@ impl AccountStore for CountingStore {
     async fn delete_api_key(&self, account: &AccountId, id: &ApiKeyId) -> StoreResult<()> {
         self.inner.delete_api_key(account, id).await
     }
+
+    async fn update_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Account> {
+        self.inner.update_account_settings(id, settings).await
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKey>> {
+        self.inner.list_api_keys(account).await
+    }
 }
 
 #[async_trait]

@@ -58,6 +58,18 @@ pub async fn accounts_and_keys(store: &Arc<dyn Store>) {
         "names are unique"
     );
     assert!(store.list_accounts().await.unwrap().contains(&account));
+    let settings = json!({"pii_policy": "mask", "max_future_skew_ms": 12345678901234567890u64});
+    let updated = store
+        .update_account_settings(&account_id, &settings)
+        .await
+        .unwrap();
+    assert_eq!(updated.settings, settings);
+    assert_eq!(store.get_account(&account_id).await.unwrap(), updated);
+    assert!(is_not_found(
+        &store
+            .update_account_settings(&AccountId::random(), &settings)
+            .await
+    ));
 
     let secret = generate_api_key_secret(&mut rand::rng());
     let key = ApiKey {
@@ -67,6 +79,18 @@ pub async fn accounts_and_keys(store: &Arc<dyn Store>) {
         created_at: at(5),
     };
     store.create_api_key(&key).await.unwrap();
+    let older = ApiKey {
+        id: ApiKeyId::random(),
+        hash: ApiKeyHash::of_secret(&format!("{secret}-older")),
+        created_at: at(4),
+        ..key.clone()
+    };
+    store.create_api_key(&older).await.unwrap();
+    assert_eq!(
+        store.list_api_keys(&account_id).await.unwrap(),
+        [older.clone(), key.clone()],
+        "oldest first"
+    );
     let found = store
         .find_api_key(&ApiKeyHash::of_secret(&secret))
         .await
@@ -94,6 +118,7 @@ pub async fn accounts_and_keys(store: &Arc<dyn Store>) {
     assert!(is_not_found(
         &store.delete_api_key(&account_id, &key.id).await
     ));
+    assert_eq!(store.list_api_keys(&account_id).await.unwrap(), [older]);
 }
 
 /// Create, the uniqueness of ids and external ids, lookups, update, delete, list.

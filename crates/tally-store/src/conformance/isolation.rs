@@ -213,6 +213,15 @@ async fn catalog_is_isolated(
     };
     store.create_api_key(&key).await.unwrap();
     hidden("api key delete", store.delete_api_key(b, &key.id).await);
+    assert!(
+        !store
+            .list_api_keys(b)
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.id == key.id),
+        "B lists none of A's keys"
+    );
     let found = store.find_api_key(&key.hash).await.unwrap();
     assert_eq!(
         found.map(|k| k.account_id),

@@ -92,6 +92,34 @@ impl AccountStore for MemoryStore {
         })
     }
 
+    async fn update_account_settings(
+        &self,
+        id: &AccountId,
+        settings: &serde_json::Value,
+    ) -> StoreResult<Account> {
+        self.with_state(|state| {
+            let account = state
+                .accounts
+                .get_mut(id)
+                .ok_or(StoreError::not_found("account"))?;
+            account.settings = settings.clone();
+            Ok(account.clone())
+        })
+    }
+
+    async fn list_api_keys(&self, account: &AccountId) -> StoreResult<Vec<ApiKey>> {
+        self.with_state(|state| {
+            let mut keys: Vec<ApiKey> = state
+                .api_keys
+                .values()
+                .filter(|k| k.account_id == *account)
+                .cloned()
+                .collect();
+            keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(keys)
+        })
+    }
+
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<ApiKey> {
         self.with_state(|state| {
             if !state.accounts.contains_key(&key.account_id) {
