@@ -63,8 +63,9 @@ impl Pagination {
     }
 }
 
-/// `start_date` / `end_date` as sent (ISO 8601 / RFC 3339, or the naive forms
-/// events accept). A missing bound takes the use case's default; the resulting
+/// `start_date` / `end_date` as sent, in any form `Timestamp::parse_input`
+/// takes (a date, a date-time with or without an offset, epoch
+/// milliseconds). A missing bound takes the use case's default; the resulting
 /// start must be before the end (`/start_date`: `start_not_before_end`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct DateRange {
@@ -123,15 +124,20 @@ pub(crate) fn parse_date(
     let Some(text) = text else {
         return Ok(None);
     };
-    // Timestamps as events accept them, plus a bare date (midnight UTC).
-    let parsed = Timestamp::parse(text).or_else(|error| {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .and_then(|date| date.and_hms_opt(0, 0, 0))
-            .map(|midnight| midnight.and_utc())
-            .map_or(Err(error), Timestamp::from_datetime)
-    });
-    parsed.map(Some).map_err(|error| {
-        problems.push(path, "invalid_date", format!("invalid date: {error}"));
+    Timestamp::parse_input(text).map(Some).map_err(|error| {
+        problems.push(path, error.code(), date_message(&error));
     })
+}
+
+/// A date input's problem, with every accepted form when the form is wrong.
+pub fn date_message(error: &tally_event::TimestampError) -> String {
+    match error {
+        tally_event::TimestampError::InvalidFormat => {
+            "expected a date (2024-12-01), a date-time with Z or an offset \
+             (2024-12-01T10:00:00Z), a date-time taken as UTC (2024-12-01 10:00:00) \
+             or epoch milliseconds (1733047200000)"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
 }

@@ -133,7 +133,7 @@ pub use consumption::{
 pub use error::{BillingError, BillingResult, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
-pub use input::{DEFAULT_TAKE, DateRange, Pagination};
+pub use input::{DEFAULT_TAKE, DateRange, Pagination, date_message};
 pub use invoice::{
     EventChange, EventChangeKind, InvoiceChanges, InvoiceFilter, InvoiceLine, InvoiceTotals,
     InvoiceView, LineChange, LineType,

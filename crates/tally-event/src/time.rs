@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A number of milliseconds below this looks like seconds since the epoch (10^11 ms is
@@ -29,6 +29,18 @@ pub enum TimestampError {
     /// An instant before 1970-01-01 or after 9999-12-31 (code `timestamp_out_of_range`).
     #[error("year must be between 1970 and 9999")]
     OutOfRange,
+}
+
+impl TimestampError {
+    /// The problem code every date input reports it with, events included:
+    /// `invalid_timestamp`, `timestamp_in_seconds` or `timestamp_out_of_range`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TimestampError::InvalidFormat => "invalid_timestamp",
+            TimestampError::LooksLikeSeconds(_) => "timestamp_in_seconds",
+            TimestampError::OutOfRange => "timestamp_out_of_range",
+        }
+    }
 }
 
 /// An instant in UTC, in whole milliseconds since the Unix epoch, within years
@@ -85,6 +97,37 @@ impl Timestamp {
             }
         }
         Err(TimestampError::InvalidFormat)
+    }
+
+    /// Every form a date input of the API takes (a range's `start_date` and
+    /// `end_date`, an invoice's `at`, a price's `effective_from`, a
+    /// subscription's `starts_at`): the event forms of [`Timestamp::parse`], a
+    /// bare `YYYY-MM-DD` (midnight UTC), or epoch milliseconds written as
+    /// digits. An event's own timestamp stays an instant: it takes no bare
+    /// date.
+    ///
+    /// ```
+    /// use tally_event::Timestamp;
+    ///
+    /// let midnight = Timestamp::parse("2026-10-15T00:00:00Z").unwrap();
+    /// assert_eq!(Timestamp::parse_input("2026-10-15"), Ok(midnight));
+    /// assert_eq!(Timestamp::parse_input("1760486400000"), Ok(midnight));
+    /// assert_eq!(Timestamp::parse_input("2026-10-15 00:00:00"), Ok(midnight));
+    /// assert!(Timestamp::parse_input("1760486400").is_err()); // seconds
+    /// ```
+    pub fn parse_input(text: &str) -> Result<Self, TimestampError> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let ms: i64 = text.parse().map_err(|_| TimestampError::OutOfRange)?;
+            return Self::from_epoch_millis_input(ms);
+        }
+        Self::parse(text).or_else(|error| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+                .map_or(Err(error), |midnight| {
+                    Self::from_datetime(Utc.from_utc_datetime(&midnight))
+                })
+        })
     }
 
     /// Milliseconds since 1970-01-01T00:00:00Z; never negative.

@@ -222,8 +222,8 @@ fn create_request(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<Timesta
     let Some(text) = request.at else {
         return Ok(None);
     };
-    let at = Timestamp::parse(&text)
-        .map_err(|e| BillingError::invalid("/at", "invalid_timestamp", e.to_string()))?;
+    let at = Timestamp::parse_input(&text)
+        .map_err(|e| BillingError::invalid("/at", e.code(), tally_billing::date_message(&e)))?;
     Ok(Some(at))
 }
 

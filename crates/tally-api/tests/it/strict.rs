@@ -307,3 +307,101 @@ async fn settings_are_read_and_changed_over_the_api() {
     assert_eq!(reset.json["pii_policy"], "warn");
     assert_eq!(reset.json["auto_create_customers"], false);
 }
+
+/// One parser for every date input: a date, a date-time with or without an
+/// offset, or epoch milliseconds; one code when none fits.
+#[tokio::test]
+async fn every_date_input_takes_the_same_forms() {
+    let app = TestApp::new().await;
+    app.call(
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"external_id": "acme-42"})),
+    )
+    .await;
+    let calls = app
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(json!({"name": "Calls", "event_type": "api_call", "operation": "count"})),
+        )
+        .await;
+    let product = app
+        .call(
+            Method::POST,
+            "/v1/products",
+            Some(
+                json!({"name": "Calls", "type": "usage", "aggregator_id": calls.json["id"],
+                "currency": "EUR", "price_groups": [{"name": "all",
+                "price": {"type": "per_unit", "unit_amount": "2"}}]}),
+            ),
+        )
+        .await;
+    let subscription = app
+        .call(
+            Method::POST,
+            "/v1/subscriptions",
+            Some(
+                json!({"customer_id": "acme-42", "product_ids": [product.json["id"]],
+                "starts_at": "2024-11-01", "currency": "EUR"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        subscription.status,
+        StatusCode::CREATED,
+        "{}",
+        subscription.text
+    );
+    assert_eq!(subscription.json["starts_at"], "2024-11-01T00:00:00.000Z");
+    let invoice = app
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/subscriptions/{}/invoices",
+                subscription.json["id"].as_str().unwrap()
+            ),
+            Some(json!({"at": "2024-11-15"})),
+        )
+        .await;
+    assert_eq!(invoice.status, StatusCode::CREATED, "{}", invoice.text);
+    assert_eq!(invoice.json["period_start"], "2024-11-01T00:00:00.000Z");
+    // Epoch milliseconds in a query: 2024-11-01 and 2024-12-01.
+    let usage = app
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/customers/acme-42/usage/{}?start_date=1730419200000&end_date=1733011200000",
+                calls.json["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.text);
+    assert_eq!(usage.json["period_start"], "2024-11-01T00:00:00.000Z");
+    assert_eq!(usage.json["period_end"], "2024-12-01T00:00:00.000Z");
+    // The same code for the same mistake, in a query and in a body.
+    let in_query = refused(
+        &app,
+        Method::GET,
+        &format!(
+            "/v1/customers/acme-42/usage/{}?start_date=yesterday",
+            calls.json["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    let in_body = refused(
+        &app,
+        Method::POST,
+        &format!(
+            "/v1/subscriptions/{}/invoices",
+            subscription.json["id"].as_str().unwrap()
+        ),
+        Some(json!({"at": "yesterday"})),
+    )
+    .await;
+    assert_eq!(in_query[0].1, "invalid_timestamp");
+    assert_eq!(in_body[0].1, "invalid_timestamp");
+    assert_eq!(in_query[0].2, in_body[0].2, "one message");
+}

@@ -12,7 +12,7 @@ use tally_store::{
 use super::price_versions::{PriceVersion, price_versions};
 use super::{check_currency, check_name};
 use crate::error::{BillingError, BillingResult, Problems, from_pricing_problem};
-use crate::input::Pagination;
+use crate::input::{Pagination, date_message};
 use crate::service::Billing;
 
 /// A product as created or replaced.
@@ -130,8 +130,8 @@ impl Billing {
         let mut problems = Problems::default();
         let effective_from = match input.effective_from.as_deref() {
             None => now,
-            Some(text) => Timestamp::parse(text).unwrap_or_else(|error| {
-                problems.push("/effective_from", "invalid_timestamp", error.to_string());
+            Some(text) => Timestamp::parse_input(text).unwrap_or_else(|error| {
+                problems.push("/effective_from", error.code(), date_message(&error));
                 now
             }),
         };

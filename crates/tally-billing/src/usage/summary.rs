@@ -251,7 +251,9 @@ pub(crate) fn range_or_invalid(range: &DateRange, default: Period) -> BillingRes
     let mut problems = Problems::default();
     let period = range.resolve(default, &mut problems);
     problems.finish()?;
-    period.ok_or_else(|| BillingError::invalid("/start_date", "invalid_date", "invalid date range"))
+    period.ok_or_else(|| {
+        BillingError::invalid("/start_date", "invalid_timestamp", "invalid date range")
+    })
 }
 
 /// A filter id known to belong to an aggregator, as the store takes it.

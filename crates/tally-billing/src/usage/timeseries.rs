@@ -129,9 +129,9 @@ fn checked_query(query: &TimeSeriesQuery, default: Period) -> BillingResult<(Per
         );
     }
     problems.finish()?;
-    range
-        .zip(bucket)
-        .ok_or_else(|| BillingError::invalid("/start_date", "invalid_date", "invalid date range"))
+    range.zip(bucket).ok_or_else(|| {
+        BillingError::invalid("/start_date", "invalid_timestamp", "invalid date range")
+    })
 }
 
 /// Buckets with their ends: the next bucket's start, the range's end for the last.

@@ -308,7 +308,7 @@ async fn listing_refuses_out_of_range_pages_and_bad_filters() {
             "/take out_of_range",
             "/skip out_of_range",
             "/event_type invalid_event_type",
-            "/timestamp_gte invalid_date",
+            "/timestamp_gte invalid_timestamp",
             "/order invalid_value"
         ]
     );
