@@ -43,6 +43,25 @@ pub fn random_base62<R: Rng + ?Sized>(rng: &mut R, len: usize) -> String {
         .collect()
 }
 
+/// `len` base62 characters derived from `parts` (SHA-256 over each part and
+/// its length): the same parts always give the same characters, for ids that
+/// must be stable without being stored (an invoice's line items).
+pub fn derived_base62(parts: &[&[u8]], len: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    digest
+        .iter()
+        .cycle()
+        .take(len)
+        .map(|byte| char::from(BASE62[usize::from(*byte) % BASE62.len()]))
+        .collect()
+}
+
 fn check_id(value: &str, prefix: &'static str) -> Result<(), IdParseError> {
     let rest = value
         .strip_prefix(prefix)

@@ -113,7 +113,7 @@ pub async fn invoice(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
 
 /// The quantity an invoice bills on the API-call product: its calls.
 fn api_call_quantity(invoice: &serde_json::Value, product: &str) -> anyhow::Result<u64> {
-    let lines = invoice["lines"]
+    let lines = invoice["line_items"]
         .as_array()
         .context("invoice without lines")?;
     let mut calls = 0;

@@ -6,9 +6,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use tally_billing::invoice::BreakdownEntry;
+use tally_billing::invoice::{BreakdownEntry, line_item_id};
 use tally_billing::{BillingError, InvoiceFilter, InvoiceLine, InvoiceView, LineType, Pagination};
 use tally_event::{Timestamp, decimal_to_json};
+use tally_store::InvoiceId;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,9 +73,13 @@ pub struct BreakdownView {
     pub amount: serde_json::Value,
 }
 
-/// One invoice line.
+/// One line item of an invoice (Hyperline's `line_items`), with Tally's
+/// breakdown and diagnostics as extra fields.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InvoiceLineView {
+    /// `ili_…`: stable for the invoice's line of this type, product and price
+    /// group (a draft's lines keep their ids when recomputed).
+    pub id: String,
     /// `usage`, `fee`, `minimum_adjustment` or `maximum_adjustment`.
     #[serde(rename = "type")]
     pub line_type: String,
@@ -101,15 +106,8 @@ pub struct LineDiagnosticsView {
     pub skipped_not_numeric: u64,
 }
 
-/// Sums of the lines.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct InvoiceTotalsView {
-    pub amount_excluding_tax: i64,
-    pub tax_amount: i64,
-    pub total_amount: i64,
-}
-
-/// An invoice.
+/// An invoice, in Hyperline's shape: `line_items`, the period's bounds and
+/// the totals at the top level.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InvoiceResponse {
     pub id: String,
@@ -119,11 +117,18 @@ pub struct InvoiceResponse {
     pub status: String,
     pub subscription_id: Option<String>,
     pub customer_id: String,
-    pub period_start: String,
-    pub period_end: String,
+    /// The billing period's start (RFC 3339), inclusive.
+    pub period_starts_at: String,
+    /// The billing period's end, exclusive.
+    pub period_ends_at: String,
     pub currency: String,
-    pub lines: Vec<InvoiceLineView>,
-    pub totals: InvoiceTotalsView,
+    /// Minor units: the sum of the line items' `amount_excluding_tax`.
+    pub amount_excluding_tax: i64,
+    /// Minor units: the sum of their `tax_amount`.
+    pub tax_amount: i64,
+    /// Minor units: the sum of their `total_amount`.
+    pub total_amount: i64,
+    pub line_items: Vec<InvoiceLineView>,
     pub created_at: String,
     pub finalized_at: Option<String>,
     /// Finalized invoices: the account's ingestion sequence the lines were
@@ -159,9 +164,10 @@ pub(crate) fn line_type(kind: LineType) -> String {
     name.to_owned()
 }
 
-impl From<InvoiceLine> for InvoiceLineView {
-    fn from(line: InvoiceLine) -> Self {
+impl InvoiceLineView {
+    fn of(invoice: &InvoiceId, line: InvoiceLine) -> Self {
         InvoiceLineView {
+            id: line_item_id(invoice, &line),
             line_type: line_type(line.line_type),
             product_id: line.product_id,
             product_name: line.product_name,
@@ -191,15 +197,17 @@ impl From<InvoiceView> for InvoiceResponse {
             status: invoice.status.as_str().to_owned(),
             subscription_id: invoice.subscription_id.map(|id| id.to_string()),
             customer_id: invoice.customer_id.to_string(),
-            period_start: invoice.period.start().to_rfc3339(),
-            period_end: invoice.period.end().to_rfc3339(),
+            period_starts_at: invoice.period.start().to_rfc3339(),
+            period_ends_at: invoice.period.end().to_rfc3339(),
             currency: invoice.currency,
-            lines: invoice.lines.into_iter().map(Into::into).collect(),
-            totals: InvoiceTotalsView {
-                amount_excluding_tax: invoice.totals.amount_excluding_tax,
-                tax_amount: invoice.totals.tax_amount,
-                total_amount: invoice.totals.total_amount,
-            },
+            amount_excluding_tax: invoice.totals.amount_excluding_tax,
+            tax_amount: invoice.totals.tax_amount,
+            total_amount: invoice.totals.total_amount,
+            line_items: invoice
+                .lines
+                .into_iter()
+                .map(|line| InvoiceLineView::of(&invoice.id, line))
+                .collect(),
             created_at: invoice.created_at.to_rfc3339(),
             finalized_at: invoice.finalized_at.map(|at| at.to_rfc3339()),
             known_seq: invoice.known_seq.map(|seq| seq.get()),

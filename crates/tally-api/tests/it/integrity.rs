@@ -127,7 +127,7 @@ async fn get(app: &TestApp, path: &str) -> Reply {
 
 /// Each line's `amount_excluding_tax`, by (product id, price group id).
 fn line_amounts(invoice: &Value) -> Vec<(String, Option<String>, i64)> {
-    invoice["lines"]
+    invoice["line_items"]
         .as_array()
         .unwrap()
         .iter()
@@ -349,7 +349,7 @@ async fn late_events_upserts_and_deletions_are_listed_not_billed() {
         &format!("/v1/invoices/{}", invoice["id"].as_str().unwrap()),
     )
     .await;
-    assert_eq!(read.json["lines"], invoice["lines"]);
+    assert_eq!(read.json["line_items"], invoice["line_items"]);
 }
 
 #[tokio::test]
@@ -452,7 +452,7 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
         json!({"at": "2024-11-15T00:00:00Z"}),
     )
     .await;
-    assert_eq!(november.json["lines"][0]["quantity"], 3);
+    assert_eq!(november.json["line_items"][0]["quantity"], 3);
     let usage_path = format!(
         "/v1/customers/acme-42/usage/{seats}?start_date=2024-11-01T00:00:00Z&end_date=2024-12-01T00:00:00Z"
     );
@@ -474,8 +474,8 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
     // November, read after the deletion: still three seats, in the draft,
     // the usage and every day of the series.
     let read = get(&app, &format!("/v1/invoices/{}", id(&november))).await;
-    assert_eq!(read.json["lines"][0]["quantity"], 3);
-    assert_eq!(read.json["lines"][0]["amount_excluding_tax"], 4500);
+    assert_eq!(read.json["line_items"][0]["quantity"], 3);
+    assert_eq!(read.json["line_items"][0]["amount_excluding_tax"], 4500);
     assert_eq!(get(&app, &usage_path).await.json["total"], 3);
     assert_eq!(get(&app, &series_path).await.json, series_before);
     // December counts two.
@@ -485,7 +485,7 @@ async fn a_seat_deleted_after_the_period_changes_no_past_period() {
         json!({"at": "2024-12-15T00:00:00Z"}),
     )
     .await;
-    assert_eq!(december.json["lines"][0]["quantity"], 2);
+    assert_eq!(december.json["line_items"][0]["quantity"], 2);
     let explained = get(&app, &format!("/v1/invoices/{}/consumption", id(&november))).await;
     let group = &explained.json["products"][0]["price_groups"][0];
     assert_eq!(group["quantity"], 3);
@@ -681,12 +681,15 @@ async fn a_value_that_cannot_be_billed_is_never_silent() {
         json!({"at": "2024-12-15T00:00:00Z"}),
     )
     .await;
-    let payments_line = &draft.json["lines"][0];
+    let payments_line = &draft.json["line_items"][0];
     assert_eq!(
         payments_line["diagnostics"],
         json!({"matched_events": 6, "skipped_missing": 0, "skipped_not_numeric": 2})
     );
-    assert_eq!(draft.json["lines"][1]["diagnostics"]["matched_events"], 3);
+    assert_eq!(
+        draft.json["line_items"][1]["diagnostics"]["matched_events"],
+        3
+    );
 }
 
 /// Changes the calls product's unit amount, effective from `effective_from`.
@@ -709,7 +712,7 @@ async fn reprice_calls(app: &TestApp, s: &Seeded, unit_amount: &str, effective_f
 }
 
 async fn calls_amount(app: &TestApp, invoice: &str) -> Value {
-    get(app, &format!("/v1/invoices/{invoice}")).await.json["lines"][1]["amount_excluding_tax"]
+    get(app, &format!("/v1/invoices/{invoice}")).await.json["line_items"][1]["amount_excluding_tax"]
         .clone()
 }
 
@@ -741,7 +744,7 @@ async fn a_period_is_priced_with_the_version_in_effect_at_its_start() {
         json!({}),
     )
     .await;
-    assert_eq!(finalized.json["lines"][1]["amount_excluding_tax"], 15);
+    assert_eq!(finalized.json["line_items"][1]["amount_excluding_tax"], 15);
 
     // Every version is listed, with the instant it prices periods from.
     let product = get(&app, &format!("/v1/products/{}", s.calls)).await.json;

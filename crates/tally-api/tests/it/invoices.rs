@@ -40,7 +40,7 @@ async fn seed_invoice(app: &TestApp) -> (String, String) {
     let path = format!("/v1/subscriptions/{subscription}/invoices");
     let invoice = app.call(Method::POST, &path, None).await;
     assert_eq!(invoice.status, StatusCode::CREATED, "{}", invoice.text);
-    assert_eq!(invoice.json["totals"]["amount_excluding_tax"], 2);
+    assert_eq!(invoice.json["amount_excluding_tax"], 2);
     (
         subscription,
         invoice.json["id"].as_str().unwrap().to_owned(),
@@ -83,4 +83,49 @@ async fn another_account_gets_404_on_invoices_and_consumption() {
         .call(Method::GET, &format!("/v1/invoices/{invoice}"), None)
         .await;
     assert_eq!(own.json["status"], "draft");
+}
+
+/// Hyperline's invoice shape: `line_items` with `ili_` ids that stay the same
+/// when a draft is recomputed, the period's bounds and the totals at the top.
+#[tokio::test]
+async fn invoices_have_hyperlines_shape_and_stable_line_item_ids() {
+    let app = TestApp::new().await;
+    let (_, invoice) = seed_invoice(&app).await;
+    let first = app
+        .call(Method::GET, &format!("/v1/invoices/{invoice}"), None)
+        .await;
+    let items = first.json["line_items"].as_array().unwrap();
+    let id = items[0]["id"].as_str().unwrap();
+    assert!(id.starts_with("ili_") && id.len() == 26, "{id}");
+    assert_eq!(first.json["period_starts_at"], "2024-12-01T00:00:00.000Z");
+    assert_eq!(first.json["period_ends_at"], "2025-01-01T00:00:00.000Z");
+    assert_eq!(
+        first.json["total_amount"].as_i64().unwrap(),
+        first.json["amount_excluding_tax"].as_i64().unwrap()
+            + first.json["tax_amount"].as_i64().unwrap()
+    );
+    for gone in ["lines", "totals", "period_start", "period_end"] {
+        assert!(first.json.get(gone).is_none(), "{gone} is not in the shape");
+    }
+    // Another event: the draft is recomputed, its line keeps its id.
+    app.call(
+        Method::POST,
+        "/v1/events",
+        Some(json!({"customer_id": "acme-42", "event_type": "api_call",
+               "timestamp": "2024-12-03T00:00:00Z", "record": {"id": "c2"}})),
+    )
+    .await;
+    let again = app
+        .call(Method::GET, &format!("/v1/invoices/{invoice}"), None)
+        .await;
+    assert_eq!(again.json["amount_excluding_tax"], 4);
+    assert_eq!(again.json["line_items"][0]["id"], id);
+    let finalized = app
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/finalize"),
+            None,
+        )
+        .await;
+    assert_eq!(finalized.json["line_items"][0]["id"], id);
 }

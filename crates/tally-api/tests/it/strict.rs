@@ -365,7 +365,7 @@ async fn every_date_input_takes_the_same_forms() {
         )
         .await;
     assert_eq!(invoice.status, StatusCode::CREATED, "{}", invoice.text);
-    assert_eq!(invoice.json["period_start"], "2024-11-01T00:00:00.000Z");
+    assert_eq!(invoice.json["period_starts_at"], "2024-11-01T00:00:00.000Z");
     // Epoch milliseconds in a query: 2024-11-01 and 2024-12-01.
     let usage = app
         .call(

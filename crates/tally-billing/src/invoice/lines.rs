@@ -13,7 +13,7 @@ use tally_pricing::{
     price_events,
 };
 use tally_store::{
-    AccountId, AggregatorFilterId, CustomerId, EventSeq, Product, ProductId, ProductKind,
+    AccountId, AggregatorFilterId, CustomerId, EventSeq, InvoiceId, Product, ProductId, ProductKind,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -155,6 +155,29 @@ impl InvoiceTotals {
 fn add(a: i64, b: i64) -> BillingResult<i64> {
     a.checked_add(b)
         .ok_or_else(|| BillingError::Evaluation("invoice total overflows".into()))
+}
+
+/// The id of a line item of `invoice` (`ili_…`): derived from the invoice,
+/// the line's type, product and price group, so a draft's lines keep their
+/// ids however often they are recomputed, and lines stored before ids
+/// existed get theirs without a rewrite. Unique within an invoice: a product
+/// has one line per type and price group.
+pub fn line_item_id(invoice: &InvoiceId, line: &InvoiceLine) -> String {
+    let line_type = serde_json::to_value(line.line_type)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let group = line.price_group.as_ref().map_or("", |g| g.id.as_str());
+    let parts: [&[u8]; 4] = [
+        invoice.as_str().as_bytes(),
+        line_type.as_bytes(),
+        line.product_id.as_bytes(),
+        group.as_bytes(),
+    ];
+    format!(
+        "ili_{}",
+        tally_store::ids::derived_base62(&parts, tally_store::ids::RANDOM_PART_LEN)
+    )
 }
 
 /// The products `lines` name, once each, in line order.

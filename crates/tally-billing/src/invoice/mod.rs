@@ -30,7 +30,9 @@ pub use basis::{InvoiceBasis, PricedProduct, Pricing};
 use changes::Stop;
 pub use changes::{EventChange, EventChangeKind, InvoiceChanges, LineChange};
 pub use fingerprint::ProductFingerprint;
-pub use lines::{BreakdownEntry, InvoiceLine, InvoiceTotals, LineGroup, LineType};
+pub use lines::{
+    BreakdownEntry, InvoiceLine, InvoiceTotals, LineDiagnostics, LineGroup, LineType, line_item_id,
+};
 
 use serde::{Deserialize, Serialize};
 use tally_event::{Period, Timestamp};
