@@ -104,8 +104,72 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge(routes::system::routes())
         .split_for_parts();
     idempotency::document(&mut api);
+    document_common_answers(&mut api);
+    api.servers = Some(vec![utoipa::openapi::server::Server::new("/")]);
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     api
+}
+
+/// The answers every `/v1` operation can give whatever it does, declared on
+/// each (an operation's own description of a status wins): a refused query
+/// parameter or body (400), a missing or unknown key (401), a full bucket
+/// (429), a store that cannot answer (503); and for operations taking a body,
+/// one too large (413) or not JSON (415).
+fn document_common_answers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+
+    let answer = |description: &str| {
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content)
+                .build(),
+        )
+    };
+    let every = [
+        (
+            "400",
+            "invalid request: an unknown query parameter or field, a bad value",
+        ),
+        ("401", "missing or unknown api key"),
+        ("429", "rate limited: retry after `Retry-After` seconds"),
+        ("503", "the store is unavailable or busy: retry"),
+    ];
+    let with_body = [
+        ("413", "the body is over the size limit"),
+        ("415", "the body is not `application/json`"),
+    ];
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operations = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for operation in operations.into_iter().flatten() {
+            let takes_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            for (status, description) in every {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| answer(description));
+            }
+            if takes_body {
+                for (status, description) in with_body {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| answer(description));
+                }
+            }
+        }
+    }
 }
 
 /// The response to a panic: the one 500 body, its cause kept for the log.

@@ -52,12 +52,14 @@ pub struct AggregatorRequest {
     pub name: Option<String>,
     pub event_type: Option<String>,
     /// `count`, `sum`, `min`, `max`, `avg`, `unique_count`, `latest` or `formula`.
+    #[schema(value_type = Option<crate::routes::enums::Operation>)]
     pub operation: Option<String>,
     pub property: Option<String>,
     /// For `operation: formula`, e.g. `greatest(sum(totalMinutes) - 50000, 0)`.
     pub formula: Option<String>,
     /// `metered` (default) or `licensed`.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<crate::routes::enums::AggregatorType>)]
     pub kind: Option<String>,
     pub unit_name: Option<String>,
     #[serde(default)]

@@ -35,6 +35,7 @@ pub struct CustomerRequest {
     pub name: Option<String>,
     /// `corporate` (default) or `person`.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<crate::routes::enums::CustomerType>)]
     pub customer_type: Option<String>,
     /// ISO 4217 code.
     pub currency: Option<String>,

@@ -299,6 +299,7 @@ pub async fn list_events(
 #[serde(deny_unknown_fields)]
 pub struct DeleteEventsRequest {
     /// Always `record_ids`.
+    #[schema(value_type = Option<crate::routes::enums::Matching>)]
     pub matching: Option<String>,
     pub event_type: Option<String>,
     /// At most 5000; strings or integers.

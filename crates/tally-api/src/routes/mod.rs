@@ -5,6 +5,7 @@ pub mod aggregators;
 pub mod changes;
 pub mod consumption;
 pub mod customers;
+pub mod enums;
 pub mod events;
 pub mod exports;
 pub mod invoices;

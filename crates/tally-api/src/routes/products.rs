@@ -53,6 +53,7 @@ pub struct ProductRequest {
     pub name: Option<String>,
     /// `usage` (needs `aggregator_id`) or `fee`.
     #[serde(rename = "type")]
+    #[schema(value_type = Option<crate::routes::enums::ProductType>)]
     pub kind: Option<String>,
     pub aggregator_id: Option<String>,
     pub currency: Option<String>,

@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingInterval {
+    #[schema(value_type = Option<crate::routes::enums::IntervalPeriod>)]
     pub period: Option<String>,
     pub count: Option<i64>,
 }

@@ -156,3 +156,54 @@ async fn every_documented_operation_is_served_and_every_route_documented() {
     }
     assert_eq!(operations.len(), expected.len(), "{operations:#?}");
 }
+
+/// Every `/v1` operation declares the answers any of them can give; those
+/// taking a body also declare a body too large and one that is not JSON.
+#[tokio::test]
+async fn every_v1_operation_declares_its_common_answers() {
+    let app = TestApp::new().await;
+    let json = document(&app).await;
+    assert_eq!(json["servers"][0]["url"], "/");
+    let mut checked = 0;
+    for (path, item) in json["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            for status in ["400", "401", "429", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["413", "415"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} operations");
+    // Closed sets of values are enums.
+    let schemas = &json["components"]["schemas"];
+    let operation_values = &schemas["Operation"]["enum"];
+    assert!(
+        operation_values
+            .as_array()
+            .is_some_and(|values| values.contains(&serde_json::json!("unique_count"))),
+        "{operation_values}"
+    );
+    assert_eq!(
+        schemas["ProductType"]["enum"],
+        serde_json::json!(["usage", "fee"])
+    );
+    assert_eq!(
+        schemas["IntervalPeriod"]["enum"],
+        serde_json::json!(["days", "weeks", "months", "years"])
+    );
+}
