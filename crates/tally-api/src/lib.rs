@@ -76,7 +76,19 @@ use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(ErrorBody, FieldError))
+    components(schemas(
+        ErrorBody,
+        FieldError,
+        // The `where` tree refers to itself: its parts are listed here
+        // rather than found through it.
+        routes::enums::FilterTree,
+        routes::enums::FilterField,
+        routes::enums::FilterCondition,
+        routes::enums::Conditional,
+        routes::enums::FilterOperator,
+        routes::enums::ConditionValue,
+        routes::enums::Scalar
+    ))
 )]
 struct ApiDoc;
 
@@ -105,9 +117,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     idempotency::document(&mut api);
     document_common_answers(&mut api);
+    discriminate_price_models(&mut api);
     api.servers = Some(vec![utoipa::openapi::server::Server::new("/")]);
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     api
+}
+
+/// Price models are told apart by their `type`: say so to generators.
+fn discriminate_price_models(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{Discriminator, Schema};
+
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("PriceModelDef") {
+        one_of.discriminator = Some(Discriminator::new("type"));
+    }
 }
 
 /// The answers every `/v1` operation can give whatever it does, declared on

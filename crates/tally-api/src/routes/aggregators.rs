@@ -36,7 +36,7 @@ pub struct AggregatorFilter {
     pub name: String,
     /// A `where` tree, or null for every event of the aggregator.
     #[serde(rename = "where", default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::routes::enums::FilterTree>)]
     pub where_: Option<serde_json::Value>,
 }
 
@@ -66,7 +66,7 @@ pub struct AggregatorRequest {
     pub allow_negative_values: bool,
     /// `{"conditional": "and"|"or", "fields": [condition | tree]}`.
     #[serde(rename = "where")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::routes::enums::FilterTree>)]
     pub where_: Option<serde_json::Value>,
     /// Display name of each event, e.g. `{record.work_email} ({record.id})`.
     pub custom_event_name: Option<String>,
@@ -116,7 +116,7 @@ pub struct AggregatorView {
     pub unit_name: Option<String>,
     pub allow_negative_values: bool,
     #[serde(rename = "where")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::routes::enums::FilterTree>)]
     pub where_: Option<serde_json::Value>,
     pub custom_event_name: Option<String>,
     pub exposed_event_keys: Option<Vec<String>>,

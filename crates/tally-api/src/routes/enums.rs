@@ -2,6 +2,7 @@
 //! only: the fields themselves are read as text so that a wrong value is
 //! reported with every other problem of the body (docs/API.md, "Errors").
 
+use serde::Serialize;
 use utoipa::ToSchema;
 
 /// What an aggregator computes.
@@ -63,4 +64,85 @@ pub enum IntervalPeriod {
 #[allow(dead_code)]
 pub enum Matching {
     RecordIds,
+}
+
+/// A `where` tree (docs/aggregation.md): its children all hold (`and`) or
+/// one does (`or`); an empty `and` holds, an empty `or` does not.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct FilterTree {
+    conditional: Conditional,
+    #[schema(no_recursion)]
+    fields: Vec<FilterField>,
+}
+
+/// How a tree combines its children.
+#[derive(Serialize, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Conditional {
+    And,
+    Or,
+}
+
+/// A child of a `where` tree: a condition or another tree.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum FilterField {
+    Condition(FilterCondition),
+    #[schema(no_recursion)]
+    Tree(FilterTree),
+}
+
+/// One test of a record property; a missing property is null.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct FilterCondition {
+    /// A record key (`plan`, `deleted_at`).
+    property: String,
+    operator: FilterOperator,
+    /// A string, number, boolean or null; an array for `in` and `not_in`;
+    /// none for `is_null` and `is_not_null`.
+    value: Option<ConditionValue>,
+}
+
+/// What a condition compares with.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ConditionValue {
+    Text(String),
+    Number(f64),
+    Flag(bool),
+    List(Vec<Scalar>),
+}
+
+/// One value of an `in` or `not_in` list.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum Scalar {
+    Text(String),
+    Number(f64),
+    Flag(bool),
+}
+
+/// The comparison of a condition (the camelCase spellings are accepted too).
+#[derive(Serialize, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum FilterOperator {
+    Equals,
+    NotEquals,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LowerThan,
+    LowerThanOrEqual,
+    IsNull,
+    IsNotNull,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
 }

@@ -37,7 +37,7 @@ pub struct PriceGroupRequest {
     /// A price model: `flat`, `per_unit`, `package`, `graduated`, `volume` or
     /// `percentage` (docs/pricing.md); decimals as strings or numbers.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"type": "volume", "tiers": [
+    #[schema(value_type = tally_pricing::PriceModelDef, example = json!({"type": "volume", "tiers": [
         {"up_to": "1000", "unit_amount": "2", "flat_amount": "0"},
         {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}))]
     pub price: serde_json::Value,

@@ -207,3 +207,69 @@ async fn every_v1_operation_declares_its_common_answers() {
         serde_json::json!(["days", "weeks", "months", "years"])
     );
 }
+
+#[tokio::test]
+async fn price_models_are_a_one_of_by_type() {
+    let app = TestApp::new().await;
+    let json = document(&app).await;
+    let model = &json["components"]["schemas"]["PriceModelDef"];
+    let variants = model["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), 6, "{model:#}");
+    assert_eq!(model["discriminator"]["propertyName"], "type");
+    let types: Vec<&Value> = variants
+        .iter()
+        .map(|v| &v["properties"]["type"]["enum"][0])
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "flat",
+            "per_unit",
+            "package",
+            "graduated",
+            "volume",
+            "percentage"
+        ]
+        .map(|t| serde_json::json!(t))
+        .iter()
+        .collect::<Vec<_>>()
+    );
+    // The price group's `price` is that schema.
+    let group = &json["components"]["schemas"]["PriceGroupRequest"]["properties"]["price"];
+    assert_eq!(
+        group["$ref"], "#/components/schemas/PriceModelDef",
+        "{group:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_where_tree_is_a_recursive_schema() {
+    let app = TestApp::new().await;
+    let json = document(&app).await;
+    let schemas = &json["components"]["schemas"];
+    let tree = &schemas["FilterTree"];
+    assert_eq!(
+        tree["properties"]["conditional"]["$ref"],
+        "#/components/schemas/Conditional"
+    );
+    let field = &schemas["FilterField"];
+    let refs: Vec<&str> = field["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["$ref"].as_str())
+        .collect();
+    assert!(
+        refs.contains(&"#/components/schemas/FilterTree"),
+        "{field:#}"
+    );
+    assert!(
+        refs.contains(&"#/components/schemas/FilterCondition"),
+        "{field:#}"
+    );
+    let aggregator_where = &schemas["AggregatorRequest"]["properties"]["where"];
+    assert!(
+        aggregator_where.to_string().contains("FilterTree"),
+        "{aggregator_where:#}"
+    );
+}

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// A price model as written, before validation. Build a
 /// [`PriceModel`](crate::PriceModel) from it to price anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PriceModelDef {
     /// `amount` per period, whatever the quantity.
@@ -61,6 +62,7 @@ pub enum PriceModelDef {
 
 /// One tier: an inclusive upper bound (`null` or absent: open) and its prices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TierDef {
     /// Inclusive upper bound in units; `None` for the open last tier.
@@ -77,6 +79,7 @@ pub struct TierDef {
 /// Which blocks a package price charges: every started one (`up`, the default,
 /// as Stripe's `round: up`) or only completed ones (`down`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PackageRounding {
     /// Charge every started block: 1001 units in blocks of 1000 are 2 blocks.
