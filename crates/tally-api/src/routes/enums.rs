@@ -146,3 +146,18 @@ pub enum FilterOperator {
     Contains,
     StartsWith,
 }
+
+/// Any JSON value: what a request echoed back may be.
+pub fn any_json() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![
+            Type::Object,
+            Type::Array,
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .build()
+}

@@ -147,7 +147,8 @@ pub struct BatchCreated {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BatchFailed {
     pub index: usize,
-    #[schema(value_type = Object)]
+    /// The item as sent: any JSON value (a refused item need not be an object).
+    #[schema(schema_with = crate::routes::enums::any_json)]
     pub event: serde_json::Value,
     pub errors: Vec<FieldError>,
 }
