@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
