@@ -6,6 +6,7 @@
 
 mod accounts;
 mod commands;
+mod connections;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -8,6 +8,9 @@
 //!   and every extractor's rejection is an `ApiError` too ([`extract`]).
 //! - Everything under `/v1` needs `Authorization: Bearer <key>`; the key's account
 //!   scopes every call, and its token bucket sets `X-RateLimit-*` ([`middleware`]).
+//!   Failed authentications are limited per client address: serve the router
+//!   with `into_make_service_with_connect_info::<SocketAddr>()`, or name a
+//!   trusted proxy's header in [`ApiConfig::client_ip_header`].
 //! - Every `POST` under `/v1` takes an optional `Idempotency-Key`: a retry with
 //!   the key gets the first response again ([`idempotency`]).
 //! - Every response carries `x-request-id` (echoed, or generated as `req_…`).
@@ -42,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -63,7 +67,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode, FieldError};
-pub use ratelimit::RateLimitConfig;
+pub use ratelimit::{AuthFailureLimit, RateLimitConfig};
 pub use state::{ApiConfig, AppState};
 
 use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};

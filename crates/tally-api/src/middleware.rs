@@ -1,9 +1,11 @@
 //! Middleware: request ids, observation (span, metrics, 5xx causes), and
-//! authentication with per-key rate limits for everything under `/v1`.
+//! authentication with per-key rate limits for everything under `/v1`, and a
+//! limit of failed authentications per client address.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -131,20 +133,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Account {
 }
 
 /// Finds the account of the request's API key, applies its rate limit, and
-/// reports the budget left in `X-RateLimit-*` headers.
+/// reports the budget left in `X-RateLimit-*` headers. A client address that
+/// has used up its failed authentications gets a 429 before its key is read.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let hash = match bearer_key(request.headers()) {
-        Ok(secret) => ApiKeyHash::of_secret(secret),
-        Err(error) => return error.into_response(),
-    };
     let now = Instant::now();
-    let account = match account_of(&state, &hash, now).await {
-        Ok(account) => account,
-        Err(error) => return error.into_response(),
+    let client = client_address(&request, state.config().client_ip_header.as_ref());
+    let failures = client.filter(|_| state.config().auth_failure_limit.max_failures > 0);
+    if let Some(address) = &failures {
+        let decision = state.auth_failures().peek(address, now);
+        if !decision.allowed {
+            return ApiError::rate_limited(decision.retry_after_secs).into_response();
+        }
+    }
+    let found = match bearer_key(request.headers()) {
+        Ok(secret) => {
+            let hash = ApiKeyHash::of_secret(secret);
+            account_of(&state, &hash, now)
+                .await
+                .map(|account| (hash, account))
+        }
+        Err(error) => Err(error),
+    };
+    let (hash, account) = match found {
+        Ok(found) => found,
+        Err(error) => {
+            if let (Some(address), ErrorCode::Unauthorized) = (&failures, error.code()) {
+                state.auth_failures().check(address, now);
+            }
+            return error.into_response();
+        }
     };
     let decision = state.limiter().check(&hash, now);
     let mut response = if decision.allowed {
@@ -155,6 +176,35 @@ pub async fn authenticate(
     };
     rate_limit_headers(response.headers_mut(), &decision);
     response
+}
+
+/// The client's address: the last one of the trusted proxy's header when
+/// configured and present, else the connection's peer. IPv6 addresses count
+/// by their /64 prefix, the block one host usually holds.
+fn client_address(request: &Request, header: Option<&HeaderName>) -> Option<IpAddr> {
+    let forwarded = header
+        .and_then(|name| request.headers().get(name))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    let peer = || {
+        let ConnectInfo(address) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+        Some(address.ip())
+    };
+    forwarded.or_else(peer).map(address_block)
+}
+
+fn address_block(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let block = u128::from(v6) & (u128::MAX << 64);
+                IpAddr::V6(Ipv6Addr::from(block))
+            }
+        },
+    }
 }
 
 /// The account of a key: from the cache, else from the store (then cached).
@@ -198,4 +248,64 @@ fn rate_limit_headers(headers: &mut HeaderMap, decision: &Decision) {
     headers.insert(LIMIT, HeaderValue::from(decision.limit));
     headers.insert(REMAINING, HeaderValue::from(decision.remaining));
     headers.insert(RESET, HeaderValue::from(decision.reset_secs));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: Option<&str>, forwarded: Option<&str>) -> Request {
+        let mut request = Request::new(axum::body::Body::empty());
+        if let Some(peer) = peer {
+            let address: SocketAddr = peer.parse().unwrap();
+            request.extensions_mut().insert(ConnectInfo(address));
+        }
+        if let Some(forwarded) = forwarded {
+            let value = HeaderValue::from_str(forwarded).unwrap();
+            request.headers_mut().insert("x-forwarded-for", value);
+        }
+        request
+    }
+
+    #[test]
+    fn the_client_address_is_the_peer_or_the_trusted_header() {
+        let header = HeaderName::from_static("x-forwarded-for");
+        let check = |peer, forwarded, trusted: Option<&HeaderName>, expected: Option<&str>| {
+            let got = client_address(&request(peer, forwarded), trusted);
+            assert_eq!(
+                got,
+                expected.map(|e| e.parse().unwrap()),
+                "{peer:?} {forwarded:?}"
+            );
+        };
+        check(None, None, None, None);
+        check(Some("192.0.2.1:4000"), None, None, Some("192.0.2.1"));
+        // The header counts only when trusted, and its last address is the one
+        // the proxy saw; a bad value falls back to the peer.
+        check(
+            Some("192.0.2.1:4000"),
+            Some("203.0.113.9"),
+            None,
+            Some("192.0.2.1"),
+        );
+        check(
+            None,
+            Some("10.0.0.1, 203.0.113.9"),
+            Some(&header),
+            Some("203.0.113.9"),
+        );
+        check(
+            Some("192.0.2.1:4000"),
+            Some("nonsense"),
+            Some(&header),
+            Some("192.0.2.1"),
+        );
+        check(
+            Some("[2001:db8:1:2:3:4:5:6]:80"),
+            None,
+            None,
+            Some("2001:db8:1:2::"),
+        );
+        check(Some("[::ffff:192.0.2.7]:80"), None, None, Some("192.0.2.7"));
+    }
 }

@@ -1,7 +1,10 @@
 //! `AppState`: what every handler and middleware shares.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::http::HeaderName;
 
 use tally_billing::Billing;
 use tally_store::Store;
@@ -9,7 +12,7 @@ use tally_store::Store;
 use crate::idempotency::Cleanup;
 use crate::keycache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 use crate::metrics::Metrics;
-use crate::ratelimit::{RateLimitConfig, RateLimiter};
+use crate::ratelimit::{AuthFailureLimit, RateLimitConfig, RateLimiter};
 
 /// Largest body of most routes: a single event is at most 64 KiB, catalog
 /// objects are smaller still.
@@ -29,6 +32,14 @@ pub struct ApiConfig {
     pub batch_body_limit_bytes: usize,
     /// How long a key's account is remembered between store lookups (0: never).
     pub key_cache_ttl: Duration,
+    /// Failed authentications allowed per client address before `/v1` answers
+    /// 429 to that address.
+    pub auth_failure_limit: AuthFailureLimit,
+    /// A header set by a trusted reverse proxy whose last address is the
+    /// client's (`x-forwarded-for`); without it, the connection's peer address
+    /// (axum's `ConnectInfo<SocketAddr>`) is the client's, and a request with
+    /// neither is not limited per address.
+    pub client_ip_header: Option<HeaderName>,
 }
 
 impl Default for ApiConfig {
@@ -38,6 +49,8 @@ impl Default for ApiConfig {
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
             batch_body_limit_bytes: DEFAULT_BATCH_BODY_LIMIT_BYTES,
             key_cache_ttl: DEFAULT_KEY_CACHE_TTL,
+            auth_failure_limit: AuthFailureLimit::default(),
+            client_ip_header: None,
         }
     }
 }
@@ -52,6 +65,7 @@ struct Inner {
     billing: Billing,
     config: ApiConfig,
     limiter: RateLimiter,
+    auth_failures: RateLimiter<IpAddr>,
     keys: KeyCache,
     metrics: Metrics,
     idempotency_cleanup: Cleanup,
@@ -62,12 +76,14 @@ impl AppState {
     /// start empty.
     pub fn new(billing: Billing, config: ApiConfig) -> Self {
         let limiter = RateLimiter::new(config.rate_limit);
+        let auth_failures = RateLimiter::for_auth_failures(config.auth_failure_limit);
         let keys = KeyCache::new(config.key_cache_ttl);
         Self {
             inner: Arc::new(Inner {
                 billing,
                 config,
                 limiter,
+                auth_failures,
                 keys,
                 metrics: Metrics::default(),
                 idempotency_cleanup: Cleanup::default(),
@@ -93,6 +109,11 @@ impl AppState {
     /// The per-key rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    /// Failed authentications per client address.
+    pub fn auth_failures(&self) -> &RateLimiter<IpAddr> {
+        &self.inner.auth_failures
     }
 
     /// The cache of API keys' accounts.

@@ -3,14 +3,18 @@
 //! Opens (and migrates) the store, bootstraps the first account on an empty
 //! database, and serves the API until SIGTERM or Ctrl-C, then stops accepting
 //! connections and lets in-flight requests finish (and the ingestion queue
-//! drain) before exiting.
+//! drain) before exiting. Connections are served by [`crate::connections`],
+//! with timeouts and a cap.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tally_api::{ApiConfig, AppState, RateLimitConfig};
+use std::time::Duration;
+
+use axum::http::HeaderName;
+use tally_api::{ApiConfig, AppState, AuthFailureLimit, RateLimitConfig};
 use tally_billing::{Billing, IngestQueueConfig};
 
 use tally_engine::SqliteOptions;
@@ -61,6 +65,30 @@ pub struct Args {
     /// SQLite: WAL pages written before a commit checkpoints them into the database.
     #[arg(long, env = "TALLY_SQLITE_WAL_AUTOCHECKPOINT", default_value_t = SqliteOptions::default().wal_autocheckpoint_pages)]
     pub sqlite_wal_autocheckpoint: u32,
+    /// Failed authentications (missing or unknown key) one client address may
+    /// make before /v1 answers it 429 (0: no limit).
+    #[arg(long, env = "TALLY_AUTH_FAILURE_LIMIT", default_value_t = AuthFailureLimit::default().max_failures)]
+    pub auth_failure_limit: u32,
+    /// Seconds in which an address regains its full allowance of failures.
+    #[arg(long, env = "TALLY_AUTH_FAILURE_WINDOW_SECONDS", default_value_t = AuthFailureLimit::default().window.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub auth_failure_window_seconds: u64,
+    /// A header set by a trusted reverse proxy whose last address is the
+    /// client's (x-forwarded-for); without it the peer address is the client's.
+    #[arg(long, env = "TALLY_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<HeaderName>,
+    /// Milliseconds a connection may take to send a request head, counted from
+    /// when the server waits for one; also the keep-alive wait (0: no limit).
+    #[arg(long, env = "TALLY_HEADER_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a connection may go without reading or writing a byte
+    /// (0: no limit).
+    #[arg(long, env = "TALLY_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
@@ -117,7 +145,12 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         },
         body_limit_bytes: args.body_limit_bytes,
         batch_body_limit_bytes: args.batch_body_limit_bytes,
-        key_cache_ttl: std::time::Duration::from_secs(args.key_cache_seconds),
+        key_cache_ttl: Duration::from_secs(args.key_cache_seconds),
+        auth_failure_limit: AuthFailureLimit {
+            max_failures: args.auth_failure_limit,
+            window: Duration::from_secs(args.auth_failure_window_seconds),
+        },
+        client_ip_header: args.client_ip_header.clone(),
     };
     let billing = Billing::new(store).with_ingest_queue(IngestQueueConfig {
         max_queued_events: args.ingest_queue_events,
@@ -130,15 +163,21 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     writeln!(std::io::stdout(), "tally listening on http://{address}")?;
     tracing::info!(%address, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    crate::connections::serve(listener, app, limits(args), shutdown_signal()).await;
     // Every request has been answered; a write whose client went away may
     // still be queued: let it finish rather than cut it short.
     billing.flush_ingest().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn limits(args: &Args) -> crate::connections::Limits {
+    let millis = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms));
+    crate::connections::Limits {
+        header_read_timeout: millis(args.header_read_timeout_ms),
+        idle_timeout: millis(args.idle_timeout_ms),
+        max_connections: args.max_connections,
+    }
 }
 
 /// Prints a generated key once: it is stored only as a hash.

@@ -1,6 +1,7 @@
 //! End to end: the real `tally serve` binary on SQLite and on PostgreSQL, fed
 //! the seed payloads over HTTP and read back through the usage endpoints.
 
+mod connections;
 mod export;
 mod postgres;
 mod purge;

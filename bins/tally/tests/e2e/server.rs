@@ -26,6 +26,11 @@ impl Server {
     /// Starts the binary and waits for its "listening" line. Settings come only
     /// from the flags and the bootstrap key, never from the caller's environment.
     pub fn start(database_url: &str) -> Server {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Like [`Server::start`], with more `serve` flags.
+    pub fn start_with(database_url: &str, flags: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("TALLY_")) {
             command.env_remove(name);
@@ -38,6 +43,7 @@ impl Server {
                 "--database-url",
                 database_url,
             ])
+            .args(flags)
             .env("TALLY_BOOTSTRAP_API_KEY", KEY)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -100,6 +106,11 @@ impl Server {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, json)
+    }
+
+    /// The `host:port` the server listens on.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     /// SIGTERM, then the exit status: a graceful stop exits 0.

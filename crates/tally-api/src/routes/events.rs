@@ -199,8 +199,10 @@ fn batch_response(outcome: BatchOutcome, events: &mut [serde_json::Value]) -> Ba
 pub async fn ingest_batch(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(mut events): ApiJson<Vec<serde_json::Value>>,
+    JsonBytes(body): JsonBytes,
 ) -> ApiResult<(StatusCode, axum::Json<BatchResponse>)> {
+    // Counted while parsed, and off the request threads when large (crate::batch).
+    let mut events = crate::batch::parse_batch_body(body).await?;
     let outcome = state.billing().ingest_batch(&account, &events).await?;
     let metrics = state.metrics();
     for accepted in &outcome.accepted {

@@ -1,8 +1,15 @@
 //! Authentication and tenancy: no key or a wrong key is a 401; account B sees
 //! none of account A's objects, through every route (404, or an empty list).
+//! Too many failed keys from one address are a 429.
 
-use axum::http::{Method, StatusCode};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use serde_json::{Value, json};
+use tally_api::{ApiConfig, AuthFailureLimit};
 
 use crate::support::{KEY_A, KEY_B, TestApp, redacted};
 
@@ -226,4 +233,87 @@ async fn another_account_lists_nothing_and_cannot_reach_a_customer() {
     // A's event is still A's.
     let own = app.call(Method::GET, "/v1/events", None).await;
     assert_eq!(own.json["meta"]["total"], 1);
+}
+
+fn from_address(key: Option<&str>, peer: Option<&str>, forwarded: Option<&str>) -> Request<Body> {
+    let mut request = crate::support::request(Method::GET, "/v1/customers", key, None);
+    if let Some(peer) = peer {
+        let address: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(address));
+    }
+    if let Some(forwarded) = forwarded {
+        let value = forwarded.parse().unwrap();
+        request.headers_mut().insert("x-forwarded-for", value);
+    }
+    request
+}
+
+fn failure_limit(max_failures: u32, client_ip_header: Option<&'static str>) -> ApiConfig {
+    ApiConfig {
+        auth_failure_limit: AuthFailureLimit {
+            max_failures,
+            window: Duration::from_secs(60),
+        },
+        client_ip_header: client_ip_header.map(HeaderName::from_static),
+        ..ApiConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn an_address_with_too_many_failed_keys_is_refused_before_its_key_is_read() {
+    let app = TestApp::with_config(failure_limit(3, None)).await;
+    let attacker = Some("192.0.2.1:50000");
+    for key in [Some("tally_sk_nope"), None, Some("tally_sk_guess")] {
+        let failed = app.send(from_address(key, attacker, None)).await;
+        assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    }
+    // Even the right key: the address is refused before any key lookup.
+    let limited = app.send(from_address(Some(KEY_A), attacker, None)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json["code"], "rate_limited");
+    assert_eq!(limited.headers[header::RETRY_AFTER], "20");
+    // Another address, and successes, are not counted against anyone.
+    for _ in 0..5 {
+        let other = app
+            .send(from_address(Some(KEY_A), Some("192.0.2.2:1"), None))
+            .await;
+        assert_eq!(other.status, StatusCode::OK);
+    }
+    // Without a peer address (a router driven in process), no per-address limit.
+    for _ in 0..5 {
+        let unknown = app
+            .send(from_address(Some("tally_sk_nope"), None, None))
+            .await;
+        assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    }
+    // Routes outside /v1 are not limited.
+    let health = app
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_trusted_header_names_the_client_behind_a_proxy() {
+    let app = TestApp::with_config(failure_limit(1, Some("x-forwarded-for"))).await;
+    let proxy = Some("10.0.0.1:8000");
+    let failed = app
+        .send(from_address(None, proxy, Some("198.51.100.7, 203.0.113.9")))
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    // The same proxy, another client: served.
+    let other = app
+        .send(from_address(Some(KEY_A), proxy, Some("203.0.113.10")))
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    let limited = app
+        .send(from_address(Some(KEY_A), proxy, Some("203.0.113.9")))
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    // A limit of 0 is none.
+    let open = TestApp::with_config(failure_limit(0, None)).await;
+    for _ in 0..3 {
+        let failed = open.send(from_address(None, proxy, None)).await;
+        assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    }
 }

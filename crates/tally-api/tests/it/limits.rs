@@ -173,3 +173,43 @@ async fn a_full_ingestion_queue_is_a_503_with_retry_after() {
     assert_eq!(ids.len(), 2, "{ids:?}");
     assert!(!ids.contains(&"third"), "a refused event is not stored");
 }
+
+// `[1,1,1,…]`: millions of items, each a value of its own if the array were
+// built before it is counted. The parse stops at the item after the limit.
+#[tokio::test]
+async fn a_batch_of_millions_of_items_is_refused_without_reading_them_all() {
+    let mut body = String::from("[");
+    body.push_str(&"1,".repeat(4_000_000));
+    body.push_str("1]");
+    let refused = app_send_raw(&TestApp::new().await, body).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.json["code"], "invalid_request");
+    assert_eq!(refused.json["errors"][0]["code"], "batch_too_large");
+    assert_eq!(refused.json["errors"][0]["path"], "");
+}
+
+// Over a mebibyte the body is parsed on the blocking pool; the answer is the
+// same as for a small one.
+#[tokio::test]
+async fn a_large_batch_body_is_parsed_like_a_small_one() {
+    let event = json!({"event_type": "e", "record": {"id": 1}, "customer_id": "c",
+        "timestamp": 1734714000000_i64});
+    let padding = " ".repeat(tally_api::batch::OFF_THREAD_BYTES);
+    let app = TestApp::new().await;
+    let accepted = app_send_raw(&app, format!("[{padding}{event}]")).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text);
+    assert_eq!(accepted.json["events_created"][0]["index"], 0);
+    let empty = app_send_raw(&app, format!("[{padding}]")).await;
+    assert_eq!(empty.json["errors"][0]["code"], "batch_empty");
+    let malformed = app_send_raw(&app, format!("[{padding}{event},")).await;
+    assert_eq!(malformed.json["code"], "malformed_json");
+}
+
+async fn app_send_raw(app: &TestApp, body: String) -> crate::support::Reply {
+    let request = Request::post("/v1/events/batch")
+        .header(header::AUTHORIZATION, format!("Bearer {KEY_A}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    app.send(request).await
+}
