@@ -1,7 +1,7 @@
 //! `ApiError`: the one error type of every handler, extractor and middleware.
 //!
-//! [`ErrorCode`] lists every kind of failure the API reports; [`ErrorCode::status`]
-//! is the one table that maps them to HTTP statuses. Every error body has the same
+//! [`ErrorCode`] (billing's) lists every kind of failure; [`ErrorStatus`] is the
+//! one table that maps them to HTTP statuses. Every error body has the same
 //! shape, `{"message", "code", "errors": [{path, code, message}]}`. A 500 carries a
 //! fixed message: its cause travels in the response extensions ([`InternalCause`])
 //! to the observing middleware, which logs it with the request id.
@@ -9,52 +9,21 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+pub use tally_billing::ErrorCode;
 use tally_billing::{BillingError, Problem};
 use tally_store::StoreError;
 use utoipa::ToSchema;
 
-/// Every failure the API reports, with its wire code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// A request value failed validation; `errors` lists every problem.
-    InvalidRequest,
-    /// The body is not parseable JSON.
-    MalformedJson,
-    /// Valid input whose quantity or amount cannot be computed (a formula
-    /// divided by zero, an amount out of range).
-    EvaluationFailed,
-    /// No `Authorization: Bearer` header, or an unknown key.
-    Unauthorized,
-    /// No such object in this account (or only in another account).
-    NotFound,
-    /// No such route.
-    RouteNotFound,
-    /// The route exists, not with this method.
-    MethodNotAllowed,
-    /// A uniqueness or state rule refused the write.
-    Conflict,
-    /// The request's `Idempotency-Key` is still running its first request.
-    IdempotencyKeyInFlight,
-    /// The request's `Idempotency-Key` was used for another request.
-    IdempotencyKeyReused,
-    /// The body is larger than the route accepts.
-    PayloadTooLarge,
-    /// The body is not `application/json`.
-    UnsupportedMediaType,
-    /// The key spent its request budget; retry after `Retry-After` seconds.
-    RateLimited,
-    /// The store is unreachable or busy; the request may succeed later.
-    Unavailable,
-    /// The ingestion queue is full; none of the events was stored (customers
-    /// they named may have been created), retry after `Retry-After` seconds.
-    Overloaded,
-    /// A bug or an unexpected failure; details are only in the server log.
-    Internal,
+/// The status of each code: the only place statuses are chosen for errors.
+/// The codes themselves are billing's one table ([`ErrorCode`]), so a code
+/// means the same on the command line and over HTTP.
+pub trait ErrorStatus {
+    /// The HTTP status the API answers with.
+    fn status(self) -> StatusCode;
 }
 
-impl ErrorCode {
-    /// The status of each code: the only place statuses are chosen for errors.
-    pub fn status(self) -> StatusCode {
+impl ErrorStatus for ErrorCode {
+    fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest | ErrorCode::MalformedJson | ErrorCode::EvaluationFailed => {
                 StatusCode::BAD_REQUEST
@@ -71,48 +40,6 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-
-    /// The `code` of the response body (`invalid_request`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest => "invalid_request",
-            ErrorCode::MalformedJson => "malformed_json",
-            ErrorCode::EvaluationFailed => "evaluation_failed",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::RouteNotFound => "route_not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
-            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Unavailable => "unavailable",
-            ErrorCode::Overloaded => "overloaded",
-            ErrorCode::Internal => "internal",
-        }
-    }
-
-    /// Every code, for the documentation and the table test.
-    pub const ALL: [ErrorCode; 16] = [
-        ErrorCode::InvalidRequest,
-        ErrorCode::MalformedJson,
-        ErrorCode::EvaluationFailed,
-        ErrorCode::Unauthorized,
-        ErrorCode::NotFound,
-        ErrorCode::RouteNotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::Conflict,
-        ErrorCode::IdempotencyKeyInFlight,
-        ErrorCode::IdempotencyKeyReused,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UnsupportedMediaType,
-        ErrorCode::RateLimited,
-        ErrorCode::Unavailable,
-        ErrorCode::Overloaded,
-        ErrorCode::Internal,
-    ];
 }
 
 /// One problem with a request value: where (a JSON pointer into the body,
@@ -272,55 +199,55 @@ impl IntoResponse for ApiError {
 }
 
 impl From<BillingError> for ApiError {
+    /// Keeps billing's code; only the message of a 500 or 503 is replaced, its
+    /// text going to the log ([`InternalCause`]).
     fn from(error: BillingError) -> Self {
-        match error {
+        let code = match &error {
             // An event body is parsed by the engine, which reports bad syntax as
             // one problem; it is still a malformed body to the client.
             BillingError::Invalid(problems)
                 if problems.len() == 1 && problems[0].code == "malformed_json" =>
             {
-                let errors: Vec<FieldError> = problems.into_iter().map(FieldError::from).collect();
-                ApiError::new(ErrorCode::MalformedJson, "malformed json").with_errors(errors)
+                ErrorCode::MalformedJson
             }
-            BillingError::Invalid(problems) => {
-                let errors = problems.into_iter().map(FieldError::from).collect();
-                ApiError::invalid("the request is invalid", errors)
+            _ => error.code(),
+        };
+        let errors: Vec<FieldError> = error
+            .problems()
+            .iter()
+            .cloned()
+            .map(FieldError::from)
+            .collect();
+        match error {
+            BillingError::Overloaded { retry_after } => ApiError::overloaded(retry_after),
+            BillingError::Store(cause) if code == ErrorCode::Unavailable => {
+                ApiError::unavailable(cause.to_string())
             }
-            BillingError::NotFound { what } => ApiError::not_found(what),
-            BillingError::Conflict { what, reason } => {
-                ApiError::new(ErrorCode::Conflict, format!("{what} conflict: {reason}"))
+            BillingError::Store(cause) => ApiError::internal(cause.to_string()),
+            BillingError::Invalid(_) if code == ErrorCode::MalformedJson => {
+                ApiError::new(code, "malformed json").with_errors(errors)
             }
+            BillingError::Invalid(_) if code == ErrorCode::NotFound => {
+                ApiError::new(code, "an object the request names does not exist")
+                    .with_errors(errors)
+            }
+            BillingError::Invalid(_) => ApiError::invalid("the request is invalid", errors),
             BillingError::Taken {
                 what,
                 path,
                 message,
-            } => ApiError::new(ErrorCode::Conflict, format!("{what} conflict: {message}"))
+            } => ApiError::new(code, format!("{what} conflict: {message}"))
                 .with_errors(vec![FieldError::new(path, "already_exists", message)]),
-            BillingError::Evaluation(reason) => ApiError::new(
-                ErrorCode::EvaluationFailed,
-                format!("evaluation failed: {reason}"),
-            ),
-            BillingError::Overloaded { retry_after } => ApiError::overloaded(retry_after),
-            BillingError::Store(error) => ApiError::from(error),
-            other => ApiError::internal(other.to_string()),
+            other => ApiError::new(code, other.to_string()),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
+    /// Through billing's translation, so a store error reads the same whether
+    /// a use case or a handler met it.
     fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound { entity } => ApiError::not_found(entity),
-            StoreError::Conflict { entity, reason } => {
-                ApiError::new(ErrorCode::Conflict, format!("{entity} conflict: {reason}"))
-            }
-            StoreError::InvalidInput(reason) => ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("invalid input: {reason}"),
-            ),
-            StoreError::Unavailable(reason) => ApiError::unavailable(reason),
-            other => ApiError::internal(other.to_string()),
-        }
+        ApiError::from(BillingError::from(error))
     }
 }
 
@@ -338,11 +265,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_a_distinct_wire_name_and_an_error_status() {
-        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), ErrorCode::ALL.len());
+    fn every_code_has_an_error_status() {
         for code in ErrorCode::ALL {
             let status = code.status();
             assert!(
@@ -405,5 +328,8 @@ mod tests {
         for (error, status) in cases {
             assert_eq!(ApiError::from(error).code().status(), status);
         }
+        let refused = ApiError::from(StoreError::InvalidInput("limit over 1000".into())).body();
+        assert_eq!(refused.code, "invalid_request");
+        assert_eq!(refused.errors[0].code, "invalid_input");
     }
 }

@@ -30,7 +30,7 @@ impl Billing {
     /// assert_eq!(first.id, again.id);
     ///
     /// let blank = billing.ensure_account(" ").await;
-    /// assert_eq!(blank.unwrap_err().code(), "invalid_request");
+    /// assert_eq!(blank.unwrap_err().code().as_str(), "invalid_request");
     /// # Ok(())
     /// # }
     /// ```

@@ -33,6 +33,13 @@ impl Problem {
         }
     }
 
+    /// Whether the problem is an object the request names that does not exist
+    /// (`customer_not_found`, `unknown_filter`): the request is well formed,
+    /// the account does not hold what it refers to.
+    pub fn names_a_missing_object(&self) -> bool {
+        self.code.ends_with("_not_found") || self.code == "unknown_filter"
+    }
+
     /// The same problem seen from an enclosing document: `/tiers/0` under
     /// `/price_groups/1/price` becomes `/price_groups/1/price/tiers/0`.
     pub fn under(mut self, prefix: &str) -> Self {
@@ -47,19 +54,104 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Why a use case failed. The kinds are transport-agnostic; the API maps them:
-///
-/// | variant      | `code()`                | suggested status |
-/// |--------------|-------------------------|------------------|
-/// | `Invalid`    | `invalid_request`       | 400, `errors` = the problems |
-/// | `NotFound`   | `not_found`             | 404 |
-/// | `Conflict`   | `conflict`              | 409 |
-/// | `Evaluation` | `evaluation_failed`     | 400 (a formula divided by zero, an amount overflowed) |
-/// | `Overloaded` | `overloaded`            | 503 with `Retry-After` (the ingestion queue is full) |
-/// | `Store`      | the store's own code    | `invalid_input` 400, `unavailable` 503, others 500 |
-///
-/// A store `NotFound`, `Conflict` or `Aggregation` never appears as `Store`:
-/// [`From<StoreError>`] turns them into this enum's own variants.
+/// Every kind of failure Tally reports, with its stable wire code: the one
+/// table shared by the use cases, the command line and the HTTP API, which
+/// only adds a status to each (`tally_api::error`). The first seven come from
+/// [`BillingError::code`]; the others are the transport's own (a body that is
+/// not JSON, a missing key, a rate limit) and are listed here so that one enum
+/// names every code a client can meet (`docs/API.md`, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A request value failed validation; the problems say where and why.
+    InvalidRequest,
+    /// Valid input whose quantity or amount cannot be computed (a formula
+    /// divided by zero, an amount out of range).
+    EvaluationFailed,
+    /// No such object in this account (or only in another account).
+    NotFound,
+    /// A uniqueness or state rule refused the write.
+    Conflict,
+    /// The ingestion queue is full; none of the events was stored.
+    Overloaded,
+    /// The store is unreachable or busy; the request may succeed later.
+    Unavailable,
+    /// A bug or an unexpected failure; details are only in the server log.
+    Internal,
+    /// The body is not parseable JSON.
+    MalformedJson,
+    /// No `Authorization: Bearer` header, or an unknown key.
+    Unauthorized,
+    /// No such route.
+    RouteNotFound,
+    /// The route exists, not with this method.
+    MethodNotAllowed,
+    /// The request's `Idempotency-Key` is still running its first request.
+    IdempotencyKeyInFlight,
+    /// The request's `Idempotency-Key` was used for another request.
+    IdempotencyKeyReused,
+    /// The body is larger than the route accepts.
+    PayloadTooLarge,
+    /// The body is not `application/json`.
+    UnsupportedMediaType,
+    /// The key spent its request budget.
+    RateLimited,
+}
+
+impl ErrorCode {
+    /// The wire code (`invalid_request`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::EvaluationFailed => "evaluation_failed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RouteNotFound => "route_not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::RateLimited => "rate_limited",
+        }
+    }
+
+    /// Every code, for documentation and table tests.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::InvalidRequest,
+        ErrorCode::EvaluationFailed,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Overloaded,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+        ErrorCode::MalformedJson,
+        ErrorCode::Unauthorized,
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::IdempotencyKeyInFlight,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::RateLimited,
+    ];
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a use case failed, free of transport details; [`BillingError::code`]
+/// gives its [`ErrorCode`]. A store error is translated once, here: its
+/// `NotFound`, `Conflict` and `Aggregation` become this enum's own variants,
+/// a value the store refuses becomes an `Invalid` problem (`invalid_input`),
+/// so a store never shows a code of its own to a client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BillingError {
@@ -133,15 +225,25 @@ impl BillingError {
         }
     }
 
-    /// A stable machine code for the kind, for logs and API bodies.
-    pub fn code(&self) -> &'static str {
+    /// The code of the failure, for logs, the command line and API bodies.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            BillingError::Invalid(_) => "invalid_request",
-            BillingError::NotFound { .. } => "not_found",
-            BillingError::Conflict { .. } | BillingError::Taken { .. } => "conflict",
-            BillingError::Evaluation(_) => "evaluation_failed",
-            BillingError::Overloaded { .. } => "overloaded",
-            BillingError::Store(error) => error.code(),
+            // Only missing objects named in the body or the query: a 404 whose
+            // problems say which (docs/API.md, "Errors").
+            BillingError::Invalid(problems)
+                if !problems.is_empty() && problems.iter().all(Problem::names_a_missing_object) =>
+            {
+                ErrorCode::NotFound
+            }
+            BillingError::Invalid(_) => ErrorCode::InvalidRequest,
+            BillingError::NotFound { .. } => ErrorCode::NotFound,
+            BillingError::Conflict { .. } | BillingError::Taken { .. } => ErrorCode::Conflict,
+            BillingError::Evaluation(_) => ErrorCode::EvaluationFailed,
+            BillingError::Overloaded { .. } => ErrorCode::Overloaded,
+            BillingError::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
+            // `From<StoreError>` turns every other kind a client could act on
+            // into a variant above; what is left is a bug or corrupt data.
+            BillingError::Store(_) => ErrorCode::Internal,
         }
     }
 
@@ -163,6 +265,9 @@ impl From<StoreError> for BillingError {
                 reason,
             },
             StoreError::Aggregation(message) => BillingError::Evaluation(message),
+            StoreError::InvalidInput(reason) => {
+                BillingError::Invalid(vec![Problem::new("", "invalid_input", reason)])
+            }
             other => BillingError::Store(other),
         }
     }
@@ -255,11 +360,24 @@ mod tests {
             BillingError::NotFound { what: "customer" }
         ));
         let conflict = BillingError::from(StoreError::conflict("customer", "external id taken"));
-        assert_eq!(conflict.code(), "conflict");
+        assert_eq!(conflict.code(), ErrorCode::Conflict);
         let failed = BillingError::from(StoreError::Aggregation("division by zero".into()));
-        assert_eq!(failed.code(), "evaluation_failed");
+        assert_eq!(failed.code(), ErrorCode::EvaluationFailed);
         let down = BillingError::from(StoreError::Unavailable("busy".into()));
-        assert_eq!(down.code(), "unavailable");
+        assert_eq!(down.code(), ErrorCode::Unavailable);
+        let refused = BillingError::from(StoreError::InvalidInput("page too large".into()));
+        assert_eq!(refused.code(), ErrorCode::InvalidRequest);
+        assert_eq!(refused.problems()[0].code, "invalid_input");
+        let corrupt = BillingError::from(StoreError::Corrupt("bad row".into()));
+        assert_eq!(corrupt.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn every_code_has_a_distinct_wire_name() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
     }
 
     #[test]
@@ -268,8 +386,34 @@ mod tests {
             Problem::new("/a", "required", "this field is required"),
             Problem::new("/b", "too_long", "must be at most 255 characters"),
         ]);
-        assert_eq!(error.code(), "invalid_request");
+        assert_eq!(error.code(), ErrorCode::InvalidRequest);
         assert_eq!(error.problems().len(), 2);
+        let missing = BillingError::Invalid(vec![
+            Problem::new(
+                "/customer_id",
+                "customer_not_found",
+                "no customer has this id",
+            ),
+            Problem::new(
+                "/product_ids/0",
+                "product_not_found",
+                "no product has this id",
+            ),
+        ]);
+        assert_eq!(missing.code(), ErrorCode::NotFound, "only missing objects");
+        let mixed = BillingError::Invalid(vec![
+            Problem::new(
+                "/customer_id",
+                "customer_not_found",
+                "no customer has this id",
+            ),
+            Problem::new(
+                "/tax_rate",
+                "out_of_range",
+                "tax_rate must be between 0 and 100",
+            ),
+        ]);
+        assert_eq!(mixed.code(), ErrorCode::InvalidRequest, "a bad value too");
         assert_eq!(
             error.to_string(),
             "invalid request: /a required: this field is required; /b too_long: must be at most 255 characters"

@@ -130,7 +130,7 @@ pub use consumption::{
     ConsumedEvent, ConsumptionQuery, ConsumptionRow, ConsumptionScope, ConsumptionView,
     GroupConsumption, GroupView, InvoiceRef, ProductConsumption, ProductView,
 };
-pub use error::{BillingError, BillingResult, Problem};
+pub use error::{BillingError, BillingResult, ErrorCode, Problem};
 pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination, date_message};

@@ -145,7 +145,9 @@ mod tests {
             .err()
             .expect("a blank name has no account");
         match error {
-            EngineError::Account { source, .. } => assert_eq!(source.code(), "invalid_request"),
+            EngineError::Account { source, .. } => {
+                assert_eq!(source.code().as_str(), "invalid_request")
+            }
             other => panic!("expected an account error, got {other:?}"),
         }
     }

@@ -170,7 +170,7 @@ async fn usage_honours_the_aggregator_filter() {
     let narrowed = total(format!("aggregator_filter_id={verified}")).await;
     assert_eq!(narrowed.json["total"], 2, "{}", narrowed.text);
     let wrong = total(format!("aggregator_filter_id={foreign}")).await;
-    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
     assert_eq!(errors(&wrong)[0].1, "unknown_filter");
 
     // Every aggregator's usage, narrowed to the one owning the filter.
@@ -193,7 +193,7 @@ async fn usage_honours_the_aggregator_filter() {
             None,
         )
         .await;
-    assert_eq!(nobody.status, StatusCode::BAD_REQUEST, "{}", nobody.text);
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND, "{}", nobody.text);
 }
 
 #[tokio::test]
@@ -272,7 +272,7 @@ async fn settings_are_read_and_changed_over_the_api() {
                 "timestamp": "2024-12-20T10:00:00Z", "record": {"id": "x"}})),
         )
         .await;
-    assert_eq!(event.status, StatusCode::BAD_REQUEST, "{}", event.text);
+    assert_eq!(event.status, StatusCode::NOT_FOUND, "{}", event.text);
     assert_eq!(errors(&event)[0].1, "customer_not_found");
     // Every problem at once; nothing written.
     let problems = refused(

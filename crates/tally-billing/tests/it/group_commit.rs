@@ -128,7 +128,7 @@ async fn a_full_queue_refuses_at_once() {
     until("two events queued", || h.billing.ingest_queue_len() == 2).await;
     let refused = h.billing.ingest_event(&h.account, &call("third")).await;
     let refused = refused.unwrap_err();
-    assert_eq!(refused.code(), "overloaded");
+    assert_eq!(refused.code().as_str(), "overloaded");
     drop(gate);
     first.await.unwrap().unwrap();
     second.await.unwrap().unwrap();
@@ -161,7 +161,12 @@ async fn a_failed_group_is_retried_request_by_request() {
     good_before.await.unwrap().unwrap();
     good_after.await.unwrap().unwrap();
     let failed = bad.await.unwrap().unwrap_err();
-    assert_eq!(failed.code(), "invalid_input", "the store's own error");
+    assert_eq!(failed.code().as_str(), "invalid_request");
+    assert_eq!(
+        failed.problems().first().map(|problem| problem.code),
+        Some("invalid_input"),
+        "the store's refusal, as one problem"
+    );
     assert_eq!(
         store.upserts.load(Ordering::SeqCst),
         5,
@@ -183,10 +188,17 @@ async fn an_unavailable_store_fails_a_combined_group_once() {
     })
     .await;
     drop(gate);
-    assert_eq!(first.await.unwrap().unwrap_err().code(), "unavailable");
+    assert_eq!(
+        first.await.unwrap().unwrap_err().code().as_str(),
+        "unavailable"
+    );
     for handle in queued {
         let error = handle.await.unwrap().unwrap_err();
-        assert_eq!(error.code(), "unavailable", "the database's error, as is");
+        assert_eq!(
+            error.code().as_str(),
+            "unavailable",
+            "the database's error, as is"
+        );
     }
     assert_eq!(
         store.upserts.load(Ordering::SeqCst),
@@ -205,7 +217,7 @@ async fn a_failing_store_acknowledges_nothing() {
         .collect();
     for handle in handles {
         let error = handle.await.unwrap().unwrap_err();
-        assert_eq!(error.code(), "unavailable");
+        assert_eq!(error.code().as_str(), "unavailable");
     }
     assert_eq!(stored(&h).await, 1, "only the warm-up event");
     store.fail_upserts.store(false, Ordering::SeqCst);
