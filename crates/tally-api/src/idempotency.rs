@@ -338,10 +338,10 @@ fn key_parameter() -> utoipa::openapi::path::Parameter {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::{ObjectBuilder, Required, Type};
 
+    // Printable ASCII; no space at either end, where HTTP would trim it.
     let schema = ObjectBuilder::new()
         .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(255));
+        .pattern(Some("^[!-~]([ -~]{0,253}[!-~])?$"));
     ParameterBuilder::new()
         .name("Idempotency-Key")
         .parameter_in(ParameterIn::Header)

@@ -4,7 +4,7 @@
 //! service and the [`ApiConfig`]); tests drive it in-process. Request and response
 //! types live here; the core crates never see HTTP.
 //!
-//! - Errors: one [`ApiError`]; [`ErrorCode::status`] is the one table of statuses,
+//! - Errors: one [`ApiError`]; [`error::ErrorStatus`] is the one table of statuses,
 //!   and every extractor's rejection is an `ApiError` too ([`extract`]).
 //! - Everything under `/v1` needs `Authorization: Bearer <key>`; the key's account
 //!   scopes every call, and its token bucket sets `X-RateLimit-*` ([`middleware`]).
@@ -91,7 +91,14 @@ use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};
         routes::enums::Conditional,
         routes::enums::FilterOperator,
         routes::enums::ConditionValue,
-        routes::enums::Scalar
+        routes::enums::Scalar,
+        // Named by query parameters, which do not collect their schemas.
+        routes::enums::GroupBy,
+        routes::enums::SortOrder,
+        routes::wire::TimestampParam,
+        routes::wire::EventTypeText,
+        routes::wire::IdText,
+        routes::wire::RecordIdList
     ))
 )]
 struct ApiDoc;
@@ -127,25 +134,35 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
-/// Price models are told apart by their `type`: say so to generators.
+/// Price models are told apart by their `type`: say so to generators. Each
+/// model takes only its own fields, as its serde form does.
 fn discriminate_price_models(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{Discriminator, Schema};
+    use utoipa::openapi::schema::{AdditionalProperties, Discriminator, Schema};
 
     let Some(components) = api.components.as_mut() else {
         return;
     };
     if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("PriceModelDef") {
         one_of.discriminator = Some(Discriminator::new("type"));
+        for model in &mut one_of.items {
+            if let RefOr::T(Schema::Object(object)) = model {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
     }
 }
 
 /// The answers every `/v1` operation can give whatever it does, declared on
 /// each (an operation's own description of a status wins): a refused query
 /// parameter or body (400), a missing or unknown key (401), a full bucket
-/// (429), a store that cannot answer (503); and for operations taking a body,
-/// one too large (413) or not JSON (415).
+/// (429), a store that cannot answer (503); for operations taking a body,
+/// one too large (413) or not JSON (415); for operations that name objects
+/// (by path, by an `_id` query parameter or in a body), one that does not
+/// exist (404).
 fn document_common_answers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
     let answer = |description: &str| {
@@ -185,6 +202,22 @@ fn document_common_answers(api: &mut utoipa::openapi::OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             let takes_body = operation.request_body.is_some();
+            let names_objects = takes_body
+                || operation.parameters.iter().flatten().any(|parameter| {
+                    parameter.parameter_in == ParameterIn::Path || parameter.name.ends_with("_id")
+                });
+            if names_objects {
+                operation
+                    .responses
+                    .responses
+                    .entry("404".to_owned())
+                    .or_insert_with(|| {
+                        answer(
+                            "an object the request names does not exist; `errors` says \
+                             which when the body or the query names it",
+                        )
+                    });
+            }
             let responses = &mut operation.responses.responses;
             for (status, description) in every {
                 responses

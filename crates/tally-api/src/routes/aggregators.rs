@@ -33,6 +33,7 @@ pub struct AggregatorFilter {
     /// Assigned on creation; send it back on update to keep the filter.
     #[serde(default)]
     pub id: Option<String>,
+    #[schema(value_type = crate::routes::wire::IdText)]
     pub name: String,
     /// A `where` tree, or null for every event of the aggregator.
     #[serde(rename = "where", default)]
@@ -49,10 +50,12 @@ pub struct AggregatorFilter {
     "filters": [{"name": "verified", "where": {"conditional": "and",
         "fields": [{"property": "isVerified", "operator": "equals", "value": true}]}}]}))]
 pub struct AggregatorRequest {
+    #[schema(value_type = crate::routes::wire::IdText, required = true)]
     pub name: Option<String>,
+    #[schema(value_type = crate::routes::wire::EventTypeText, required = true)]
     pub event_type: Option<String>,
     /// `count`, `sum`, `min`, `max`, `avg`, `unique_count`, `latest` or `formula`.
-    #[schema(value_type = Option<crate::routes::enums::Operation>)]
+    #[schema(value_type = crate::routes::enums::Operation, required = true)]
     pub operation: Option<String>,
     pub property: Option<String>,
     /// For `operation: formula`, e.g. `greatest(sum(totalMinutes) - 50000, 0)`.
@@ -70,6 +73,7 @@ pub struct AggregatorRequest {
     pub where_: Option<serde_json::Value>,
     /// Display name of each event, e.g. `{record.work_email} ({record.id})`.
     pub custom_event_name: Option<String>,
+    #[schema(value_type = Option<Vec<crate::routes::wire::RecordKey>>)]
     pub exposed_event_keys: Option<Vec<String>>,
     #[serde(default)]
     pub filters: Vec<AggregatorFilter>,
@@ -119,6 +123,7 @@ pub struct AggregatorView {
     #[schema(value_type = Option<crate::routes::enums::FilterTree>)]
     pub where_: Option<serde_json::Value>,
     pub custom_event_name: Option<String>,
+    #[schema(value_type = Option<Vec<crate::routes::wire::RecordKey>>)]
     pub exposed_event_keys: Option<Vec<String>>,
     pub filters: Vec<AggregatorFilter>,
     pub created_at: String,

@@ -32,8 +32,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct SubscriptionConsumptionQuery {
     /// ISO 8601; with `end_date`, any range (priced as one period). Default:
     /// the current billing period.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub start_date: Option<String>,
     /// ISO 8601, exclusive; after `start_date`.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
     /// 0..=100, default 50 (per price group).
     #[param(minimum = 0, maximum = 100)]

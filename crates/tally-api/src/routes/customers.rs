@@ -31,16 +31,19 @@ pub fn routes() -> OpenApiRouter<AppState> {
     "currency": "EUR", "tax_rate": "20"}))]
 pub struct CustomerRequest {
     /// Your own id for the customer; unique in the account.
+    #[schema(value_type = Option<crate::routes::wire::IdText>)]
     pub external_id: Option<String>,
+    #[schema(value_type = Option<crate::routes::wire::IdText>)]
     pub name: Option<String>,
     /// `corporate` (default) or `person`.
     #[serde(rename = "type")]
     #[schema(value_type = Option<crate::routes::enums::CustomerType>)]
     pub customer_type: Option<String>,
     /// ISO 4217 code.
+    #[schema(value_type = Option<crate::routes::wire::CurrencyCode>)]
     pub currency: Option<String>,
     /// Percent, 0 to 100, as a string or a number.
-    #[schema(value_type = Option<String>, example = "20")]
+    #[schema(value_type = Option<crate::routes::wire::PercentInput>, example = "20")]
     pub tax_rate: Option<Decimal>,
 }
 

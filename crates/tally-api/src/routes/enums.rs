@@ -58,6 +58,36 @@ pub enum IntervalPeriod {
     Years,
 }
 
+/// What ingestion does with personal data (docs/events.md).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum PiiPolicy {
+    Off,
+    Warn,
+    Mask,
+    Reject,
+}
+
+/// The bucket of a time series.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GroupBy {
+    Hour,
+    Day,
+    Month,
+}
+
+/// The order of a list by timestamp.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
 /// How `DELETE /v1/events` and `POST /v1/events/purge` name events.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -69,6 +99,7 @@ pub enum Matching {
 /// A `where` tree (docs/aggregation.md): its children all hold (`and`) or
 /// one does (`or`); an empty `and` holds, an empty `or` does not.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FilterTree {
     conditional: Conditional,
@@ -97,9 +128,11 @@ pub enum FilterField {
 
 /// One test of a record property; a missing property is null.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FilterCondition {
     /// A record key (`plan`, `deleted_at`).
+    #[schema(value_type = crate::routes::wire::RecordKey)]
     property: String,
     operator: FilterOperator,
     /// A string, number, boolean or null; an array for `in` and `not_in`;
@@ -126,6 +159,8 @@ pub enum Scalar {
     Text(String),
     Number(f64),
     Flag(bool),
+    /// Matches a missing property or a null.
+    Null,
 }
 
 /// The comparison of a condition (the camelCase spellings are accepted too).

@@ -28,18 +28,21 @@ pub fn routes(batch_body_limit: usize) -> OpenApiRouter<AppState> {
 /// A usage event as sent (docs/events.md); validated by the engine, every problem
 /// reported at once.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"customer_id": "cus_fh4585Jjrekkk", "timestamp": "2022-01-05 21:56:52",
     "event_type": "new_transaction", "record": {"id": 485, "amount": 2500}}))]
 pub struct EventInput {
     /// A `cus_` id or the customer's external id; an unknown one creates the customer.
+    #[schema(value_type = crate::routes::wire::IdText)]
     pub customer_id: String,
     /// `[A-Za-z0-9_.:-]`, 1 to 100 characters.
+    #[schema(value_type = crate::routes::wire::EventTypeText)]
     pub event_type: String,
     /// RFC 3339, naive `YYYY-MM-DD HH:MM:SS[.fff]` (UTC), or epoch milliseconds.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::routes::wire::EventTimestamp)]
     pub timestamp: serde_json::Value,
     /// A flat object with an `id` (string or integer) and at most 25 properties.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::routes::wire::EventRecord)]
     pub record: serde_json::Value,
 }
 
@@ -190,7 +193,7 @@ fn batch_response(outcome: BatchOutcome, events: &mut [serde_json::Value]) -> Ba
 }
 
 /// Ingest 1 to 5000 events (a JSON array) with partial success.
-#[utoipa::path(post, path = "/v1/events/batch", tag = "events", request_body = Vec<EventInput>,
+#[utoipa::path(post, path = "/v1/events/batch", tag = "events", request_body = crate::routes::wire::EventBatch,
     responses(
         (status = 202, description = "valid events stored, the others listed", body = BatchResponse),
         (status = 400, description = "not an array, empty, or over 5000 events", body = ErrorBody),
@@ -217,17 +220,22 @@ pub async fn ingest_batch(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventListQuery {
+    #[param(value_type = Option<crate::routes::wire::EventTypeText>)]
     pub event_type: Option<String>,
     /// A `cus_` id or an external id.
     pub customer_id: Option<String>,
     /// Comma-separated record ids.
     #[serde(rename = "record_id__in")]
+    #[param(value_type = Option<crate::routes::wire::RecordIdList>)]
     pub record_ids_in: Option<String>,
-    /// Inclusive lower bound (ISO 8601).
+    /// Inclusive lower bound.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub timestamp_gte: Option<String>,
-    /// Inclusive upper bound (ISO 8601).
+    /// Inclusive upper bound.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub timestamp_lte: Option<String>,
     /// `asc` (default) or `desc`, by timestamp.
+    #[param(value_type = Option<crate::routes::enums::SortOrder>)]
     pub order: Option<String>,
     /// 0..=100, default 50.
     #[param(minimum = 0, maximum = 100)]
@@ -302,11 +310,12 @@ pub async fn list_events(
 #[serde(deny_unknown_fields)]
 pub struct DeleteEventsRequest {
     /// Always `record_ids`.
-    #[schema(value_type = Option<crate::routes::enums::Matching>)]
+    #[schema(value_type = crate::routes::enums::Matching, required = true)]
     pub matching: Option<String>,
+    #[schema(value_type = crate::routes::wire::EventTypeText, required = true)]
     pub event_type: Option<String>,
     /// At most 5000; strings or integers.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::routes::wire::RecordIdInput>, max_items = 5000)]
     #[serde(default)]
     pub record_ids: Vec<serde_json::Value>,
 }

@@ -41,7 +41,8 @@ pub struct IdPath {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvoiceRequest {
-    /// Invoice the billing period containing this instant (ISO 8601); default now.
+    /// Invoice the billing period containing this instant; default now.
+    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub at: Option<String>,
 }
 
@@ -226,8 +227,9 @@ fn create_request(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<Timesta
             "expected a body with content-type application/json",
         ));
     }
-    let request: CreateInvoiceRequest = parse_json(body)?;
-    let Some(text) = request.at else {
+    // `null` reads as no body, as the document's optional body allows.
+    let request: Option<CreateInvoiceRequest> = parse_json(body)?;
+    let Some(text) = request.and_then(|request| request.at) else {
         return Ok(None);
     };
     let at = Timestamp::parse_input(&text)

@@ -16,6 +16,7 @@ pub mod subscriptions;
 pub mod system;
 pub mod usage;
 pub mod versions;
+pub mod wire;
 
 use serde::Deserialize;
 use tally_billing::Pagination;

@@ -31,13 +31,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct PriceGroupRequest {
     /// On update: keep this group's id.
     pub id: Option<String>,
+    #[schema(value_type = crate::routes::wire::IdText, required = true)]
     pub name: Option<String>,
     /// Restricts the group to one filter (`agf_…`) of the product's aggregator.
     pub aggregator_filter_id: Option<String>,
     /// A price model: `flat`, `per_unit`, `package`, `graduated`, `volume` or
     /// `percentage` (docs/pricing.md); decimals as strings or numbers.
     #[serde(default)]
-    #[schema(value_type = tally_pricing::PriceModelDef, example = json!({"type": "volume", "tiers": [
+    #[schema(value_type = tally_pricing::PriceModelDef, required = true, example = json!({"type": "volume", "tiers": [
         {"up_to": "1000", "unit_amount": "2", "flat_amount": "0"},
         {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}))]
     pub price: serde_json::Value,
@@ -50,24 +51,29 @@ pub struct PriceGroupRequest {
     "currency": "EUR", "min_amount": null, "max_amount": "100000",
     "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]}))]
 pub struct ProductRequest {
+    #[schema(value_type = crate::routes::wire::IdText, required = true)]
     pub name: Option<String>,
     /// `usage` (needs `aggregator_id`) or `fee`.
     #[serde(rename = "type")]
-    #[schema(value_type = Option<crate::routes::enums::ProductType>)]
+    #[schema(value_type = crate::routes::enums::ProductType, required = true)]
     pub kind: Option<String>,
+    #[schema(value_type = Option<crate::routes::wire::IdText>)]
     pub aggregator_id: Option<String>,
+    #[schema(value_type = crate::routes::wire::CurrencyCode, required = true)]
     pub currency: Option<String>,
     /// Minimum per period, minor units.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::wire::AmountInput>)]
     pub min_amount: Option<Decimal>,
     /// Maximum per period, minor units.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::wire::AmountInput>)]
     pub max_amount: Option<Decimal>,
     #[serde(default)]
+    #[schema(min_items = 1, required = true)]
     pub price_groups: Vec<PriceGroupRequest>,
     /// Update only: from when changed prices (groups or bounds) price periods,
     /// by their start (ISO 8601; default now). A period keeps the version in
     /// effect at its start.
+    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub effective_from: Option<String>,
 }
 

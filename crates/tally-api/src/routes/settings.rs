@@ -38,6 +38,20 @@ impl From<AccountSettings> for SettingsView {
     }
 }
 
+/// `PATCH /v1/settings`: the settings to set, `null` putting one back to
+/// its default. The body is read as JSON by billing, which reports every
+/// problem at once; this type only describes it.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct SettingsPatch {
+    #[schema(value_type = Option<crate::routes::enums::PiiPolicy>)]
+    pii_policy: Option<String>,
+    #[schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    max_future_skew_ms: Option<u64>,
+    auto_create_customers: Option<bool>,
+}
+
 /// The account's settings.
 #[utoipa::path(get, path = "/v1/settings", tag = "settings",
     responses((status = 200, description = "the settings", body = SettingsView)))]
@@ -52,7 +66,7 @@ pub async fn get_settings(
 /// Change some settings: an object of the settings to set (`null` puts one
 /// back to its default); any other key is a 400 `unknown_field`.
 #[utoipa::path(patch, path = "/v1/settings", tag = "settings",
-    request_body(content = Object, example = json!({"pii_policy": "mask"})),
+    request_body(content = SettingsPatch, example = json!({"pii_policy": "mask"})),
     responses(
         (status = 200, description = "the settings after the change", body = SettingsView),
         (status = 400, description = "an unknown setting or an invalid value, every problem listed", body = ErrorBody)))]

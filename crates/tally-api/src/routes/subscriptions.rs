@@ -31,9 +31,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingInterval {
-    #[schema(value_type = Option<crate::routes::enums::IntervalPeriod>)]
+    #[schema(value_type = crate::routes::enums::IntervalPeriod, required = true)]
     pub period: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "integral")]
     pub count: Option<i64>,
+}
+
+/// An integer, also written `12.0`: JSON has one number type, and JSON
+/// Schema counts a number with no fraction as an integer.
+fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(integer) = number.as_i64() {
+        return Ok(Some(integer));
+    }
+    match number.as_f64() {
+        // In range and without a fraction, the cast is exact.
+        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(Some(float as i64)),
+        _ => Err(D::Error::custom(format!(
+            "expected an integer, got {number}"
+        ))),
+    }
 }
 
 /// A subscription as created or replaced.
@@ -44,15 +65,19 @@ pub struct BillingInterval {
     "tax_rate": "20", "currency": "EUR"}))]
 pub struct SubscriptionRequest {
     /// `cus_` id or external id.
+    #[schema(value_type = crate::routes::wire::IdText, required = true)]
     pub customer_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = crate::routes::wire::ProductIdList, required = true)]
     pub product_ids: Vec<String>,
-    /// ISO 8601; periods are anchored on it.
+    /// Periods are anchored on it.
+    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub starts_at: Option<String>,
     pub billing_interval: Option<BillingInterval>,
     /// Percent, as a string or a number.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::wire::PercentInput>)]
     pub tax_rate: Option<Decimal>,
+    #[schema(value_type = Option<crate::routes::wire::CurrencyCode>)]
     pub currency: Option<String>,
 }
 

@@ -140,8 +140,10 @@ pub async fn customer_usage(
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// ISO 8601, inclusive.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub start_date: Option<String>,
     /// ISO 8601, exclusive; after `start_date`.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
 }
 
@@ -176,8 +178,10 @@ impl From<AggregatorUsage> for AggregatorUsageView {
 #[into_params(parameter_in = Query)]
 pub struct AggregatorUsageQuery {
     /// ISO 8601, inclusive.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub start_date: Option<String>,
     /// ISO 8601, exclusive; after `start_date`.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
     /// Only this filter's events (`agf_…`); a 400 when it is not one of the
     /// aggregator's.
@@ -219,8 +223,10 @@ pub async fn aggregator_usage(
 #[into_params(parameter_in = Query)]
 pub struct UsageEventsParams {
     /// ISO 8601.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub start_date: Option<String>,
     /// ISO 8601.
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
     /// Restricts the events to that filter; must belong to the aggregator.
     pub aggregator_filter_id: Option<String>,
@@ -310,10 +316,13 @@ pub struct TimeSeriesPath {
 #[into_params(parameter_in = Query)]
 pub struct TimeSeriesParams {
     /// ISO 8601; default: the start of the current calendar month (UTC).
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub start_date: Option<String>,
     /// ISO 8601; default: the end of the current calendar month (UTC).
+    #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
     /// `hour`, `day` (default) or `month`.
+    #[param(value_type = Option<crate::routes::enums::GroupBy>)]
     pub group_by: Option<String>,
     pub aggregator_filter_id: Option<String>,
     /// Only this customer (`cus_` id or external id); default every customer.

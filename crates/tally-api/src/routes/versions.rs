@@ -26,8 +26,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The event's type.
+    #[param(value_type = crate::routes::wire::EventTypeText)]
     pub event_type: String,
     /// Its record id (integer ids as their digits).
+    #[param(value_type = crate::routes::wire::IdText)]
     pub record_id: String,
 }
 

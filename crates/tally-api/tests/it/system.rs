@@ -273,3 +273,78 @@ async fn a_where_tree_is_a_recursive_schema() {
         "{aggregator_where:#}"
     );
 }
+
+/// Request schemas say what the server accepts: what it needs is required,
+/// what it refuses is outside the schema.
+#[tokio::test]
+async fn request_schemas_state_what_the_server_accepts() {
+    let app = TestApp::new().await;
+    let json = document(&app).await;
+    let schemas = &json["components"]["schemas"];
+    let required = |name: &str| -> Vec<String> {
+        let list = schemas[name]["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut names: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        required("EventInput"),
+        ["customer_id", "event_type", "record", "timestamp"]
+    );
+    assert_eq!(schemas["EventInput"]["additionalProperties"], false);
+    assert_eq!(
+        schemas["EventRecord"]["required"],
+        serde_json::json!(["id"])
+    );
+    assert_eq!(schemas["EventRecord"]["maxProperties"], 25);
+    assert_eq!(
+        required("AggregatorRequest"),
+        ["event_type", "name", "operation"]
+    );
+    assert_eq!(
+        required("ProductRequest"),
+        ["currency", "name", "price_groups", "type"]
+    );
+    assert_eq!(
+        required("SubscriptionRequest"),
+        ["customer_id", "product_ids"]
+    );
+    assert_eq!(schemas["ProductIdList"]["uniqueItems"], true);
+    assert_eq!(
+        schemas["EventTypeText"]["pattern"],
+        "^[A-Za-z0-9_.:-]{1,100}$"
+    );
+    assert!(
+        schemas["CurrencyCode"]["enum"]
+            .as_array()
+            .is_some_and(|codes| codes.contains(&serde_json::json!("EUR"))),
+        "{}",
+        schemas["CurrencyCode"]
+    );
+    // Each price model takes only its own fields.
+    for model in schemas["PriceModelDef"]["oneOf"].as_array().unwrap() {
+        assert_eq!(model["additionalProperties"], false, "{model}");
+    }
+    // A batch is 1 to 5000 items, each checked on its own.
+    let batch = &json["paths"]["/v1/events/batch"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"];
+    let batch = match batch["$ref"].as_str() {
+        Some(reference) => &schemas[reference.trim_start_matches("#/components/schemas/")],
+        None => batch,
+    };
+    assert_eq!(
+        (batch["minItems"].clone(), batch["maxItems"].clone()),
+        (1.into(), 5000.into())
+    );
+    // An id in the body that names nothing is a documented 404.
+    let subscriptions = &json["paths"]["/v1/subscriptions"]["post"]["responses"];
+    assert!(subscriptions.get("404").is_some(), "{subscriptions}");
+    let listing = &json["paths"]["/v1/customers"]["get"]["responses"];
+    assert!(listing.get("404").is_none(), "a plain list names nothing");
+}

@@ -100,6 +100,13 @@ pub(super) fn timestamp(
 
 /// The integer form: milliseconds since the epoch, written as a JSON integer.
 fn epoch_millis(text: &str) -> Result<Timestamp, TimestampError> {
+    // JSON Schema counts `1733047200000.0` as an integer, and so does Tally.
+    let text = match text.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') => {
+            whole
+        }
+        _ => text,
+    };
     if !is_integer_literal(text) {
         return Err(TimestampError::InvalidFormat);
     }

@@ -150,11 +150,20 @@ fn every_timestamp_form_is_the_same_instant() {
         json!("2024-12-20 16:04:11"),
         json!("2024-12-20T16:04:11"),
         json!(1_734_710_651_000_i64),
+        // JSON Schema's integers include a zero fraction.
+        json!(1_734_710_651_000.0_f64),
     ] {
         let mut event = base_event();
         event["timestamp"] = form.clone();
         assert_eq!(parse(&event).unwrap().event.timestamp, expected, "{form}");
     }
+    let mut event = base_event();
+    event["timestamp"] = json!(1_734_710_651_000.5_f64);
+    assert_eq!(
+        parse(&event).unwrap_err()[0].code,
+        ErrorCode::InvalidTimestamp,
+        "a fraction of a millisecond"
+    );
 }
 
 #[test]
