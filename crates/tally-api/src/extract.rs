@@ -93,7 +93,124 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// Most problems one body reports: past it, the rest can wait for the next try.
+const MAX_SHAPE_PROBLEMS: usize = 50;
+
+/// Every shape problem of a body at once: after each one, the offending value
+/// is taken out (an object's key or an array's item) and the body read again,
+/// until it reads or nothing more can be taken out. Paths are reported as
+/// sent, whatever items were taken out before them.
 fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
+    let mut value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(error) => {
+            return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {error}"));
+        }
+    };
+    let mut problems: Vec<FieldError> = Vec::new();
+    let mut removed_items: Vec<(String, usize)> = Vec::new();
+    while problems.len() < MAX_SHAPE_PROBLEMS {
+        let Err(error) = serde_path_to_error::deserialize::<_, T>(&value) else {
+            break;
+        };
+        let mut problem = shape_problem(&error);
+        let current_path = problem.path.clone();
+        problem.path = as_sent(&current_path, &removed_items);
+        // A value taken out and now missing is the problem already reported.
+        if problems.iter().any(|known| known.path == problem.path) {
+            break;
+        }
+        let taken_out = take_out(&mut value, &current_path, &mut removed_items);
+        problems.push(problem);
+        if !taken_out {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        // Read as a tree, the body fits: what failed is only seen in the text.
+        return explain_first_json_error::<T>(bytes);
+    }
+    ApiError::invalid(
+        "the request body does not have the expected shape",
+        problems,
+    )
+}
+
+/// A pointer into the body as it is now, as a pointer into the body as sent:
+/// each item taken out of an array before moves the later indexes back up.
+fn as_sent(pointer: &str, removed_items: &[(String, usize)]) -> String {
+    let mut pointer = pointer.to_owned();
+    for (array, index) in removed_items.iter().rev() {
+        let Some(rest) = pointer.strip_prefix(&format!("{array}/")) else {
+            continue;
+        };
+        let (segment, tail) = rest.split_once('/').map_or((rest, ""), |(s, t)| (s, t));
+        if let Ok(at) = segment.parse::<usize>() {
+            if at >= *index {
+                let tail = if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{tail}")
+                };
+                pointer = format!("{array}/{}{tail}", at + 1);
+            }
+        }
+    }
+    pointer
+}
+
+/// One serde failure as a problem at its JSON pointer.
+fn shape_problem(error: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = pointer(error.path());
+    let message = error.inner().to_string();
+    if let Some(name) = missing_field(&message) {
+        let path = format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"));
+        return FieldError::new(path, "required", "this field is required");
+    }
+    match unknown_field(&message) {
+        Some((name, known)) => {
+            // The path may or may not already name the field.
+            let suffix = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
+            let path = if path.ends_with(&suffix) {
+                path
+            } else {
+                format!("{path}{suffix}")
+            };
+            let message = unknown_field_message("field", &name, &known);
+            FieldError::new(path, "unknown_field", message)
+        }
+        None => FieldError::new(path, "invalid_value", plain(&message)),
+    }
+}
+
+/// Removes the value at `pointer` (a pointer into the body as it is now),
+/// recording an array item's removal; false when there is none.
+fn take_out(
+    value: &mut serde_json::Value,
+    pointer: &str,
+    removed_items: &mut Vec<(String, usize)>,
+) -> bool {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return false;
+    };
+    let key = last.replace("~1", "/").replace("~0", "~");
+    match value.pointer_mut(parent) {
+        Some(serde_json::Value::Object(object)) => object.remove(&key).is_some(),
+        Some(serde_json::Value::Array(items)) => match key.parse::<usize>() {
+            Ok(index) if index < items.len() => {
+                items.remove(index);
+                removed_items.push((parent.to_owned(), index));
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The first failure, read from the text (a failure only the text shows, such
+/// as a duplicate key).
+fn explain_first_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let error = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
         Err(error) => error,
@@ -114,25 +231,9 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     if inner.is_syntax() || inner.is_eof() {
         return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {inner}"));
     }
-    let path = pointer(error.path());
-    let message = inner.to_string();
-    let field = match unknown_field(&message) {
-        Some((name, known)) => {
-            // The path may or may not already name the field.
-            let suffix = format!("/{}", name.replace('~', "~0").replace('/', "~1"));
-            let path = if path.ends_with(&suffix) {
-                path
-            } else {
-                format!("{path}{suffix}")
-            };
-            let message = unknown_field_message("field", &name, &known);
-            FieldError::new(path, "unknown_field", message)
-        }
-        None => FieldError::new(path, "invalid_value", plain(&message)),
-    };
     ApiError::invalid(
         "the request body does not have the expected shape",
-        vec![field],
+        vec![shape_problem(&error)],
     )
 }
 
@@ -164,6 +265,8 @@ fn plain(message: &str) -> String {
         .replace("got sequence", "got an array")
         .replace("a map", "an object")
         .replace("got map", "got an object")
+        // A number read from a tree (exact decimals on) is named, not shown.
+        .replace("got number", "got a number")
 }
 
 /// The name and the expected names of serde's `deny_unknown_fields` error
@@ -179,6 +282,14 @@ fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
         .map(str::to_owned)
         .collect();
     Some((name.to_owned(), known))
+}
+
+/// The name in serde's "missing field `name`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split_once('`')
+        .map(|(name, _)| name)
 }
 
 /// A serde path as a JSON pointer (`/price_groups/0/price`).
@@ -313,6 +424,71 @@ mod tests {
         let body = error.unwrap_or_else(|| panic!("expected an error"));
         assert_eq!(body.code, "invalid_request");
         assert_eq!(body.errors[0].path, "/items/1/count");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Customer {
+        name: Option<String>,
+        tax_rate: Option<rust_decimal::Decimal>,
+        tags: Option<Vec<u32>>,
+        limit: u32,
+    }
+
+    #[test]
+    fn every_shape_problem_comes_back_at_once() {
+        let body = br#"{"name": 5, "tax_rte": "20", "tax_rate": true, "tags": [1, "x", 3, "y"], "limit": 1}"#;
+        let error = parse_json::<Customer>(body).err().map(|e| e.body());
+        let body = error.unwrap_or_else(|| panic!("expected an error"));
+        let found: Vec<(&str, &str)> = body
+            .errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.code.as_str()))
+            .collect();
+        // In the order the fields are read, which is not the order sent.
+        let mut sorted = found.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            [
+                ("/name", "invalid_value"),
+                ("/tags/1", "invalid_value"),
+                ("/tags/3", "invalid_value"),
+                ("/tax_rate", "invalid_value"),
+                ("/tax_rte", "unknown_field"),
+            ]
+        );
+        let message = |path: &str| {
+            let found = body.errors.iter().find(|e| e.path == path);
+            found.map(|e| e.message.clone()).unwrap_or_default()
+        };
+        assert!(message("/tax_rte").contains("did you mean `tax_rate`"));
+        assert!(
+            message("/tax_rate").starts_with("expected a decimal number"),
+            "{}",
+            message("/tax_rate")
+        );
+    }
+
+    #[test]
+    fn a_required_field_of_the_wrong_type_is_reported_once() {
+        let error = parse_json::<Customer>(br#"{"limit": "many", "name": "ok"}"#)
+            .err()
+            .map(|e| e.body());
+        let body = error.unwrap_or_else(|| panic!("expected an error"));
+        let paths: Vec<&str> = body.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/limit"], "its removal is not a second problem");
+        let missing = parse_json::<Customer>(br#"{"name": 1}"#)
+            .err()
+            .map(|e| e.body());
+        let missing = missing.unwrap_or_else(|| panic!("expected an error"));
+        let found: Vec<(&str, &str)> = missing
+            .errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(found, [("/name", "invalid_value"), ("/limit", "required")]);
     }
 
     #[test]

@@ -244,6 +244,26 @@ async fn a_wrong_type_names_the_field_and_the_expected_type_in_plain_words() {
         problems[0].2,
         "expected a decimal number (a JSON number or a numeric string), got boolean `true`"
     );
+    // Every wrong type and unknown field of a body at once, items by their
+    // index as sent.
+    let product = json!({"name": 7, "type": "usage", "currency": "EUR", "max_amout": 5,
+        "price_groups": [{"name": "a", "price": {"type": "flat", "amount": "1"}}, {"name": []},
+                         {"name": "c", "price": {"type": "flat", "amount": "1"}}, {"name": false}]});
+    let mut paths: Vec<String> = refused(&app, Method::POST, "/v1/products", Some(product))
+        .await
+        .into_iter()
+        .map(|(path, _, _)| path)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/max_amout",
+            "/name",
+            "/price_groups/1/name",
+            "/price_groups/3/name"
+        ]
+    );
 }
 
 #[tokio::test]
