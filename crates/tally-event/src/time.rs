@@ -111,9 +111,9 @@ impl Timestamp {
     ///
     /// let midnight = Timestamp::parse("2026-10-15T00:00:00Z").unwrap();
     /// assert_eq!(Timestamp::parse_input("2026-10-15"), Ok(midnight));
-    /// assert_eq!(Timestamp::parse_input("1760486400000"), Ok(midnight));
+    /// assert_eq!(Timestamp::parse_input("1792022400000"), Ok(midnight));
     /// assert_eq!(Timestamp::parse_input("2026-10-15 00:00:00"), Ok(midnight));
-    /// assert!(Timestamp::parse_input("1760486400").is_err()); // seconds
+    /// assert!(Timestamp::parse_input("1792022400").is_err()); // seconds
     /// ```
     pub fn parse_input(text: &str) -> Result<Self, TimestampError> {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {

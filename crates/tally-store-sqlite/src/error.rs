@@ -93,7 +93,8 @@ mod tests {
         assert_eq!(conflict_reason(period), INVOICE_PERIOD_TAKEN);
         let number = "UNIQUE constraint failed: invoices.account_id, invoices.number";
         assert_eq!(conflict_reason(number), "invoice number already taken");
+        // Any other uniqueness: a reason in our words, never the database's text.
         let id = "UNIQUE constraint failed: invoices.account_id, invoices.id";
-        assert_eq!(conflict_reason(id), id);
+        assert_eq!(conflict_reason(id), "id already exists");
     }
 }
