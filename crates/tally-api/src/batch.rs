@@ -3,39 +3,149 @@
 //! The array is never built whole before it is counted: the parse stops at
 //! the event after [`MAX_BATCH_EVENTS`], so a body of millions of tiny items
 //! (`[1,1,1,…]`) costs the parse of 5 001 of them, not a tree of millions of
-//! values. Bodies above [`OFF_THREAD_BYTES`] are parsed on Tokio's blocking
-//! pool, so a large batch does not hold up the threads serving other requests.
+//! values. A body up to [`OFF_THREAD_BYTES`] is read whole and parsed where
+//! it arrived; a larger one (or one of unknown length) is parsed on Tokio's
+//! blocking pool *while it arrives*, chunk by chunk, so that neither the
+//! request threads nor the memory pay for it: the body is never held whole,
+//! and reading stops as soon as the parse does.
 
 use std::fmt;
+use std::io::{self, Read};
 
+use axum::body::{Body, Bytes};
+use futures::StreamExt;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use tally_billing::{BillingError, MAX_BATCH_EVENTS};
 
-use crate::error::ApiError;
-use crate::extract::parse_json;
+use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::extract::{parse_json, plain};
 
 /// Bodies larger than this are parsed off the async request threads.
 pub const OFF_THREAD_BYTES: usize = 1024 * 1024;
 
-/// The events of a batch body, at most [`MAX_BATCH_EVENTS`] of them. Parsed
-/// on the blocking pool when the body is larger than [`OFF_THREAD_BYTES`].
-pub async fn parse_batch_body(body: axum::body::Bytes) -> Result<Vec<serde_json::Value>, ApiError> {
-    off_thread_above(body.len(), OFF_THREAD_BYTES, move || parse_batch(&body)).await
+/// Chunks received and not yet parsed: a bound on what a slow parse holds.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The events of a batch body of at most `limit` bytes (a larger one is a
+/// `413 payload_too_large`), at most [`MAX_BATCH_EVENTS`] of them.
+/// `content_length` is the body's exact length, when it is known.
+pub async fn read_batch_body(
+    body: Body,
+    content_length: Option<u64>,
+    limit: usize,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large");
+    match content_length {
+        Some(length) if length > limit as u64 => Err(too_large()),
+        Some(length) if length <= OFF_THREAD_BYTES as u64 => {
+            let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit))
+                .await
+                .map_err(|_| unreadable())?
+                .to_bytes();
+            parse_batch(&bytes)
+        }
+        _ => parse_while_arriving(body, limit).await,
+    }
 }
 
-/// Runs `work` on the blocking pool when `len` exceeds `threshold`, else here:
-/// a small body costs less to parse than a hop to another thread.
-async fn off_thread_above<T: Send + 'static>(
-    len: usize,
-    threshold: usize,
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    if len <= threshold {
-        return work();
+fn unreadable() -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
+}
+
+/// Feeds the body's chunks to a parse on the blocking pool, through a
+/// channel of [`CHUNKS_IN_FLIGHT`]; stops reading when the parse stops.
+async fn parse_while_arriving(
+    body: Body,
+    limit: usize,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let (chunks, received) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+    let parse = tokio::task::spawn_blocking(move || {
+        parse_batch_from(io::BufReader::new(ChunkReader {
+            chunks: received,
+            current: Bytes::new(),
+        }))
+    });
+    let mut stream = body.into_data_stream();
+    let mut total = 0_usize;
+    let mut over_limit = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(io::Error::other);
+        if let Ok(bytes) = &chunk {
+            total = total.saturating_add(bytes.len());
+            if total > limit {
+                over_limit = true;
+                break;
+            }
+        }
+        let failed = chunk.is_err();
+        // A closed channel: the parse has its answer, the rest is not read.
+        if chunks.send(chunk).await.is_err() || failed {
+            break;
+        }
     }
-    tokio::task::spawn_blocking(work)
+    drop(chunks);
+    let parsed = parse
         .await
-        .map_err(|error| ApiError::internal(format!("batch parse failed: {error}")))?
+        .map_err(|error| ApiError::internal(format!("batch parse failed: {error}")))?;
+    if over_limit {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "request body is too large",
+        ));
+    }
+    parsed
+}
+
+/// The chunks of a body as a blocking reader (it runs on the blocking pool).
+struct ChunkReader {
+    chunks: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let count = buffer.len().min(self.current.len());
+        buffer[..count].copy_from_slice(&self.current[..count]);
+        self.current = self.current.slice(count..);
+        Ok(count)
+    }
+}
+
+/// [`parse_batch`] over a reader: the same answers, except that an error
+/// before the limit is explained from the reader's error alone (the body is
+/// not kept to be read again).
+fn parse_batch_from(reader: impl Read) -> Result<Vec<serde_json::Value>, ApiError> {
+    let mut seen = 0;
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let parsed = BoundedArray {
+        max: MAX_BATCH_EVENTS,
+        seen: &mut seen,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|events| deserializer.end().map(|()| events));
+    match parsed {
+        Ok(events) => Ok(events),
+        Err(_) if seen > MAX_BATCH_EVENTS => Err(too_large().into()),
+        Err(error) if error.is_io() => Err(unreadable()),
+        Err(error) if error.is_syntax() || error.is_eof() => Err(ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("malformed json: {error}"),
+        )),
+        Err(error) => Err(ApiError::invalid(
+            "the request body does not have the expected shape",
+            vec![FieldError::new(
+                "",
+                "invalid_value",
+                plain(&error.to_string()),
+            )],
+        )),
+    }
 }
 
 /// Parses a batch body: a JSON array of at most [`MAX_BATCH_EVENTS`] values.
@@ -163,14 +273,79 @@ mod tests {
         }
     }
 
-    // The runtime of `#[tokio::test]` runs on the test's own thread, so the
-    // thread a closure ran on says whether it was moved off the runtime.
+    /// A body of `count` items `1,` sent in chunks of `per_chunk` items;
+    /// `pulled` counts the chunks the server read.
+    fn streamed(
+        count: usize,
+        per_chunk: usize,
+        pulled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Body {
+        let body = ones(count);
+        let chunks: Vec<Bytes> = body
+            .chunks(per_chunk * 2)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let stream = futures::stream::iter(chunks).map(move |chunk| {
+            pulled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, io::Error>(chunk)
+        });
+        Body::from_stream(stream)
+    }
+
     #[tokio::test]
-    async fn a_body_over_the_threshold_is_parsed_on_another_thread() {
-        let here = std::thread::current().id();
-        let at = |len| off_thread_above(len, 10, || Ok(std::thread::current().id()));
-        assert_eq!(at(10).await.ok(), Some(here));
-        let elsewhere = at(11).await.ok();
-        assert!(elsewhere.is_some() && elsewhere != Some(here));
+    async fn a_large_body_is_parsed_as_it_arrives_and_read_no_further_than_the_parse() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let body = streamed(1_000_000, 100, pulled.clone());
+        let error = read_batch_body(body, None, usize::MAX).await.err();
+        let error = error
+            .map(|e| e.body())
+            .unwrap_or_else(|| panic!("expected an error"));
+        assert_eq!(error.errors[0].code, "batch_too_large");
+        let read = pulled.load(Ordering::SeqCst);
+        assert!(
+            read < 100 + CHUNKS_IN_FLIGHT + 2,
+            "{read} of 10 000 chunks read for 5 001 items"
+        );
+
+        let all = Arc::new(AtomicUsize::new(0));
+        let events =
+            read_batch_body(streamed(MAX_BATCH_EVENTS - 1, 7, all), None, usize::MAX).await;
+        assert_eq!(events.map(|e| e.len()).ok(), Some(MAX_BATCH_EVENTS));
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_keeps_the_limit_and_the_error_codes() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+
+        let over = read_batch_body(
+            streamed(1_000, 10, Arc::new(AtomicUsize::new(0))),
+            None,
+            100,
+        )
+        .await;
+        assert_eq!(
+            over.err().map(|e| e.code()),
+            Some(ErrorCode::PayloadTooLarge)
+        );
+        let declared = read_batch_body(Body::from("[1]"), Some(10_000), 100).await;
+        assert_eq!(
+            declared.err().map(|e| e.code()),
+            Some(ErrorCode::PayloadTooLarge)
+        );
+        let cases: [(&'static [u8], ErrorCode); 4] = [
+            (b"[1, 2", ErrorCode::MalformedJson),
+            (b"[1] x", ErrorCode::MalformedJson),
+            (b"{\"a\": 1}", ErrorCode::InvalidRequest),
+            (b"", ErrorCode::MalformedJson),
+        ];
+        for (bytes, code) in cases {
+            // No length: the streamed path, whatever the size.
+            let got = read_batch_body(Body::from(bytes), None, 1_000).await;
+            assert_eq!(got.err().map(|e| e.code()), Some(code), "{bytes:?}");
+        }
     }
 }

@@ -239,7 +239,7 @@ fn explain_first_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
 
 /// serde's message in plain words: no position in the text (the path says
 /// where), and the types named as a JSON sender knows them.
-fn plain(message: &str) -> String {
+pub(crate) fn plain(message: &str) -> String {
     let without_position = match message.rfind(" at line ") {
         Some(at) if message[at..].contains(" column ") => &message[..at],
         _ => message,

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::error::{ApiResult, ErrorBody, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode, FieldError};
 use crate::extract::{ApiJson, ApiQuery, JsonBytes};
 use crate::middleware::Account;
 use crate::page::Paginated;
@@ -202,10 +202,22 @@ fn batch_response(outcome: BatchOutcome, events: &mut [serde_json::Value]) -> Ba
 pub async fn ingest_batch(
     State(state): State<AppState>,
     Account(account): Account,
-    JsonBytes(body): JsonBytes,
+    request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, axum::Json<BatchResponse>)> {
-    // Counted while parsed, and off the request threads when large (crate::batch).
-    let mut events = crate::batch::parse_batch_body(body).await?;
+    if !crate::extract::is_json(request.headers()) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a body with content-type application/json",
+        ));
+    }
+    // The body's exact length when known (a `Content-Length`, or a body
+    // built in process).
+    let content_length = axum::body::HttpBody::size_hint(request.body()).exact();
+    let limit = state.config().batch_body_limit_bytes;
+    // Counted while parsed; a large body is parsed as it arrives, off the
+    // request threads (crate::batch).
+    let mut events =
+        crate::batch::read_batch_body(request.into_body(), content_length, limit).await?;
     let outcome = state.billing().ingest_batch(&account, &events).await?;
     let metrics = state.metrics();
     for accepted in &outcome.accepted {
