@@ -12,7 +12,9 @@ use utoipa::openapi::path::ParameterIn;
 
 use crate::error::{ApiError, ErrorCode, FieldError};
 
-/// A JSON body deserialized into `T`.
+/// A JSON object body deserialized into `T`. Only an object: serde would
+/// also read a struct from an array of its fields in order (`[null, null]`),
+/// which no client means and the document does not allow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -25,6 +27,19 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if !starts_an_object {
+            // The parse as an object says why: not JSON, or another type.
+            return Err(
+                match parse_json::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+                    Err(error) => error,
+                    Ok(_) => ApiError::invalid(
+                        "the request body does not have the expected shape",
+                        vec![FieldError::new("", "invalid_value", "expected an object")],
+                    ),
+                },
+            );
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -33,16 +33,22 @@ pub struct EventFilter {
 /// `DELETE /v1/events`: `{"matching": "record_ids", "event_type", "record_ids"}`.
 /// Record ids may be strings or integers.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = DeleteEventsRequest))]
+#[serde(deny_unknown_fields)]
 pub struct DeleteEvents {
     /// Required: `record_ids`, the only way of matching there is.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Matching, required = true))]
     pub matching: Option<String>,
     /// Required: the type of the events to delete.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::EventTypeText, required = true))]
     pub event_type: Option<String>,
     /// At most [`MAX_DELETE_RECORD_IDS`] record ids, strings or integers; unknown ones
     /// are not an error.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::schema::RecordIdInput>, max_items = 5000))]
     pub record_ids: Vec<serde_json::Value>,
 }
 

@@ -112,6 +112,8 @@ pub mod input;
 pub mod invoice;
 pub mod period;
 pub mod readers;
+#[cfg(feature = "openapi")]
+pub mod schema;
 mod service;
 pub mod settings;
 pub mod simulate;

@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_billing::{CustomerInput, Pagination};
 use tally_store::Customer;
@@ -22,41 +21,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_customer, list_customers))
         .routes(routes!(get_customer, update_customer, delete_customer))
-}
-
-/// A customer as created or replaced (an absent field is unset).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"external_id": "acme-42", "name": "Acme", "type": "corporate",
-    "currency": "EUR", "tax_rate": "20"}))]
-pub struct CustomerRequest {
-    /// Your own id for the customer; unique in the account.
-    #[schema(value_type = Option<crate::routes::wire::IdText>)]
-    pub external_id: Option<String>,
-    #[schema(value_type = Option<crate::routes::wire::IdText>)]
-    pub name: Option<String>,
-    /// `corporate` (default) or `person`.
-    #[serde(rename = "type")]
-    #[schema(value_type = Option<crate::routes::enums::CustomerType>)]
-    pub customer_type: Option<String>,
-    /// ISO 4217 code.
-    #[schema(value_type = Option<crate::routes::wire::CurrencyCode>)]
-    pub currency: Option<String>,
-    /// Percent, 0 to 100, as a string or a number.
-    #[schema(value_type = Option<crate::routes::wire::PercentInput>, example = "20")]
-    pub tax_rate: Option<Decimal>,
-}
-
-impl From<CustomerRequest> for CustomerInput {
-    fn from(request: CustomerRequest) -> Self {
-        CustomerInput {
-            external_id: request.external_id,
-            name: request.name,
-            customer_type: request.customer_type,
-            currency: request.currency,
-            tax_rate: request.tax_rate,
-        }
-    }
 }
 
 /// A customer.
@@ -89,7 +53,7 @@ impl From<Customer> for CustomerView {
 }
 
 /// Create a customer.
-#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerRequest,
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CustomerInput,
     responses(
         (status = 201, description = "created", body = CustomerView),
         (status = 400, description = "invalid customer, every problem listed", body = ErrorBody),
@@ -97,9 +61,8 @@ impl From<Customer> for CustomerView {
 pub async fn create_customer(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(request): ApiJson<CustomerRequest>,
+    ApiJson(input): ApiJson<CustomerInput>,
 ) -> ApiResult<(StatusCode, axum::Json<CustomerView>)> {
-    let input = CustomerInput::from(request);
     let customer = state.billing().create_customer(&account, &input).await?;
     Ok((StatusCode::CREATED, axum::Json(customer.into())))
 }
@@ -147,7 +110,7 @@ pub async fn get_customer(
 
 /// Replace a customer (every field but the id and creation time).
 #[utoipa::path(put, path = "/v1/customers/{id}", tag = "customers", params(CustomerPath),
-    request_body = CustomerRequest,
+    request_body = CustomerInput,
     responses(
         (status = 200, description = "the updated customer", body = CustomerView),
         (status = 400, description = "invalid customer", body = ErrorBody),
@@ -157,9 +120,8 @@ pub async fn update_customer(
     State(state): State<AppState>,
     Account(account): Account,
     ApiPath(path): ApiPath<CustomerPath>,
-    ApiJson(request): ApiJson<CustomerRequest>,
+    ApiJson(input): ApiJson<CustomerInput>,
 ) -> ApiResult<axum::Json<CustomerView>> {
-    let input = CustomerInput::from(request);
     let customer = state
         .billing()
         .update_customer(&account, &path.id, &input)

@@ -5,6 +5,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use tally_billing::schema::IntervalPeriod;
+
 /// What an aggregator computes.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -27,35 +29,6 @@ pub enum Operation {
 pub enum AggregatorType {
     Metered,
     Licensed,
-}
-
-/// Priced from an aggregator, or a fixed fee.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum ProductType {
-    Usage,
-    Fee,
-}
-
-/// A company or a person.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum CustomerType {
-    Corporate,
-    Person,
-}
-
-/// The unit of a billing interval.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum IntervalPeriod {
-    Days,
-    Weeks,
-    Months,
-    Years,
 }
 
 /// What ingestion does with personal data (docs/events.md).
@@ -86,14 +59,6 @@ pub enum GroupBy {
 pub enum SortOrder {
     Asc,
     Desc,
-}
-
-/// How `DELETE /v1/events` and `POST /v1/events/purge` name events.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum Matching {
-    RecordIds,
 }
 
 /// A `where` tree (docs/aggregation.md): its children all hold (`and`) or

@@ -317,21 +317,6 @@ pub async fn list_events(
     )))
 }
 
-/// `DELETE /v1/events` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteEventsRequest {
-    /// Always `record_ids`.
-    #[schema(value_type = crate::routes::enums::Matching, required = true)]
-    pub matching: Option<String>,
-    #[schema(value_type = crate::routes::wire::EventTypeText, required = true)]
-    pub event_type: Option<String>,
-    /// At most 5000; strings or integers.
-    #[schema(value_type = Vec<crate::routes::wire::RecordIdInput>, max_items = 5000)]
-    #[serde(default)]
-    pub record_ids: Vec<serde_json::Value>,
-}
-
 /// How many events a delete removed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeleteEventsResponse {
@@ -341,20 +326,15 @@ pub struct DeleteEventsResponse {
 
 /// Delete events of one type by record ids: they stop counting from now on,
 /// and their history is kept (`POST /v1/events/purge` erases it).
-#[utoipa::path(delete, path = "/v1/events", tag = "events", request_body = DeleteEventsRequest,
+#[utoipa::path(delete, path = "/v1/events", tag = "events", request_body = DeleteEvents,
     responses(
         (status = 200, description = "how many had a current version", body = DeleteEventsResponse),
         (status = 400, description = "invalid request", body = ErrorBody)))]
 pub async fn delete_events(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(request): ApiJson<DeleteEventsRequest>,
+    ApiJson(request): ApiJson<DeleteEvents>,
 ) -> ApiResult<axum::Json<DeleteEventsResponse>> {
-    let request = DeleteEvents {
-        matching: request.matching,
-        event_type: request.event_type,
-        record_ids: request.record_ids,
-    };
     let deleted = state.billing().delete_events(&account, &request).await?;
     Ok(axum::Json(DeleteEventsResponse { deleted }))
 }

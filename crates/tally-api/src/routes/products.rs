@@ -2,10 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_billing::catalog::price_versions::{PriceVersion, price_versions};
-use tally_billing::{Pagination, PriceGroupInput, ProductInput};
+use tally_billing::{Pagination, ProductInput};
 use tally_event::decimal_to_json;
 use tally_store::{Page, PriceGroup, Product};
 use utoipa::{IntoParams, ToSchema};
@@ -23,82 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_product, list_products))
         .routes(routes!(get_product, update_product, delete_product))
-}
-
-/// A price group as sent.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PriceGroupRequest {
-    /// On update: keep this group's id.
-    pub id: Option<String>,
-    #[schema(value_type = crate::routes::wire::IdText, required = true)]
-    pub name: Option<String>,
-    /// Restricts the group to one filter (`agf_…`) of the product's aggregator.
-    pub aggregator_filter_id: Option<String>,
-    /// A price model: `flat`, `per_unit`, `package`, `graduated`, `volume` or
-    /// `percentage` (docs/pricing.md); decimals as strings or numbers.
-    #[serde(default)]
-    #[schema(value_type = tally_pricing::PriceModelDef, required = true, example = json!({"type": "volume", "tiers": [
-        {"up_to": "1000", "unit_amount": "2", "flat_amount": "0"},
-        {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]}))]
-    pub price: serde_json::Value,
-}
-
-/// A product as created or replaced.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "API calls", "type": "usage", "aggregator_id": "agg_…",
-    "currency": "EUR", "min_amount": null, "max_amount": "100000",
-    "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]}))]
-pub struct ProductRequest {
-    #[schema(value_type = crate::routes::wire::IdText, required = true)]
-    pub name: Option<String>,
-    /// `usage` (needs `aggregator_id`) or `fee`.
-    #[serde(rename = "type")]
-    #[schema(value_type = crate::routes::enums::ProductType, required = true)]
-    pub kind: Option<String>,
-    #[schema(value_type = Option<crate::routes::wire::IdText>)]
-    pub aggregator_id: Option<String>,
-    #[schema(value_type = crate::routes::wire::CurrencyCode, required = true)]
-    pub currency: Option<String>,
-    /// Minimum per period, minor units.
-    #[schema(value_type = Option<crate::routes::wire::AmountInput>)]
-    pub min_amount: Option<Decimal>,
-    /// Maximum per period, minor units.
-    #[schema(value_type = Option<crate::routes::wire::AmountInput>)]
-    pub max_amount: Option<Decimal>,
-    #[serde(default)]
-    #[schema(min_items = 1, required = true)]
-    pub price_groups: Vec<PriceGroupRequest>,
-    /// Update only: from when changed prices (groups or bounds) price periods,
-    /// by their start (ISO 8601; default now). A period keeps the version in
-    /// effect at its start.
-    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
-    pub effective_from: Option<String>,
-}
-
-impl From<ProductRequest> for ProductInput {
-    fn from(request: ProductRequest) -> Self {
-        ProductInput {
-            name: request.name,
-            kind: request.kind,
-            aggregator_id: request.aggregator_id,
-            currency: request.currency,
-            min_amount: request.min_amount,
-            max_amount: request.max_amount,
-            effective_from: request.effective_from,
-            price_groups: request
-                .price_groups
-                .into_iter()
-                .map(|group| PriceGroupInput {
-                    id: group.id,
-                    name: group.name,
-                    aggregator_filter_id: group.aggregator_filter_id,
-                    price: group.price,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// A price group.
@@ -198,16 +121,15 @@ fn view(product: Product) -> ApiResult<ProductView> {
 }
 
 /// Create a product with its price groups.
-#[utoipa::path(post, path = "/v1/products", tag = "products", request_body = ProductRequest,
+#[utoipa::path(post, path = "/v1/products", tag = "products", request_body = ProductInput,
     responses(
         (status = 201, description = "created", body = ProductView),
         (status = 400, description = "invalid product, every problem listed", body = ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(request): ApiJson<ProductRequest>,
+    ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<(StatusCode, axum::Json<ProductView>)> {
-    let input = ProductInput::from(request);
     let product = state.billing().create_product(&account, &input).await?;
     Ok((StatusCode::CREATED, axum::Json(view(product)?)))
 }
@@ -263,7 +185,7 @@ pub async fn get_product(
 
 /// Replace a product, price groups included.
 #[utoipa::path(put, path = "/v1/products/{id}", tag = "products", params(ProductPath),
-    request_body = ProductRequest,
+    request_body = ProductInput,
     responses(
         (status = 200, description = "the updated product", body = ProductView),
         (status = 400, description = "invalid product", body = ErrorBody),
@@ -272,9 +194,8 @@ pub async fn update_product(
     State(state): State<AppState>,
     Account(account): Account,
     ApiPath(path): ApiPath<ProductPath>,
-    ApiJson(request): ApiJson<ProductRequest>,
+    ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<axum::Json<ProductView>> {
-    let input = ProductInput::from(request);
     let product = state
         .billing()
         .update_product(&account, &path.id, &input)

@@ -2,9 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_billing::{BillingIntervalInput, Pagination, SubscriptionInput};
+use tally_billing::{Pagination, SubscriptionInput};
 use tally_store::Subscription;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,75 +27,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// `{"period": "days"|"weeks"|"months"|"years", "count": 1}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct BillingInterval {
     #[schema(value_type = crate::routes::enums::IntervalPeriod, required = true)]
     pub period: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
-    #[serde(default, deserialize_with = "integral")]
     pub count: Option<i64>,
-}
-
-/// An integer, also written `12.0`: JSON has one number type, and JSON
-/// Schema counts a number with no fraction as an integer.
-fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    use serde::de::Error;
-    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    if let Some(integer) = number.as_i64() {
-        return Ok(Some(integer));
-    }
-    match number.as_f64() {
-        // In range and without a fraction, the cast is exact.
-        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(Some(float as i64)),
-        _ => Err(D::Error::custom(format!(
-            "expected an integer, got {number}"
-        ))),
-    }
-}
-
-/// A subscription as created or replaced.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"customer_id": "cus_…", "product_ids": ["itm_…"],
-    "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1},
-    "tax_rate": "20", "currency": "EUR"}))]
-pub struct SubscriptionRequest {
-    /// `cus_` id or external id.
-    #[schema(value_type = crate::routes::wire::IdText, required = true)]
-    pub customer_id: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = crate::routes::wire::ProductIdList, required = true)]
-    pub product_ids: Vec<String>,
-    /// Periods are anchored on it.
-    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
-    pub starts_at: Option<String>,
-    pub billing_interval: Option<BillingInterval>,
-    /// Percent, as a string or a number.
-    #[schema(value_type = Option<crate::routes::wire::PercentInput>)]
-    pub tax_rate: Option<Decimal>,
-    #[schema(value_type = Option<crate::routes::wire::CurrencyCode>)]
-    pub currency: Option<String>,
-}
-
-impl From<SubscriptionRequest> for SubscriptionInput {
-    fn from(request: SubscriptionRequest) -> Self {
-        SubscriptionInput {
-            customer_id: request.customer_id,
-            product_ids: request.product_ids,
-            starts_at: request.starts_at,
-            billing_interval: request
-                .billing_interval
-                .map(|interval| BillingIntervalInput {
-                    period: interval.period,
-                    count: interval.count,
-                }),
-            tax_rate: request.tax_rate,
-            currency: request.currency,
-        }
-    }
 }
 
 /// A subscription.
@@ -137,16 +73,15 @@ impl From<Subscription> for SubscriptionView {
 
 /// Create a subscription.
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions",
-    request_body = SubscriptionRequest,
+    request_body = SubscriptionInput,
     responses(
         (status = 201, description = "created", body = SubscriptionView),
         (status = 400, description = "invalid subscription, every problem listed", body = ErrorBody)))]
 pub async fn create_subscription(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(request): ApiJson<SubscriptionRequest>,
+    ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> ApiResult<(StatusCode, axum::Json<SubscriptionView>)> {
-    let input = SubscriptionInput::from(request);
     let subscription = state
         .billing()
         .create_subscription(&account, &input)
@@ -219,7 +154,7 @@ pub async fn get_subscription(
 
 /// Replace a subscription.
 #[utoipa::path(put, path = "/v1/subscriptions/{id}", tag = "subscriptions",
-    params(SubscriptionPath), request_body = SubscriptionRequest,
+    params(SubscriptionPath), request_body = SubscriptionInput,
     responses(
         (status = 200, description = "the updated subscription", body = SubscriptionView),
         (status = 400, description = "invalid subscription", body = ErrorBody),
@@ -228,9 +163,8 @@ pub async fn update_subscription(
     State(state): State<AppState>,
     Account(account): Account,
     ApiPath(path): ApiPath<SubscriptionPath>,
-    ApiJson(request): ApiJson<SubscriptionRequest>,
+    ApiJson(input): ApiJson<SubscriptionInput>,
 ) -> ApiResult<axum::Json<SubscriptionView>> {
-    let input = SubscriptionInput::from(request);
     let subscription = state
         .billing()
         .update_subscription(&account, &path.id, &input)

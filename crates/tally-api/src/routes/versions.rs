@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::middleware::Account;
-use crate::routes::events::{DeleteEventsRequest, EventView};
+use crate::routes::events::EventView;
 use crate::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -99,20 +99,15 @@ pub struct PurgeEventsResponse {
 /// Erase every version of events by record ids, deleted or not: the way to
 /// remove personal data for good. Unlike `DELETE /v1/events`, nothing is kept:
 /// no read, as of any earlier time, sees them again.
-#[utoipa::path(post, path = "/v1/events/purge", tag = "events", request_body = DeleteEventsRequest,
+#[utoipa::path(post, path = "/v1/events/purge", tag = "events", request_body = DeleteEvents,
     responses(
         (status = 200, description = "how many events had any version", body = PurgeEventsResponse),
         (status = 400, description = "invalid request", body = ErrorBody)))]
 pub async fn purge_events(
     State(state): State<AppState>,
     Account(account): Account,
-    ApiJson(request): ApiJson<DeleteEventsRequest>,
+    ApiJson(request): ApiJson<DeleteEvents>,
 ) -> ApiResult<axum::Json<PurgeEventsResponse>> {
-    let request = DeleteEvents {
-        matching: request.matching,
-        event_type: request.event_type,
-        record_ids: request.record_ids,
-    };
     let purged = state.billing().purge_events(&account, &request).await?;
     Ok(axum::Json(PurgeEventsResponse { purged }))
 }

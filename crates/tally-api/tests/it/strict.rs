@@ -264,6 +264,12 @@ async fn a_wrong_type_names_the_field_and_the_expected_type_in_plain_words() {
             "/price_groups/3/name"
         ]
     );
+    // A body is an object: serde would read a struct from an array too.
+    for body in [json!([null, null]), json!("acme"), json!(null)] {
+        let problems = refused(&app, Method::POST, "/v1/customers", Some(body.clone())).await;
+        assert_eq!(problems[0].0, "", "{body}");
+        assert_eq!(problems[0].1, "invalid_value", "{body}");
+    }
 }
 
 #[tokio::test]

@@ -12,22 +12,30 @@ use crate::service::Billing;
 
 /// A customer as created or replaced (`PUT` semantics: an absent field is unset).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CustomerRequest, example = json!({"external_id": "acme-42", "name": "Acme", "type": "corporate", "currency": "EUR", "tax_rate": "20"})))]
+#[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     /// Unique in the account when set.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub external_id: Option<String>,
     /// A display name: non-blank, at most 255 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub name: Option<String>,
     /// `corporate` (default) or `person`; `automatically_created` is kept by an
     /// update of such a customer but cannot be chosen otherwise.
     #[serde(default, rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::CustomerType>))]
     pub customer_type: Option<String>,
     /// ISO 4217, stored upper case.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::CurrencyCode>))]
     pub currency: Option<String>,
     /// Percent, 0..=100; a JSON string or number.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::PercentInput>, example = "20"))]
     pub tax_rate: Option<Decimal>,
 }
 

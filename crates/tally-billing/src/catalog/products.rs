@@ -17,52 +17,68 @@ use crate::service::Billing;
 
 /// A product as created or replaced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ProductRequest, example = json!({"name": "API calls", "type": "usage", "aggregator_id": "agg_…", "currency": "EUR", "min_amount": null, "max_amount": "100000", "price_groups": [{"name": "all", "price": {"type": "per_unit", "unit_amount": "2"}}]})))]
+#[serde(deny_unknown_fields)]
 pub struct ProductInput {
     /// Required: non-blank, at most 255 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IdText, required = true))]
     pub name: Option<String>,
     /// `usage` (priced from an aggregator) or `fee` (flat, no aggregator).
     #[serde(default, rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::ProductType, required = true))]
     pub kind: Option<String>,
     /// Required for `usage`, refused for `fee`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub aggregator_id: Option<String>,
     /// Required: an ISO 4217 code; every price is in its minor unit.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::CurrencyCode, required = true))]
     pub currency: Option<String>,
     /// Whole minor units per period, JSON strings or numbers.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::AmountInput>))]
     pub min_amount: Option<Decimal>,
     /// Whole minor units per period: the product's total is capped to it by a
     /// `maximum_adjustment` line; at least `min_amount`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::AmountInput>))]
     pub max_amount: Option<Decimal>,
     /// At least one; each usage price group may bill one filter of the aggregator.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, required = true))]
     pub price_groups: Vec<PriceGroupInput>,
     /// Update only: from when changed prices price periods (by their start),
     /// in the forms events accept; default now. Ignored when the prices do
     /// not change; refused on create (the first version is in effect since
     /// always).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::TimestampParam>))]
     pub effective_from: Option<String>,
 }
 
 /// One price group. `price` is a price model definition (`{"type": "volume",
 /// "tiers": […]}`), validated by `tally-pricing`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PriceGroupRequest))]
+#[serde(deny_unknown_fields)]
 pub struct PriceGroupInput {
     /// On update, the id of a group of this product to keep; ignored on create.
     #[serde(default)]
     pub id: Option<String>,
     /// Required: non-blank, at most 255 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IdText, required = true))]
     pub name: Option<String>,
     /// A filter of the product's aggregator (`agf_…`).
     #[serde(default)]
     pub aggregator_filter_id: Option<String>,
     /// The price model as JSON; its problems are reported under `/price_groups/{i}/price`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = tally_pricing::PriceModelDef, required = true, example = json!({"type": "volume", "tiers": [{"up_to": "1000", "unit_amount": "2", "flat_amount": "0"}, {"up_to": null, "unit_amount": "1.5", "flat_amount": "500"}]})))]
     pub price: serde_json::Value,
 }
 

@@ -17,37 +17,70 @@ pub const MAX_INTERVAL_COUNT: i64 = 1000;
 
 /// A subscription as created or replaced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SubscriptionRequest, example = json!({"customer_id": "cus_…", "product_ids": ["itm_…"], "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1}, "tax_rate": "20", "currency": "EUR"})))]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionInput {
     /// A `cus_` id or an external id of an existing customer.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IdText, required = true))]
     pub customer_id: Option<String>,
     /// `itm_` ids of the products billed, at least one, each once, in invoice line order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::ProductIdList, required = true))]
     pub product_ids: Vec<String>,
     /// ISO 8601; default: now.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::TimestampParam>))]
     pub starts_at: Option<String>,
     /// Default: `{period: months, count: 1}`.
     #[serde(default)]
     pub billing_interval: Option<BillingIntervalInput>,
     /// Percent, 0..=100; absent: the customer's rate applies, else none.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::PercentInput>))]
     pub tax_rate: Option<Decimal>,
     /// Default: the products' currency. Every product, and the customer when it
     /// has one, must use it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::CurrencyCode>))]
     pub currency: Option<String>,
 }
 
 /// `{period: days|weeks|months|years, count: 1..=1000}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = BillingIntervalRequest))]
+#[serde(deny_unknown_fields)]
 pub struct BillingIntervalInput {
     /// `days`, `weeks`, `months` or `years`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IntervalPeriod, required = true))]
     pub period: Option<String>,
     /// How many of them make one period, at least 1.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub count: Option<i64>,
+}
+
+/// An integer, also written `12.0`: JSON has one number type, and JSON
+/// Schema counts a number with no fraction as an integer.
+fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(integer) = number.as_i64() {
+        return Ok(Some(integer));
+    }
+    match number.as_f64() {
+        // In range and without a fraction, the cast is exact.
+        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(Some(float as i64)),
+        _ => Err(D::Error::custom(format!(
+            "expected an integer, got {number}"
+        ))),
+    }
 }
 
 impl Billing {

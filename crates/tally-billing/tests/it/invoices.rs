@@ -112,20 +112,24 @@ pub async fn build(s: &Scenario) -> (Harness, String) {
     (h, subscription.id.to_string())
 }
 
-/// A product body with its aggregator key and filter names turned into ids.
+/// A product body with its aggregator key and filter names turned into ids
+/// (a product input takes no other field).
 fn resolve(body: &Value, aggregators: &serde_json::Map<String, Value>) -> Value {
     let mut body = body.clone();
     let Some(key) = body
-        .get("aggregator")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+        .as_object_mut()
+        .and_then(|object| object.remove("aggregator"))
+        .and_then(|key| key.as_str().map(str::to_owned))
     else {
         return body;
     };
     let aggregator = &aggregators[&key];
     body["aggregator_id"] = aggregator["id"].clone();
     for group in body["price_groups"].as_array_mut().unwrap() {
-        if let Some(name) = group.get("filter").and_then(Value::as_str) {
+        let filter = group
+            .as_object_mut()
+            .and_then(|group| group.remove("filter"));
+        if let Some(name) = filter.as_ref().and_then(Value::as_str) {
             let filter = aggregator["filters"]
                 .as_array()
                 .unwrap()
