@@ -60,7 +60,9 @@ def filter_body(ctx, body):
     # the documented example rather than random text.
     if operation == "formula" and body.get("formula") != FORMULA_EXAMPLE:
         return False
-    trees = [body.get("where")] + [f.get("where") for f in body.get("filters") or [] if isinstance(f, dict)]
+    filters = body.get("filters")
+    filters = filters if isinstance(filters, list) else []
+    trees = [body.get("where")] + [f.get("where") for f in filters if isinstance(f, dict)]
     return all(_tree_ok(tree) for tree in trees)
 
 
@@ -69,14 +71,16 @@ def _product_ok(body):
     last one alone open; a package holds something; a floor under its cap."""
     if body.get("type") == "usage" and body.get("aggregator_id") is None:
         return False
+    groups = body.get("price_groups")
+    groups = groups if isinstance(groups, list) else []
     if body.get("type") == "fee" and (
         body.get("aggregator_id") is not None
-        or any(isinstance(g, dict) and g.get("aggregator_filter_id") is not None for g in body.get("price_groups") or [])
+        or any(isinstance(g, dict) and g.get("aggregator_filter_id") is not None for g in groups)
     ):
         return False
     if not _ordered(body.get("min_amount"), body.get("max_amount")):
         return False
-    for group in body.get("price_groups") or []:
+    for group in groups:
         price = group.get("price") if isinstance(group, dict) else None
         if not isinstance(price, dict):
             continue
@@ -118,7 +122,8 @@ def _ordered(low, high):
 def _tree_ok(tree):
     if not isinstance(tree, dict):
         return True
-    for field in tree.get("fields") or []:
+    fields = tree.get("fields")
+    for field in fields if isinstance(fields, list) else []:
         if not isinstance(field, dict):
             continue
         if "conditional" in field:
@@ -156,6 +161,8 @@ def _instant(text):
     """Comparable form of a date, a date-time or epoch milliseconds."""
     from datetime import datetime, timezone
 
+    if not isinstance(text, str):
+        return None
     if text.isdigit():
         return int(text)
     if len(text) == 10:

@@ -61,8 +61,14 @@ fn main() -> ExitCode {
         Command::Settings(args) => commands::settings::run(&args),
     };
     result.unwrap_or_else(|error| {
+        // A use case's failure carries the code the API would answer with.
+        let code = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<tally_billing::BillingError>())
+            .map(|failure| format!(" [{}]", failure.code()))
+            .unwrap_or_default();
         // Writing to a closed stderr must not panic, as eprintln! would.
-        let _ = writeln!(std::io::stderr(), "error: {error:#}");
+        let _ = writeln!(std::io::stderr(), "error{code}: {error:#}");
         ExitCode::from(EXIT_FAILURE_TO_RUN)
     })
 }

@@ -247,5 +247,7 @@ fn keys_and_settings_from_the_command_line() {
     assert_ne!(unknown.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(stderr.contains("pii_polcy"), "{stderr}");
+    // The code the API would answer with, from the one table.
+    assert!(stderr.starts_with("error [invalid_request]: "), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

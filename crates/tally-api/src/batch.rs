@@ -26,6 +26,15 @@ pub const OFF_THREAD_BYTES: usize = 1024 * 1024;
 /// Chunks received and not yet parsed: a bound on what a slow parse holds.
 const CHUNKS_IN_FLIGHT: usize = 8;
 
+/// Streamed parses at once. Each holds a thread of the blocking pool for as
+/// long as its client takes to send the body, so slow uploads must not be
+/// able to take the whole pool (512 threads) from every other blocking task;
+/// the ones after these wait for a place.
+const STREAMED_PARSES: usize = 64;
+
+static STREAMED_PARSE_PLACES: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(STREAMED_PARSES);
+
 /// The events of a batch body of at most `limit` bytes (a larger one is a
 /// `413 payload_too_large`), at most [`MAX_BATCH_EVENTS`] of them.
 /// `content_length` is the body's exact length, when it is known.
@@ -34,22 +43,17 @@ pub async fn read_batch_body(
     content_length: Option<u64>,
     limit: usize,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large");
     match content_length {
-        Some(length) if length > limit as u64 => Err(too_large()),
+        Some(length) if length > limit as u64 => Err(ApiError::payload_too_large()),
         Some(length) if length <= OFF_THREAD_BYTES as u64 => {
             let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit))
                 .await
-                .map_err(|_| unreadable())?
+                .map_err(|_| ApiError::unreadable_body())?
                 .to_bytes();
             parse_batch(&bytes)
         }
         _ => parse_while_arriving(body, limit).await,
     }
-}
-
-fn unreadable() -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
 }
 
 /// Feeds the body's chunks to a parse on the blocking pool, through a
@@ -58,6 +62,10 @@ async fn parse_while_arriving(
     body: Body,
     limit: usize,
 ) -> Result<Vec<serde_json::Value>, ApiError> {
+    let _place = STREAMED_PARSE_PLACES
+        .acquire()
+        .await
+        .map_err(|error| ApiError::internal(format!("batch parse places closed: {error}")))?;
     let (chunks, received) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
     let parse = tokio::task::spawn_blocking(move || {
         parse_batch_from(io::BufReader::new(ChunkReader {
@@ -68,7 +76,16 @@ async fn parse_while_arriving(
     let mut stream = body.into_data_stream();
     let mut total = 0_usize;
     let mut over_limit = false;
-    while let Some(chunk) = stream.next().await {
+    loop {
+        // The parse may have its answer while the client still sends: then
+        // the next chunk is not waited for.
+        let chunk = tokio::select! {
+            chunk = stream.next() => chunk,
+            () = chunks.closed() => None,
+        };
+        let Some(chunk) = chunk else {
+            break;
+        };
         let chunk = chunk.map_err(io::Error::other);
         if let Ok(bytes) = &chunk {
             total = total.saturating_add(bytes.len());
@@ -88,10 +105,7 @@ async fn parse_while_arriving(
         .await
         .map_err(|error| ApiError::internal(format!("batch parse failed: {error}")))?;
     if over_limit {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "request body is too large",
-        ));
+        return Err(ApiError::payload_too_large());
     }
     parsed
 }
@@ -132,7 +146,7 @@ fn parse_batch_from(reader: impl Read) -> Result<Vec<serde_json::Value>, ApiErro
     match parsed {
         Ok(events) => Ok(events),
         Err(_) if seen > MAX_BATCH_EVENTS => Err(too_large().into()),
-        Err(error) if error.is_io() => Err(unreadable()),
+        Err(error) if error.is_io() => Err(ApiError::unreadable_body()),
         Err(error) if error.is_syntax() || error.is_eof() => Err(ApiError::new(
             ErrorCode::MalformedJson,
             format!("malformed json: {error}"),

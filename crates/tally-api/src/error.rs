@@ -78,8 +78,9 @@ pub struct ErrorBody {
     pub message: String,
     /// The stable code of the failure (`invalid_request`, `not_found`, …).
     pub code: String,
-    /// Every problem found, for `invalid_request` (and the `malformed_json` of an
-    /// event body); else empty.
+    /// Every problem found: for `invalid_request`, a `not_found` named by the
+    /// body or the query, a `conflict` on a unique field, and the
+    /// `malformed_json` of an event body; else empty.
     pub errors: Vec<FieldError>,
 }
 
@@ -154,6 +155,24 @@ impl ApiError {
                 format!("ingestion queue full, retry after {secs}s"),
             )
         }
+    }
+
+    /// A 413: the body is over the route's limit.
+    pub fn payload_too_large() -> Self {
+        Self::new(ErrorCode::PayloadTooLarge, "request body is too large")
+    }
+
+    /// A 415: the body is not JSON.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a body with content-type application/json",
+        )
+    }
+
+    /// A 400: the body could not be read (the client stopped sending).
+    pub fn unreadable_body() -> Self {
+        Self::new(ErrorCode::InvalidRequest, "cannot read the request body")
     }
 
     /// Replaces the problems listed in the body.

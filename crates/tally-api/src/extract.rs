@@ -27,20 +27,30 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
-        let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if !starts_an_object {
-            // The parse as an object says why: not JSON, or another type.
-            return Err(
-                match parse_json::<serde_json::Map<String, serde_json::Value>>(&bytes) {
-                    Err(error) => error,
-                    Ok(_) => ApiError::invalid(
-                        "the request body does not have the expected shape",
-                        vec![FieldError::new("", "invalid_value", "expected an object")],
-                    ),
-                },
-            );
-        }
+        require_an_object(&bytes)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Refuses a body that is not a JSON object: `malformed_json` when it is not
+/// JSON, else `invalid_type` at `""` (as an event body's own check says).
+pub(crate) fn require_an_object(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Err(error) => Err(ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("malformed json: {error}"),
+        )),
+        Ok(_) => Err(ApiError::invalid(
+            "the request body does not have the expected shape",
+            vec![FieldError::new(
+                "",
+                "invalid_type",
+                "the body must be a JSON object",
+            )],
+        )),
     }
 }
 
@@ -54,10 +64,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "expected a body with content-type application/json",
-            ));
+            return Err(ApiError::unsupported_media_type());
         }
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         Ok(JsonBytes(bytes))
@@ -76,9 +83,9 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+                ApiError::payload_too_large()
             } else {
-                ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
+                ApiError::unreadable_body()
             }
         })?;
         Ok(RawBody(bytes))
@@ -111,6 +118,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Most problems one body reports: past it, the rest can wait for the next try.
 const MAX_SHAPE_PROBLEMS: usize = 50;
 
+/// Largest body whose problems are all looked for (each costs a read of it).
+const MAX_REREAD_BYTES: usize = 64 * 1024;
+
 /// Every shape problem of a body at once: after each one, the offending value
 /// is taken out (an object's key or an array's item) and the body read again,
 /// until it reads or nothing more can be taken out. Paths are reported as
@@ -124,19 +134,30 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     };
     let mut problems: Vec<FieldError> = Vec::new();
     let mut removed_items: Vec<(String, usize)> = Vec::new();
-    while problems.len() < MAX_SHAPE_PROBLEMS {
+    // Each round reads the whole body again: a large one reports its first
+    // problem only, so that a bad body cannot cost many parses of a megabyte.
+    let rounds = if bytes.len() <= MAX_REREAD_BYTES {
+        MAX_SHAPE_PROBLEMS
+    } else {
+        1
+    };
+    for _ in 0..rounds {
         let Err(error) = serde_path_to_error::deserialize::<_, T>(&value) else {
             break;
         };
         let mut problem = shape_problem(&error);
         let current_path = problem.path.clone();
         problem.path = as_sent(&current_path, &removed_items);
-        // A value taken out and now missing is the problem already reported.
-        if problems.iter().any(|known| known.path == problem.path) {
-            break;
+        // A value taken out and now missing is the problem already reported:
+        // the object holding it goes instead, so the rest can still be read.
+        let reported = problems.iter().any(|known| known.path == problem.path);
+        let taken_out = match current_path.rsplit_once('/') {
+            Some((holder, _)) if reported => take_out(&mut value, holder, &mut removed_items),
+            _ => take_out(&mut value, &current_path, &mut removed_items),
+        };
+        if !reported {
+            problems.push(problem);
         }
-        let taken_out = take_out(&mut value, &current_path, &mut removed_items);
-        problems.push(problem);
         if !taken_out {
             break;
         }
@@ -504,6 +525,29 @@ mod tests {
             .map(|e| (e.path.as_str(), e.code.as_str()))
             .collect();
         assert_eq!(found, [("/name", "invalid_value"), ("/limit", "required")]);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Filters {
+        filters: Vec<Named>,
+        limit: Option<u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Named {
+        name: String,
+    }
+
+    #[test]
+    fn a_required_field_of_an_item_does_not_hide_the_next_items() {
+        let body = br#"{"filters": [{"name": 5}, {"name": "ok"}, {"name": 6}], "limit": "x"}"#;
+        let error = parse_json::<Filters>(body).err().map(|e| e.body());
+        let body = error.unwrap_or_else(|| panic!("expected an error"));
+        let mut paths: Vec<&str> = body.errors.iter().map(|e| e.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["/filters/0/name", "/filters/2/name", "/limit"]);
     }
 
     #[test]

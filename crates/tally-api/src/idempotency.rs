@@ -130,9 +130,9 @@ async fn read_body(body: Body, state: &AppState) -> Result<Bytes, ApiError> {
         let too_large = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+            ApiError::payload_too_large()
         } else {
-            ApiError::new(ErrorCode::InvalidRequest, "cannot read the request body")
+            ApiError::unreadable_body()
         }
     })
 }

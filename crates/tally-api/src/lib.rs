@@ -116,14 +116,14 @@ impl Modify for BearerAuth {
 }
 
 /// The authenticated routes, registered with their OpenAPI operations.
-fn v1_routes(config: &ApiConfig) -> OpenApiRouter<AppState> {
-    routes::v1(config)
+fn v1_routes() -> OpenApiRouter<AppState> {
+    routes::v1()
 }
 
 /// The OpenAPI 3.1 document of every route [`router`] serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(v1_routes(&ApiConfig::default()))
+        .merge(v1_routes())
         .merge(routes::system::routes())
         .split_for_parts();
     idempotency::document(&mut api);
@@ -250,7 +250,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 /// under a key), `/healthz`, `/metrics`,
 /// `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let (v1, _) = v1_routes(state.config()).split_for_parts();
+    let (v1, _) = v1_routes().split_for_parts();
     // Layers added later run first: authentication, then idempotency keys
     // (scoped by the account authentication found).
     let v1 = v1

@@ -98,6 +98,18 @@ impl Billing {
                 ),
             );
         }
+        // A new skew fits a signed 64-bit integer, as every JSON reader can
+        // take it (stored settings beyond it, from before, still load).
+        let skew = patch
+            .get("max_future_skew_ms")
+            .and_then(serde_json::Value::as_u64);
+        if skew.is_some_and(|ms| i64::try_from(ms).is_err()) {
+            problems.push(
+                "/max_future_skew_ms",
+                "out_of_range",
+                "must be at most 9223372036854775807 milliseconds",
+            );
+        }
         problems.finish()?;
         let stored = self.store.get_account(account).await?;
         let mut merged = match stored.settings {

@@ -372,6 +372,36 @@ mod tests {
         assert_eq!(corrupt.code(), ErrorCode::Internal);
     }
 
+    /// Every variant's place in `ALL`: the match is exhaustive, so a new
+    /// variant does not compile until it is given one.
+    fn place(code: ErrorCode) -> usize {
+        match code {
+            ErrorCode::InvalidRequest => 0,
+            ErrorCode::EvaluationFailed => 1,
+            ErrorCode::NotFound => 2,
+            ErrorCode::Conflict => 3,
+            ErrorCode::Overloaded => 4,
+            ErrorCode::Unavailable => 5,
+            ErrorCode::Internal => 6,
+            ErrorCode::MalformedJson => 7,
+            ErrorCode::Unauthorized => 8,
+            ErrorCode::RouteNotFound => 9,
+            ErrorCode::MethodNotAllowed => 10,
+            ErrorCode::IdempotencyKeyInFlight => 11,
+            ErrorCode::IdempotencyKeyReused => 12,
+            ErrorCode::PayloadTooLarge => 13,
+            ErrorCode::UnsupportedMediaType => 14,
+            ErrorCode::RateLimited => 15,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_code_once() {
+        for (index, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(place(*code), index, "{code:?}");
+        }
+    }
+
     #[test]
     fn every_code_has_a_distinct_wire_name() {
         let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();

@@ -139,6 +139,22 @@ impl PartialSchema for IdText {
 
 impl ToSchema for IdText {}
 
+/// A name or an external id: 1 to 255 characters, not all blank.
+pub struct NameText;
+
+impl PartialSchema for NameText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[^\\x00]*[^\\x00\\s][^\\x00]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for NameText {}
+
 /// A record's id: a string of 1 to 255 characters or an integer.
 pub struct RecordIdInput;
 

@@ -28,8 +28,10 @@ fn map_database_error(db: &dyn DatabaseError) -> StoreError {
         ErrorKind::UniqueViolation => StoreError::conflict(entity, conflict_reason(db)),
         // Only api_keys references another table: its account.
         ErrorKind::ForeignKeyViolation => StoreError::not_found("account"),
+        // The database's own words stay in the log of the 400's cause, never in
+        // the answer: the message says what kind of value was refused.
         ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
-            StoreError::InvalidInput(db.message().to_owned())
+            StoreError::InvalidInput(format!("a value breaks a rule of the {entity} table"))
         }
         _ => map_sqlstate(db),
     }
@@ -43,8 +45,11 @@ fn map_sqlstate(db: &dyn DatabaseError) -> StoreError {
         // Connection exceptions, insufficient resources, operator intervention
         // (shutdown, cancelled), serialization failures and deadlocks.
         "08" | "53" | "57" | "40" => StoreError::Unavailable(message),
-        // Data exceptions: a value the column cannot hold.
-        "22" => StoreError::InvalidInput(message),
+        // Data exceptions: a value the column cannot hold. The database's own
+        // message (which may quote the value) stays out of the answer.
+        "22" => StoreError::InvalidInput(format!(
+            "a value the database cannot store (SQLSTATE {code})"
+        )),
         _ => StoreError::Internal(format!("{code}: {message}")),
     }
 }

@@ -7,22 +7,23 @@ use tally_billing::readers::UsageWarning;
 use tally_billing::{BatchOutcome, DeleteEvents, EventFilter, IngestedEvent, Pagination};
 use tally_store::StoredEvent;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode, FieldError};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::extract::{ApiJson, ApiQuery, JsonBytes};
 use crate::middleware::Account;
 use crate::page::Paginated;
 use crate::routes::page_request;
 use crate::state::AppState;
 
-pub fn routes(batch_body_limit: usize) -> OpenApiRouter<AppState> {
-    let batch = routes!(ingest_batch);
+/// The batch route reads its body itself, under `batch_body_limit_bytes`
+/// (crate::batch), so it needs no body-limit layer.
+pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(ingest_event))
         .routes(routes!(list_events, delete_events))
-        .routes(batch.layer(axum::extract::DefaultBodyLimit::max(batch_body_limit)))
+        .routes(routes!(ingest_batch))
 }
 
 /// A usage event as sent (docs/events.md); validated by the engine, every problem
@@ -205,10 +206,7 @@ pub async fn ingest_batch(
     request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, axum::Json<BatchResponse>)> {
     if !crate::extract::is_json(request.headers()) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected a body with content-type application/json",
-        ));
+        return Err(ApiError::unsupported_media_type());
     }
     // The body's exact length when known (a `Content-Length`, or a body
     // built in process).

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, RawBody, is_json, parse_json};
 use crate::middleware::Account;
 use crate::page::Paginated;
@@ -222,12 +222,13 @@ fn create_request(headers: &HeaderMap, body: &Bytes) -> ApiResult<Option<Timesta
         return Ok(None);
     }
     if !is_json(headers) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected a body with content-type application/json",
-        ));
+        return Err(ApiError::unsupported_media_type());
     }
-    // `null` reads as no body, as the document's optional body allows.
+    // `null` reads as no body, as the document's optional body allows; any
+    // other body is an object.
+    if body.trim_ascii() != b"null" {
+        crate::extract::require_an_object(body)?;
+    }
     let request: Option<CreateInvoiceRequest> = parse_json(body)?;
     let Some(text) = request.and_then(|request| request.at) else {
         return Ok(None);

@@ -25,12 +25,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::state::{ApiConfig, AppState};
+use crate::state::AppState;
 
 /// Every authenticated route.
-pub fn v1(config: &ApiConfig) -> OpenApiRouter<AppState> {
+pub fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(events::routes(config.batch_body_limit_bytes))
+        .merge(events::routes())
         .merge(versions::routes())
         .merge(prices::routes())
         .merge(customers::routes())

@@ -111,8 +111,8 @@ impl From<Calculation> for CalculationView {
     params(PriceParams), request_body = EventInput,
     responses(
         (status = 200, description = "event prices simulated", body = CalculationView),
-        (status = 400, description = "invalid event or unknown customer", body = ErrorBody),
-        (status = 404, description = "unknown product or subscription", body = ErrorBody)))]
+        (status = 400, description = "invalid event", body = ErrorBody),
+        (status = 404, description = "unknown customer, product or subscription", body = ErrorBody)))]
 pub async fn simulate_prices(
     State(state): State<AppState>,
     Account(account): Account,

@@ -183,8 +183,8 @@ pub struct AggregatorUsageQuery {
     /// ISO 8601, exclusive; after `start_date`.
     #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
-    /// Only this filter's events (`agf_…`); a 400 when it is not one of the
-    /// aggregator's.
+    /// Only this filter's events (`agf_…`); a 404 (`unknown_filter`) when it
+    /// is not one of the aggregator's.
     pub aggregator_filter_id: Option<String>,
 }
 

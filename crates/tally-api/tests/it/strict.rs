@@ -268,7 +268,7 @@ async fn a_wrong_type_names_the_field_and_the_expected_type_in_plain_words() {
     for body in [json!([null, null]), json!("acme"), json!(null)] {
         let problems = refused(&app, Method::POST, "/v1/customers", Some(body.clone())).await;
         assert_eq!(problems[0].0, "", "{body}");
-        assert_eq!(problems[0].1, "invalid_value", "{body}");
+        assert_eq!(problems[0].1, "invalid_type", "{body}");
     }
 }
 
@@ -322,6 +322,16 @@ async fn settings_are_read_and_changed_over_the_api() {
     )
     .await;
     assert_eq!(bad_value.len(), 2, "{bad_value:?}");
+    let beyond = json!({"max_future_skew_ms": u64::MAX});
+    let beyond = refused(&app, Method::PATCH, "/v1/settings", Some(beyond)).await;
+    assert_eq!(beyond[0].1, "out_of_range", "{beyond:?}");
+    let whole = json!({"max_future_skew_ms": 3_600_000.0});
+    let whole = app.call(Method::PATCH, "/v1/settings", Some(whole)).await;
+    assert_eq!(
+        whole.json["max_future_skew_ms"], 3_600_000,
+        "{}",
+        whole.text
+    );
     // null puts a setting back to its default.
     let reset = app
         .call(

@@ -18,11 +18,11 @@ use crate::service::Billing;
 pub struct CustomerInput {
     /// Unique in the account when set.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::NameText>))]
     pub external_id: Option<String>,
     /// A display name: non-blank, at most 255 characters.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::NameText>))]
     pub name: Option<String>,
     /// `corporate` (default) or `person`; `automatically_created` is kept by an
     /// update of such a customer but cannot be chosen otherwise.

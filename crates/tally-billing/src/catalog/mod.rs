@@ -49,11 +49,18 @@ pub(crate) fn check_name(name: Option<&str>, path: &str, problems: &mut Problems
     }
 }
 
-/// An optional text: non-blank, at most 255 characters.
+/// An optional text: non-blank, at most 255 characters, without U+0000
+/// (no backend stores it: PostgreSQL refuses it in text).
 pub(crate) fn check_optional_text(text: &str, path: &str, problems: &mut Problems) {
     if text.trim().is_empty() {
         problems.push(path, "empty", "must not be empty");
     } else if text.chars().count() > MAX_NAME_CHARS {
         problems.push(path, "too_long", "must be at most 255 characters");
+    } else if text.contains('\0') {
+        problems.push(
+            path,
+            "invalid_characters",
+            "must not contain the NUL character (U+0000)",
+        );
     }
 }

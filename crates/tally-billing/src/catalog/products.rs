@@ -23,7 +23,7 @@ use crate::service::Billing;
 pub struct ProductInput {
     /// Required: non-blank, at most 255 characters.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IdText, required = true))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::NameText, required = true))]
     pub name: Option<String>,
     /// `usage` (priced from an aggregator) or `fee` (flat, no aggregator).
     #[serde(default, rename = "type")]
@@ -71,7 +71,7 @@ pub struct PriceGroupInput {
     pub id: Option<String>,
     /// Required: non-blank, at most 255 characters.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IdText, required = true))]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::NameText, required = true))]
     pub name: Option<String>,
     /// A filter of the product's aggregator (`agf_…`).
     #[serde(default)]

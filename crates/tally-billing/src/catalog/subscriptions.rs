@@ -58,26 +58,23 @@ pub struct BillingIntervalInput {
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::IntervalPeriod, required = true))]
     pub period: Option<String>,
     /// How many of them make one period, at least 1.
-    #[serde(default, deserialize_with = "integral")]
+    #[serde(default, deserialize_with = "deserialize_integral")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub count: Option<i64>,
 }
 
-/// An integer, also written `12.0`: JSON has one number type, and JSON
-/// Schema counts a number with no fraction as an integer.
-fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+/// An optional integer, also written `12.0` (`crate::input::integral`).
+fn deserialize_integral<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
     use serde::Deserialize;
     use serde::de::Error;
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
-    if let Some(integer) = number.as_i64() {
-        return Ok(Some(integer));
-    }
-    match number.as_f64() {
-        // In range and without a fraction, the cast is exact.
-        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(Some(float as i64)),
-        _ => Err(D::Error::custom(format!(
+    match crate::input::integral(&number) {
+        Some(integer) => Ok(Some(integer)),
+        None => Err(D::Error::custom(format!(
             "expected an integer, got {number}"
         ))),
     }
