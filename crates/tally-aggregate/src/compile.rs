@@ -64,6 +64,8 @@ impl Aggregator {
         let mut errors = Errors::default();
         if def.name.trim().is_empty() {
             errors.push("/name", ErrorCode::MissingName, "name must not be empty");
+        } else if !storable_name(&def.name) {
+            errors.push("/name", ErrorCode::InvalidName, INVALID_NAME);
         }
         let event_type = EventType::parse(&def.event_type)
             .map_err(|e| errors.push("/event_type", ErrorCode::InvalidEventType, e.to_string()))
@@ -213,6 +215,12 @@ fn compile_filters(defs: &[AggregatorFilterDef], errors: &mut Errors) -> Vec<Nam
                 ErrorCode::MissingFilterName,
                 message,
             );
+        } else if !storable_name(&def.name) {
+            errors.push(
+                &format!("{path}/name"),
+                ErrorCode::InvalidName,
+                INVALID_NAME,
+            );
         }
         let where_path = format!("{path}/where");
         if let Some(filter) = compile_where(def.where_.as_ref(), &where_path, errors) {
@@ -247,4 +255,15 @@ fn check_exposed_keys(keys: Option<&[String]>, errors: &mut Errors) {
             errors.push(&path, ErrorCode::InvalidExposedKey, message);
         }
     }
+}
+
+/// Longest aggregator or filter name, in characters.
+const MAX_NAME_CHARS: usize = 255;
+
+const INVALID_NAME: &str = "name must be at most 255 characters, without U+0000";
+
+/// A name every store keeps as sent: bounded, and without U+0000, which
+/// PostgreSQL cannot hold in text.
+fn storable_name(name: &str) -> bool {
+    name.chars().count() <= MAX_NAME_CHARS && !name.contains('\0')
 }

@@ -48,6 +48,9 @@ pub enum ErrorCode {
     // aggregators
     /// `missing_name`: the aggregator's `name` is empty.
     MissingName,
+    /// `invalid_name`: the aggregator's or a filter's `name` is over 255
+    /// characters or holds U+0000 (PostgreSQL cannot store it).
+    InvalidName,
     /// `invalid_event_type`: `event_type` breaks the event type rules.
     InvalidEventType,
     /// `unknown_operation`: `operation` is not one of [`crate::Operation::ALL`].
@@ -100,6 +103,7 @@ impl ErrorCode {
             ValueNotAList => "value_not_a_list",
             InvalidValue => "invalid_value",
             MissingName => "missing_name",
+            InvalidName => "invalid_name",
             InvalidEventType => "invalid_event_type",
             UnknownOperation => "unknown_operation",
             UnknownType => "unknown_type",

@@ -35,6 +35,28 @@ fn a_broken_aggregator_reports_every_problem() {
 }
 
 #[test]
+fn names_are_bounded_and_storable() {
+    let long = "n".repeat(256);
+    let found: Vec<(String, String)> = errors(json!({
+        "name": long, "event_type": "api_call", "operation": "count",
+        "filters": [{"id": "agf_1", "name": "a\u{0}b"}]
+    }))
+    .into_iter()
+    .map(|error| (error.path, error.code.as_str().to_owned()))
+    .collect();
+    assert_eq!(
+        found,
+        [
+            ("/name".to_owned(), "invalid_name".to_owned()),
+            ("/filters/0/name".to_owned(), "invalid_name".to_owned()),
+        ]
+    );
+    let longest = "n".repeat(255);
+    let fits = def(json!({"name": longest, "event_type": "api_call", "operation": "count"}));
+    assert!(Aggregator::compile(&fits).is_ok());
+}
+
+#[test]
 fn operands_that_do_not_fit_the_operation() {
     insta::assert_json_snapshot!(errors(json!({
         "name": "a", "event_type": "api_call", "operation": "count", "property": "x"

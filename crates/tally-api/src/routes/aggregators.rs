@@ -33,7 +33,7 @@ pub struct AggregatorFilter {
     /// Assigned on creation; send it back on update to keep the filter.
     #[serde(default)]
     pub id: Option<String>,
-    #[schema(value_type = crate::routes::wire::IdText)]
+    #[schema(value_type = crate::routes::wire::NameText)]
     pub name: String,
     /// A `where` tree, or null for every event of the aggregator.
     #[serde(rename = "where", default)]
@@ -50,7 +50,7 @@ pub struct AggregatorFilter {
     "filters": [{"name": "verified", "where": {"conditional": "and",
         "fields": [{"property": "isVerified", "operator": "equals", "value": true}]}}]}))]
 pub struct AggregatorRequest {
-    #[schema(value_type = crate::routes::wire::IdText, required = true)]
+    #[schema(value_type = crate::routes::wire::NameText, required = true)]
     pub name: Option<String>,
     #[schema(value_type = crate::routes::wire::EventTypeText, required = true)]
     pub event_type: Option<String>,
