@@ -17,6 +17,7 @@
 //! stopped early.
 
 mod csv_map;
+mod csv_rows;
 mod rejects;
 mod sink;
 mod source;
@@ -100,10 +101,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let (sink, destination) = open_sink(args).await?;
-        let options = match format {
+        let rejects = rejects_path(args);
+        // A resume keeps the rejects file's first bytes: it must be the same file.
+        let reading = match format {
             Format::Ndjson => "ndjson".to_owned(),
             Format::Csv => format!("csv {}", spec.describe()),
         };
+        let options = format!("{reading} rejects {}", rejects.display());
         let state = match &input {
             Input::File(path) => Some(StateFile::new(path, &options, &destination)?),
             Input::Stdin => None,
@@ -119,7 +123,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let mut import = Import {
             sink,
             state,
-            rejects: RejectsFile::start(&rejects_path(args), start.rejects_len)?,
+            rejects: RejectsFile::start(&rejects, start.rejects_len)?,
             progress: start,
             bar: progress_bar(&input),
             stop_after_batches: args.stop_after_batches,
@@ -230,6 +234,12 @@ impl Import {
         } = batch;
         if !events.is_empty() {
             let answer = self.sink.send(&events).await?;
+            ensure!(
+                answer.outcomes.len() + answer.refused.len() == events.len(),
+                "the answer accounts for {} events of a batch of {}",
+                answer.outcomes.len() + answer.refused.len(),
+                events.len()
+            );
             for outcome in &answer.outcomes {
                 self.progress.counts.accept(outcome);
             }
@@ -269,6 +279,7 @@ impl Import {
     /// An error that stopped the import, with where it stopped when a later
     /// run can go on from there.
     fn stopped(&self, error: anyhow::Error) -> anyhow::Error {
+        self.bar.abandon();
         match &self.state {
             Some(state) if self.progress.at.line > 0 => error.context(format!(
                 "import stopped after line {}; the same command goes on from there ({})",

@@ -107,7 +107,8 @@ impl RejectsFile {
         Ok(rejects)
     }
 
-    /// Appends `rejects` and flushes them to the file.
+    /// Appends `rejects` and syncs them to the disk, before the state file
+    /// records the new length.
     pub fn write(&mut self, rejects: &[Reject]) -> anyhow::Result<()> {
         if rejects.is_empty() {
             return Ok(());
@@ -125,6 +126,7 @@ impl RejectsFile {
             ),
         };
         file.write_all(text.as_bytes()).with_context(cannot)?;
+        file.sync_data().with_context(cannot)?;
         self.len += text.len() as u64;
         Ok(())
     }

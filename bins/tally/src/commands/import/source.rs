@@ -1,22 +1,24 @@
 //! The input, read in batches on a thread of its own, so that parsing the next
 //! batch overlaps storing or sending the previous one.
 //!
-//! A line that cannot become an event (not JSON, too large, a CSV row of the
-//! wrong width) is refused here; every other event is sent as it is, and the
-//! store or the server validates it. Positions are counted in bytes and lines
-//! from the start of the file, so a resumed import reports the same line
-//! numbers as a whole one.
+//! A line that cannot become an event (not JSON, too large; a CSV row of the
+//! wrong width, too large or not UTF-8) is refused here; every other event is
+//! sent as it is, and the store or the server validates it. Positions are
+//! counted in bytes and lines from the start of the file and always fall
+//! between two lines, so a resumed import starts exactly where the last
+//! acknowledged batch ended and reports the same line numbers as a whole one.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde_json::Value;
 use tally_event::{MAX_EVENT_BYTES, Timestamp, ValidationConfig, parse_event_bytes};
 use tokio::sync::mpsc;
 
 use super::csv_map::{MapSpec, Mapping};
+use super::csv_rows::{CsvRows, Row};
 use super::rejects::{Problem, Reject};
 use crate::commands::validate::read_line;
 
@@ -53,16 +55,19 @@ impl Input {
         }
     }
 
-    /// The input from `offset` on.
-    fn open_at(&self, offset: u64) -> anyhow::Result<Box<dyn Read + Send>> {
+    /// The input from `offset` on, buffered.
+    fn open_at(&self, offset: u64) -> anyhow::Result<Box<dyn BufRead + Send>> {
         match self {
-            Input::Stdin => Ok(Box::new(io::stdin())),
+            Input::Stdin => Ok(Box::new(BufReader::with_capacity(
+                BUFFER_BYTES,
+                io::stdin(),
+            ))),
             Input::File(path) => {
                 let mut file =
                     File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
                 file.seek(SeekFrom::Start(offset))
                     .with_context(|| format!("cannot seek in {}", path.display()))?;
-                Ok(Box::new(file))
+                Ok(Box::new(BufReader::with_capacity(BUFFER_BYTES, file)))
             }
         }
     }
@@ -76,19 +81,20 @@ pub enum Reader {
         line: Vec<u8>,
     },
     Csv {
-        input: csv::Reader<Box<dyn Read + Send>>,
-        /// Where `input` started in the file: its positions are relative.
-        base: Checkpoint,
+        // Boxed: the parser's tables are large next to the NDJSON variant.
+        rows: Box<CsvRows<Box<dyn BufRead + Send>>>,
         width: usize,
         mapping: Mapping,
     },
 }
 
+/// The reading buffer: large reads, few system calls.
+const BUFFER_BYTES: usize = 256 * 1024;
+
 impl Reader {
     pub fn ndjson(input: &Input, from: Checkpoint) -> anyhow::Result<Reader> {
-        let raw = input.open_at(from.offset)?;
         Ok(Reader::Ndjson {
-            input: Box::new(BufReader::with_capacity(256 * 1024, raw)),
+            input: input.open_at(from.offset)?,
             at: from,
             line: Vec::new(),
         })
@@ -97,22 +103,25 @@ impl Reader {
     /// A CSV reader past the header, or at `from` when resuming (the header is
     /// read again from the start of the file).
     pub fn csv(input: &Input, from: Checkpoint, spec: &MapSpec) -> anyhow::Result<Reader> {
-        let mut reader = csv_reader(input.open_at(0)?);
-        let mut header = csv::StringRecord::new();
-        let header = match reader.read_record(&mut header) {
-            Ok(true) => header_names(&header),
-            Ok(false) => Vec::new(),
-            Err(error) => return Err(error).context("cannot read the CSV header"),
+        let mut rows = Box::new(CsvRows::new(input.open_at(0)?, Checkpoint::default()));
+        let header = match rows.next_row()? {
+            Some(Row {
+                cells: Ok(cells), ..
+            }) => header_names(cells),
+            Some(Row {
+                cells: Err(unreadable),
+                ..
+            }) => {
+                bail!("cannot read the CSV header: {}", unreadable.message)
+            }
+            None => Vec::new(),
         };
         let mapping = Mapping::new(spec, &header)?;
-        let (input, base) = if from.offset == 0 {
-            (reader, Checkpoint::default())
-        } else {
-            (csv_reader(input.open_at(from.offset)?), from)
-        };
+        if from.offset > 0 {
+            rows = Box::new(CsvRows::new(input.open_at(from.offset)?, from));
+        }
         Ok(Reader::Csv {
-            input,
-            base,
+            rows,
             width: header.len(),
             mapping,
         })
@@ -126,11 +135,10 @@ impl Reader {
             let more = match self {
                 Reader::Ndjson { input, at, line } => ndjson_line(input, at, line, &mut batch)?,
                 Reader::Csv {
-                    input,
-                    base,
+                    rows,
                     width,
                     mapping,
-                } => csv_row(input, *base, *width, mapping, &mut batch)?,
+                } => csv_row(rows, *width, mapping, &mut batch)?,
             };
             if !more {
                 break;
@@ -138,7 +146,7 @@ impl Reader {
         }
         batch.end = match self {
             Reader::Ndjson { at, .. } => *at,
-            Reader::Csv { input, base, .. } => absolute(*base, input.position()),
+            Reader::Csv { rows, .. } => rows.at(),
         };
         let empty = batch.events.is_empty() && batch.refused.is_empty();
         Ok((!empty).then_some(batch))
@@ -218,93 +226,44 @@ fn unreadable_line(number: u64, line: &[u8]) -> Reject {
     }
 }
 
-/// Reads one CSV row into the batch; false at the end of the input.
+/// Reads one CSV row into the batch; false at the end of the input. A row
+/// of another width than the header's, or not UTF-8, is refused here.
 fn csv_row(
-    input: &mut csv::Reader<Box<dyn Read + Send>>,
-    base: Checkpoint,
+    rows: &mut CsvRows<Box<dyn BufRead + Send>>,
     width: usize,
     mapping: &Mapping,
     batch: &mut Batch,
 ) -> anyhow::Result<bool> {
-    let mut row = csv::ByteRecord::new();
-    if !input
-        .read_byte_record(&mut row)
-        .context("cannot read the input")?
-    {
+    let Some(Row { line, cells }) = rows.next_row()? else {
         return Ok(false);
-    }
-    let line = base.line + row.position().map_or(0, csv::Position::line);
-    if row.len() == 1 && row.get(0) == Some(b"") {
-        return Ok(true);
-    }
-    let cells = || {
-        Value::Array(
-            row.iter()
-                .map(|cell| String::from_utf8_lossy(cell).into())
-                .collect(),
-        )
     };
-    let problem = if row.len() != width {
-        Some(format!(
-            "the row has {} cells, the header {width}",
-            row.len()
-        ))
-    } else {
-        None
-    };
-    let text = csv::StringRecord::from_byte_record(row.clone());
-    match (problem, text) {
-        (None, Ok(text)) => {
-            batch.events.push(mapping.event(&text));
+    let refusal = match cells {
+        Ok(cells) if cells.len() == width => {
+            batch.events.push(mapping.event(&cells));
             batch.lines.push(line);
+            return Ok(true);
         }
-        (Some(message), _) => batch.refused.push(csv_reject(line, cells(), message)),
-        (None, Err(_)) => {
-            let message = "the row is not UTF-8".to_owned();
-            batch.refused.push(csv_reject(line, cells(), message));
+        Ok(cells) => {
+            let message = format!("the row has {} cells, the header {width}", cells.len());
+            (message, cells)
         }
-    }
+        Err(unreadable) => (unreadable.message, unreadable.cells),
+    };
+    let (message, cells) = refusal;
+    batch.refused.push(Reject {
+        line,
+        event: Value::Array(cells.into_iter().map(Value::String).collect()),
+        errors: vec![Problem::new("", "invalid_csv", message)],
+    });
     Ok(true)
 }
 
-fn csv_reject(line: u64, event: Value, message: String) -> Reject {
-    Reject {
-        line,
-        event,
-        errors: vec![Problem::new("", "invalid_csv", message)],
-    }
-}
-
-fn csv_reader(input: Box<dyn Read + Send>) -> csv::Reader<Box<dyn Read + Send>> {
-    // Rows of the wrong width are refused one by one, not fatal.
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .from_reader(input)
-}
-
 /// Header names, without the byte-order mark some spreadsheets write.
-fn header_names(header: &csv::StringRecord) -> Vec<String> {
-    header
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let name = if index == 0 {
-                name.trim_start_matches('\u{feff}')
-            } else {
-                name
-            };
-            name.to_owned()
-        })
-        .collect()
-}
-
-/// A position of a reader that started at `base`, from the file's start.
-fn absolute(base: Checkpoint, position: &csv::Position) -> Checkpoint {
-    Checkpoint {
-        offset: base.offset + position.byte(),
-        // The reader's line counts from 1: it names the line it is on.
-        line: base.line + position.line().saturating_sub(1),
+fn header_names(mut cells: Vec<String>) -> Vec<String> {
+    if let Some(first) = cells.first_mut() {
+        if let Some(rest) = first.strip_prefix('\u{feff}') {
+            *first = rest.to_owned();
+        }
     }
+    cells
 }
