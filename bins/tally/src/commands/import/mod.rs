@@ -18,6 +18,7 @@
 
 mod csv_map;
 mod csv_rows;
+mod events;
 mod rejects;
 mod sink;
 mod source;
@@ -117,8 +118,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             _ => Progress::default(),
         };
         let reader = match format {
-            Format::Ndjson => Reader::ndjson(&input, start.at)?,
-            Format::Csv => Reader::csv(&input, start.at, &spec)?,
+            Format::Ndjson => Reader::ndjson(&input, start.at, sink.form())?,
+            Format::Csv => Reader::csv(&input, start.at, &spec, sink.form())?,
         };
         let mut import = Import {
             sink,
@@ -244,13 +245,12 @@ impl Import {
                 self.progress.counts.accept(outcome);
             }
             for (index, errors) in answer.refused {
-                let (Some(&line), Some(event)) = (lines.get(index), events.get(index)) else {
+                let (Some(&line), Some(event)) = (lines.get(index), events.value(index)) else {
                     bail!(
                         "the answer names event {index} of a batch of {}",
                         events.len()
                     );
                 };
-                let event = event.clone();
                 refused.push(rejects::Reject {
                     line,
                     event,

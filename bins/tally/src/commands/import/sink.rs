@@ -11,10 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use serde::Deserialize;
 use tally_billing::Billing;
 use tally_store::{AccountId, ApiKeyHash};
 
+use super::events::{Events, Form};
 use super::rejects::Problem;
 
 /// Retries of one batch the server refused for now (503, 429): an hour of
@@ -60,9 +61,17 @@ impl Sink {
         })
     }
 
-    pub async fn send(&self, events: &[Value]) -> anyhow::Result<Answer> {
+    /// The form of events this destination takes.
+    pub fn form(&self) -> Form {
         match self {
-            Sink::Store { billing, account } => {
+            Sink::Store { .. } => Form::Values,
+            Sink::Http(_) => Form::Array,
+        }
+    }
+
+    pub async fn send(&self, events: &Events) -> anyhow::Result<Answer> {
+        match (self, events) {
+            (Sink::Store { billing, account }, Events::Values(events)) => {
                 let outcome = billing
                     .ingest_batch(account, events)
                     .await
@@ -85,7 +94,11 @@ impl Sink {
                         .collect(),
                 })
             }
-            Sink::Http(http) => http.send(events).await,
+            (Sink::Http(http), Events::Array { .. }) => {
+                let body = events.body().unwrap_or_default();
+                http.send(Bytes::from(body)).await
+            }
+            _ => bail!("events read in a form the destination does not take"),
         }
     }
 }
@@ -119,16 +132,16 @@ impl HttpSink {
         format!("{} key {}", self.endpoint, ApiKeyHash::of_secret(&self.key))
     }
 
-    async fn send(&self, events: &[Value]) -> anyhow::Result<Answer> {
-        let body = Bytes::from(serde_json::to_vec(events).context("cannot encode the batch")?);
+    /// Posts a JSON array of events.
+    async fn send(&self, body: Bytes) -> anyhow::Result<Answer> {
         let (status, answer) = self.post(body).await?;
         if status != StatusCode::ACCEPTED {
             let text = String::from_utf8_lossy(&answer);
             bail!("{} answered {status}: {text}", self.endpoint);
         }
-        let answer: Value = serde_json::from_slice(&answer)
-            .with_context(|| format!("{} answered something other than JSON", self.endpoint))?;
-        batch_answer(&answer).with_context(|| format!("unexpected answer from {}", self.endpoint))
+        let answer: BatchAnswer = serde_json::from_slice(&answer)
+            .with_context(|| format!("unexpected answer from {}", self.endpoint))?;
+        Ok(Answer::from(answer))
     }
 
     /// Posts `body`, again after `Retry-After` on 503 and 429, and again after
@@ -184,28 +197,52 @@ fn retry_after(headers: &axum::http::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds.min(60)))
 }
 
-/// `{events_created: [{outcome}], events_failed: [{index, errors}]}`.
-fn batch_answer(answer: &Value) -> Option<Answer> {
-    let outcomes = answer["events_created"]
-        .as_array()?
-        .iter()
-        .map(|created| created["outcome"].as_str().map(str::to_owned))
-        .collect::<Option<Vec<_>>>()?;
-    let refused = answer["events_failed"]
-        .as_array()?
-        .iter()
-        .map(|failed| {
-            let index = usize::try_from(failed["index"].as_u64()?).ok()?;
-            let errors = failed["errors"]
-                .as_array()?
-                .iter()
-                .map(|error| {
-                    let text = |name: &str| error[name].as_str().unwrap_or_default();
-                    Problem::new(text("path"), text("code"), text("message"))
+/// The parts of a batch answer the import reads; the rest (ids, warnings,
+/// the refused events echoed) is skipped without being built.
+#[derive(Deserialize)]
+struct BatchAnswer {
+    events_created: Vec<Created>,
+    events_failed: Vec<Failed>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    outcome: String,
+}
+
+#[derive(Deserialize)]
+struct Failed {
+    index: usize,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+struct FieldError {
+    path: String,
+    code: String,
+    message: String,
+}
+
+impl From<BatchAnswer> for Answer {
+    fn from(answer: BatchAnswer) -> Answer {
+        Answer {
+            outcomes: answer
+                .events_created
+                .into_iter()
+                .map(|created| created.outcome)
+                .collect(),
+            refused: answer
+                .events_failed
+                .into_iter()
+                .map(|failed| {
+                    let errors = failed
+                        .errors
+                        .into_iter()
+                        .map(|e| Problem::new(&e.path, &e.code, e.message))
+                        .collect();
+                    (failed.index, errors)
                 })
-                .collect();
-            Some((index, errors))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Answer { outcomes, refused })
+                .collect(),
+        }
+    }
 }

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::csv_map::{MapSpec, Mapping};
 use super::csv_rows::{CsvRows, Row};
+use super::events::{Events, Form};
 use super::rejects::{Problem, Reject};
 use crate::commands::validate::read_line;
 
@@ -31,9 +32,9 @@ pub struct Checkpoint {
 
 /// Events to send, with their line numbers, the lines refused on reading,
 /// and where the input stands after the batch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
-    pub events: Vec<Value>,
+    pub events: Events,
     pub lines: Vec<u64>,
     pub refused: Vec<Reject>,
     pub end: Checkpoint,
@@ -73,8 +74,14 @@ impl Input {
     }
 }
 
-/// An input being read.
-pub enum Reader {
+/// An input being read, into events of one [`Form`].
+pub struct Reader {
+    form: Form,
+    format: Format,
+}
+
+/// What the input holds, and where its reading stands.
+enum Format {
     Ndjson {
         input: Box<dyn BufRead + Send>,
         at: Checkpoint,
@@ -92,17 +99,23 @@ pub enum Reader {
 const BUFFER_BYTES: usize = 256 * 1024;
 
 impl Reader {
-    pub fn ndjson(input: &Input, from: Checkpoint) -> anyhow::Result<Reader> {
-        Ok(Reader::Ndjson {
+    pub fn ndjson(input: &Input, from: Checkpoint, form: Form) -> anyhow::Result<Reader> {
+        let format = Format::Ndjson {
             input: input.open_at(from.offset)?,
             at: from,
             line: Vec::new(),
-        })
+        };
+        Ok(Reader { form, format })
     }
 
     /// A CSV reader past the header, or at `from` when resuming (the header is
     /// read again from the start of the file).
-    pub fn csv(input: &Input, from: Checkpoint, spec: &MapSpec) -> anyhow::Result<Reader> {
+    pub fn csv(
+        input: &Input,
+        from: Checkpoint,
+        spec: &MapSpec,
+        form: Form,
+    ) -> anyhow::Result<Reader> {
         let mut rows = Box::new(CsvRows::new(input.open_at(0)?, Checkpoint::default()));
         let header = match rows.next_row()? {
             Some(Row {
@@ -120,21 +133,27 @@ impl Reader {
         if from.offset > 0 {
             rows = Box::new(CsvRows::new(input.open_at(from.offset)?, from));
         }
-        Ok(Reader::Csv {
+        let format = Format::Csv {
             rows,
             width: header.len(),
             mapping,
-        })
+        };
+        Ok(Reader { form, format })
     }
 
     /// Up to `size` lines that hold an event (sent or refused); `None` at the
     /// end of the input.
     pub fn next_batch(&mut self, size: usize) -> anyhow::Result<Option<Batch>> {
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            events: Events::new(self.form),
+            lines: Vec::new(),
+            refused: Vec::new(),
+            end: Checkpoint::default(),
+        };
         while batch.events.len() + batch.refused.len() < size {
-            let more = match self {
-                Reader::Ndjson { input, at, line } => ndjson_line(input, at, line, &mut batch)?,
-                Reader::Csv {
+            let more = match &mut self.format {
+                Format::Ndjson { input, at, line } => ndjson_line(input, at, line, &mut batch)?,
+                Format::Csv {
                     rows,
                     width,
                     mapping,
@@ -144,9 +163,9 @@ impl Reader {
                 break;
             }
         }
-        batch.end = match self {
-            Reader::Ndjson { at, .. } => *at,
-            Reader::Csv { rows, .. } => rows.at(),
+        batch.end = match &self.format {
+            Format::Ndjson { at, .. } => *at,
+            Format::Csv { rows, .. } => rows.at(),
         };
         let empty = batch.events.is_empty() && batch.refused.is_empty();
         Ok((!empty).then_some(batch))
@@ -193,15 +212,10 @@ fn ndjson_line(
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(true);
     }
-    let parsed = (line.len() <= MAX_EVENT_BYTES)
-        .then(|| serde_json::from_slice::<Value>(line).ok())
-        .flatten();
-    match parsed {
-        Some(event) => {
-            batch.events.push(event);
-            batch.lines.push(at.line);
-        }
-        None => batch.refused.push(unreadable_line(at.line, line)),
+    if line.len() <= MAX_EVENT_BYTES && batch.events.push_line(line) {
+        batch.lines.push(at.line);
+    } else {
+        batch.refused.push(unreadable_line(at.line, line));
     }
     Ok(true)
 }
@@ -239,7 +253,7 @@ fn csv_row(
     };
     let refusal = match cells {
         Ok(cells) if cells.len() == width => {
-            batch.events.push(mapping.event(&cells));
+            batch.events.push_value(mapping.event(&cells));
             batch.lines.push(line);
             return Ok(true);
         }
