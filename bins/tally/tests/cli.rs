@@ -631,3 +631,29 @@ fn import_refuses_bad_usage_with_exit_2() {
     assert!(stderr.contains("missing.ndjson"), "{stderr}");
     assert!(stored_events(&url).is_empty(), "nothing was imported");
 }
+
+/// Versions of one event on consecutive lines, in batches of one (several
+/// in flight): the last line's version is the current one, as when they are
+/// sent one after the other.
+#[test]
+fn later_lines_win_over_earlier_versions_of_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_with_account(dir.path());
+    let versions: Vec<String> = (1..=6)
+        .map(|version| call("a1").replace("\"ms\": 12", &format!("\"ms\": {version}")))
+        .collect();
+    let file = dir.path().join("versions.ndjson");
+    std::fs::write(&file, versions.join("\n") + "\n" + &call("b1")).unwrap();
+    let output = import(&url, &file, &["--batch-size", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        stdout(&output),
+        "7 events: 7 accepted (2 created, 5 updated, 0 unchanged, 0 stale), 0 refused\n"
+    );
+    let stored = stored_events(&url);
+    let records: Vec<&Value> = stored.iter().map(|event| &event["record"]).collect();
+    assert_eq!(
+        records,
+        [&json!({"id": "a1", "ms": 6}), &json!({"id": "b1", "ms": 12})]
+    );
+}

@@ -1,6 +1,7 @@
 //! `tally import FILE`: events from NDJSON or CSV into a database (through
 //! `Billing::ingest_batch`) or a server (`POST /v1/events/batch`), in batches
-//! of up to 5000.
+//! of up to 5000, read on a thread of their own ([`source`]) and two in flight
+//! at once ([`Import::run`]).
 //!
 //! - NDJSON: one event per line, as `POST /v1/events` takes it (blank lines
 //!   are skipped but keep their numbers, as in `tally validate`).
@@ -10,8 +11,8 @@
 //! Refused events go to the rejects file ([`rejects`]) with their line
 //! numbers. After each acknowledged batch the state file ([`state`]) records
 //! where the input stands, so the same command run again after an
-//! interruption goes on from there: at least once, since the last batch may
-//! be sent again, which is harmless (an event is an upsert by type and record
+//! interruption goes on from there: at least once, since the batches in
+//! flight may be sent again, which is harmless (an event is an upsert by type and record
 //! id; an identical one is `unchanged`). Exit code: 0 when every event was
 //! accepted, 1 when some were refused, 2 when the import could not run or
 //! stopped early.
@@ -24,19 +25,23 @@ mod sink;
 mod source;
 mod state;
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tally_billing::MAX_BATCH_EVENTS;
+use tokio::task::JoinHandle;
 
 use crate::commands::{DatabaseArgs, runtime};
 use csv_map::{Field, FieldMap, MapSpec, Unmapped};
-use rejects::RejectsFile;
-use sink::{HttpSink, Sink};
-use source::{Batch, Input, Reader};
+use events::{Events, Keys};
+use rejects::{Reject, RejectsFile};
+use sink::{Answer, HttpSink, Sink};
+use source::{Batch, Checkpoint, Input, Reader};
 use state::{Progress, StateFile};
 
 #[derive(Debug, clap::Args)]
@@ -78,8 +83,8 @@ pub struct Args {
     /// Events per batch, 1..=5000.
     #[arg(long, default_value_t = MAX_BATCH_EVENTS, value_parser = batch_size)]
     pub batch_size: usize,
-    /// Stops, as an interruption would, once this many batches are
-    /// acknowledged (tests of the resume).
+    /// Sends this many batches, then stops once they are acknowledged, as
+    /// an interruption would (tests of the resume).
     #[arg(long, hide = true)]
     pub stop_after_batches: Option<u64>,
     #[command(flatten)]
@@ -122,7 +127,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Format::Csv => Reader::csv(&input, start.at, &spec, sink.form())?,
         };
         let mut import = Import {
-            sink,
+            sink: Arc::new(sink),
             state,
             rejects: RejectsFile::start(&rejects, start.rejects_len)?,
             progress: start,
@@ -195,8 +200,12 @@ fn rejects_path(args: &Args) -> PathBuf {
     })
 }
 
+/// Batches sent at once: the next one is validated (and, through a server,
+/// parsed) while the previous one commits.
+const IN_FLIGHT: usize = 2;
+
 struct Import {
-    sink: Sink,
+    sink: Arc<Sink>,
     state: Option<StateFile>,
     rejects: RejectsFile,
     progress: Progress,
@@ -204,19 +213,50 @@ struct Import {
     stop_after_batches: Option<u64>,
 }
 
+/// A batch sent, waiting for its answer; `answer` is none when every line
+/// was refused on reading.
+struct InFlight {
+    keys: Keys,
+    lines: Vec<u64>,
+    refused: Vec<Reject>,
+    end: Checkpoint,
+    answer: Option<JoinHandle<anyhow::Result<(Events, Answer)>>>,
+}
+
 impl Import {
-    /// Sends every batch, one acknowledged before the next is sent, so the
-    /// state always names a point before which everything is stored.
+    /// Sends every batch, up to [`IN_FLIGHT`] at once, and acknowledges them
+    /// in input order, so the state always names a point before which
+    /// everything is stored. A batch that names an event of a batch in
+    /// flight waits for it: batches in flight together share no key, so
+    /// whichever commits first, the result is the one of input order.
     async fn run(&mut self, reader: Reader, batch_size: usize) -> anyhow::Result<()> {
         self.bar.set_position(self.progress.at.offset);
         let mut batches = reader.spawn(batch_size)?;
-        let mut acknowledged = 0;
-        while let Some(batch) = batches.recv().await {
-            self.acknowledge(batch?).await?;
-            acknowledged += 1;
-            if self.stop_after_batches == Some(acknowledged) {
-                bail!("stopped after {acknowledged} batches, as --stop-after-batches asks");
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut sent = 0;
+        while self.stop_after_batches != Some(sent) {
+            let Some(batch) = batches.recv().await else {
+                break;
+            };
+            let batch = batch?;
+            while in_flight.len() >= IN_FLIGHT
+                || in_flight
+                    .iter()
+                    .any(|sending| sending.keys.overlap(batch.events.keys()))
+            {
+                let Some(oldest) = in_flight.pop_front() else {
+                    break;
+                };
+                self.acknowledge(oldest).await?;
             }
+            in_flight.push_back(self.send(batch));
+            sent += 1;
+        }
+        while let Some(oldest) = in_flight.pop_front() {
+            self.acknowledge(oldest).await?;
+        }
+        if self.stop_after_batches == Some(sent) {
+            bail!("stopped after {sent} batches, as --stop-after-batches asks");
         }
         self.bar.finish_and_clear();
         if let Some(state) = &self.state {
@@ -225,16 +265,43 @@ impl Import {
         Ok(())
     }
 
-    /// Sends one batch, writes its refusals, then records the new state.
-    async fn acknowledge(&mut self, batch: Batch) -> anyhow::Result<()> {
+    /// Starts sending a batch on a task of its own.
+    fn send(&self, batch: Batch) -> InFlight {
         let Batch {
-            events,
+            mut events,
+            lines,
+            refused,
+            end,
+        } = batch;
+        let keys = events.take_keys();
+        let answer = (!events.is_empty()).then(|| {
+            let sink = Arc::clone(&self.sink);
+            tokio::spawn(async move {
+                let answer = sink.send(&events).await?;
+                Ok((events, answer))
+            })
+        });
+        InFlight {
+            keys,
+            lines,
+            refused,
+            end,
+            answer,
+        }
+    }
+
+    /// Waits for a batch's answer, writes its refusals, then records the
+    /// new state.
+    async fn acknowledge(&mut self, sent: InFlight) -> anyhow::Result<()> {
+        let InFlight {
             lines,
             mut refused,
             end,
-        } = batch;
-        if !events.is_empty() {
-            let answer = self.sink.send(&events).await?;
+            answer,
+            ..
+        } = sent;
+        if let Some(answer) = answer {
+            let (events, answer) = answer.await.context("sending a batch failed")??;
             ensure!(
                 answer.outcomes.len() + answer.refused.len() == events.len(),
                 "the answer accounts for {} events of a batch of {}",
@@ -251,7 +318,7 @@ impl Import {
                         events.len()
                     );
                 };
-                refused.push(rejects::Reject {
+                refused.push(Reject {
                     line,
                     event,
                     errors,

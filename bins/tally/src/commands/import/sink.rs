@@ -70,10 +70,13 @@ impl Sink {
     }
 
     pub async fn send(&self, events: &Events) -> anyhow::Result<Answer> {
-        match (self, events) {
-            (Sink::Store { billing, account }, Events::Values(events)) => {
+        match self {
+            Sink::Store { billing, account } => {
+                let Some(values) = events.values() else {
+                    bail!("events read in a form the database does not take");
+                };
                 let outcome = billing
-                    .ingest_batch(account, events)
+                    .ingest_batch(account, values)
                     .await
                     .context("ingestion failed")?;
                 Ok(Answer {
@@ -94,11 +97,12 @@ impl Sink {
                         .collect(),
                 })
             }
-            (Sink::Http(http), Events::Array { .. }) => {
-                let body = events.body().unwrap_or_default();
+            Sink::Http(http) => {
+                let Some(body) = events.body() else {
+                    bail!("events read in a form the server does not take");
+                };
                 http.send(Bytes::from(body)).await
             }
-            _ => bail!("events read in a form the destination does not take"),
         }
     }
 }
