@@ -654,6 +654,9 @@ fn later_lines_win_over_earlier_versions_of_an_event() {
     let records: Vec<&Value> = stored.iter().map(|event| &event["record"]).collect();
     assert_eq!(
         records,
-        [&json!({"id": "a1", "ms": 6}), &json!({"id": "b1", "ms": 12})]
+        [
+            &json!({"id": "a1", "ms": 6}),
+            &json!({"id": "b1", "ms": 12})
+        ]
     );
 }

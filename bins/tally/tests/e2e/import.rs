@@ -82,5 +82,23 @@ async fn import_through_a_server_resumes_and_the_api_sees_every_event() {
     assert_eq!(ids, ["a1", "a2", "a4", "a5", "a6"]);
     let (_, customers) = server.call(Method::GET, "/v1/customers", None).await;
     assert_eq!(customers["meta"]["total"], 3, "{customers}");
+
+    // CSV through the server: rows become events as into a database.
+    let csv = dir.path().join("more.csv");
+    std::fs::write(
+        &csv,
+        "event_type,customer_id,timestamp,id,zip\n\
+         api_call,c4,2024-12-21T10:00:00Z,b1,01234\n",
+    )
+    .unwrap();
+    let output = import(&server.base, KEY, &csv, &["--text", "record.zip"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let (_, page) = server
+        .call(Method::GET, "/v1/events?record_id__in=b1", None)
+        .await;
+    assert_eq!(
+        page["data"][0]["record"],
+        json!({"id": "b1", "zip": "01234"})
+    );
     assert!(server.stop().success());
 }
