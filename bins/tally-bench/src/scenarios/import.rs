@@ -13,7 +13,7 @@ use anyhow::{Context, bail, ensure};
 use tokio::process::Command;
 
 use super::ingest::{batch_bodies, batch_data, http_batch_run, stored_events};
-use super::{PEAK_RSS, peak, start_server};
+use super::{peak, start_server};
 use crate::Bench;
 use crate::generate::DataSet;
 use crate::report::{Figure, Report, Unit};
@@ -137,7 +137,8 @@ pub async fn import(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("    {}: {:.1} MB", file.display(), bytes as f64 / 1e6);
     let bodies = Arc::new(batch_bodies(bench, &data));
     let (mut http, mut database, mut url) = (vec![], vec![], vec![]);
-    let (mut database_ratio, mut url_ratio, mut peaks) = (vec![], vec![], vec![]);
+    let (mut database_ratio, mut url_ratio) = (vec![], vec![]);
+    let (mut batch_peaks, mut url_peaks) = (vec![], vec![]);
     for run in 0..bench.runs {
         let batch = http_batch_run(bench, bodies.clone(), data.total, run).await?;
         let into_db = into_database(bench, &file, data.total, run).await?;
@@ -152,7 +153,8 @@ pub async fn import(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
         http.push(batch.rate);
         database.push(into_db);
         url.push(through);
-        peaks.push(peak);
+        batch_peaks.push(batch.peak);
+        url_peaks.push(peak);
     }
     if !bench.keep {
         let _ = std::fs::remove_file(&file);
@@ -194,6 +196,17 @@ pub async fn import(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
         )
         .target("≥ 1 ×"),
     );
-    report.add(Figure::new("import", PEAK_RSS, Unit::Bytes, peaks));
+    report.add(Figure::new(
+        "import",
+        "server peak RSS (VmHWM) under http-batch",
+        Unit::Bytes,
+        batch_peaks,
+    ));
+    report.add(Figure::new(
+        "import",
+        "server peak RSS (VmHWM) under tally import --url",
+        Unit::Bytes,
+        url_peaks,
+    ));
     Ok(())
 }
