@@ -50,6 +50,9 @@ enum Scenario {
     HttpBatch,
     /// POST /v1/events over many keep-alive connections: rate and latency.
     HttpSingle,
+    /// `tally import` of the http-batch events from NDJSON, into SQLite and
+    /// through a server, next to http-batch (not part of `all`).
+    Import,
     /// One customer-month's usage over its events.
     Usage,
     /// Invoices for every subscription over a month of events.
@@ -87,7 +90,7 @@ pub struct Options {
     /// [default: 10000; 50 with --quick].
     #[arg(long, global = true)]
     customers: Option<u64>,
-    /// Events of http-batch and raw-* [default: 1000000; 5000 with --quick].
+    /// Events of http-batch, raw-* and import [default: 1000000; 5000 with --quick].
     #[arg(long, global = true)]
     batch_events: Option<u64>,
     /// Events per batch request and per raw transaction.

@@ -39,6 +39,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Write the CSV of a product's events, or the ZIP of an invoice's.
     Export(commands::export::Args),
+    /// Load events from NDJSON or CSV into a database or a server; resumable.
+    Import(commands::import::Args),
     /// Erase every version of events for good (personal data).
     Purge(commands::purge::Args),
     /// Read or change an account's ingestion settings.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => commands::keys::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Export(args) => commands::export::run(&args),
+        Command::Import(args) => commands::import::run(&args),
         Command::Purge(args) => commands::purge::run(&args),
         Command::Settings(args) => commands::settings::run(&args),
     };

@@ -25,7 +25,7 @@ use crate::report::{Figure, Report, Unit};
 /// The environment variable naming a PostgreSQL database for raw-postgres.
 pub const POSTGRES_URL_VAR: &str = "TALLY_BENCH_POSTGRES_URL";
 
-fn batch_data(bench: &Bench) -> DataSet {
+pub(super) fn batch_data(bench: &Bench) -> DataSet {
     data_set(bench, 0, bench.batch_events, bench.customers, Mix::Mixed)
 }
 
@@ -141,7 +141,7 @@ async fn store_sqlite_run(bench: &Bench, events: &[NewEvent], run: usize) -> any
 }
 
 /// Batch request bodies: JSON arrays of `batch_size` events.
-fn batch_bodies(bench: &Bench, data: &DataSet) -> Vec<Bytes> {
+pub(super) fn batch_bodies(bench: &Bench, data: &DataSet) -> Vec<Bytes> {
     let mut bodies = Vec::new();
     let mut n = 0;
     while n < data.total {
@@ -159,13 +159,13 @@ struct BatchAnswer {
     events_failed: Vec<serde_json::Value>,
 }
 
-struct HttpRun {
-    rate: f64,
-    retries: u64,
-    peak: f64,
+pub(super) struct HttpRun {
+    pub rate: f64,
+    pub retries: u64,
+    pub peak: f64,
 }
 
-async fn http_batch_run(
+pub(super) async fn http_batch_run(
     bench: &Bench,
     bodies: Arc<Vec<Bytes>>,
     total: u64,

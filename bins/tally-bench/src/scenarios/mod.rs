@@ -1,6 +1,7 @@
 //! The scenarios, each measuring its figures `--runs` times.
 
 mod customer;
+mod import;
 mod ingest;
 mod invoice;
 mod single;
@@ -31,6 +32,7 @@ pub async fn run(scenario: Scenario, bench: &Bench, report: &mut Report) -> anyh
         Scenario::RawPostgres => ingest::raw_postgres(bench, report).await?,
         Scenario::HttpBatch => ingest::http_batch(bench, report).await?,
         Scenario::HttpSingle => single::http_single(bench, report).await?,
+        Scenario::Import => import::import(bench, report).await?,
         Scenario::Usage => customer::usage_and_export(bench, report, true, false).await?,
         Scenario::Export => customer::usage_and_export(bench, report, false, true).await?,
         Scenario::Invoice => invoice::invoice(bench, report).await?,

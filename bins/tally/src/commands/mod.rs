@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod export;
+pub mod import;
 pub mod keys;
 pub mod migrate;
 pub mod purge;

@@ -78,7 +78,7 @@ pub fn check_stream(
     let mut number = 0_usize;
     // One byte over the limit is enough to report `event_too_large`; the rest of an
     // oversized line is skipped without being held in memory.
-    while read_line(&mut reader, &mut line, MAX_EVENT_BYTES + 1)? {
+    while read_line(&mut reader, &mut line, MAX_EVENT_BYTES + 1)? > 0 {
         number += 1;
         if line.last() == Some(&b'\r') {
             line.pop();
@@ -139,10 +139,15 @@ fn write_error(out: &mut impl Write, number: usize, error: &ValidationError) -> 
 }
 
 /// Reads one line (without its `\n`) into `line`, keeping at most `cap` bytes of it.
-/// Returns false at the end of the input.
-fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> io::Result<bool> {
+/// Returns the bytes the line took in the input, its `\n` included: 0 at the
+/// end of the input (`tally import` counts them to know where to resume).
+pub(crate) fn read_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<usize> {
     line.clear();
-    let mut read_any = false;
+    let mut consumed = 0;
     loop {
         let buffer = match reader.fill_buf() {
             Ok(buffer) => buffer,
@@ -150,17 +155,17 @@ fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>, cap: usize) -> io::R
             Err(error) => return Err(error),
         };
         if buffer.is_empty() {
-            return Ok(read_any);
+            return Ok(consumed);
         }
-        read_any = true;
         let newline = buffer.iter().position(|&b| b == b'\n');
         let content = newline.map_or(buffer, |at| buffer.get(..at).unwrap_or_default());
         let room = cap.saturating_sub(line.len());
         line.extend_from_slice(content.get(..content.len().min(room)).unwrap_or_default());
-        let consumed = newline.map_or(buffer.len(), |at| at + 1);
-        reader.consume(consumed);
+        let taken = newline.map_or(buffer.len(), |at| at + 1);
+        reader.consume(taken);
+        consumed += taken;
         if newline.is_some() {
-            return Ok(true);
+            return Ok(consumed);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod connections;
 mod export;
+mod import;
 mod postgres;
 mod purge;
 mod server;
