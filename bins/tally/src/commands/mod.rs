@@ -14,7 +14,9 @@ use tally_engine::DEFAULT_DATABASE_URL;
 /// `--database-url`, shared by every command that touches data.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DatabaseArgs {
-    /// Where data lives: sqlite://PATH (created if missing), postgres://… or memory:.
+    /// Where data lives: sqlite://PATH, postgres://… or memory:. `serve`,
+    /// `migrate` and `keys create` create a missing SQLite file; the other
+    /// commands refuse one rather than read or fill an empty database.
     #[arg(long, env = "TALLY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }
