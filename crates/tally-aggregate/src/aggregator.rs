@@ -14,6 +14,8 @@ use crate::template::Template;
 
 /// How the events of a period become one quantity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "snake_case"))]
 pub enum Operation {
     /// The number of selected events; reads no property.
     Count,
@@ -74,6 +76,8 @@ impl Operation {
 
 /// `metered`: usage within the period; `licensed`: entities alive at its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AggregatorType, rename_all = "snake_case"))]
 pub enum AggregatorKind {
     /// Events whose timestamp is in the billing period [start, end): API calls,
     /// gigabytes transferred.

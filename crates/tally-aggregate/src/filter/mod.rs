@@ -84,6 +84,8 @@ pub struct Condition {
 /// A condition's operator; the module documentation gives the exact semantics of
 /// each, including how missing properties and type mismatches behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = FilterOperator, rename_all = "snake_case"))]
 pub enum Operator {
     /// `equals`: typed equality; `equals null` is `is_null`.
     Equals,

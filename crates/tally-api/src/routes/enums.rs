@@ -2,34 +2,12 @@
 //! only: the fields themselves are read as text so that a wrong value is
 //! reported with every other problem of the body (docs/API.md, "Errors").
 
-use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use tally_aggregate::{
+    AggregatorKind as AggregatorType, Operation, Operator as FilterOperator,
+};
 pub use tally_billing::schema::IntervalPeriod;
-
-/// What an aggregator computes.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum Operation {
-    Count,
-    Sum,
-    Min,
-    Max,
-    Avg,
-    UniqueCount,
-    Latest,
-    Formula,
-}
-
-/// Events in the period, or entities alive at its end.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum AggregatorType {
-    Metered,
-    Licensed,
-}
 
 /// What ingestion does with personal data (docs/events.md).
 #[derive(ToSchema)]
@@ -63,7 +41,7 @@ pub enum SortOrder {
 
 /// A `where` tree (docs/aggregation.md): its children all hold (`and`) or
 /// one does (`or`); an empty `and` holds, an empty `or` does not.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FilterTree {
@@ -73,7 +51,7 @@ pub struct FilterTree {
 }
 
 /// How a tree combines its children.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub enum Conditional {
@@ -82,7 +60,7 @@ pub enum Conditional {
 }
 
 /// A child of a `where` tree: a condition or another tree.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)]
 #[serde(untagged)]
 pub enum FilterField {
@@ -92,7 +70,7 @@ pub enum FilterField {
 }
 
 /// One test of a record property; a missing property is null.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FilterCondition {
@@ -106,7 +84,7 @@ pub struct FilterCondition {
 }
 
 /// What a condition compares with.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
 pub enum ConditionValue {
@@ -117,7 +95,7 @@ pub enum ConditionValue {
 }
 
 /// One value of an `in` or `not_in` list.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
 pub enum Scalar {
@@ -126,25 +104,6 @@ pub enum Scalar {
     Flag(bool),
     /// Matches a missing property or a null.
     Null,
-}
-
-/// The comparison of a condition (the camelCase spellings are accepted too).
-#[derive(Serialize, ToSchema)]
-#[schema(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum FilterOperator {
-    Equals,
-    NotEquals,
-    GreaterThan,
-    GreaterThanOrEqual,
-    LowerThan,
-    LowerThanOrEqual,
-    IsNull,
-    IsNotNull,
-    In,
-    NotIn,
-    Contains,
-    StartsWith,
 }
 
 /// Any JSON value: what a request echoed back may be.
