@@ -44,6 +44,14 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
+    /// Whether one of the account's aggregators has a filter with this id.
+    pub(crate) fn has_filter(&self, id: &str) -> bool {
+        self.by_type
+            .values()
+            .flatten()
+            .any(|(_, aggregator)| aggregator.filter(id).is_some())
+    }
+
     /// What to warn about for one event.
     pub(crate) fn warnings(&self, event: &Event) -> Vec<UsageWarning> {
         let Some(readers) = self.by_type.get(&event.event_type) else {

@@ -183,8 +183,9 @@ pub struct AggregatorUsageQuery {
     /// ISO 8601, exclusive; after `start_date`.
     #[param(value_type = Option<crate::routes::wire::TimestampParam>)]
     pub end_date: Option<String>,
-    /// Only this filter's events (`agf_…`); a 404 (`unknown_filter`) when it
-    /// is not one of the aggregator's.
+    /// Only this filter's events (`agf_…`); another aggregator's filter is a
+    /// 400 (`filter_of_another_aggregator`), one no aggregator has a 404
+    /// (`unknown_filter`).
     pub aggregator_filter_id: Option<String>,
 }
 

@@ -169,9 +169,14 @@ async fn usage_honours_the_aggregator_filter() {
     assert_eq!(total(String::new()).await.json["total"], 3);
     let narrowed = total(format!("aggregator_filter_id={verified}")).await;
     assert_eq!(narrowed.json["total"], 2, "{}", narrowed.text);
+    // Another aggregator's filter is a mistake in the request (400); a filter
+    // no aggregator has names nothing (404).
     let wrong = total(format!("aggregator_filter_id={foreign}")).await;
-    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
-    assert_eq!(errors(&wrong)[0].1, "unknown_filter");
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.text);
+    assert_eq!(errors(&wrong)[0].1, "filter_of_another_aggregator");
+    let missing = total("aggregator_filter_id=agf_nobodyhasthisfilter00".to_owned()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    assert_eq!(errors(&missing)[0].1, "unknown_filter");
 
     // Every aggregator's usage, narrowed to the one owning the filter.
     let all = app

@@ -14,8 +14,9 @@ use crate::service::Billing;
 pub struct UsageEventsQuery {
     /// Missing bounds come from the default period, as for the usage total.
     pub range: DateRange,
-    /// A filter of this aggregator (`agf_…`); another id is `Invalid`
-    /// (`/aggregator_filter_id`: `unknown_filter`).
+    /// A filter of this aggregator (`agf_…`); another aggregator's is
+    /// `Invalid` (`filter_of_another_aggregator`), an unknown one `Invalid`
+    /// with only `unknown_filter` (a `not_found`).
     pub aggregator_filter_id: Option<String>,
     /// Which page (`take` at most 100).
     pub page: Pagination,
@@ -65,7 +66,9 @@ impl Billing {
         problems.finish()?;
         let customer = self.find_customer(account, customer).await?;
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
-        let filter = checked_filter(&aggregator, query.aggregator_filter_id.as_deref())?;
+        let filter = self
+            .checked_filter(account, &aggregator, query.aggregator_filter_id.as_deref())
+            .await?;
         let period = self
             .resolve_range(account, &customer.id, &record.id, &query.range)
             .await?;
@@ -96,14 +99,30 @@ impl Billing {
     }
 }
 
-/// The filter id, checked against the aggregator.
-pub(crate) fn checked_filter<'q>(
-    aggregator: &Aggregator,
-    id: Option<&'q str>,
-) -> BillingResult<Option<&'q str>> {
-    match id {
-        Some(id) if aggregator.filter(id).is_none() => Err(unknown_filter()),
-        other => Ok(other),
+impl Billing {
+    /// The filter id, checked against the aggregator: a filter of another of
+    /// the account's aggregators is a 400 problem (`filter_of_another_aggregator`),
+    /// one no aggregator has is `unknown_filter` (hence a 404).
+    pub(crate) async fn checked_filter<'q>(
+        &self,
+        account: &AccountId,
+        aggregator: &Aggregator,
+        id: Option<&'q str>,
+    ) -> BillingResult<Option<&'q str>> {
+        match id {
+            Some(id) if aggregator.filter(id).is_none() => {
+                if self.readers(account).await?.has_filter(id) {
+                    Err(BillingError::invalid(
+                        "/aggregator_filter_id",
+                        "filter_of_another_aggregator",
+                        "this filter belongs to another aggregator",
+                    ))
+                } else {
+                    Err(unknown_filter())
+                }
+            }
+            other => Ok(other),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use tally_store::{
 };
 
 use super::calendar_month;
-use super::events::{checked_filter, unknown_filter};
+use super::events::unknown_filter;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::DateRange;
 use crate::period::period_containing;
@@ -132,7 +132,8 @@ impl Billing {
 
     /// [`Billing::customer_aggregator_usage`] over one of the aggregator's
     /// filters (`None`: all its events); a filter of another aggregator is
-    /// `Invalid` (`/aggregator_filter_id`: `unknown_filter`).
+    /// `Invalid` (`/aggregator_filter_id`: `filter_of_another_aggregator`), an
+    /// unknown one `unknown_filter`.
     pub async fn customer_filter_usage(
         &self,
         account: &AccountId,
@@ -143,7 +144,9 @@ impl Billing {
     ) -> BillingResult<AggregatorUsage> {
         let customer = self.find_customer(account, customer).await?;
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
-        let filter = checked_filter(&aggregator, filter)?
+        let filter = self
+            .checked_filter(account, &aggregator, filter)
+            .await?
             .map(filter_id)
             .transpose()?;
         let period = self

@@ -6,7 +6,7 @@ use tally_event::{Period, Timestamp};
 use tally_store::{AccountId, AggregatorFilterId, AggregatorId};
 
 use super::calendar_month;
-use super::events::{checked_filter, unknown_filter};
+use super::events::unknown_filter;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::DateRange;
 use crate::service::Billing;
@@ -73,7 +73,9 @@ impl Billing {
     ) -> BillingResult<TimeSeries> {
         let (range, bucket) = checked_query(query, calendar_month(self.now())?)?;
         let (record, aggregator) = self.load_aggregator(account, aggregator_id).await?;
-        let filter = checked_filter(&aggregator, query.aggregator_filter_id.as_deref())?;
+        let filter = self
+            .checked_filter(account, &aggregator, query.aggregator_filter_id.as_deref())
+            .await?;
         let filter = filter
             .map(AggregatorFilterId::parse)
             .transpose()

@@ -253,6 +253,18 @@ async fn usage_events_default_names_and_foreign_filters() {
             .await;
     assert_eq!(
         codes(&problems(result)),
+        ["/aggregator_filter_id filter_of_another_aggregator"]
+    );
+    let unknown = UsageEventsQuery {
+        aggregator_filter_id: Some("agf_nobodyhasthisfilter00".to_owned()),
+        ..UsageEventsQuery::default()
+    };
+    let result =
+        s.h.billing
+            .customer_usage_events(&s.h.account, "acme-42", s.calls.as_str(), &unknown)
+            .await;
+    assert_eq!(
+        codes(&problems(result)),
         ["/aggregator_filter_id unknown_filter"]
     );
     let too_many = UsageEventsQuery {
