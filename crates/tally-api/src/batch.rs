@@ -331,6 +331,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_that_stops_mid_body_gets_an_answer_not_a_hang() {
+        let chunks = vec![
+            Ok(Bytes::from_static(b"[1, 2, ")),
+            Err(io::Error::new(io::ErrorKind::ConnectionReset, "gone")),
+        ];
+        let body = Body::from_stream(futures::stream::iter(chunks));
+        let answer = read_batch_body(body, None, usize::MAX).await;
+        let body = answer
+            .err()
+            .map(|e| e.body())
+            .unwrap_or_else(|| panic!("expected an error"));
+        assert_eq!(
+            (body.code.as_str(), body.message.as_str()),
+            ("invalid_request", "cannot read the request body")
+        );
+    }
+
+    #[tokio::test]
     async fn a_streamed_body_keeps_the_limit_and_the_error_codes() {
         use std::sync::Arc;
         use std::sync::atomic::AtomicUsize;
