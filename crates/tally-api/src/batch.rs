@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
 use tally_billing::{BillingError, MAX_BATCH_EVENTS};
 
-use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::error::{ApiError, FieldError};
 use crate::extract::{parse_json, plain};
 
 /// Bodies larger than this are parsed off the async request threads.
@@ -147,18 +147,12 @@ fn parse_batch_from(reader: impl Read) -> Result<Vec<serde_json::Value>, ApiErro
         Ok(events) => Ok(events),
         Err(_) if seen > MAX_BATCH_EVENTS => Err(too_large().into()),
         Err(error) if error.is_io() => Err(ApiError::unreadable_body()),
-        Err(error) if error.is_syntax() || error.is_eof() => Err(ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("malformed json: {error}"),
-        )),
-        Err(error) => Err(ApiError::invalid(
-            "the request body does not have the expected shape",
-            vec![FieldError::new(
-                "",
-                "invalid_value",
-                plain(&error.to_string()),
-            )],
-        )),
+        Err(error) if error.is_syntax() || error.is_eof() => Err(ApiError::malformed_json(error)),
+        Err(error) => Err(ApiError::wrong_shape(vec![FieldError::new(
+            "",
+            "invalid_value",
+            plain(&error.to_string()),
+        )])),
     }
 }
 

@@ -157,6 +157,20 @@ impl ApiError {
         }
     }
 
+    /// A 400 `malformed_json`: the body is not JSON; `detail` is the parser's
+    /// message, with the line and column.
+    pub fn malformed_json(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            ErrorCode::MalformedJson,
+            format!("malformed json: {detail}"),
+        )
+    }
+
+    /// A 400 listing what is wrong with the shape of a JSON body.
+    pub fn wrong_shape(errors: Vec<FieldError>) -> Self {
+        Self::invalid("the request body does not have the expected shape", errors)
+    }
+
     /// A 413: the body is over the route's limit.
     pub fn payload_too_large() -> Self {
         Self::new(ErrorCode::PayloadTooLarge, "request body is too large")

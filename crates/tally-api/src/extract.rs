@@ -39,18 +39,12 @@ pub(crate) fn require_an_object(bytes: &[u8]) -> Result<(), ApiError> {
         return Ok(());
     }
     match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        Err(error) => Err(ApiError::new(
-            ErrorCode::MalformedJson,
-            format!("malformed json: {error}"),
-        )),
-        Ok(_) => Err(ApiError::invalid(
-            "the request body does not have the expected shape",
-            vec![FieldError::new(
-                "",
-                "invalid_type",
-                "the body must be a JSON object",
-            )],
-        )),
+        Err(error) => Err(ApiError::malformed_json(error)),
+        Ok(_) => Err(ApiError::wrong_shape(vec![FieldError::new(
+            "",
+            "invalid_type",
+            "the body must be a JSON object",
+        )])),
     }
 }
 
@@ -129,7 +123,7 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
     let mut value: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(error) => {
-            return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {error}"));
+            return ApiError::malformed_json(error);
         }
     };
     let mut problems: Vec<FieldError> = Vec::new();
@@ -166,10 +160,7 @@ fn explain_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
         // Read as a tree, the body fits: what failed is only seen in the text.
         return explain_first_json_error::<T>(bytes);
     }
-    ApiError::invalid(
-        "the request body does not have the expected shape",
-        problems,
-    )
+    ApiError::wrong_shape(problems)
 }
 
 /// A pointer into the body as it is now, as a pointer into the body as sent:
@@ -257,20 +248,14 @@ fn explain_first_json_error<T: DeserializeOwned>(bytes: &[u8]) -> ApiError {
                 .err()
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            return ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("malformed json: {detail}"),
-            );
+            return ApiError::malformed_json(detail);
         }
     };
     let inner = error.inner();
     if inner.is_syntax() || inner.is_eof() {
-        return ApiError::new(ErrorCode::MalformedJson, format!("malformed json: {inner}"));
+        return ApiError::malformed_json(inner);
     }
-    ApiError::invalid(
-        "the request body does not have the expected shape",
-        vec![shape_problem(&error)],
-    )
+    ApiError::wrong_shape(vec![shape_problem(&error)])
 }
 
 /// serde's message in plain words: no position in the text (the path says
