@@ -258,7 +258,7 @@ impl<'a> Accumulator<'a> {
     }
 }
 
-fn average(total: Decimal, count: u64) -> Result<Decimal, EvalError> {
+pub(crate) fn average(total: Decimal, count: u64) -> Result<Decimal, EvalError> {
     if count == 0 {
         return Ok(Decimal::ZERO);
     }

@@ -97,6 +97,7 @@ mod error;
 mod evaluate;
 pub mod filter;
 pub mod formula;
+pub mod rollup;
 mod template;
 mod timeseries;
 
@@ -108,4 +109,5 @@ pub use error::{DefinitionError, ErrorCode, EvalError};
 pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
 pub use filter::{Condition, Filter, Literal, Operand, Operator};
 pub use formula::{Formula, FormulaError};
+pub use rollup::{Partial, ROLLUP_BUCKET_MS, Retraction, RollupScope, rollup_bucket};
 pub use timeseries::{Bucket, MAX_BUCKETS, SeriesAccumulator, bucket_bounds, time_series};

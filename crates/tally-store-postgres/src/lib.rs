@@ -41,6 +41,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Compiled rollup definitions, by rollup id.
+    compiler: std::sync::Arc<tally_store::rollups::RollupCompiler>,
 }
 
 impl PgStore {
@@ -71,7 +73,10 @@ impl PgStore {
             sqlx::migrate::MigrateError::Execute(err) => map_sqlx_error(err),
             other => StoreError::Internal(format!("migration failed: {other}")),
         })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            compiler: Default::default(),
+        })
     }
 
     /// The connection pool, for callers that need raw access (tests, administration).

@@ -80,6 +80,8 @@ fn cache_pragma(mib: u32) -> String {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Compiled rollup definitions, by rollup id.
+    pub(crate) compiler: std::sync::Arc<tally_store::rollups::RollupCompiler>,
 }
 
 impl SqliteStore {
@@ -128,6 +130,7 @@ impl SqliteStore {
         Ok(Self {
             writer: pool.clone(),
             reader: pool,
+            compiler: Default::default(),
         })
     }
 
@@ -144,7 +147,11 @@ impl SqliteStore {
         };
         let readers = connect_options(options, &reader_settings).read_only(true);
         let reader = pool(readers, READERS).await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            compiler: Default::default(),
+        })
     }
 
     /// Closes both pools, waiting for connections to finish (checkpointing the WAL

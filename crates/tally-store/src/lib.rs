@@ -60,6 +60,7 @@ pub mod keys;
 mod keyset;
 mod memory;
 pub mod page;
+pub mod rollups;
 pub mod traits;
 pub mod versions;
 

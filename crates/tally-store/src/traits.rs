@@ -44,6 +44,10 @@
 //!   nothing but tests called it, and `find_customer` answers the same.
 //! - v6: `IdempotencyStore` (idempotency keys: claim, complete, release,
 //!   delete the expired), part of `Store`.
+//! - v7: rollups (`crate::rollups`): `register_rollups`, `retain_rollups`,
+//!   `rollup_progress`, `backfill_rollups` and `rollup_cells`, with defaults
+//!   that keep none (every read then scans events, as before); the default
+//!   `aggregate` and `time_series` read a ready rollup first.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -64,6 +68,7 @@ use crate::ids::{
 };
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
+use crate::rollups::{RollupProgress, RollupSpec, aggregate_from_rollups, series_from_rollups};
 use crate::versions::{AsOf, EventSeq, EventVersion};
 
 /// Usage events: every version kept, upserted by key, read as of a sequence
@@ -216,6 +221,11 @@ pub trait EventStore: Send + Sync {
         customer: &CustomerId,
         window: Window,
     ) -> StoreResult<AggregateResult> {
+        if let Some(result) =
+            aggregate_from_rollups(self, account, aggregator, filter, customer, window).await?
+        {
+            return Ok(result);
+        }
         let events = self.stream_events(account, customer, aggregator.event_type(), window.into());
         evaluate_stream(events, aggregator, filter, window).await
     }
@@ -280,12 +290,61 @@ pub trait EventStore: Send + Sync {
             }
             return Ok(series);
         }
+        if let Some(series) =
+            series_from_rollups(self, account, aggregator, filter, customer, range, bucket).await?
+        {
+            return Ok(series);
+        }
         let window = aggregator.window(range).into();
         let events = match customer {
             Some(customer) => self.stream_events(account, customer, event_type, window),
             None => self.stream_events_of_type(account, event_type, window),
         };
         series_stream(events, aggregator, range, bucket, filter).await
+    }
+
+    /// Registers rollups to keep (`crate::rollups`), each *building* until
+    /// its backfill is done. A spec whose fingerprint the account already
+    /// has is left as it is. The default keeps no rollup.
+    async fn register_rollups(&self, account: &AccountId, specs: &[RollupSpec]) -> StoreResult<()> {
+        let _ = (account, specs);
+        Ok(())
+    }
+
+    /// Drops the account's rollups whose fingerprint is not in `keep`, cells
+    /// and all (their aggregators changed or are gone).
+    async fn retain_rollups(&self, account: &AccountId, keep: &[String]) -> StoreResult<()> {
+        let _ = (account, keep);
+        Ok(())
+    }
+
+    /// Where each of the account's rollups is.
+    async fn rollup_progress(&self, account: &AccountId) -> StoreResult<Vec<RollupProgress>> {
+        let _ = account;
+        Ok(Vec::new())
+    }
+
+    /// Runs one backfill step: adds up to `max_events` current versions to
+    /// one building rollup (of any account), in one transaction, and moves
+    /// its cursor; marks it ready when none is left. `false` when no rollup
+    /// was building. Safe to run beside writes, and from several processes.
+    async fn backfill_rollups(&self, max_events: u64) -> StoreResult<bool> {
+        let _ = max_events;
+        Ok(false)
+    }
+
+    /// The stored partials of the ready rollup `fingerprint`, of one customer
+    /// or all, for the hours starting in `[hours.0, hours.1)` (milliseconds),
+    /// each with its hour; `None` when the account has no such ready rollup.
+    async fn rollup_cells(
+        &self,
+        account: &AccountId,
+        fingerprint: &str,
+        customer: Option<&CustomerId>,
+        hours: (i64, i64),
+    ) -> StoreResult<Option<Vec<(i64, tally_aggregate::Partial)>>> {
+        let _ = (account, fingerprint, customer, hours);
+        Ok(None)
     }
 }
 

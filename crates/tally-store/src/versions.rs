@@ -231,6 +231,8 @@ pub struct Superseded<'a> {
     pub seq: EventSeq,
     /// The sequence of the version that replaces it.
     pub until: EventSeq,
+    /// The superseded version itself (its contribution leaves the rollups).
+    pub previous: StoredEvent,
 }
 
 /// What a batch of upserts writes.
@@ -317,6 +319,7 @@ pub fn plan_upserts<'a>(
                         key: event.key(),
                         seq: stored.seq,
                         until: seq,
+                        previous: stored.clone(),
                     }),
                     None => {}
                 }

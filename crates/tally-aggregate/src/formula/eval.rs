@@ -8,6 +8,7 @@ use super::{AggregateCall, AggregateFn, BinaryOp, Expr, Formula, Function};
 use crate::aggregator::SkipReason;
 use crate::compare::{View, equal, order};
 use crate::error::EvalError;
+use crate::rollup::PartialSlot;
 
 /// A value during evaluation. Strings are borrowed from the formula or the record.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -242,6 +243,43 @@ impl FormulaState {
             }
         }
         Ok(())
+    }
+
+    /// The slots as a rollup stores them.
+    pub(crate) fn slots(&self) -> Vec<PartialSlot> {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Sum(total) => PartialSlot::Sum(*total),
+                Slot::Count(n) => PartialSlot::Count(count(*n)),
+                Slot::Avg { total, count: n } => PartialSlot::Avg(*total, count(*n)),
+                Slot::Min(v) => PartialSlot::Min(*v),
+                Slot::Max(v) => PartialSlot::Max(*v),
+            })
+            .collect()
+    }
+
+    /// The state a rollup's slots stand for; `None` for a negative count
+    /// (a partial retracted past what it held).
+    pub(crate) fn from_slots(slots: &[PartialSlot]) -> Option<Self> {
+        let count = |n: i64| u64::try_from(n).ok();
+        let slots = slots
+            .iter()
+            .map(|slot| {
+                Some(match slot {
+                    PartialSlot::Sum(total) => Slot::Sum(*total),
+                    PartialSlot::Count(n) => Slot::Count(count(*n)?),
+                    PartialSlot::Avg(total, n) => Slot::Avg {
+                        total: *total,
+                        count: count(*n)?,
+                    },
+                    PartialSlot::Min(v) => Slot::Min(*v),
+                    PartialSlot::Max(v) => Slot::Max(*v),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { slots })
     }
 
     /// The formula's value over the events folded so far.

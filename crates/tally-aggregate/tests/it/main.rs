@@ -6,5 +6,6 @@ mod filters;
 mod fixtures;
 mod formulas;
 mod props;
+mod rollups;
 mod support;
 mod timeseries;

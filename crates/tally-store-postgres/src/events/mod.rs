@@ -3,6 +3,7 @@
 //! (docs/storage.md, "Versions").
 
 mod aggregate;
+mod rollups;
 mod sql;
 mod upsert;
 
@@ -90,6 +91,23 @@ async fn lock_sequence(
     EventSeq::new(last)
 }
 
+/// The current versions of the keys of `event_type` with these record ids.
+async fn current_of(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &AccountId,
+    event_type: &EventType,
+    record_ids: &[&str],
+) -> StoreResult<Vec<StoredEvent>> {
+    let rows: Vec<EventRow> = sqlx::query_as(sql::CURRENT_OF_KEYS)
+        .bind(account.as_str())
+        .bind(event_type.as_str())
+        .bind(record_ids)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
 #[async_trait]
 impl EventStore for PgStore {
     async fn upsert_event_groups(
@@ -100,7 +118,7 @@ impl EventStore for PgStore {
             .iter()
             .map(|g| (&g.account, g.events.as_slice()))
             .collect();
-        upsert::upsert_groups(&self.pool, &groups).await
+        upsert::upsert_groups(&self.pool, &self.compiler, &groups).await
     }
 
     /// One group without copying the events into an `EventGroup`.
@@ -109,7 +127,8 @@ impl EventStore for PgStore {
         account: &AccountId,
         events: &[NewEvent],
     ) -> StoreResult<Vec<UpsertResult>> {
-        let mut results = upsert::upsert_groups(&self.pool, &[(account, events)]).await?;
+        let mut results =
+            upsert::upsert_groups(&self.pool, &self.compiler, &[(account, events)]).await?;
         results
             .pop()
             .ok_or_else(|| StoreError::Internal("upsert lost its group".into()))
@@ -205,14 +224,8 @@ impl EventStore for PgStore {
         let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         let last = lock_sequence(&mut tx, account).await?;
-        let live: i64 = sqlx::query_scalar(sql::COUNT_CURRENT)
-            .bind(account.as_str())
-            .bind(event_type.as_str())
-            .bind(&ids)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        if live == 0 {
+        let live = current_of(&mut tx, account, event_type, &ids).await?;
+        if live.is_empty() {
             // Nothing to delete: no sequence number used, nothing written.
             tx.rollback().await.map_err(map_sqlx_error)?;
             return Ok(0);
@@ -227,8 +240,10 @@ impl EventStore for PgStore {
             .await
             .map_err(map_sqlx_error)?;
         set_sequence(&mut tx, account, deletion).await?;
+        // After the deletion: a cell recomputed reads what is left.
+        rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(map_sqlx_error)?;
-        Ok(total(live))
+        Ok(live.len() as u64)
     }
 
     /// Under the account's counter lock like every other writer, so an
@@ -245,6 +260,7 @@ impl EventStore for PgStore {
         let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         lock_sequence(&mut tx, account).await?;
+        let live = current_of(&mut tx, account, event_type, &ids).await?;
         let purged: i64 = sqlx::query_scalar(sql::PURGE)
             .bind(account.as_str())
             .bind(event_type.as_str())
@@ -252,8 +268,57 @@ impl EventStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
+        rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(map_sqlx_error)?;
         Ok(total(purged))
+    }
+
+    async fn register_rollups(
+        &self,
+        account: &AccountId,
+        specs: &[tally_store::rollups::RollupSpec],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        rollups::register(&mut tx, account, specs).await?;
+        tx.commit().await.map_err(map_sqlx_error)
+    }
+
+    async fn retain_rollups(&self, account: &AccountId, keep: &[String]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        lock_sequence(&mut tx, account).await?;
+        rollups::retain(&mut tx, account, keep).await?;
+        tx.commit().await.map_err(map_sqlx_error)
+    }
+
+    async fn rollup_progress(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Vec<tally_store::rollups::RollupProgress>> {
+        rollups::progress(&self.pool, account).await
+    }
+
+    /// The rollup is picked without a lock, then its account's sequence lock
+    /// is taken and the rollup read again under it: two processes
+    /// backfilling the same rollup take turns, each from the other's cursor.
+    async fn backfill_rollups(&self, max_events: u64) -> StoreResult<bool> {
+        let Some((id, account)) = rollups::next_building(&self.pool).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        lock_sequence(&mut tx, &account).await?;
+        rollups::backfill_step(&mut tx, &self.compiler, id, &account, max_events).await?;
+        tx.commit().await.map_err(map_sqlx_error)?;
+        Ok(true)
+    }
+
+    async fn rollup_cells(
+        &self,
+        account: &AccountId,
+        fingerprint: &str,
+        customer: Option<&CustomerId>,
+        hours: (i64, i64),
+    ) -> StoreResult<Option<Vec<(i64, tally_aggregate::Partial)>>> {
+        rollups::cells(&self.pool, account, fingerprint, customer, hours).await
     }
 
     fn stream_events_as_of(
@@ -286,6 +351,13 @@ impl EventStore for PgStore {
         customer: &CustomerId,
         window: Window,
     ) -> StoreResult<AggregateResult> {
+        let served = tally_store::rollups::aggregate_from_rollups(
+            self, account, aggregator, filter, customer, window,
+        )
+        .await?;
+        if let Some(result) = served {
+            return Ok(result);
+        }
         if aggregate::pushed_down(aggregator) {
             return aggregate::aggregate_in_sql(
                 &self.pool,

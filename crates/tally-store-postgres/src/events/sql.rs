@@ -96,13 +96,17 @@ ORDER BY v.seq
 
 // ---- deletion and purge -----------------------------------------------------
 
-/// How many of the named keys have a current version (what a deletion counts).
-pub const COUNT_CURRENT: &str = r#"
-SELECT count(DISTINCT record_id)
-FROM event_versions
-WHERE account_id = $1 AND event_type = $2 AND record_id = ANY($3::text[])
-  AND current_until IS NULL
-"#;
+/// The current versions of the named keys (what a deletion counts and the
+/// rollups retract).
+pub const CURRENT_OF_KEYS: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    r#"
+FROM event_versions v
+WHERE v.account_id = $1 AND v.event_type = $2 AND v.record_id = ANY($3::text[])
+  AND v.current_until IS NULL
+"#
+);
 
 /// Records the deletion $4 on every version of the named keys that no earlier
 /// deletion ended: each gets `deleted_seq`, and the current one also stops

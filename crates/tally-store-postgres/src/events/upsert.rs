@@ -10,7 +10,7 @@
 //!    backend: outcomes, sequence numbers, which rows to insert and which
 //!    stored versions stop being current.
 //! 4. Write the plan: end the superseded versions, insert the new ones, move
-//!    the counters. The counter locks, held since step 1, guarantee that what
+//!    the counters, and apply the changes to the accounts' rollups. The counter locks, held since step 1, guarantee that what
 //!    step 2 read is still the state being written over.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +22,8 @@ use tally_store::{
     AccountId, EventSeq, NewEvent, PlannedVersion, StoreError, StoreResult, StoredEvent,
     Superseded, UpsertPlan, UpsertResult, plan_upserts,
 };
+
+use tally_store::rollups::RollupCompiler;
 
 use super::{EventRow, lock_sequence, sql};
 use crate::map_sqlx_error;
@@ -45,6 +47,7 @@ type LastSeqs<'a> = HashMap<&'a AccountId, EventSeq>;
 /// Upserts `groups` in one transaction; results per group, in input order.
 pub(super) async fn upsert_groups(
     pool: &PgPool,
+    compiler: &RollupCompiler,
     groups: &[Group<'_>],
 ) -> StoreResult<Vec<Vec<UpsertResult>>> {
     if groups.iter().all(|(_, events)| events.is_empty()) {
@@ -54,6 +57,7 @@ pub(super) async fn upsert_groups(
     let (current, locked) = read_state(&mut tx, groups).await?;
     let plan = plan_upserts(groups, current, locked.clone());
     write_plan(&mut tx, &plan, &locked).await?;
+    super::rollups::apply_plan(&mut tx, compiler, &plan).await?;
     // Committed (and, with the server's default synchronous_commit, durable)
     // before any outcome is reported.
     tx.commit().await.map_err(map_sqlx_error)?;

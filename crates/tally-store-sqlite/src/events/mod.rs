@@ -3,6 +3,7 @@
 //! `events` module.
 
 mod aggregate;
+mod rollups;
 pub(crate) mod upsert;
 
 use async_trait::async_trait;
@@ -177,6 +178,30 @@ fn by_record_ids<'a>(
     builder
 }
 
+/// The current versions of the keys of `event_type` with these record ids.
+async fn current_of(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    event_type: &EventType,
+    record_ids: &[RecordId],
+) -> StoreResult<Vec<StoredEvent>> {
+    let mut live = Vec::new();
+    for chunk in record_ids.chunks(DELETE_CHUNK) {
+        let head = format!("SELECT {EVENT_COLUMNS} FROM event_versions");
+        let mut select = by_record_ids(&head, account, event_type, chunk, "");
+        select.push(" AND current_until IS NULL");
+        let rows: Vec<EventRow> = select
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("event"))?;
+        for row in rows {
+            live.push(StoredEvent::try_from(row)?);
+        }
+    }
+    Ok(live)
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     /// Every group in one transaction (one fsync at commit).
@@ -189,7 +214,7 @@ impl EventStore for SqliteStore {
             .map(|group| (&group.account, group.events.as_slice()))
             .collect();
         let mut tx = self.begin_write().await?;
-        let results = upsert_groups(&mut tx, &parts).await?;
+        let results = upsert_groups(&mut tx, &self.compiler, &parts).await?;
         tx.commit().await.map_err(db_err("event"))?;
         Ok(results)
     }
@@ -262,19 +287,8 @@ impl EventStore for SqliteStore {
             .cloned()
             .collect();
         let mut tx = self.begin_write().await?;
-        let mut live = 0;
-        for chunk in record_ids.chunks(DELETE_CHUNK) {
-            let head = "SELECT COUNT(DISTINCT record_id) FROM event_versions";
-            let mut count = by_record_ids(head, account, event_type, chunk, "");
-            count.push(" AND current_until IS NULL");
-            let found: i64 = count
-                .build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err("event"))?;
-            live += u64::try_from(found).unwrap_or_default();
-        }
-        if live == 0 {
+        let live = current_of(&mut tx, account, event_type, &record_ids).await?;
+        if live.is_empty() {
             return Ok(0);
         }
         let deletion = read_last_seq(&mut tx, account).await?.next();
@@ -292,8 +306,10 @@ impl EventStore for SqliteStore {
                 .map_err(db_err("event"))?;
         }
         store_last_seq(&mut tx, account, deletion).await?;
+        // After the deletion: a cell recomputed reads what is left.
+        rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(db_err("event"))?;
-        Ok(live)
+        Ok(live.len() as u64)
     }
 
     async fn purge_events(
@@ -303,6 +319,7 @@ impl EventStore for SqliteStore {
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
+        let live = current_of(&mut tx, account, event_type, record_ids).await?;
         let mut purged = 0;
         for chunk in record_ids.chunks(DELETE_CHUNK) {
             let mut delete = by_record_ids(
@@ -321,6 +338,7 @@ impl EventStore for SqliteStore {
             gone.dedup();
             purged += gone.len() as u64;
         }
+        rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(db_err("event"))?;
         Ok(purged)
     }
@@ -333,8 +351,59 @@ impl EventStore for SqliteStore {
         customer: &CustomerId,
         window: tally_aggregate::Window,
     ) -> StoreResult<tally_aggregate::AggregateResult> {
-        self.aggregate_pushed_down(account, aggregator, filter, customer, window)
-            .await
+        let served = tally_store::rollups::aggregate_from_rollups(
+            self, account, aggregator, filter, customer, window,
+        )
+        .await?;
+        match served {
+            Some(result) => Ok(result),
+            None => {
+                self.aggregate_pushed_down(account, aggregator, filter, customer, window)
+                    .await
+            }
+        }
+    }
+
+    async fn register_rollups(
+        &self,
+        account: &AccountId,
+        specs: &[tally_store::rollups::RollupSpec],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        rollups::register(&mut tx, account, specs).await?;
+        tx.commit().await.map_err(db_err("rollup"))
+    }
+
+    async fn retain_rollups(&self, account: &AccountId, keep: &[String]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        rollups::retain(&mut tx, account, keep).await?;
+        tx.commit().await.map_err(db_err("rollup"))
+    }
+
+    async fn rollup_progress(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Vec<tally_store::rollups::RollupProgress>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err("rollup"))?;
+        rollups::progress(&mut conn, account).await
+    }
+
+    async fn backfill_rollups(&self, max_events: u64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let worked = rollups::backfill_step(&mut tx, &self.compiler, max_events).await?;
+        tx.commit().await.map_err(db_err("rollup"))?;
+        Ok(worked)
+    }
+
+    async fn rollup_cells(
+        &self,
+        account: &AccountId,
+        fingerprint: &str,
+        customer: Option<&CustomerId>,
+        hours: (i64, i64),
+    ) -> StoreResult<Option<Vec<(i64, tally_aggregate::Partial)>>> {
+        let mut conn = self.reader.acquire().await.map_err(db_err("rollup"))?;
+        rollups::cells(&mut conn, account, fingerprint, customer, hours).await
     }
 
     fn stream_events_as_of(

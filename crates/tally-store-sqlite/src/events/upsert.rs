@@ -27,6 +27,8 @@ use tally_store::{
     UpsertResult, plan_upserts,
 };
 
+use tally_store::rollups::RollupCompiler;
+
 use crate::error::db_err;
 use crate::rows::EventRow;
 
@@ -64,7 +66,7 @@ struct CurrentRow {
 
 /// Sizes of the statements for `n` rows: `MAX_ROWS` while it fits, then the
 /// binary digits of the remainder.
-fn statement_sizes(n: usize) -> Vec<usize> {
+pub(crate) fn statement_sizes(n: usize) -> Vec<usize> {
     let mut sizes = vec![MAX_ROWS; n / MAX_ROWS];
     let rest = n % MAX_ROWS;
     let mut bit = MAX_ROWS;
@@ -91,10 +93,12 @@ pub(crate) fn repeated(head: &str, row: &str, n: usize, tail: &str) -> String {
     sql
 }
 
-/// Upserts every group, in order, on the transaction's connection; results per
-/// group. The caller begins and commits.
+/// Upserts every group, in order, on the transaction's connection, and keeps
+/// the rollups of their accounts; results per group. The caller begins and
+/// commits.
 pub(crate) async fn upsert_groups(
     conn: &mut SqliteConnection,
+    compiler: &RollupCompiler,
     groups: &[(&AccountId, &[NewEvent])],
 ) -> StoreResult<Vec<Vec<UpsertResult>>> {
     let mut last_seq = HashMap::new();
@@ -110,6 +114,7 @@ pub(crate) async fn upsert_groups(
     for (account, last) in &plan.last_seq {
         store_last_seq(conn, account, *last).await?;
     }
+    super::rollups::apply_plan(conn, compiler, &plan).await?;
     Ok(plan.results)
 }
 

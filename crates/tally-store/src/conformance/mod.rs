@@ -22,6 +22,7 @@ mod groups;
 mod idempotency;
 mod invoice_periods;
 mod isolation;
+mod rollups;
 mod versions;
 
 use std::any::Any;
@@ -49,6 +50,7 @@ pub use idempotency::{
 };
 pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
+pub use rollups::{rollups_agree_with_evaluator, rollups_build_serve_and_retire};
 pub use versions::{purge_erases_history, versions_agree_with_model, versions_and_history};
 
 use crate::traits::Store;
@@ -106,6 +108,8 @@ macro_rules! store_conformance_tests {
             versions_and_history,
             purge_erases_history,
             versions_agree_with_model,
+            rollups_agree_with_evaluator,
+            rollups_build_serve_and_retire,
             idempotency_claim_complete_replay,
             idempotency_release,
             idempotency_abandoned_reclaim,

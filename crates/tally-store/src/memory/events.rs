@@ -8,23 +8,29 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tally_event::{EventKey, EventType, RecordId};
 
+use super::rollups::apply_plan_to_rollups;
 use super::{MemoryStore, State, Tenant};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
 use crate::ids::{AccountId, CustomerId};
 use crate::page::{Page, SortOrder};
+use crate::rollups::{RollupCompiler, RollupProgress, RollupSpec};
 use crate::traits::EventStore;
 use crate::versions::{AsOf, EventSeq, EventVersion, UpsertPlan, plan_upserts};
 
 impl Tenant {
-    fn current(&self, key: &EventKey) -> Option<&EventVersion> {
+    pub(super) fn current(&self, key: &EventKey) -> Option<&EventVersion> {
         self.events
             .get(key)
             .and_then(|versions| AsOf::CURRENT.pick(versions))
     }
 
     /// One version per key as `as_of` sees it, passing `keep`.
-    fn visible_events(&self, as_of: AsOf, keep: impl Fn(&StoredEvent) -> bool) -> Vec<StoredEvent> {
+    pub(super) fn visible_events(
+        &self,
+        as_of: AsOf,
+        keep: impl Fn(&StoredEvent) -> bool,
+    ) -> Vec<StoredEvent> {
         self.events
             .values()
             .filter_map(|versions| as_of.pick(versions))
@@ -40,8 +46,13 @@ impl Tenant {
     }
 }
 
-/// Plans every group against the state, then applies the plan.
-fn upsert_groups(state: &mut State, groups: &[EventGroup]) -> Vec<Vec<UpsertResult>> {
+/// Plans every group against the state, then applies the plan to the events
+/// and the rollups.
+fn upsert_groups(
+    state: &mut State,
+    compiler: &RollupCompiler,
+    groups: &[EventGroup],
+) -> StoreResult<Vec<Vec<UpsertResult>>> {
     let parts: Vec<(&AccountId, &[NewEvent])> = groups
         .iter()
         .map(|g| (&g.account, g.events.as_slice()))
@@ -60,7 +71,8 @@ fn upsert_groups(state: &mut State, groups: &[EventGroup]) -> Vec<Vec<UpsertResu
     }
     let plan = plan_upserts(&parts, current, last_seq);
     apply(state, &plan);
-    plan.results
+    apply_plan_to_rollups(state, compiler, &plan)?;
+    Ok(plan.results)
 }
 
 fn apply(state: &mut State, plan: &UpsertPlan<'_>) {
@@ -114,7 +126,8 @@ impl EventStore for MemoryStore {
         &self,
         groups: &[EventGroup],
     ) -> StoreResult<Vec<Vec<UpsertResult>>> {
-        self.with_state(|state| Ok(upsert_groups(state, groups)))
+        let compiler = self.compiler.clone();
+        self.with_state(|state| upsert_groups(state, &compiler, groups))
     }
 
     async fn latest_seq(&self, account: &AccountId) -> StoreResult<EventSeq> {
@@ -153,14 +166,17 @@ impl EventStore for MemoryStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
+        let compiler = self.compiler.clone();
         self.with_tenant(account, |tenant| {
-            let live: Vec<EventKey> = keys(event_type, record_ids)
-                .into_iter()
-                .filter(|key| tenant.current(key).is_some())
+            let live: Vec<StoredEvent> = keys(event_type, record_ids)
+                .iter()
+                .filter_map(|key| tenant.current(key).map(|v| v.event.clone()))
                 .collect();
             if live.is_empty() {
                 return Ok(0);
             }
+            let gone = live;
+            let live: Vec<EventKey> = gone.iter().map(StoredEvent::key).collect();
             let deletion = tenant.next_seq();
             let mut deleted = 0;
             for key in &live {
@@ -173,6 +189,8 @@ impl EventStore for MemoryStore {
                     version.current_until.get_or_insert(deletion);
                 }
             }
+            // After the deletion: a cell recomputed reads what is left.
+            tenant.retract_current(&compiler, &gone)?;
             Ok(deleted)
         })
     }
@@ -183,13 +201,47 @@ impl EventStore for MemoryStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
+        let compiler = self.compiler.clone();
         self.with_tenant(account, |tenant| {
-            let purged = keys(event_type, record_ids)
+            let keys = keys(event_type, record_ids);
+            let live: Vec<StoredEvent> = keys
+                .iter()
+                .filter_map(|key| tenant.current(key).map(|v| v.event.clone()))
+                .collect();
+            let purged = keys
                 .iter()
                 .filter(|key| tenant.events.remove(key).is_some())
                 .count();
+            tenant.retract_current(&compiler, &live)?;
             Ok(purged as u64)
         })
+    }
+
+    async fn register_rollups(&self, account: &AccountId, specs: &[RollupSpec]) -> StoreResult<()> {
+        self.register_rollups_impl(account, specs).await
+    }
+
+    async fn retain_rollups(&self, account: &AccountId, keep: &[String]) -> StoreResult<()> {
+        self.retain_rollups_impl(account, keep).await
+    }
+
+    async fn rollup_progress(&self, account: &AccountId) -> StoreResult<Vec<RollupProgress>> {
+        self.rollup_progress_impl(account).await
+    }
+
+    async fn backfill_rollups(&self, max_events: u64) -> StoreResult<bool> {
+        self.backfill_rollups_impl(max_events).await
+    }
+
+    async fn rollup_cells(
+        &self,
+        account: &AccountId,
+        fingerprint: &str,
+        customer: Option<&CustomerId>,
+        hours: (i64, i64),
+    ) -> StoreResult<Option<Vec<(i64, tally_aggregate::Partial)>>> {
+        self.rollup_cells_impl(account, fingerprint, customer, hours)
+            .await
     }
 
     fn stream_events_as_of(

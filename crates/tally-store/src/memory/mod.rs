@@ -8,6 +8,7 @@ mod catalog;
 mod events;
 mod idempotency;
 mod invoices;
+mod rollups;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,8 @@ use crate::versions::{EventSeq, EventVersion};
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
+    /// Compiled rollup definitions, by rollup id.
+    compiler: Arc<crate::rollups::RollupCompiler>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +35,8 @@ struct State {
     accounts: BTreeMap<AccountId, Account>,
     api_keys: HashMap<ApiKeyHash, ApiKey>,
     tenants: HashMap<AccountId, Tenant>,
+    /// The last rollup id handed out (ids are unique across accounts).
+    next_rollup_id: i64,
 }
 
 /// Everything one account owns: reaching it needs the account id.
@@ -48,6 +53,8 @@ struct Tenant {
     invoices: BTreeMap<InvoiceId, Invoice>,
     last_invoice_number: u64,
     idempotency: HashMap<IdempotencyKey, idempotency::KeyRow>,
+    /// Rollups by id, with their cells.
+    rollups: BTreeMap<i64, rollups::MemoryRollup>,
 }
 
 impl MemoryStore {

@@ -1,0 +1,458 @@
+//! Rollups for PostgreSQL (docs/rollups.md): the registry and the cells,
+//! written in the transaction that stores or deletes the events they sum,
+//! under the account's sequence lock. Every writer of an account's cells
+//! (upserts, deletions, purges, backfill steps, dropping a rollup) holds that
+//! lock, so a cell is never read and rewritten by two transactions at once,
+//! whatever process they run in.
+
+use std::collections::HashMap;
+
+use sqlx::Transaction;
+use sqlx::postgres::Postgres;
+use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
+use tally_event::RecordId;
+use tally_store::rollups::{
+    Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+};
+use tally_store::{AccountId, CustomerId, StoreResult, StoredEvent, UpsertPlan};
+
+use super::EventRow;
+use crate::map_sqlx_error;
+use crate::rows::{corrupt, parse, parse_opt, total};
+
+type Tx = Transaction<'static, Postgres>;
+
+/// A registry row.
+#[derive(sqlx::FromRow)]
+struct RegistryRow {
+    id: i64,
+    fingerprint: String,
+    event_type: String,
+    definition: serde_json::Value,
+    filter_id: Option<String>,
+    ready: bool,
+    cursor: Option<String>,
+}
+
+impl RegistryRow {
+    fn into_row(self) -> StoreResult<RollupRow> {
+        Ok(RollupRow {
+            id: self.id,
+            fingerprint: self.fingerprint,
+            event_type: parse(self.event_type, "rollups.event_type")?,
+            definition: self.definition,
+            filter: self.filter_id,
+            ready: self.ready,
+            cursor: parse_opt::<RecordId>(self.cursor, "rollups.cursor")?,
+        })
+    }
+}
+
+const REGISTRY_COLUMNS: &str = "id, fingerprint, event_type, definition, filter_id, ready, cursor";
+
+/// The account's rollups, compiled. Read after the sequence lock, so a
+/// rollup's cursor cannot move while the caller writes.
+pub(super) async fn live_rollups(
+    tx: &mut Tx,
+    compiler: &RollupCompiler,
+    account: &AccountId,
+) -> StoreResult<Vec<LiveRollup>> {
+    let sql = format!("SELECT {REGISTRY_COLUMNS} FROM rollups WHERE account_id = $1");
+    let rows: Vec<RegistryRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = rows
+        .into_iter()
+        .map(RegistryRow::into_row)
+        .collect::<StoreResult<_>>()?;
+    compiler.load(rows)
+}
+
+/// Applies what an upsert plan changed to its accounts' rollups, after its
+/// versions are written, on the transaction holding their sequence locks.
+pub(super) async fn apply_plan(
+    tx: &mut Tx,
+    compiler: &RollupCompiler,
+    plan: &UpsertPlan<'_>,
+) -> StoreResult<()> {
+    for account in plan.last_seq.keys() {
+        let rollups = live_rollups(tx, compiler, account).await?;
+        if rollups.is_empty() {
+            continue;
+        }
+        let mut deltas = CellDeltas::default();
+        for superseded in plan.superseded.iter().filter(|s| s.account == *account) {
+            deltas.retract(&rollups, &superseded.previous)?;
+        }
+        let current = plan
+            .versions
+            .iter()
+            .filter(|v| v.account == *account && v.current_until.is_none());
+        for version in current {
+            let event = version.event;
+            deltas.add(
+                &rollups,
+                &event.event_type,
+                &event.customer_id,
+                event.timestamp,
+                &event.record,
+            )?;
+        }
+        apply_deltas(tx, account, &rollups, deltas).await?;
+    }
+    Ok(())
+}
+
+/// Retracts `gone` (current versions just deleted or purged, on this
+/// transaction) from the account's rollups.
+pub(super) async fn retract(
+    tx: &mut Tx,
+    compiler: &RollupCompiler,
+    account: &AccountId,
+    gone: &[StoredEvent],
+) -> StoreResult<()> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let rollups = live_rollups(tx, compiler, account).await?;
+    let mut deltas = CellDeltas::default();
+    for event in gone {
+        deltas.retract(&rollups, event)?;
+    }
+    apply_deltas(tx, account, &rollups, deltas).await
+}
+
+async fn apply_deltas(
+    tx: &mut Tx,
+    account: &AccountId,
+    rollups: &[LiveRollup],
+    deltas: CellDeltas,
+) -> StoreResult<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let stored = read_cells(tx, &deltas.cells()).await?;
+    let out = deltas.apply(stored);
+    let mut writes = out.writes;
+    for cell in out.recompute {
+        let Some(rollup) = rollups.iter().find(|r| r.id == cell.rollup) else {
+            continue;
+        };
+        let events = cell_events(tx, account, rollup, &cell).await?;
+        let partial = rollup.recompute(&events)?;
+        writes.push((cell, (!partial.is_empty()).then_some(partial)));
+    }
+    write_cells(tx, writes).await
+}
+
+fn columns(cells: &[Cell]) -> (Vec<i64>, Vec<&str>, Vec<i64>) {
+    let rollups = cells.iter().map(|c| c.rollup).collect();
+    let customers = cells.iter().map(|c| c.customer.as_str()).collect();
+    let buckets = cells.iter().map(|c| c.bucket).collect();
+    (rollups, customers, buckets)
+}
+
+/// The stored partials of `cells`, in one statement.
+async fn read_cells(tx: &mut Tx, cells: &[Cell]) -> StoreResult<HashMap<Cell, Partial>> {
+    let (rollups, customers, buckets) = columns(cells);
+    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT c.rollup_id, c.customer_id, c.bucket, c.state FROM rollup_cells c \
+         JOIN UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (rollup_id, customer_id, bucket) \
+           ON c.rollup_id = k.rollup_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
+    )
+    .bind(rollups)
+    .bind(customers)
+    .bind(buckets)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_sqlx_error)?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for (rollup, customer, bucket, state) in rows {
+        let customer: CustomerId = parse(customer, "rollup_cells.customer_id")?;
+        let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup_cells.state", e))?;
+        found.insert(
+            Cell {
+                rollup,
+                customer,
+                bucket,
+            },
+            partial,
+        );
+    }
+    Ok(found)
+}
+
+/// Stores (`Some`) or deletes (`None`) cells, one statement each way.
+async fn write_cells(tx: &mut Tx, writes: Vec<(Cell, Option<Partial>)>) -> StoreResult<()> {
+    let mut stored = Vec::new();
+    let mut states = Vec::new();
+    let mut deleted = Vec::new();
+    for (cell, partial) in writes {
+        match partial {
+            Some(partial) => {
+                let state = serde_json::to_string(&partial)
+                    .map_err(|e| corrupt("rollup_cells.state", e))?;
+                stored.push(cell);
+                states.push(state);
+            }
+            None => deleted.push(cell),
+        }
+    }
+    if !stored.is_empty() {
+        let (rollups, customers, buckets) = columns(&stored);
+        sqlx::query(
+            "INSERT INTO rollup_cells (rollup_id, customer_id, bucket, state) \
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) \
+             ON CONFLICT (rollup_id, customer_id, bucket) DO UPDATE SET state = excluded.state",
+        )
+        .bind(rollups)
+        .bind(customers)
+        .bind(buckets)
+        .bind(states)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    }
+    if !deleted.is_empty() {
+        let (rollups, customers, buckets) = columns(&deleted);
+        sqlx::query(
+            "DELETE FROM rollup_cells c \
+             USING UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (rollup_id, customer_id, bucket) \
+             WHERE c.rollup_id = k.rollup_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
+        )
+        .bind(rollups)
+        .bind(customers)
+        .bind(buckets)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    }
+    Ok(())
+}
+
+const EVENT_COLUMNS: &str = "id, event_type, customer_id, ts, record, ingested_at, seq";
+
+/// The current events of a cell's customer and hour that `rollup` maintains.
+async fn cell_events(
+    tx: &mut Tx,
+    account: &AccountId,
+    rollup: &LiveRollup,
+    cell: &Cell,
+) -> StoreResult<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions \
+         WHERE account_id = $1 AND customer_id = $2 AND event_type = $3 AND ts >= $4 AND ts < $5 \
+         AND current_until IS NULL AND ($6 OR record_id <= $7)"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(cell.customer.as_str())
+        .bind(rollup.event_type.as_str())
+        .bind(cell.bucket)
+        .bind(cell.bucket + ROLLUP_BUCKET_MS)
+        .bind(rollup.ready)
+        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+/// Registers the specs the account does not have yet.
+pub(super) async fn register(
+    tx: &mut Tx,
+    account: &AccountId,
+    specs: &[RollupSpec],
+) -> StoreResult<()> {
+    for spec in specs {
+        sqlx::query(
+            "INSERT INTO rollups (account_id, fingerprint, event_type, definition, filter_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, fingerprint) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(&spec.fingerprint)
+        .bind(spec.event_type.as_str())
+        .bind(&spec.definition)
+        .bind(spec.filter.as_deref())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    }
+    Ok(())
+}
+
+/// Drops the account's rollups not in `keep`, with their cells (the caller
+/// holds the account's sequence lock).
+pub(super) async fn retain(tx: &mut Tx, account: &AccountId, keep: &[String]) -> StoreResult<()> {
+    let gone: Vec<i64> = sqlx::query_scalar(
+        "DELETE FROM rollups WHERE account_id = $1 AND NOT (fingerprint = ANY($2::text[])) RETURNING id",
+    )
+    .bind(account.as_str())
+    .bind(keep)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_sqlx_error)?;
+    if !gone.is_empty() {
+        sqlx::query("DELETE FROM rollup_cells WHERE rollup_id = ANY($1::int8[])")
+            .bind(gone)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_sqlx_error)?;
+    }
+    Ok(())
+}
+
+/// The account's rollups and how far each is.
+pub(super) async fn progress(
+    pool: &sqlx::PgPool,
+    account: &AccountId,
+) -> StoreResult<Vec<RollupProgress>> {
+    let rows: Vec<(String, bool, i64)> = sqlx::query_as(
+        "SELECT fingerprint, ready, backfilled FROM rollups WHERE account_id = $1 ORDER BY id",
+    )
+    .bind(account.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(map_sqlx_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(fingerprint, ready, backfilled)| RollupProgress {
+            fingerprint,
+            ready,
+            backfilled_events: total(backfilled),
+        })
+        .collect())
+}
+
+/// The first building rollup, if any: (id, account).
+pub(super) async fn next_building(pool: &sqlx::PgPool) -> StoreResult<Option<(i64, AccountId)>> {
+    let next: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, account_id FROM rollups WHERE NOT ready ORDER BY id LIMIT 1")
+            .fetch_optional(pool)
+            .await
+            .map_err(map_sqlx_error)?;
+    next.map(|(id, account)| Ok((id, parse(account, "rollups.account_id")?)))
+        .transpose()
+}
+
+/// One backfill step of rollup `id` on a transaction holding its account's
+/// sequence lock: the next `max_events` current versions (by record id) go
+/// into its cells and its cursor moves past them.
+pub(super) async fn backfill_step(
+    tx: &mut Tx,
+    compiler: &RollupCompiler,
+    id: i64,
+    account: &AccountId,
+    max_events: u64,
+) -> StoreResult<()> {
+    // Read under the lock: another process may have moved the cursor.
+    let rollups = live_rollups(tx, compiler, account).await?;
+    let Some(rollup) = rollups.iter().find(|r| r.id == id && !r.ready) else {
+        return Ok(());
+    };
+    let limit = i64::try_from(max_events.max(1)).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions \
+         WHERE account_id = $1 AND event_type = $2 AND record_id > $3 AND current_until IS NULL \
+         ORDER BY record_id LIMIT $4"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(rollup.event_type.as_str())
+        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    let events = rows
+        .into_iter()
+        .map(StoredEvent::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let partials = rollup.partials(&events)?;
+    let cells: Vec<Cell> = partials.keys().cloned().collect();
+    let mut stored = read_cells(tx, &cells).await?;
+    let writes = partials
+        .into_iter()
+        .map(|(cell, partial)| {
+            let merged = match stored.remove(&cell) {
+                Some(mut existing) => {
+                    existing.add(&partial);
+                    existing
+                }
+                None => partial,
+            };
+            (cell, Some(merged))
+        })
+        .collect();
+    write_cells(tx, writes).await?;
+    let done = (events.len() as i64) < limit;
+    let cursor = events.last().map(|e| e.record_id().as_str().to_owned());
+    sqlx::query(
+        "UPDATE rollups SET ready = $1, cursor = COALESCE($2, cursor), \
+         backfilled = backfilled + $3 WHERE id = $4",
+    )
+    .bind(done)
+    .bind(cursor)
+    .bind(events.len() as i64)
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_sqlx_error)?;
+    Ok(())
+}
+
+/// The cells of the account's ready rollup `fingerprint` in `hours`, of one
+/// customer or all; `None` without such a rollup.
+pub(super) async fn cells(
+    pool: &sqlx::PgPool,
+    account: &AccountId,
+    fingerprint: &str,
+    customer: Option<&CustomerId>,
+    hours: (i64, i64),
+) -> StoreResult<Option<Vec<(i64, Partial)>>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM rollups WHERE account_id = $1 AND fingerprint = $2 AND ready",
+    )
+    .bind(account.as_str())
+    .bind(fingerprint)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_sqlx_error)?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let rows: Vec<(i64, String)> = match customer {
+        Some(customer) => sqlx::query_as(
+            "SELECT bucket, state FROM rollup_cells \
+             WHERE rollup_id = $1 AND customer_id = $4 AND bucket >= $2 AND bucket < $3",
+        )
+        .bind(id)
+        .bind(hours.0)
+        .bind(hours.1)
+        .bind(customer.as_str()),
+        None => sqlx::query_as(
+            "SELECT bucket, state FROM rollup_cells \
+             WHERE rollup_id = $1 AND bucket >= $2 AND bucket < $3",
+        )
+        .bind(id)
+        .bind(hours.0)
+        .bind(hours.1),
+    }
+    .fetch_all(pool)
+    .await
+    .map_err(map_sqlx_error)?;
+    let cells = rows
+        .into_iter()
+        .map(|(bucket, state)| {
+            let partial =
+                serde_json::from_str(&state).map_err(|e| corrupt("rollup_cells.state", e))?;
+            Ok((bucket, partial))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Some(cells))
+}

@@ -1,0 +1,470 @@
+//! Rollups for SQLite (docs/rollups.md): the registry and the cells, kept in
+//! the write transaction that stores or deletes the events they sum.
+//!
+//! `tally_store::rollups` decides what changes; this module reads and writes
+//! rows: the account's rollups at the start of a write, the touched cells
+//! (many per statement), and the current events of a cell to recompute.
+
+use std::collections::HashMap;
+
+use sqlx::{Sqlite, SqliteConnection};
+use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
+use tally_event::{EventType, RecordId};
+use tally_store::rollups::{
+    Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+};
+use tally_store::{AccountId, CustomerId, StoreError, StoreResult, StoredEvent, UpsertPlan};
+
+use super::EVENT_COLUMNS;
+use super::upsert::{repeated, statement_sizes};
+use crate::error::{corrupt, db_err};
+use crate::rows::EventRow;
+
+const ROLLUPS_OF_ACCOUNT: &str = "SELECT id, fingerprint, event_type, definition, filter_id, \
+ready, cursor FROM rollups WHERE account_id = ?";
+
+const CELLS_HEAD: &str = "SELECT rollup_id, customer_id, bucket, state FROM rollup_cells \
+WHERE (rollup_id, customer_id, bucket) IN (VALUES ";
+const CELL_ROW: &str = "(?, ?, ?)";
+const WRITE_HEAD: &str = "INSERT INTO rollup_cells (rollup_id, customer_id, bucket, state) VALUES ";
+const WRITE_ROW: &str = "(?, ?, ?, ?)";
+const WRITE_TAIL: &str =
+    " ON CONFLICT (rollup_id, customer_id, bucket) DO UPDATE SET state = excluded.state";
+const DELETE_HEAD: &str =
+    "DELETE FROM rollup_cells WHERE (rollup_id, customer_id, bucket) IN (VALUES ";
+
+/// A registry row.
+#[derive(sqlx::FromRow)]
+struct RegistryRow {
+    id: i64,
+    fingerprint: String,
+    event_type: String,
+    definition: String,
+    filter_id: Option<String>,
+    ready: bool,
+    cursor: Option<String>,
+}
+
+impl TryFrom<RegistryRow> for RollupRow {
+    type Error = StoreError;
+
+    fn try_from(row: RegistryRow) -> StoreResult<Self> {
+        Ok(RollupRow {
+            id: row.id,
+            fingerprint: row.fingerprint,
+            event_type: EventType::parse(&row.event_type)
+                .map_err(|e| corrupt("rollup event type", e))?,
+            definition: serde_json::from_str(&row.definition)
+                .map_err(|e| corrupt("rollup definition", e))?,
+            filter: row.filter_id,
+            ready: row.ready,
+            cursor: row
+                .cursor
+                .map(|c| RecordId::parse(&c))
+                .transpose()
+                .map_err(|e| corrupt("rollup cursor", e))?,
+        })
+    }
+}
+
+/// The account's rollups, compiled.
+pub(crate) async fn live_rollups(
+    conn: &mut SqliteConnection,
+    compiler: &RollupCompiler,
+    account: &AccountId,
+) -> StoreResult<Vec<LiveRollup>> {
+    let rows: Vec<RegistryRow> = sqlx::query_as(ROLLUPS_OF_ACCOUNT)
+        .bind(account.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = rows
+        .into_iter()
+        .map(RollupRow::try_from)
+        .collect::<StoreResult<_>>()?;
+    compiler.load(rows)
+}
+
+/// Applies what an upsert plan changed to the rollups of its accounts, on
+/// the plan's transaction, after its versions are written.
+pub(crate) async fn apply_plan(
+    conn: &mut SqliteConnection,
+    compiler: &RollupCompiler,
+    plan: &UpsertPlan<'_>,
+) -> StoreResult<()> {
+    for account in plan.last_seq.keys() {
+        let rollups = live_rollups(conn, compiler, account).await?;
+        if rollups.is_empty() {
+            continue;
+        }
+        let mut deltas = CellDeltas::default();
+        for superseded in plan.superseded.iter().filter(|s| s.account == *account) {
+            deltas.retract(&rollups, &superseded.previous)?;
+        }
+        let current = plan
+            .versions
+            .iter()
+            .filter(|v| v.account == *account && v.current_until.is_none());
+        for version in current {
+            let event = version.event;
+            deltas.add(
+                &rollups,
+                &event.event_type,
+                &event.customer_id,
+                event.timestamp,
+                &event.record,
+            )?;
+        }
+        apply_deltas(conn, account, &rollups, deltas).await?;
+    }
+    Ok(())
+}
+
+/// Retracts `gone` (current versions about to be deleted or purged) from the
+/// account's rollups, on the caller's transaction.
+pub(crate) async fn retract(
+    conn: &mut SqliteConnection,
+    compiler: &RollupCompiler,
+    account: &AccountId,
+    gone: &[StoredEvent],
+) -> StoreResult<()> {
+    if gone.is_empty() {
+        return Ok(());
+    }
+    let rollups = live_rollups(conn, compiler, account).await?;
+    let mut deltas = CellDeltas::default();
+    for event in gone {
+        deltas.retract(&rollups, event)?;
+    }
+    apply_deltas(conn, account, &rollups, deltas).await
+}
+
+async fn apply_deltas(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    rollups: &[LiveRollup],
+    deltas: CellDeltas,
+) -> StoreResult<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let stored = read_cells(conn, &deltas.cells()).await?;
+    let out = deltas.apply(stored);
+    let mut writes = out.writes;
+    for cell in out.recompute {
+        let Some(rollup) = rollups.iter().find(|r| r.id == cell.rollup) else {
+            continue;
+        };
+        let events = cell_events(conn, account, rollup, &cell).await?;
+        let partial = rollup.recompute(&events)?;
+        writes.push((cell, (!partial.is_empty()).then_some(partial)));
+    }
+    write_cells(conn, writes).await
+}
+
+/// The stored partials of `cells` (absent: none stored).
+async fn read_cells(
+    conn: &mut SqliteConnection,
+    cells: &[Cell],
+) -> StoreResult<HashMap<Cell, Partial>> {
+    let mut found = HashMap::with_capacity(cells.len());
+    let mut rest = cells;
+    for size in statement_sizes(cells.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = repeated(CELLS_HEAD, CELL_ROW, size, ")");
+        let mut query = sqlx::query_as::<Sqlite, (i64, String, i64, String)>(&sql);
+        for cell in chunk {
+            query = query
+                .bind(cell.rollup)
+                .bind(cell.customer.as_str())
+                .bind(cell.bucket);
+        }
+        for (rollup, customer, bucket, state) in query
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("rollup"))?
+        {
+            let customer =
+                CustomerId::parse(&customer).map_err(|e| corrupt("rollup customer", e))?;
+            let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup cell", e))?;
+            found.insert(
+                Cell {
+                    rollup,
+                    customer,
+                    bucket,
+                },
+                partial,
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// Stores (`Some`) or deletes (`None`) cells.
+pub(crate) async fn write_cells(
+    conn: &mut SqliteConnection,
+    writes: Vec<(Cell, Option<Partial>)>,
+) -> StoreResult<()> {
+    let (stores, deletes): (Vec<_>, Vec<_>) = writes.into_iter().partition(|(_, p)| p.is_some());
+    let stores: Vec<(Cell, String)> = stores
+        .into_iter()
+        .filter_map(|(cell, partial)| Some((cell, serde_json::to_string(&partial?).ok()?)))
+        .collect();
+    let mut rest = stores.as_slice();
+    for size in statement_sizes(stores.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = repeated(WRITE_HEAD, WRITE_ROW, size, WRITE_TAIL);
+        let mut query = sqlx::query::<Sqlite>(&sql);
+        for (cell, state) in chunk {
+            query = query
+                .bind(cell.rollup)
+                .bind(cell.customer.as_str())
+                .bind(cell.bucket)
+                .bind(state.as_str());
+        }
+        query.execute(&mut *conn).await.map_err(db_err("rollup"))?;
+    }
+    let deletes: Vec<Cell> = deletes.into_iter().map(|(cell, _)| cell).collect();
+    let mut rest = deletes.as_slice();
+    for size in statement_sizes(deletes.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = repeated(DELETE_HEAD, CELL_ROW, size, ")");
+        let mut query = sqlx::query::<Sqlite>(&sql);
+        for cell in chunk {
+            query = query
+                .bind(cell.rollup)
+                .bind(cell.customer.as_str())
+                .bind(cell.bucket);
+        }
+        query.execute(&mut *conn).await.map_err(db_err("rollup"))?;
+    }
+    Ok(())
+}
+
+/// The current events of a cell's customer and hour that `rollup` maintains.
+async fn cell_events(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    rollup: &LiveRollup,
+    cell: &Cell,
+) -> StoreResult<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions INDEXED BY event_versions_usage \
+         WHERE account_id = ? AND customer_id = ? AND event_type = ? AND ts >= ? AND ts < ? \
+         AND current_until IS NULL AND (? OR record_id <= ?)"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(cell.customer.as_str())
+        .bind(rollup.event_type.as_str())
+        .bind(cell.bucket)
+        .bind(cell.bucket + ROLLUP_BUCKET_MS)
+        .bind(rollup.ready)
+        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+/// Registers the specs the account does not have yet.
+pub(crate) async fn register(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    specs: &[RollupSpec],
+) -> StoreResult<()> {
+    for spec in specs {
+        sqlx::query(
+            "INSERT INTO rollups (account_id, fingerprint, event_type, definition, filter_id) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, fingerprint) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(&spec.fingerprint)
+        .bind(spec.event_type.as_str())
+        .bind(spec.definition.to_string())
+        .bind(spec.filter.as_deref())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    }
+    Ok(())
+}
+
+/// Drops the account's rollups not in `keep`, with their cells.
+pub(crate) async fn retain(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    keep: &[String],
+) -> StoreResult<()> {
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, fingerprint FROM rollups WHERE account_id = ?")
+            .bind(account.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err("rollup"))?;
+    for (id, fingerprint) in ids {
+        if keep.contains(&fingerprint) {
+            continue;
+        }
+        for sql in [
+            "DELETE FROM rollup_cells WHERE rollup_id = ?",
+            "DELETE FROM rollups WHERE id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err("rollup"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The account's rollups and how far each is.
+pub(crate) async fn progress(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+) -> StoreResult<Vec<RollupProgress>> {
+    let rows: Vec<(String, bool, i64)> = sqlx::query_as(
+        "SELECT fingerprint, ready, backfilled FROM rollups WHERE account_id = ? ORDER BY id",
+    )
+    .bind(account.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("rollup"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(fingerprint, ready, backfilled)| RollupProgress {
+            fingerprint,
+            ready,
+            backfilled_events: u64::try_from(backfilled).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// One backfill step on the write transaction: the next `max_events`
+/// current versions (by record id) of the first building rollup go into its
+/// cells, and its cursor moves past them.
+pub(crate) async fn backfill_step(
+    conn: &mut SqliteConnection,
+    compiler: &RollupCompiler,
+    max_events: u64,
+) -> StoreResult<bool> {
+    let next: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, account_id FROM rollups WHERE ready = 0 ORDER BY id LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err("rollup"))?;
+    let Some((id, account)) = next else {
+        return Ok(false);
+    };
+    let account = AccountId::parse(&account).map_err(|e| corrupt("rollup account", e))?;
+    let rollups = live_rollups(conn, compiler, &account).await?;
+    let Some(rollup) = rollups.iter().find(|r| r.id == id) else {
+        return Ok(false);
+    };
+    let limit = i64::try_from(max_events.max(1)).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions \
+         WHERE account_id = ? AND event_type = ? AND record_id > ? AND current_until IS NULL \
+         ORDER BY record_id LIMIT ?"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(rollup.event_type.as_str())
+        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    let events = rows
+        .into_iter()
+        .map(StoredEvent::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let partials = rollup.partials(&events)?;
+    let mut cells: Vec<Cell> = partials.keys().cloned().collect();
+    cells.sort_unstable();
+    let mut stored = read_cells(conn, &cells).await?;
+    let writes = partials
+        .into_iter()
+        .map(|(cell, partial)| {
+            let merged = match stored.remove(&cell) {
+                Some(mut existing) => {
+                    existing.add(&partial);
+                    existing
+                }
+                None => partial,
+            };
+            (cell, Some(merged))
+        })
+        .collect();
+    write_cells(conn, writes).await?;
+    let done = (events.len() as i64) < limit;
+    let cursor = events.last().map(|e| e.record_id().as_str().to_owned());
+    sqlx::query(
+        "UPDATE rollups SET ready = ?, cursor = COALESCE(?, cursor), \
+         backfilled = backfilled + ? WHERE id = ?",
+    )
+    .bind(done)
+    .bind(cursor)
+    .bind(events.len() as i64)
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err("rollup"))?;
+    Ok(true)
+}
+
+/// The cells of the account's ready rollup `fingerprint` in `hours`, of one
+/// customer or all; `None` without such a rollup.
+pub(crate) async fn cells(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    fingerprint: &str,
+    customer: Option<&CustomerId>,
+    hours: (i64, i64),
+) -> StoreResult<Option<Vec<(i64, Partial)>>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM rollups WHERE account_id = ? AND fingerprint = ? AND ready = 1",
+    )
+    .bind(account.as_str())
+    .bind(fingerprint)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err("rollup"))?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let rows: Vec<(i64, String)> = match customer {
+        Some(customer) => sqlx::query_as(
+            "SELECT bucket, state FROM rollup_cells \
+             WHERE rollup_id = ? AND customer_id = ? AND bucket >= ? AND bucket < ?",
+        )
+        .bind(id)
+        .bind(customer.as_str()),
+        None => sqlx::query_as(
+            "SELECT bucket, state FROM rollup_cells INDEXED BY rollup_cells_by_bucket \
+             WHERE rollup_id = ? AND bucket >= ? AND bucket < ?",
+        )
+        .bind(id),
+    }
+    .bind(hours.0)
+    .bind(hours.1)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err("rollup"))?;
+    let cells = rows
+        .into_iter()
+        .map(|(bucket, state)| {
+            let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup cell", e))?;
+            Ok((bucket, partial))
+        })
+        .collect::<StoreResult<_>>()?;
+    Ok(Some(cells))
+}

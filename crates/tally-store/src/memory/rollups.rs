@@ -1,0 +1,310 @@
+//! Rollups for `MemoryStore`: each rollup's cells in a map, changed under the
+//! same lock as the events they sum (docs/rollups.md).
+
+use std::collections::{BTreeMap, HashMap};
+
+use tally_aggregate::Partial;
+
+use super::{MemoryStore, State, Tenant};
+use crate::error::StoreResult;
+use crate::events::StoredEvent;
+use crate::ids::{AccountId, CustomerId};
+use crate::rollups::{
+    Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+};
+use crate::versions::{AsOf, UpsertPlan};
+
+/// A registered rollup and its cells.
+#[derive(Debug, Clone)]
+pub(super) struct MemoryRollup {
+    row: RollupRow,
+    backfilled: u64,
+    cells: BTreeMap<(CustomerId, i64), Partial>,
+}
+
+impl Tenant {
+    fn live_rollups(&self, compiler: &RollupCompiler) -> StoreResult<Vec<LiveRollup>> {
+        compiler.load(self.rollups.values().map(|r| r.row.clone()).collect())
+    }
+
+    /// The current versions of `event_type` of one customer in the hour of
+    /// `cell` that `rollup` maintains.
+    fn cell_events(&self, rollup: &LiveRollup, cell: &Cell) -> Vec<StoredEvent> {
+        let end = cell.bucket + tally_aggregate::ROLLUP_BUCKET_MS;
+        self.visible_events(AsOf::CURRENT, |e| {
+            e.event_type == rollup.event_type
+                && e.customer_id == cell.customer
+                && (cell.bucket..end).contains(&e.timestamp.as_millis())
+                && rollup.maintains(e.record_id())
+        })
+    }
+
+    /// Applies `deltas` to the cells, recomputing those that need it.
+    pub(super) fn apply_rollup_deltas(
+        &mut self,
+        rollups: &[LiveRollup],
+        deltas: CellDeltas,
+    ) -> StoreResult<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let stored: HashMap<Cell, Partial> = deltas
+            .cells()
+            .into_iter()
+            .filter_map(|cell| {
+                let partial = self
+                    .rollups
+                    .get(&cell.rollup)?
+                    .cells
+                    .get(&(cell.customer.clone(), cell.bucket))?;
+                Some((cell, partial.clone()))
+            })
+            .collect();
+        let out = deltas.apply(stored);
+        let mut writes = out.writes;
+        for cell in out.recompute {
+            let Some(rollup) = rollups.iter().find(|r| r.id == cell.rollup) else {
+                continue;
+            };
+            let partial = rollup.recompute(&self.cell_events(rollup, &cell))?;
+            writes.push((cell, (!partial.is_empty()).then_some(partial)));
+        }
+        for (cell, partial) in writes {
+            let Some(rollup) = self.rollups.get_mut(&cell.rollup) else {
+                continue;
+            };
+            let key = (cell.customer, cell.bucket);
+            match partial {
+                Some(partial) => rollup.cells.insert(key, partial),
+                None => rollup.cells.remove(&key),
+            };
+        }
+        Ok(())
+    }
+
+    /// Retracts the current versions of `event_type` with these record ids
+    /// (about to be deleted or purged) from the rollups.
+    pub(super) fn retract_current(
+        &mut self,
+        compiler: &RollupCompiler,
+        current: &[StoredEvent],
+    ) -> StoreResult<()> {
+        if self.rollups.is_empty() || current.is_empty() {
+            return Ok(());
+        }
+        let rollups = self.live_rollups(compiler)?;
+        let mut deltas = CellDeltas::default();
+        for event in current {
+            deltas.retract(&rollups, event)?;
+        }
+        self.apply_rollup_deltas(&rollups, deltas)
+    }
+}
+
+/// Applies to the rollups what `plan` changed: per account, the versions that
+/// stopped being current leave, the new current versions come in.
+pub(super) fn apply_plan_to_rollups(
+    state: &mut State,
+    compiler: &RollupCompiler,
+    plan: &UpsertPlan<'_>,
+) -> StoreResult<()> {
+    let mut per_account: HashMap<&AccountId, CellDeltas> = HashMap::new();
+    let mut loaded: HashMap<&AccountId, Vec<LiveRollup>> = HashMap::new();
+    for account in plan.last_seq.keys() {
+        if let Some(tenant) = state.tenants.get(*account)
+            && !tenant.rollups.is_empty()
+        {
+            loaded.insert(account, tenant.live_rollups(compiler)?);
+        }
+    }
+    for superseded in &plan.superseded {
+        if let Some(rollups) = loaded.get(superseded.account) {
+            per_account
+                .entry(superseded.account)
+                .or_default()
+                .retract(rollups, &superseded.previous)?;
+        }
+    }
+    for version in plan.versions.iter().filter(|v| v.current_until.is_none()) {
+        if let Some(rollups) = loaded.get(version.account) {
+            let event = version.event;
+            per_account.entry(version.account).or_default().add(
+                rollups,
+                &event.event_type,
+                &event.customer_id,
+                event.timestamp,
+                &event.record,
+            )?;
+        }
+    }
+    for (account, deltas) in per_account {
+        let rollups = &loaded[account];
+        if let Some(tenant) = state.tenants.get_mut(account) {
+            tenant.apply_rollup_deltas(rollups, deltas)?;
+        }
+    }
+    Ok(())
+}
+
+/// One backfill step of the first building rollup of any account.
+fn backfill_step(
+    state: &mut State,
+    compiler: &RollupCompiler,
+    max_events: u64,
+) -> StoreResult<bool> {
+    for tenant in state.tenants.values_mut() {
+        let Some(id) = tenant
+            .rollups
+            .values()
+            .find(|r| !r.row.ready)
+            .map(|r| r.row.id)
+        else {
+            continue;
+        };
+        let rollups = tenant.live_rollups(compiler)?;
+        let Some(rollup) = rollups.iter().find(|r| r.id == id) else {
+            continue;
+        };
+        let chunk: Vec<StoredEvent> = tenant
+            .events
+            .iter()
+            .filter(|(key, _)| {
+                key.event_type == rollup.event_type
+                    && rollup.cursor.as_ref().is_none_or(|c| key.record_id > *c)
+            })
+            .filter_map(|(_, versions)| AsOf::CURRENT.pick(versions))
+            .take(usize::try_from(max_events.max(1)).unwrap_or(usize::MAX))
+            .map(|v| v.event.clone())
+            .collect();
+        let partials = rollup.partials(&chunk)?;
+        let Some(stored) = tenant.rollups.get_mut(&id) else {
+            continue;
+        };
+        for (cell, partial) in partials {
+            stored
+                .cells
+                .entry((cell.customer, cell.bucket))
+                .and_modify(|p| p.add(&partial))
+                .or_insert(partial);
+        }
+        stored.backfilled += chunk.len() as u64;
+        match chunk.last() {
+            Some(last) if chunk.len() as u64 >= max_events.max(1) => {
+                stored.row.cursor = Some(last.record_id().clone());
+            }
+            _ => {
+                stored.row.ready = true;
+                stored.row.cursor = None;
+            }
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Registers the specs the tenant does not have yet.
+fn register(state: &mut State, account: &AccountId, specs: &[RollupSpec]) {
+    let mut next_id = state.next_rollup_id;
+    let tenant = state.tenants.entry(account.clone()).or_default();
+    for spec in specs {
+        if tenant
+            .rollups
+            .values()
+            .any(|r| r.row.fingerprint == spec.fingerprint)
+        {
+            continue;
+        }
+        next_id += 1;
+        let row = RollupRow {
+            id: next_id,
+            fingerprint: spec.fingerprint.clone(),
+            event_type: spec.event_type.clone(),
+            definition: spec.definition.clone(),
+            filter: spec.filter.clone(),
+            ready: false,
+            cursor: None,
+        };
+        let rollup = MemoryRollup {
+            row,
+            backfilled: 0,
+            cells: BTreeMap::new(),
+        };
+        tenant.rollups.insert(next_id, rollup);
+    }
+    state.next_rollup_id = next_id;
+}
+
+impl MemoryStore {
+    pub(super) async fn register_rollups_impl(
+        &self,
+        account: &AccountId,
+        specs: &[RollupSpec],
+    ) -> StoreResult<()> {
+        self.with_state(|state| {
+            register(state, account, specs);
+            Ok(())
+        })
+    }
+
+    pub(super) async fn retain_rollups_impl(
+        &self,
+        account: &AccountId,
+        keep: &[String],
+    ) -> StoreResult<()> {
+        self.with_tenant(account, |tenant| {
+            tenant
+                .rollups
+                .retain(|_, r| keep.contains(&r.row.fingerprint));
+            Ok(())
+        })
+    }
+
+    pub(super) async fn rollup_progress_impl(
+        &self,
+        account: &AccountId,
+    ) -> StoreResult<Vec<RollupProgress>> {
+        self.with_tenant(account, |tenant| {
+            Ok(tenant
+                .rollups
+                .values()
+                .map(|r| RollupProgress {
+                    fingerprint: r.row.fingerprint.clone(),
+                    ready: r.row.ready,
+                    backfilled_events: r.backfilled,
+                })
+                .collect())
+        })
+    }
+
+    pub(super) async fn backfill_rollups_impl(&self, max_events: u64) -> StoreResult<bool> {
+        let compiler = self.compiler.clone();
+        self.with_state(|state| backfill_step(state, &compiler, max_events))
+    }
+
+    pub(super) async fn rollup_cells_impl(
+        &self,
+        account: &AccountId,
+        fingerprint: &str,
+        customer: Option<&CustomerId>,
+        hours: (i64, i64),
+    ) -> StoreResult<Option<Vec<(i64, Partial)>>> {
+        self.with_tenant(account, |tenant| {
+            let Some(rollup) = tenant
+                .rollups
+                .values()
+                .find(|r| r.row.fingerprint == fingerprint && r.row.ready)
+            else {
+                return Ok(None);
+            };
+            let cells = rollup
+                .cells
+                .iter()
+                .filter(|((c, bucket), _)| {
+                    customer.is_none_or(|wanted| c == wanted) && (hours.0..hours.1).contains(bucket)
+                })
+                .map(|((_, bucket), partial)| (*bucket, partial.clone()))
+                .collect();
+            Ok(Some(cells))
+        })
+    }
+}

@@ -1,0 +1,592 @@
+//! Rollups: each aggregator's partial evaluation per customer and hour, kept
+//! up to date in the transaction that stores or deletes the events
+//! (docs/rollups.md).
+//!
+//! This module is what every backend shares; a backend only reads and writes
+//! rows:
+//!
+//! - A rollup is registered per aggregator definition and named filter
+//!   ([`RollupSpec`], keyed by its [`fingerprint`]). It starts *building*: a
+//!   backfill walks the current versions of its event type in record id order,
+//!   a chunk per transaction, and moves its cursor; at the end it is *ready*.
+//! - The writer of events loads the account's rollups ([`RollupCompiler`]),
+//!   collects what the batch changes ([`CellDeltas`]: the contribution of
+//!   each version that stops being current is retracted, that of each version
+//!   that becomes current is added), reads the touched cells, applies the
+//!   deltas ([`CellDeltas::apply`]) and writes them back; a cell whose
+//!   extreme was retracted is recomputed from its events.
+//! - While a rollup builds, it holds exactly the current versions of the keys
+//!   at or before its cursor ([`LiveRollup::maintains`]): ingestion applies
+//!   only their changes, the backfill adds the rest as it reaches them. So
+//!   whatever interleaving of writes and backfill chunks, a rollup never counts
+//!   an event twice or misses one.
+//! - Reads ([`aggregate_from_rollups`], [`series_from_rollups`]) use a ready
+//!   rollup only; otherwise they return `None` and the caller scans the raw
+//!   events. Only the hours entirely inside the window come from cells; the
+//!   clipped first and last hours are read from the events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use sha2::{Digest, Sha256};
+use tally_aggregate::{
+    AggregateResult, Aggregator, AggregatorDef, AggregatorKind, Bucket, Partial, ROLLUP_BUCKET_MS,
+    Retraction, RollupScope, Window, bucket_bounds, rollup_bucket,
+};
+use tally_event::{EventType, Period, Record, RecordId, Timestamp};
+
+use crate::error::{StoreError, StoreResult};
+use crate::evaluate::eval_error;
+use crate::events::{EventWindow, StoredEvent};
+use crate::ids::{AccountId, AggregatorFilterId, CustomerId};
+use crate::traits::EventStore;
+
+/// Current versions read per backfill chunk, by default.
+pub const BACKFILL_CHUNK: u64 = 5_000;
+
+/// A rollup to keep: one aggregator definition, narrowed by one of its named
+/// filters or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupSpec {
+    /// What identifies the rollup within its account: [`fingerprint`].
+    pub fingerprint: String,
+    /// The aggregator's event type.
+    pub event_type: EventType,
+    /// The aggregator's definition, as stored.
+    pub definition: serde_json::Value,
+    /// The named filter, if any.
+    pub filter: Option<String>,
+}
+
+/// The rollups an aggregator needs: one for the aggregator and one per named
+/// filter. None for a licensed aggregator, whose periods are read as of an
+/// instant (docs/rollups.md, "What is not rolled up").
+pub fn rollup_specs(aggregator: &Aggregator) -> Vec<RollupSpec> {
+    if aggregator.kind() != AggregatorKind::Metered {
+        return Vec::new();
+    }
+    let Ok(definition) = serde_json::to_value(aggregator.def()) else {
+        return Vec::new();
+    };
+    let filters =
+        std::iter::once(None).chain(aggregator.filters().iter().map(|f| Some(f.id.clone())));
+    filters
+        .map(|filter| RollupSpec {
+            fingerprint: fingerprint(aggregator, filter.as_deref()),
+            event_type: aggregator.event_type().clone(),
+            definition: definition.clone(),
+            filter,
+        })
+        .collect()
+}
+
+/// What a rollup's cells depend on, hashed: the event type, the operation and
+/// its operand, the `where`, and the named filter's tree. A name, a unit or
+/// `allow_negative_values` (applied when a result is finished) do not change
+/// it, so renaming an aggregator keeps its rollups.
+pub fn fingerprint(aggregator: &Aggregator, filter: Option<&str>) -> String {
+    let def = aggregator.def();
+    let filter_where = filter.and_then(|id| {
+        def.filters
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.where_.clone())
+    });
+    let identity = serde_json::json!({
+        "event_type": def.event_type,
+        "type": def.kind,
+        "operation": def.operation,
+        "property": def.property,
+        "formula": def.formula,
+        "where": def.where_,
+        "filter": filter_where,
+    });
+    let digest = Sha256::digest(identity.to_string().as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// How far a rollup is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupProgress {
+    /// The rollup's [`fingerprint`].
+    pub fingerprint: String,
+    /// Whether every current event is in it (reads use it).
+    pub ready: bool,
+    /// Current events the backfill has read so far.
+    pub backfilled_events: u64,
+}
+
+/// A registered rollup as a backend reads it.
+#[derive(Debug, Clone)]
+pub struct RollupRow {
+    /// The backend's id of the rollup (its cells' key).
+    pub id: i64,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// The event type it reads.
+    pub event_type: EventType,
+    /// The aggregator definition, as stored.
+    pub definition: serde_json::Value,
+    /// The named filter.
+    pub filter: Option<String>,
+    /// Whether the backfill is done.
+    pub ready: bool,
+    /// The last record id the backfill added (`None`: none yet).
+    pub cursor: Option<RecordId>,
+}
+
+/// A registered rollup, compiled, as the writer maintains it.
+#[derive(Debug, Clone)]
+pub struct LiveRollup {
+    /// The backend's id.
+    pub id: i64,
+    /// The event type it reads.
+    pub event_type: EventType,
+    aggregator: Arc<Aggregator>,
+    filter: Option<String>,
+    /// Whether the backfill is done.
+    pub ready: bool,
+    /// The last record id the backfill added.
+    pub cursor: Option<RecordId>,
+}
+
+impl LiveRollup {
+    fn scope(&self) -> StoreResult<RollupScope<'_>> {
+        self.aggregator
+            .rollup_scope(self.filter.as_deref())
+            .map_err(eval_error)
+    }
+
+    /// Whether the rollup holds the current version of the key with this
+    /// record id: every key once ready, the keys up to the cursor before.
+    pub fn maintains(&self, record_id: &RecordId) -> bool {
+        self.ready || self.cursor.as_ref().is_some_and(|c| record_id <= c)
+    }
+
+    /// The partial of `events` (this rollup's type, any customer or hour),
+    /// per cell.
+    pub fn partials<'e>(
+        &self,
+        events: impl IntoIterator<Item = &'e StoredEvent>,
+    ) -> StoreResult<HashMap<Cell, Partial>> {
+        let scope = self.scope()?;
+        let mut cells: HashMap<Cell, Partial> = HashMap::new();
+        for event in events {
+            if let Some(partial) =
+                scope.partial_of(&event.event_type, event.timestamp, &event.record)
+            {
+                let cell = Cell::new(self.id, &event.customer_id, event.timestamp);
+                cells
+                    .entry(cell)
+                    .or_insert_with(|| scope.empty())
+                    .add(&partial);
+            }
+        }
+        Ok(cells)
+    }
+
+    /// A cell recomputed from its current events (those this rollup
+    /// maintains: the caller reads them).
+    pub fn recompute<'e>(
+        &self,
+        events: impl IntoIterator<Item = &'e StoredEvent>,
+    ) -> StoreResult<Partial> {
+        let scope = self.scope()?;
+        let mut partial = scope.empty();
+        for event in events {
+            if let Some(one) = scope.partial_of(&event.event_type, event.timestamp, &event.record) {
+                partial.add(&one);
+            }
+        }
+        Ok(partial)
+    }
+}
+
+/// Compiles registered rollups once: a backend keeps one and loads the rows
+/// it reads in each write transaction through it.
+#[derive(Debug, Default)]
+pub struct RollupCompiler {
+    compiled: Mutex<HashMap<i64, (String, Arc<Aggregator>)>>,
+}
+
+impl RollupCompiler {
+    /// The rollups of `rows`, compiled (from the cache when the fingerprint
+    /// is the one compiled before).
+    pub fn load(&self, rows: Vec<RollupRow>) -> StoreResult<Vec<LiveRollup>> {
+        let mut compiled = self
+            .compiled
+            .lock()
+            .map_err(|_| StoreError::Internal("rollup cache poisoned".into()))?;
+        rows.into_iter()
+            .map(|row| {
+                let aggregator = match compiled.get(&row.id) {
+                    Some((fingerprint, aggregator)) if *fingerprint == row.fingerprint => {
+                        aggregator.clone()
+                    }
+                    _ => {
+                        let aggregator = Arc::new(compile(&row.definition)?);
+                        compiled.insert(row.id, (row.fingerprint.clone(), aggregator.clone()));
+                        aggregator
+                    }
+                };
+                // An unknown filter would fail every evaluation: refuse it here.
+                aggregator
+                    .rollup_scope(row.filter.as_deref())
+                    .map_err(eval_error)?;
+                Ok(LiveRollup {
+                    id: row.id,
+                    event_type: row.event_type,
+                    aggregator,
+                    filter: row.filter,
+                    ready: row.ready,
+                    cursor: row.cursor,
+                })
+            })
+            .collect()
+    }
+}
+
+fn compile(definition: &serde_json::Value) -> StoreResult<Aggregator> {
+    let def: AggregatorDef = serde_json::from_value(definition.clone())
+        .map_err(|e| StoreError::Corrupt(format!("rollup definition: {e}")))?;
+    Aggregator::compile(&def).map_err(|e| StoreError::Corrupt(format!("rollup definition: {e:?}")))
+}
+
+/// One cell of a rollup: a customer's hour.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cell {
+    /// The rollup's id.
+    pub rollup: i64,
+    /// The customer.
+    pub customer: CustomerId,
+    /// The hour's start, in milliseconds.
+    pub bucket: i64,
+}
+
+impl Cell {
+    /// The cell of an event of `customer` at `at` in rollup `rollup`.
+    pub fn new(rollup: i64, customer: &CustomerId, at: Timestamp) -> Self {
+        Self {
+            rollup,
+            customer: customer.clone(),
+            bucket: rollup_bucket(at),
+        }
+    }
+}
+
+/// What a write does to the rollups: partials added and retracted per cell.
+#[derive(Debug, Default)]
+pub struct CellDeltas {
+    added: HashMap<Cell, Partial>,
+    retracted: HashMap<Cell, Partial>,
+}
+
+/// What [`CellDeltas::apply`] leaves to write.
+#[derive(Debug, Default)]
+pub struct CellWrites {
+    /// Cells to store (`Some`) or delete (`None`: empty).
+    pub writes: Vec<(Cell, Option<Partial>)>,
+    /// Cells whose retraction cannot be undone from the partial: recompute
+    /// them from their events ([`LiveRollup::recompute`]) and store that.
+    pub recompute: Vec<Cell>,
+}
+
+impl CellDeltas {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.retracted.is_empty()
+    }
+
+    /// A version that becomes current: its contribution is added to every
+    /// rollup of its type that maintains its key.
+    pub fn add(
+        &mut self,
+        rollups: &[LiveRollup],
+        event_type: &EventType,
+        customer: &CustomerId,
+        timestamp: Timestamp,
+        record: &Record,
+    ) -> StoreResult<()> {
+        collect(
+            &mut self.added,
+            rollups,
+            event_type,
+            customer,
+            timestamp,
+            record,
+        )
+    }
+
+    /// A version that stops being current (superseded, deleted, purged).
+    pub fn retract(&mut self, rollups: &[LiveRollup], event: &StoredEvent) -> StoreResult<()> {
+        collect(
+            &mut self.retracted,
+            rollups,
+            &event.event_type,
+            &event.customer_id,
+            event.timestamp,
+            &event.record,
+        )
+    }
+
+    /// Every cell the deltas touch, sorted: the backend reads their stored
+    /// partials.
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut cells: Vec<Cell> = self
+            .added
+            .keys()
+            .chain(self.retracted.keys())
+            .cloned()
+            .collect();
+        cells.sort_unstable();
+        cells.dedup();
+        cells
+    }
+
+    /// Applies the deltas to the stored partials of [`CellDeltas::cells`]
+    /// (a cell absent from `stored` has none yet).
+    pub fn apply(mut self, mut stored: HashMap<Cell, Partial>) -> CellWrites {
+        let mut out = CellWrites::default();
+        for cell in self.cells() {
+            let added = self.added.remove(&cell);
+            let retracted = self.retracted.remove(&cell);
+            let mut partial = match (stored.remove(&cell), &added) {
+                (Some(mut partial), Some(added)) => {
+                    partial.add(added);
+                    partial
+                }
+                (Some(partial), None) => partial,
+                (None, Some(added)) => added.clone(),
+                // A retraction from a cell never stored: recompute it.
+                (None, None) => {
+                    out.recompute.push(cell);
+                    continue;
+                }
+            };
+            // Added first (above): retracting an extreme that a new value
+            // beats is then exact.
+            let exact = match &retracted {
+                Some(retracted) => partial.retract(retracted) == Retraction::Exact,
+                None => true,
+            };
+            if !exact || partial.is_tainted() {
+                out.recompute.push(cell);
+            } else if partial.is_empty() {
+                out.writes.push((cell, None));
+            } else {
+                out.writes.push((cell, Some(partial)));
+            }
+        }
+        out
+    }
+}
+
+fn collect(
+    into: &mut HashMap<Cell, Partial>,
+    rollups: &[LiveRollup],
+    event_type: &EventType,
+    customer: &CustomerId,
+    timestamp: Timestamp,
+    record: &Record,
+) -> StoreResult<()> {
+    for rollup in rollups {
+        if rollup.event_type != *event_type || !rollup.maintains(record.id()) {
+            continue;
+        }
+        let scope = rollup.scope()?;
+        if let Some(partial) = scope.partial_of(event_type, timestamp, record) {
+            into.entry(Cell::new(rollup.id, customer, timestamp))
+                .or_insert_with(|| scope.empty())
+                .add(&partial);
+        }
+    }
+    Ok(())
+}
+
+/// The hours entirely inside `period`: [first, end) in milliseconds, empty
+/// when none is.
+fn whole_hours(period: Period) -> (i64, i64) {
+    let start = period.start().as_millis();
+    let end = period.end().as_millis();
+    let first = start + (ROLLUP_BUCKET_MS - start.rem_euclid(ROLLUP_BUCKET_MS)) % ROLLUP_BUCKET_MS;
+    let last = end - end.rem_euclid(ROLLUP_BUCKET_MS);
+    (first, last.max(first))
+}
+
+/// The parts of `period` outside its whole hours (at most two).
+fn edges(period: Period, (first, last): (i64, i64)) -> Vec<Period> {
+    let at = |ms| Timestamp::from_millis(ms).ok();
+    let mut parts = Vec::new();
+    let start = period.start().as_millis();
+    let end = period.end().as_millis();
+    if first >= last {
+        return vec![period];
+    }
+    for (from, to) in [(start, first), (last, end)] {
+        if from < to
+            && let (Some(from), Some(to)) = (at(from), at(to))
+            && let Ok(part) = Period::new(from, to)
+        {
+            parts.push(part);
+        }
+    }
+    parts
+}
+
+async fn add_events(
+    partial: &mut Partial,
+    scope: &RollupScope<'_>,
+    mut events: BoxStream<'static, StoreResult<StoredEvent>>,
+) -> StoreResult<()> {
+    while let Some(event) = events.try_next().await? {
+        if let Some(one) = scope.partial_of(&event.event_type, event.timestamp, &event.record) {
+            partial.add(&one);
+        }
+    }
+    Ok(())
+}
+
+/// The aggregator's current quantity for `customer` over `window`, from its
+/// ready rollup; `None` when there is none (licensed, not registered, still
+/// building), when the window holds no whole hour, or when a partial is
+/// tainted: the caller then evaluates the raw events.
+pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
+    store: &S,
+    account: &AccountId,
+    aggregator: &Aggregator,
+    filter: Option<&AggregatorFilterId>,
+    customer: &CustomerId,
+    window: Window,
+) -> StoreResult<Option<AggregateResult>> {
+    let Window::Range(period) = window else {
+        return Ok(None);
+    };
+    if aggregator.kind() != AggregatorKind::Metered {
+        return Ok(None);
+    }
+    let filter = filter.map(AggregatorFilterId::as_str);
+    let scope = aggregator.rollup_scope(filter).map_err(eval_error)?;
+    let hours = whole_hours(period);
+    if hours.0 >= hours.1 {
+        return Ok(None);
+    }
+    let key = fingerprint(aggregator, filter);
+    let Some(cells) = store
+        .rollup_cells(account, &key, Some(customer), hours)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut total = scope.empty();
+    for (_, partial) in &cells {
+        total.add(partial);
+    }
+    for part in edges(period, hours) {
+        let events = store.stream_events(
+            account,
+            customer,
+            aggregator.event_type(),
+            EventWindow::Range(part),
+        );
+        add_events(&mut total, &scope, events).await?;
+    }
+    scope.finish(&total).map_err(eval_error)
+}
+
+/// A metered time series from the aggregator's ready rollup (one customer, or
+/// all when `customer` is `None`), as `EventStore::time_series` defines it;
+/// `None` when the rollup cannot answer (see [`aggregate_from_rollups`]).
+pub async fn series_from_rollups<S: EventStore + ?Sized>(
+    store: &S,
+    account: &AccountId,
+    aggregator: &Aggregator,
+    filter: Option<&AggregatorFilterId>,
+    customer: Option<&CustomerId>,
+    range: Period,
+    bucket: Bucket,
+) -> StoreResult<Option<Vec<(Timestamp, AggregateResult)>>> {
+    if aggregator.kind() != AggregatorKind::Metered {
+        return Ok(None);
+    }
+    let filter = filter.map(AggregatorFilterId::as_str);
+    let scope = aggregator.rollup_scope(filter).map_err(eval_error)?;
+    let bounds = bucket_bounds(range, bucket).map_err(eval_error)?;
+    let hours = whole_hours(range);
+    let key = fingerprint(aggregator, filter);
+    let cells = if hours.0 < hours.1 {
+        store.rollup_cells(account, &key, customer, hours).await?
+    } else {
+        None
+    };
+    let Some(cells) = cells else {
+        return Ok(None);
+    };
+    let mut partials: Vec<Partial> = bounds.iter().map(|_| scope.empty()).collect();
+    let index_of = |ms: i64| {
+        bounds
+            .partition_point(|(start, _)| start.as_millis() <= ms)
+            .checked_sub(1)
+    };
+    for (bucket_start, partial) in &cells {
+        if let Some(i) = index_of(*bucket_start) {
+            partials[i].add(partial);
+        }
+    }
+    for part in edges(range, hours) {
+        let window = EventWindow::Range(part);
+        let events = match customer {
+            Some(customer) => {
+                store.stream_events(account, customer, aggregator.event_type(), window)
+            }
+            None => store.stream_events_of_type(account, aggregator.event_type(), window),
+        };
+        if let Some(i) = index_of(part.start().as_millis()) {
+            add_events(&mut partials[i], &scope, events).await?;
+        }
+    }
+    let mut series = Vec::with_capacity(bounds.len());
+    for ((start, _), partial) in bounds.iter().zip(&partials) {
+        match scope.finish(partial).map_err(eval_error)? {
+            Some(result) => series.push((*start, result)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(series))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(start: i64, end: i64) -> Period {
+        Period::new(
+            Timestamp::from_millis(start).unwrap(),
+            Timestamp::from_millis(end).unwrap(),
+        )
+        .unwrap()
+    }
+
+    const H: i64 = ROLLUP_BUCKET_MS;
+
+    #[test]
+    fn a_window_splits_into_whole_hours_and_clipped_edges() {
+        let aligned = period(10 * H, 20 * H);
+        assert_eq!(whole_hours(aligned), (10 * H, 20 * H));
+        assert!(edges(aligned, whole_hours(aligned)).is_empty());
+
+        let ragged = period(10 * H + 5, 20 * H + 7);
+        assert_eq!(whole_hours(ragged), (11 * H, 20 * H));
+        let parts = edges(ragged, whole_hours(ragged));
+        assert_eq!(
+            parts,
+            [period(10 * H + 5, 11 * H), period(20 * H, 20 * H + 7)]
+        );
+
+        let inside_one_hour = period(10 * H + 5, 10 * H + 9);
+        let hours = whole_hours(inside_one_hour);
+        assert!(hours.0 >= hours.1);
+        assert_eq!(edges(inside_one_hour, hours), [inside_one_hour]);
+    }
+}
