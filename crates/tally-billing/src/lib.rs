@@ -112,6 +112,7 @@ pub mod input;
 pub mod invoice;
 pub mod period;
 pub mod readers;
+pub mod rollups;
 #[cfg(feature = "openapi")]
 pub mod schema;
 mod service;
@@ -141,6 +142,7 @@ pub use invoice::{
     InvoiceView, LineChange, LineType,
 };
 pub use period::{PeriodError, period_containing};
+pub use rollups::{BACKFILL_CHUNK_EVENTS, RollupState};
 pub use service::{Billing, SETTINGS_CACHE_MS};
 pub use settings::AccountSettings;
 pub use simulate::{

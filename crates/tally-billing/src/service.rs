@@ -11,6 +11,7 @@ use crate::clock::{Clock, Ids, SystemClock};
 use crate::commit::{GroupCommit, IngestQueueConfig};
 use crate::error::{BillingError, BillingResult};
 use crate::readers::ReadersCache;
+use crate::rollups::RollupWorker;
 use crate::settings::AccountSettings;
 
 /// Tally's use cases over a store. Cheap to clone (a few `Arc`s); every method is
@@ -23,6 +24,7 @@ pub struct Billing {
     settings: Arc<SettingsCache>,
     pub(crate) readers: Arc<ReadersCache>,
     pub(crate) commit: Arc<GroupCommit>,
+    pub(crate) rollup_worker: Arc<RollupWorker>,
 }
 
 /// How long an account's settings are reused before being read again. Ingestion
@@ -80,6 +82,7 @@ impl Billing {
             settings: Arc::default(),
             readers: Arc::default(),
             commit,
+            rollup_worker: Arc::default(),
         }
     }
 

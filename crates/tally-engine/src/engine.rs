@@ -90,7 +90,12 @@ impl Engine {
     /// read or create the account.
     pub async fn start(billing: Billing, account: &str) -> Result<Engine, EngineError> {
         match billing.ensure_account(account).await {
-            Ok(account) => Ok(Engine { billing, account }),
+            Ok(account) => {
+                // Rollups of aggregators made earlier, and any backfill left
+                // unfinished, resume in the background.
+                billing.start_rollups().await;
+                Ok(Engine { billing, account })
+            }
             Err(source) => Err(EngineError::Account {
                 name: account.to_owned(),
                 source,

@@ -156,6 +156,12 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         max_queued_events: args.ingest_queue_events,
         max_events_per_commit: args.ingest_commit_events,
     });
+    // Registers the rollups of aggregators made before this version (or by
+    // another process) and resumes any backfill in the background.
+    billing.start_rollups().await;
+    if let Some(error) = billing.backfill_error() {
+        tracing::warn!(%error, "rollups not started: usage reads scan events");
+    }
     let app = tally_api::router(AppState::new(billing.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -127,6 +127,20 @@ pub struct AggregatorView {
     pub exposed_event_keys: Option<Vec<String>>,
     pub filters: Vec<AggregatorFilter>,
     pub created_at: String,
+    /// Where the aggregator's rollups are (docs/rollups.md): usage reads come
+    /// from them once `ready`, and scan the raw events before.
+    pub usage_rollup: UsageRollup,
+}
+
+/// The state of an aggregator's rollups.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageRollup {
+    /// `ready`, `building` (a backfill runs) or `none` (licensed aggregators
+    /// are not rolled up).
+    #[schema(value_type = crate::routes::enums::RollupStatus)]
+    pub status: &'static str,
+    /// Current events the backfill has read so far.
+    pub backfilled_events: u64,
 }
 
 impl From<AggregatorEntry> for AggregatorView {
@@ -155,6 +169,10 @@ impl From<AggregatorEntry> for AggregatorView {
                 })
                 .collect(),
             created_at: entry.created_at.to_rfc3339(),
+            usage_rollup: UsageRollup {
+                status: entry.rollup.as_str(),
+                backfilled_events: entry.rollup.backfilled_events(),
+            },
         }
     }
 }

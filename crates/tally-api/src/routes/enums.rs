@@ -30,6 +30,16 @@ pub enum GroupBy {
     Month,
 }
 
+/// Where an aggregator's rollups are (docs/rollups.md).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RollupStatus {
+    Ready,
+    Building,
+    None,
+}
+
 /// The order of a list by timestamp.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]

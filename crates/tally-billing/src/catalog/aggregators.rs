@@ -1,13 +1,15 @@
 //! Aggregators (`agg_…`) and their named filters (`agf_…`).
 
-use tally_aggregate::{Aggregator, AggregatorDef, DefinitionError};
+use tally_aggregate::{Aggregator, AggregatorDef, AggregatorKind, DefinitionError};
 use tally_event::Timestamp;
+use tally_store::rollups::RollupProgress;
 use tally_store::{AccountId, AggregatorFilterId, AggregatorId, AggregatorRecord, Page, Product};
 
 use super::price_versions::price_versions;
 use crate::error::{BillingError, BillingResult, Problem};
 use crate::input::Pagination;
-use crate::service::{Billing, stored_definition};
+use crate::rollups::{RollupState, state_of};
+use crate::service::{Billing, compile_stored, stored_definition};
 
 /// A stored aggregator: its id, its definition (filters carry their `agf_` ids)
 /// and when it was created.
@@ -19,6 +21,8 @@ pub struct AggregatorEntry {
     pub definition: AggregatorDef,
     /// When the aggregator was created (UTC milliseconds).
     pub created_at: Timestamp,
+    /// Where its rollups are: usage reads come from them once `ready`.
+    pub rollup: RollupState,
 }
 
 impl Billing {
@@ -45,7 +49,8 @@ impl Billing {
         };
         let created = self.store.create_aggregator(account, &record).await?;
         self.readers.forget(account);
-        entry(&created)
+        self.sync_rollups_after_change(account).await;
+        self.entry(account, &created).await
     }
 
     /// The aggregator with this id; `NotFound` for an unknown id or one that does not parse.
@@ -55,7 +60,7 @@ impl Billing {
         id: &str,
     ) -> BillingResult<AggregatorEntry> {
         let (record, _) = self.load_aggregator(account, id).await?;
-        entry(&record)
+        self.entry(account, &record).await
     }
 
     /// The account's aggregators, oldest first. `Invalid` for an out-of-range page.
@@ -68,7 +73,12 @@ impl Billing {
             .store
             .list_aggregators(account, page.to_page_request()?)
             .await?;
-        let items = page.items.iter().map(entry).collect::<BillingResult<_>>()?;
+        let progress = self.store.rollup_progress(account).await?;
+        let items = page
+            .items
+            .iter()
+            .map(|record| entry(record, &progress))
+            .collect::<BillingResult<_>>()?;
         Ok(Page {
             total: page.total,
             items,
@@ -119,7 +129,8 @@ impl Billing {
         };
         let updated = self.store.update_aggregator(account, &record).await?;
         self.readers.forget(account);
-        entry(&updated)
+        self.sync_rollups_after_change(account).await;
+        self.entry(account, &updated).await
     }
 
     /// Deletes an aggregator no product uses (`Conflict` otherwise).
@@ -137,7 +148,27 @@ impl Billing {
         }
         self.store.delete_aggregator(account, &record.id).await?;
         self.readers.forget(account);
+        self.sync_rollups_after_change(account).await;
         Ok(())
+    }
+
+    /// [`Billing::sync_rollups`] after a committed catalog change. A failure
+    /// is not the change's: it is kept for [`Billing::backfill_error`], and
+    /// reads scan the raw events until the next sync (at the next change or
+    /// server start) registers the rollups.
+    async fn sync_rollups_after_change(&self, account: &AccountId) {
+        if let Err(error) = self.sync_rollups(account).await {
+            self.rollup_worker.record_error(&error);
+        }
+    }
+
+    async fn entry(
+        &self,
+        account: &AccountId,
+        record: &AggregatorRecord,
+    ) -> BillingResult<AggregatorEntry> {
+        let progress = self.store.rollup_progress(account).await?;
+        entry(record, &progress)
     }
 
     async fn check_filters_in_use(
@@ -207,10 +238,15 @@ fn to_json(definition: &AggregatorDef) -> BillingResult<serde_json::Value> {
         .map_err(|error| BillingError::Store(tally_store::StoreError::Internal(error.to_string())))
 }
 
-fn entry(record: &AggregatorRecord) -> BillingResult<AggregatorEntry> {
+fn entry(record: &AggregatorRecord, progress: &[RollupProgress]) -> BillingResult<AggregatorEntry> {
+    let rollup = match compile_stored(record)? {
+        compiled if compiled.kind() == AggregatorKind::Metered => state_of(&compiled, progress),
+        _ => RollupState::None,
+    };
     Ok(AggregatorEntry {
         id: record.id.clone(),
         definition: stored_definition(record)?,
         created_at: record.created_at,
+        rollup,
     })
 }
