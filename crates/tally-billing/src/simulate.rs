@@ -20,13 +20,15 @@ use std::fmt;
 
 use futures::StreamExt;
 use rust_decimal::Decimal;
-use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Scope, Window};
+use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Retraction, Scope, Window};
 use tally_event::{Event, EventKey, Period, Timestamp, parse_event};
 use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
 use tally_store::{
     AccountId, AsOf, Customer, CustomerId, EventSeq, PriceGroup, PriceGroupId, Product, ProductId,
     ProductKind, Subscription, SubscriptionId, ids::random_base62,
 };
+
+use tally_store::rollups::window_partial;
 
 use crate::catalog::price_versions::product_at;
 use crate::error::{BillingError, BillingResult};
@@ -447,14 +449,18 @@ impl Billing {
     }
 
     /// The group's quantity before and after the change: one read of the
-    /// customer's events, the key's version swapped. Quantities below zero
-    /// (aggregators allowing them) are priced as zero.
+    /// customer's events, the key's version swapped (from the rollups when
+    /// they can answer). Quantities below zero (aggregators allowing them)
+    /// are priced as zero.
     async fn quantities(
         &self,
         account: &AccountId,
         probe: &Probe<'_>,
         filter: Option<&str>,
     ) -> BillingResult<(Decimal, Decimal)> {
+        if let Some(quantities) = self.quantities_from_rollups(account, probe, filter).await? {
+            return Ok(quantities);
+        }
         let mut before = probe.aggregator.accumulator(probe.window, filter)?;
         let mut after = probe.aggregator.accumulator(probe.window, filter)?;
         let mut events = self.window_events(
@@ -480,6 +486,66 @@ impl Billing {
         let before = before.result()?.quantity.max(Decimal::ZERO);
         let after = after.result()?.quantity.max(Decimal::ZERO);
         Ok((before, after))
+    }
+}
+
+impl Billing {
+    /// [`Billing::quantities`] from the aggregator's rollup: the partial of
+    /// the window before, then with the key's version retracted and the
+    /// new one added. `None` when the rollup cannot answer (a read as of a
+    /// sequence, licensed, not ready, a retracted extreme): the caller reads
+    /// the events.
+    async fn quantities_from_rollups(
+        &self,
+        account: &AccountId,
+        probe: &Probe<'_>,
+        filter: Option<&str>,
+    ) -> BillingResult<Option<(Decimal, Decimal)>> {
+        if probe.known_at.is_some() {
+            return Ok(None);
+        }
+        let filter_id = filter
+            .map(tally_store::AggregatorFilterId::parse)
+            .transpose()
+            .map_err(|_| BillingError::not_found("aggregator filter"))?;
+        let Some(before) = window_partial(
+            self.store.as_ref(),
+            account,
+            probe.aggregator,
+            filter_id.as_ref(),
+            probe.customer,
+            probe.window,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let scope = probe.aggregator.rollup_scope(filter)?;
+        let in_window = |e: &&Event| probe.window.contains(e.timestamp);
+        let contribution = |e: &Event| scope.partial_of(&e.event_type, e.timestamp, &e.record);
+        let mut after = before.clone();
+        if let Some(old) = probe
+            .before
+            .as_ref()
+            .filter(in_window)
+            .and_then(contribution)
+            && after.retract(&old) == Retraction::Recompute
+        {
+            return Ok(None);
+        }
+        if let Some(new) = probe
+            .after
+            .as_ref()
+            .filter(in_window)
+            .and_then(contribution)
+        {
+            after.add(&new);
+        }
+        let (Some(before), Some(after)) = (scope.finish(&before)?, scope.finish(&after)?) else {
+            return Ok(None);
+        };
+        let floor = |q: Decimal| q.max(Decimal::ZERO);
+        Ok(Some((floor(before.quantity), floor(after.quantity))))
     }
 }
 

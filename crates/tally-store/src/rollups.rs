@@ -460,6 +460,29 @@ pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
     customer: &CustomerId,
     window: Window,
 ) -> StoreResult<Option<AggregateResult>> {
+    let Some(partial) =
+        window_partial(store, account, aggregator, filter, customer, window).await?
+    else {
+        return Ok(None);
+    };
+    let scope = aggregator
+        .rollup_scope(filter.map(AggregatorFilterId::as_str))
+        .map_err(eval_error)?;
+    scope.finish(&partial).map_err(eval_error)
+}
+
+/// The partial of the customer's current events in `window`, from the
+/// aggregator's ready rollup and the clipped edge hours (see
+/// [`aggregate_from_rollups`] for when it is `None`). What a caller that
+/// changes it before finishing (a price simulation) starts from.
+pub async fn window_partial<S: EventStore + ?Sized>(
+    store: &S,
+    account: &AccountId,
+    aggregator: &Aggregator,
+    filter: Option<&AggregatorFilterId>,
+    customer: &CustomerId,
+    window: Window,
+) -> StoreResult<Option<Partial>> {
     let Window::Range(period) = window else {
         return Ok(None);
     };
@@ -492,7 +515,7 @@ pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
         );
         add_events(&mut total, &scope, events).await?;
     }
-    scope.finish(&total).map_err(eval_error)
+    Ok(Some(total))
 }
 
 /// A metered time series from the aggregator's ready rollup (one customer, or

@@ -12,6 +12,7 @@ mod invoice_props;
 mod invoices;
 mod periods;
 mod plan;
+mod rollups;
 mod simulate;
 mod support;
 mod usage;
