@@ -6,6 +6,7 @@ mod idempotency;
 mod integrity;
 mod invoices;
 mod limits;
+mod rollups;
 mod scenarios;
 mod strict;
 mod support;
