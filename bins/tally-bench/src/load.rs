@@ -34,12 +34,37 @@ fn by_customer(data: &DataSet) -> impl Iterator<Item = u64> + use<> {
 /// Writes every event of `data` into a fresh SQLite file at `db`, the events
 /// generated on another thread while the previous batch is stored.
 pub async fn load_sqlite(db: &Path, data: &DataSet) -> anyhow::Result<u64> {
+    Ok(load_sqlite_with(db, data, &[]).await?.stored)
+}
+
+/// What [`load_sqlite_with`] did.
+pub struct Loaded {
+    /// Events stored.
+    pub stored: u64,
+    /// Seconds from the first batch to the last commit (opening the file and
+    /// creating the aggregators excluded).
+    pub seconds: f64,
+}
+
+/// [`load_sqlite`] after creating `aggregators` (definitions as the API
+/// takes them), whose rollups are ready before the first event: ingestion
+/// then keeps them up to date.
+pub async fn load_sqlite_with(
+    db: &Path,
+    data: &DataSet,
+    aggregators: &[serde_json::Value],
+) -> anyhow::Result<Loaded> {
     let sqlite = SqliteStore::open(db)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let account = default_account(Arc::clone(&store)).await?;
     let billing = Billing::new(store);
+    for definition in aggregators {
+        let definition = serde_json::from_value(definition.clone())?;
+        billing.create_aggregator(&account.id, &definition).await?;
+    }
+    billing.finish_backfills().await?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<serde_json::Value>>(4);
     let generator = {
         let data = data.clone();
@@ -74,9 +99,10 @@ pub async fn load_sqlite(db: &Path, data: &DataSet) -> anyhow::Result<u64> {
             next_report += data.total / 10;
         }
     }
+    let seconds = started.elapsed().as_secs_f64();
     let _ = generator.join();
     sqlite.close().await;
-    Ok(stored)
+    Ok(Loaded { stored, seconds })
 }
 
 #[cfg(test)]

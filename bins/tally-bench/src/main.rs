@@ -53,8 +53,12 @@ enum Scenario {
     /// `tally import` of the http-batch events from NDJSON, into SQLite and
     /// through a server, next to http-batch (not part of `all`).
     Import,
-    /// One customer-month's usage over its events.
+    /// One customer-month's usage over its events, for five operations,
+    /// served by rollups (their backfill timed first).
     Usage,
+    /// Library ingestion into a database with five aggregators on the event
+    /// type, next to one without (rollup maintenance's cost).
+    RollupIngest,
     /// Invoices for every subscription over a month of events.
     Invoice,
     /// The CSV export of a subscription's events: rows/s and server memory.
@@ -118,6 +122,14 @@ pub struct Options {
     /// Connections creating subscriptions and invoices at once.
     #[arg(long, global = true, default_value_t = 8)]
     invoice_connections: usize,
+    /// Events of other customers stored before the usage customer's, so its
+    /// month is read in a bigger history [default: 0].
+    #[arg(long, global = true, default_value_t = 0)]
+    history_events: u64,
+    /// Timed usage requests per aggregator and run (p50 and p99 of them)
+    /// [default: 200; 20 with --quick].
+    #[arg(long, global = true)]
+    usage_requests: Option<u64>,
 }
 
 /// Sizes and settings once the defaults are resolved.
@@ -138,6 +150,8 @@ pub struct Bench {
     pub invoice_events: u64,
     pub subscriptions: u64,
     pub invoice_connections: usize,
+    pub history_events: u64,
+    pub usage_requests: u64,
 }
 
 impl Bench {
@@ -174,6 +188,8 @@ impl Bench {
             invoice_events: size(options.invoice_events, 10_000_000, 6_000).max(1),
             subscriptions: size(options.subscriptions, 10_000, 100).max(1),
             invoice_connections: options.invoice_connections.max(1),
+            history_events: options.history_events,
+            usage_requests: size(options.usage_requests, 200, 20).max(1),
         };
         Ok(bench)
     }

@@ -82,3 +82,26 @@ pub async fn products(conn: &mut Conn, kinds: &[EventKind]) -> anyhow::Result<Ve
     }
     Ok(products)
 }
+
+/// Waits until no aggregator's rollup is building (the server's backfill
+/// is done), polling the list; returns how long it took.
+pub async fn wait_for_rollups(conn: &mut Conn) -> anyhow::Result<std::time::Duration> {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = conn
+            .send(Method::GET, "/v1/aggregators?take=100", None)
+            .await?
+            .expect(StatusCode::OK, "GET /v1/aggregators")?;
+        let list = reply.json("aggregators")?;
+        let items = list["data"]
+            .as_array()
+            .context("aggregator list without data")?;
+        let building = items
+            .iter()
+            .any(|a| a["usage_rollup"]["status"] == "building");
+        if !building {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -42,6 +42,27 @@ pub async fn usage_and_export(
     let db = bench.path("customer.db");
     crate::report::remove_sqlite(&db);
     let loaded = Instant::now();
+    if bench.history_events > 0 {
+        // Other customers' events, stored first: the history the usage
+        // customer's month is read in.
+        let history = data_set(
+            bench,
+            20,
+            bench.history_events,
+            1_000,
+            Mix::Only(EventKind::ApiCall),
+        );
+        eprintln!(
+            "    first {} events of 1 000 other customers",
+            history.total
+        );
+        let stored = load_sqlite(&db, &history).await?;
+        ensure!(
+            stored == history.total,
+            "loaded {stored} of {} history events",
+            history.total
+        );
+    }
     let stored = load_sqlite(&db, &data).await?;
     ensure!(
         stored == data.total,
@@ -67,6 +88,31 @@ fn month_query() -> String {
     format!("start_date={}&end_date={}", iso(start), iso(end))
 }
 
+/// The operations whose customer-month usage is measured: (name, definition).
+fn usage_aggregators() -> Vec<(&'static str, serde_json::Value)> {
+    let base = |operation: &str| json!({"name": operation, "event_type": "api_call", "operation": operation});
+    let with = |operation: &str, property: &str| {
+        let mut def = base(operation);
+        def["property"] = json!(property);
+        def
+    };
+    let mut formula = base("formula");
+    formula["formula"] = json!("sum(duration_ms) / 1000 + count(*) * 2");
+    vec![
+        ("count", base("count")),
+        ("sum", with("sum", "duration_ms")),
+        ("max", with("max", "duration_ms")),
+        ("unique_count", with("unique_count", "endpoint")),
+        ("formula", formula),
+    ]
+}
+
+/// The value at rank `q` (0..=1, nearest rank) of sorted `values`.
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 async fn measure_usage(
     bench: &Bench,
     report: &mut Report,
@@ -75,49 +121,75 @@ async fn measure_usage(
     customer: &str,
     events: u64,
 ) -> anyhow::Result<()> {
+    let aggregators = usage_aggregators();
+    let mut paths = Vec::new();
+    for (name, definition) in &aggregators {
+        let id = setup::create(conn, "/v1/aggregators", definition).await?;
+        let path = format!("/v1/customers/{customer}/usage/{id}?{}", month_query());
+        paths.push((*name, path));
+    }
+    let stored = events + bench.history_events;
+    let backfill = setup::wait_for_rollups(conn).await?.as_secs_f64();
     eprintln!(
-        "usage: sum of duration_ms over {events} events, 1 warm-up request then {} timed",
-        bench.runs
+        "usage: rollups of {} aggregators over {stored} events built in {backfill:.1} s",
+        aggregators.len()
     );
-    let aggregator = setup::create(
-        conn,
-        "/v1/aggregators",
-        &json!({"name": "API time", "event_type": "api_call", "operation": "sum",
-                "property": "duration_ms", "unit_name": "ms"}),
-    )
-    .await?;
-    let path = format!(
-        "/v1/customers/{customer}/usage/{aggregator}?{}",
-        month_query()
+    report.add(Figure::new(
+        "usage",
+        &format!(
+            "backfill of {} aggregators over {stored} stored events (events read/s)",
+            aggregators.len()
+        ),
+        Unit::EventsPerSecond,
+        vec![(stored * aggregators.len() as u64) as f64 / backfill],
+    ));
+    eprintln!(
+        "usage: {} aggregators over {events} events of one customer ({stored} stored), {} timed requests each per run",
+        aggregators.len(),
+        bench.usage_requests
     );
-    let (mut times, mut peaks) = (vec![], vec![]);
-    for run in 0..=bench.runs {
-        let started = Instant::now();
-        let reply = conn
-            .send(Method::GET, &path, None)
-            .await?
-            .expect(StatusCode::OK, "usage")?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let count = reply.json("usage")?["count"]
-            .as_u64()
-            .context("usage: no count")?;
-        ensure!(count == events, "usage counted {count} of {events} events");
-        if run > 0 {
-            times.push(ms);
-            peaks.push(peak(server));
+    for (name, path) in &paths {
+        let (mut p50s, mut p99s) = (vec![], vec![]);
+        for _ in 0..bench.runs {
+            let mut times = Vec::new();
+            for request in 0..=bench.usage_requests {
+                let started = Instant::now();
+                let reply = conn
+                    .send(Method::GET, path, None)
+                    .await?
+                    .expect(StatusCode::OK, "usage")?;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                let body = reply.json("usage")?;
+                let count = body["count"].as_u64().context("usage: no count")?;
+                if matches!(*name, "count" | "sum" | "formula") {
+                    ensure!(
+                        count == events,
+                        "{name} usage counted {count} of {events} events"
+                    );
+                }
+                // The first request of a run warms the connection and caches.
+                if request > 0 {
+                    times.push(ms);
+                }
+            }
+            times.sort_by(f64::total_cmp);
+            p50s.push(percentile(&times, 0.5));
+            p99s.push(percentile(&times, 0.99));
         }
+        let what = format!("usage of one customer-month, {name}, {stored} stored events");
+        report.add(Figure::new(
+            "usage",
+            &format!("{what}: p50"),
+            Unit::Milliseconds,
+            p50s,
+        ));
+        report.add(
+            Figure::new("usage", &format!("{what}: p99"), Unit::Milliseconds, p99s)
+                .target("≤ 5 ms p99"),
+        );
     }
     report.check("usage", "events counted", events);
-    report.add(
-        Figure::new(
-            "usage",
-            "usage of one customer-month",
-            Unit::Milliseconds,
-            times,
-        )
-        .target("≤ 50 ms at 1 000 000 events"),
-    );
-    report.add(Figure::new("usage", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    report.add(Figure::new("usage", PEAK_RSS, Unit::Bytes, vec![peak(server)]).target("≤ 150 MB"));
     Ok(())
 }
 

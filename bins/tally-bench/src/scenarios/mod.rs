@@ -4,6 +4,7 @@ mod customer;
 mod import;
 mod ingest;
 mod invoice;
+mod rollup_ingest;
 mod single;
 
 use chrono::Utc;
@@ -25,6 +26,7 @@ pub async fn run(scenario: Scenario, bench: &Bench, report: &mut Report) -> anyh
             ingest::raw_postgres(bench, report).await?;
             single::http_single(bench, report).await?;
             customer::usage_and_export(bench, report, true, true).await?;
+            rollup_ingest::rollup_ingest(bench, report).await?;
             invoice::invoice(bench, report).await?;
             overall_peak(report);
         }
@@ -36,6 +38,7 @@ pub async fn run(scenario: Scenario, bench: &Bench, report: &mut Report) -> anyh
         Scenario::Usage => customer::usage_and_export(bench, report, true, false).await?,
         Scenario::Export => customer::usage_and_export(bench, report, false, true).await?,
         Scenario::Invoice => invoice::invoice(bench, report).await?,
+        Scenario::RollupIngest => rollup_ingest::rollup_ingest(bench, report).await?,
     }
     Ok(())
 }
