@@ -1,13 +1,24 @@
 -- Tally's SQLite schema, version 5: rollups (docs/rollups.md). Never edit
 -- once landed: add a migration.
 
+-- The rollups of one account's event type form a set: their cells of one
+-- customer and hour are stored in one row.
+CREATE TABLE rollup_sets (
+    id           INTEGER PRIMARY KEY,
+    account_id   TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    UNIQUE (account_id, event_type)
+) STRICT;
+
 -- One row per rollup: an aggregator definition narrowed by one of its named
 -- filters or not, identified in its account by a fingerprint of what its
 -- cells depend on. `ready` = 0 while the backfill runs; `cursor` is the last
 -- record id it added (NULL: none yet), `backfilled` how many current events
--- it has read.
+-- it has read. AUTOINCREMENT: an id is never reused, since a row of cells
+-- keeps a dropped rollup's entry until the row is next written.
 CREATE TABLE rollups (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    set_id       INTEGER NOT NULL,
     account_id   TEXT NOT NULL,
     fingerprint  TEXT NOT NULL,
     event_type   TEXT NOT NULL,
@@ -19,16 +30,16 @@ CREATE TABLE rollups (
     UNIQUE (account_id, fingerprint)
 ) STRICT;
 
--- A rollup's partial evaluation of one customer's hour (`bucket`: its start
--- in milliseconds), as JSON. A clustered b-tree: a customer's hours are read
--- as one range.
+-- The partials of a set's rollups for one customer's hour (`bucket`: its
+-- start in milliseconds), as one JSON object keyed by rollup id. A clustered
+-- b-tree: a customer's hours are read as one range.
 CREATE TABLE rollup_cells (
-    rollup_id    INTEGER NOT NULL,
+    set_id       INTEGER NOT NULL,
     customer_id  TEXT NOT NULL,
     bucket       INTEGER NOT NULL,
     state        TEXT NOT NULL,
-    PRIMARY KEY (rollup_id, customer_id, bucket)
+    PRIMARY KEY (set_id, customer_id, bucket)
 ) STRICT, WITHOUT ROWID;
 
--- Every customer's hours of a rollup (an aggregator-wide time series).
-CREATE INDEX rollup_cells_by_bucket ON rollup_cells (rollup_id, bucket);
+-- Every customer's hours of a set (an aggregator-wide time series).
+CREATE INDEX rollup_cells_by_bucket ON rollup_cells (set_id, bucket);

@@ -64,6 +64,9 @@ pub(crate) fn connect_options(
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("cache_size", cache_pragma(settings.cache_mib))
+        // Statement journals (a multi-row INSERT that may stop midway keeps
+        // one) in memory rather than in a temporary file written per batch.
+        .pragma("temp_store", "memory")
         .pragma(
             "wal_autocheckpoint",
             settings.wal_autocheckpoint_pages.to_string(),

@@ -25,7 +25,7 @@
 //!   events. Only the hours entirely inside the window come from cells; the
 //!   clipped first and last hours are read from the events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
@@ -121,8 +121,12 @@ pub struct RollupProgress {
 /// A registered rollup as a backend reads it.
 #[derive(Debug, Clone)]
 pub struct RollupRow {
-    /// The backend's id of the rollup (its cells' key).
+    /// The backend's id of the rollup (never reused: a row of cells keeps a
+    /// dropped rollup's entry until it is next written).
     pub id: i64,
+    /// The rollups of one account and event type share a set: their cells
+    /// of one customer and hour are stored together ([`CellRows`]).
+    pub set: i64,
     /// Its fingerprint.
     pub fingerprint: String,
     /// The event type it reads.
@@ -142,6 +146,8 @@ pub struct RollupRow {
 pub struct LiveRollup {
     /// The backend's id.
     pub id: i64,
+    /// Its set (see [`RollupRow::set`]).
+    pub set: i64,
     /// The event type it reads.
     pub event_type: EventType,
     aggregator: Arc<Aggregator>,
@@ -204,6 +210,58 @@ impl LiveRollup {
     }
 }
 
+/// The rollups one backfill step builds together: the building rollups of
+/// `lead`'s event type at the same cursor as `lead` (rollups registered
+/// together read their events once, not once each).
+pub fn backfill_group(rollups: &[LiveRollup], lead: i64) -> Vec<&LiveRollup> {
+    let Some(lead) = rollups.iter().find(|r| r.id == lead && !r.ready) else {
+        return Vec::new();
+    };
+    rollups
+        .iter()
+        .filter(|r| !r.ready && r.event_type == lead.event_type && r.cursor == lead.cursor)
+        .collect()
+}
+
+/// What a backfill chunk of `events` (current versions after the group's
+/// cursor) adds to the group's cells, given their stored partials: the
+/// cells to write.
+pub fn backfill_writes(
+    group: &[&LiveRollup],
+    events: &[StoredEvent],
+    mut stored: HashMap<Cell, Partial>,
+) -> StoreResult<Vec<(Cell, Option<Partial>)>> {
+    let mut writes = Vec::new();
+    for rollup in group {
+        for (cell, partial) in rollup.partials(events)? {
+            let merged = match stored.remove(&cell) {
+                Some(mut existing) => {
+                    existing.add(&partial);
+                    existing
+                }
+                None => partial,
+            };
+            writes.push((cell, Some(merged)));
+        }
+    }
+    Ok(writes)
+}
+
+/// The cells a backfill chunk touches (to read their stored partials).
+pub fn backfill_cells(group: &[&LiveRollup], events: &[StoredEvent]) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = group
+        .iter()
+        .flat_map(|rollup| {
+            events
+                .iter()
+                .map(|e| Cell::new(rollup.id, &e.customer_id, e.timestamp))
+        })
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
 /// Compiles registered rollups once: a backend keeps one and loads the rows
 /// it reads in each write transaction through it.
 #[derive(Debug, Default)]
@@ -237,6 +295,7 @@ impl RollupCompiler {
                     .map_err(eval_error)?;
                 Ok(LiveRollup {
                     id: row.id,
+                    set: row.set,
                     event_type: row.event_type,
                     aggregator,
                     filter: row.filter,
@@ -403,6 +462,121 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// Where a backend stores cells: one row per rollup set, customer and hour,
+/// holding the partial of every rollup of the set (a batch then writes one
+/// row per customer-hour it touches, whatever the number of aggregators).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    /// The rollup set (an account's event type).
+    pub set: i64,
+    /// The customer.
+    pub customer: CustomerId,
+    /// The hour's start, in milliseconds.
+    pub bucket: i64,
+}
+
+/// The rows of cells one write transaction reads and rewrites: decoded once,
+/// changed per cell, encoded once. Entries of rollups that are no longer
+/// registered are dropped when their row is written.
+#[derive(Debug, Default)]
+pub struct CellRows {
+    sets: HashMap<i64, i64>,
+    rows: HashMap<RowKey, BTreeMap<i64, Partial>>,
+}
+
+impl CellRows {
+    /// Rows for cells of `rollups` (the live ones of the account).
+    pub fn new(rollups: &[LiveRollup]) -> Self {
+        Self {
+            sets: rollups.iter().map(|r| (r.id, r.set)).collect(),
+            rows: HashMap::new(),
+        }
+    }
+
+    /// The row holding `cell`, if its rollup is live.
+    pub fn row_of(&self, cell: &Cell) -> Option<RowKey> {
+        let set = *self.sets.get(&cell.rollup)?;
+        Some(RowKey {
+            set,
+            customer: cell.customer.clone(),
+            bucket: cell.bucket,
+        })
+    }
+
+    /// The distinct rows of `cells`, sorted: what the backend reads.
+    pub fn rows_of(&self, cells: &[Cell]) -> Vec<RowKey> {
+        let mut keys: Vec<RowKey> = cells.iter().filter_map(|c| self.row_of(c)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// A stored row, as its JSON text.
+    pub fn insert_row(&mut self, key: RowKey, state: &str) -> StoreResult<()> {
+        let entries = decode_row(state)?;
+        self.rows.insert(key, entries);
+        Ok(())
+    }
+
+    /// The stored partials of `cells` among the rows read.
+    pub fn partials(&self, cells: &[Cell]) -> HashMap<Cell, Partial> {
+        cells
+            .iter()
+            .filter_map(|cell| {
+                let row = self.rows.get(&self.row_of(cell)?)?;
+                Some((cell.clone(), row.get(&cell.rollup)?.clone()))
+            })
+            .collect()
+    }
+
+    /// Applies cell writes to the rows; returns each changed row encoded
+    /// (`None`: empty, delete it).
+    pub fn apply(
+        &mut self,
+        writes: Vec<(Cell, Option<Partial>)>,
+    ) -> StoreResult<Vec<(RowKey, Option<String>)>> {
+        let mut changed = Vec::new();
+        for (cell, partial) in writes {
+            let Some(key) = self.row_of(&cell) else {
+                continue;
+            };
+            let row = self.rows.entry(key.clone()).or_default();
+            match partial {
+                Some(partial) => row.insert(cell.rollup, partial),
+                None => row.remove(&cell.rollup),
+            };
+            changed.push(key);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        changed
+            .into_iter()
+            .map(|key| {
+                let row = self.rows.entry(key.clone()).or_default();
+                row.retain(|rollup, _| self.sets.contains_key(rollup));
+                let encoded = if row.is_empty() {
+                    None
+                } else {
+                    Some(
+                        serde_json::to_string(&*row)
+                            .map_err(|e| StoreError::Internal(e.to_string()))?,
+                    )
+                };
+                Ok((key, encoded))
+            })
+            .collect()
+    }
+}
+
+fn decode_row(state: &str) -> StoreResult<BTreeMap<i64, Partial>> {
+    serde_json::from_str(state).map_err(|e| StoreError::Corrupt(format!("rollup cell: {e}")))
+}
+
+/// The partial of `rollup` in a stored row, if it has one.
+pub fn partial_in_row(state: &str, rollup: i64) -> StoreResult<Option<Partial>> {
+    Ok(decode_row(state)?.remove(&rollup))
 }
 
 /// The hours entirely inside `period`: [first, end) in milliseconds, empty

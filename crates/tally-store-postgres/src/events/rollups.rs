@@ -5,20 +5,19 @@
 //! lock, so a cell is never read and rewritten by two transactions at once,
 //! whatever process they run in.
 
-use std::collections::HashMap;
-
 use sqlx::Transaction;
 use sqlx::postgres::Postgres;
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::RecordId;
 use tally_store::rollups::{
-    Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+    Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+    RowKey, backfill_cells, backfill_group, backfill_writes, partial_in_row,
 };
 use tally_store::{AccountId, CustomerId, StoreResult, StoredEvent, UpsertPlan};
 
 use super::EventRow;
 use crate::map_sqlx_error;
-use crate::rows::{corrupt, parse, parse_opt, total};
+use crate::rows::{parse, parse_opt, total};
 
 type Tx = Transaction<'static, Postgres>;
 
@@ -26,6 +25,7 @@ type Tx = Transaction<'static, Postgres>;
 #[derive(sqlx::FromRow)]
 struct RegistryRow {
     id: i64,
+    set_id: i64,
     fingerprint: String,
     event_type: String,
     definition: serde_json::Value,
@@ -38,6 +38,7 @@ impl RegistryRow {
     fn into_row(self) -> StoreResult<RollupRow> {
         Ok(RollupRow {
             id: self.id,
+            set: self.set_id,
             fingerprint: self.fingerprint,
             event_type: parse(self.event_type, "rollups.event_type")?,
             definition: self.definition,
@@ -48,7 +49,8 @@ impl RegistryRow {
     }
 }
 
-const REGISTRY_COLUMNS: &str = "id, fingerprint, event_type, definition, filter_id, ready, cursor";
+const REGISTRY_COLUMNS: &str =
+    "id, set_id, fingerprint, event_type, definition, filter_id, ready, cursor";
 
 /// The account's rollups, compiled. Read after the sequence lock, so a
 /// rollup's cursor cannot move while the caller writes.
@@ -136,8 +138,10 @@ async fn apply_deltas(
     if deltas.is_empty() {
         return Ok(());
     }
-    let stored = read_cells(tx, &deltas.cells()).await?;
-    let out = deltas.apply(stored);
+    let cells = deltas.cells();
+    let mut rows = CellRows::new(rollups);
+    read_rows(tx, &mut rows, &cells).await?;
+    let out = deltas.apply(rows.partials(&cells));
     let mut writes = out.writes;
     for cell in out.recompute {
         let Some(rollup) = rollups.iter().find(|r| r.id == cell.rollup) else {
@@ -147,70 +151,67 @@ async fn apply_deltas(
         let partial = rollup.recompute(&events)?;
         writes.push((cell, (!partial.is_empty()).then_some(partial)));
     }
-    write_cells(tx, writes).await
+    write_rows(tx, rows.apply(writes)?).await
 }
 
-fn columns(cells: &[Cell]) -> (Vec<i64>, Vec<&str>, Vec<i64>) {
-    let rollups = cells.iter().map(|c| c.rollup).collect();
-    let customers = cells.iter().map(|c| c.customer.as_str()).collect();
-    let buckets = cells.iter().map(|c| c.bucket).collect();
-    (rollups, customers, buckets)
+fn columns<'k>(keys: &[&'k RowKey]) -> (Vec<i64>, Vec<&'k str>, Vec<i64>) {
+    let sets = keys.iter().map(|k| k.set).collect();
+    let customers = keys.iter().map(|k| k.customer.as_str()).collect();
+    let buckets = keys.iter().map(|k| k.bucket).collect();
+    (sets, customers, buckets)
 }
 
-/// The stored partials of `cells`, in one statement.
-async fn read_cells(tx: &mut Tx, cells: &[Cell]) -> StoreResult<HashMap<Cell, Partial>> {
-    let (rollups, customers, buckets) = columns(cells);
-    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "SELECT c.rollup_id, c.customer_id, c.bucket, c.state FROM rollup_cells c \
-         JOIN UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (rollup_id, customer_id, bucket) \
-           ON c.rollup_id = k.rollup_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
+/// Reads the stored rows holding `cells` into `rows`, in one statement.
+async fn read_rows(tx: &mut Tx, rows: &mut CellRows, cells: &[Cell]) -> StoreResult<()> {
+    let keys = rows.rows_of(cells);
+    let (sets, customers, buckets) = columns(&keys.iter().collect::<Vec<_>>());
+    let found: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT c.set_id, c.customer_id, c.bucket, c.state FROM rollup_cells c \
+         JOIN UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (set_id, customer_id, bucket) \
+           ON c.set_id = k.set_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
     )
-    .bind(rollups)
+    .bind(sets)
     .bind(customers)
     .bind(buckets)
     .fetch_all(&mut **tx)
     .await
     .map_err(map_sqlx_error)?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for (rollup, customer, bucket, state) in rows {
+    for (set, customer, bucket, state) in found {
         let customer: CustomerId = parse(customer, "rollup_cells.customer_id")?;
-        let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup_cells.state", e))?;
-        found.insert(
-            Cell {
-                rollup,
+        rows.insert_row(
+            RowKey {
+                set,
                 customer,
                 bucket,
             },
-            partial,
-        );
+            &state,
+        )?;
     }
-    Ok(found)
+    Ok(())
 }
 
-/// Stores (`Some`) or deletes (`None`) cells, one statement each way.
-async fn write_cells(tx: &mut Tx, writes: Vec<(Cell, Option<Partial>)>) -> StoreResult<()> {
+/// Stores (`Some`) or deletes (`None`) rows of cells, one statement each way.
+async fn write_rows(tx: &mut Tx, rows: Vec<(RowKey, Option<String>)>) -> StoreResult<()> {
     let mut stored = Vec::new();
     let mut states = Vec::new();
     let mut deleted = Vec::new();
-    for (cell, partial) in writes {
-        match partial {
-            Some(partial) => {
-                let state = serde_json::to_string(&partial)
-                    .map_err(|e| corrupt("rollup_cells.state", e))?;
-                stored.push(cell);
-                states.push(state);
+    for (key, state) in &rows {
+        match state {
+            Some(state) => {
+                stored.push(key);
+                states.push(state.as_str());
             }
-            None => deleted.push(cell),
+            None => deleted.push(key),
         }
     }
     if !stored.is_empty() {
-        let (rollups, customers, buckets) = columns(&stored);
+        let (sets, customers, buckets) = columns(&stored);
         sqlx::query(
-            "INSERT INTO rollup_cells (rollup_id, customer_id, bucket, state) \
+            "INSERT INTO rollup_cells (set_id, customer_id, bucket, state) \
              SELECT * FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) \
-             ON CONFLICT (rollup_id, customer_id, bucket) DO UPDATE SET state = excluded.state",
+             ON CONFLICT (set_id, customer_id, bucket) DO UPDATE SET state = excluded.state",
         )
-        .bind(rollups)
+        .bind(sets)
         .bind(customers)
         .bind(buckets)
         .bind(states)
@@ -219,13 +220,13 @@ async fn write_cells(tx: &mut Tx, writes: Vec<(Cell, Option<Partial>)>) -> Store
         .map_err(map_sqlx_error)?;
     }
     if !deleted.is_empty() {
-        let (rollups, customers, buckets) = columns(&deleted);
+        let (sets, customers, buckets) = columns(&deleted);
         sqlx::query(
             "DELETE FROM rollup_cells c \
-             USING UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (rollup_id, customer_id, bucket) \
-             WHERE c.rollup_id = k.rollup_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
+             USING UNNEST($1::int8[], $2::text[], $3::int8[]) AS k (set_id, customer_id, bucket) \
+             WHERE c.set_id = k.set_id AND c.customer_id = k.customer_id AND c.bucket = k.bucket",
         )
-        .bind(rollups)
+        .bind(sets)
         .bind(customers)
         .bind(buckets)
         .execute(&mut **tx)
@@ -271,14 +272,25 @@ pub(super) async fn register(
 ) -> StoreResult<()> {
     for spec in specs {
         sqlx::query(
-            "INSERT INTO rollups (account_id, fingerprint, event_type, definition, filter_id) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, fingerprint) DO NOTHING",
+            "INSERT INTO rollup_sets (account_id, event_type) VALUES ($1, $2) \
+             ON CONFLICT (account_id, event_type) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(spec.event_type.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+        sqlx::query(
+            "INSERT INTO rollups (set_id, account_id, fingerprint, event_type, definition, filter_id) \
+             SELECT id, account_id, $2, event_type, $3, $4 FROM rollup_sets \
+             WHERE account_id = $1 AND event_type = $5 \
+             ON CONFLICT (account_id, fingerprint) DO NOTHING",
         )
         .bind(account.as_str())
         .bind(&spec.fingerprint)
-        .bind(spec.event_type.as_str())
         .bind(&spec.definition)
         .bind(spec.filter.as_deref())
+        .bind(spec.event_type.as_str())
         .execute(&mut **tx)
         .await
         .map_err(map_sqlx_error)?;
@@ -286,20 +298,26 @@ pub(super) async fn register(
     Ok(())
 }
 
-/// Drops the account's rollups not in `keep`, with their cells (the caller
-/// holds the account's sequence lock).
+/// Drops the account's rollups not in `keep` (the caller holds the
+/// account's sequence lock). Their entries in rows of cells go when those
+/// rows are next written; a set left without rollups loses its rows at once.
 pub(super) async fn retain(tx: &mut Tx, account: &AccountId, keep: &[String]) -> StoreResult<()> {
-    let gone: Vec<i64> = sqlx::query_scalar(
-        "DELETE FROM rollups WHERE account_id = $1 AND NOT (fingerprint = ANY($2::text[])) RETURNING id",
+    sqlx::query(
+        "DELETE FROM rollups WHERE account_id = $1 AND NOT (fingerprint = ANY($2::text[]))",
     )
     .bind(account.as_str())
     .bind(keep)
-    .fetch_all(&mut **tx)
+    .execute(&mut **tx)
     .await
     .map_err(map_sqlx_error)?;
-    if !gone.is_empty() {
-        sqlx::query("DELETE FROM rollup_cells WHERE rollup_id = ANY($1::int8[])")
-            .bind(gone)
+    for sql in [
+        "DELETE FROM rollup_cells WHERE set_id IN (SELECT id FROM rollup_sets s \
+         WHERE s.account_id = $1 AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.set_id = s.id))",
+        "DELETE FROM rollup_sets s WHERE s.account_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.set_id = s.id)",
+    ] {
+        sqlx::query(sql)
+            .bind(account.as_str())
             .execute(&mut **tx)
             .await
             .map_err(map_sqlx_error)?;
@@ -329,30 +347,34 @@ pub(super) async fn progress(
         .collect())
 }
 
-/// The first building rollup, if any: (id, account).
+/// The least advanced building rollup, if any: (id, account). Rollups
+/// registered after it catch up with it, and then share its reads.
 pub(super) async fn next_building(pool: &sqlx::PgPool) -> StoreResult<Option<(i64, AccountId)>> {
-    let next: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, account_id FROM rollups WHERE NOT ready ORDER BY id LIMIT 1")
-            .fetch_optional(pool)
-            .await
-            .map_err(map_sqlx_error)?;
+    let next: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, account_id FROM rollups WHERE NOT ready ORDER BY cursor NULLS FIRST, id LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(map_sqlx_error)?;
     next.map(|(id, account)| Ok((id, parse(account, "rollups.account_id")?)))
         .transpose()
 }
 
-/// One backfill step of rollup `id` on a transaction holding its account's
-/// sequence lock: the next `max_events` current versions (by record id) go
-/// into its cells and its cursor moves past them.
+/// One backfill step of rollup `lead` and the rollups at its cursor, on a
+/// transaction holding their account's sequence lock: the next `max_events`
+/// current versions (by record id) go into their cells and their cursor
+/// moves past them.
 pub(super) async fn backfill_step(
     tx: &mut Tx,
     compiler: &RollupCompiler,
-    id: i64,
+    lead: i64,
     account: &AccountId,
     max_events: u64,
 ) -> StoreResult<()> {
     // Read under the lock: another process may have moved the cursor.
     let rollups = live_rollups(tx, compiler, account).await?;
-    let Some(rollup) = rollups.iter().find(|r| r.id == id && !r.ready) else {
+    let group = backfill_group(&rollups, lead);
+    let Some(first) = group.first() else {
         return Ok(());
     };
     let limit = i64::try_from(max_events.max(1)).unwrap_or(i64::MAX);
@@ -363,8 +385,8 @@ pub(super) async fn backfill_step(
     );
     let rows: Vec<EventRow> = sqlx::query_as(&sql)
         .bind(account.as_str())
-        .bind(rollup.event_type.as_str())
-        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .bind(first.event_type.as_str())
+        .bind(first.cursor.as_ref().map_or("", RecordId::as_str))
         .bind(limit)
         .fetch_all(&mut **tx)
         .await
@@ -373,33 +395,22 @@ pub(super) async fn backfill_step(
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let partials = rollup.partials(&events)?;
-    let cells: Vec<Cell> = partials.keys().cloned().collect();
-    let mut stored = read_cells(tx, &cells).await?;
-    let writes = partials
-        .into_iter()
-        .map(|(cell, partial)| {
-            let merged = match stored.remove(&cell) {
-                Some(mut existing) => {
-                    existing.add(&partial);
-                    existing
-                }
-                None => partial,
-            };
-            (cell, Some(merged))
-        })
-        .collect();
-    write_cells(tx, writes).await?;
+    let cells = backfill_cells(&group, &events);
+    let mut rows = CellRows::new(&rollups);
+    read_rows(tx, &mut rows, &cells).await?;
+    let writes = backfill_writes(&group, &events, rows.partials(&cells))?;
+    write_rows(tx, rows.apply(writes)?).await?;
     let done = (events.len() as i64) < limit;
     let cursor = events.last().map(|e| e.record_id().as_str().to_owned());
+    let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
     sqlx::query(
         "UPDATE rollups SET ready = $1, cursor = COALESCE($2, cursor), \
-         backfilled = backfilled + $3 WHERE id = $4",
+         backfilled = backfilled + $3 WHERE id = ANY($4::int8[])",
     )
     .bind(done)
     .bind(cursor)
     .bind(events.len() as i64)
-    .bind(id)
+    .bind(ids)
     .execute(&mut **tx)
     .await
     .map_err(map_sqlx_error)?;
@@ -415,44 +426,42 @@ pub(super) async fn cells(
     customer: Option<&CustomerId>,
     hours: (i64, i64),
 ) -> StoreResult<Option<Vec<(i64, Partial)>>> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM rollups WHERE account_id = $1 AND fingerprint = $2 AND ready",
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, set_id FROM rollups WHERE account_id = $1 AND fingerprint = $2 AND ready",
     )
     .bind(account.as_str())
     .bind(fingerprint)
     .fetch_optional(pool)
     .await
     .map_err(map_sqlx_error)?;
-    let Some(id) = id else {
+    let Some((id, set)) = found else {
         return Ok(None);
     };
     let rows: Vec<(i64, String)> = match customer {
         Some(customer) => sqlx::query_as(
             "SELECT bucket, state FROM rollup_cells \
-             WHERE rollup_id = $1 AND customer_id = $4 AND bucket >= $2 AND bucket < $3",
+             WHERE set_id = $1 AND customer_id = $4 AND bucket >= $2 AND bucket < $3",
         )
-        .bind(id)
+        .bind(set)
         .bind(hours.0)
         .bind(hours.1)
         .bind(customer.as_str()),
         None => sqlx::query_as(
             "SELECT bucket, state FROM rollup_cells \
-             WHERE rollup_id = $1 AND bucket >= $2 AND bucket < $3",
+             WHERE set_id = $1 AND bucket >= $2 AND bucket < $3",
         )
-        .bind(id)
+        .bind(set)
         .bind(hours.0)
         .bind(hours.1),
     }
     .fetch_all(pool)
     .await
     .map_err(map_sqlx_error)?;
-    let cells = rows
-        .into_iter()
-        .map(|(bucket, state)| {
-            let partial =
-                serde_json::from_str(&state).map_err(|e| corrupt("rollup_cells.state", e))?;
-            Ok((bucket, partial))
-        })
-        .collect::<StoreResult<_>>()?;
+    let mut cells = Vec::with_capacity(rows.len());
+    for (bucket, state) in rows {
+        if let Some(partial) = partial_in_row(&state, id)? {
+            cells.push((bucket, partial));
+        }
+    }
     Ok(Some(cells))
 }

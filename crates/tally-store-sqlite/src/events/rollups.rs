@@ -5,13 +5,12 @@
 //! rows: the account's rollups at the start of a write, the touched cells
 //! (many per statement), and the current events of a cell to recompute.
 
-use std::collections::HashMap;
-
 use sqlx::{Sqlite, SqliteConnection};
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::{EventType, RecordId};
 use tally_store::rollups::{
-    Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+    Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+    RowKey, backfill_cells, backfill_group, backfill_writes, partial_in_row,
 };
 use tally_store::{AccountId, CustomerId, StoreError, StoreResult, StoredEvent, UpsertPlan};
 
@@ -20,23 +19,24 @@ use super::upsert::{repeated, statement_sizes};
 use crate::error::{corrupt, db_err};
 use crate::rows::EventRow;
 
-const ROLLUPS_OF_ACCOUNT: &str = "SELECT id, fingerprint, event_type, definition, filter_id, \
-ready, cursor FROM rollups WHERE account_id = ?";
+const ROLLUPS_OF_ACCOUNT: &str = "SELECT id, set_id, fingerprint, event_type, definition, \
+filter_id, ready, cursor FROM rollups WHERE account_id = ?";
 
-const CELLS_HEAD: &str = "SELECT rollup_id, customer_id, bucket, state FROM rollup_cells \
-WHERE (rollup_id, customer_id, bucket) IN (VALUES ";
+const CELLS_HEAD: &str = "SELECT set_id, customer_id, bucket, state FROM rollup_cells \
+WHERE (set_id, customer_id, bucket) IN (VALUES ";
 const CELL_ROW: &str = "(?, ?, ?)";
-const WRITE_HEAD: &str = "INSERT INTO rollup_cells (rollup_id, customer_id, bucket, state) VALUES ";
+const WRITE_HEAD: &str = "INSERT INTO rollup_cells (set_id, customer_id, bucket, state) VALUES ";
 const WRITE_ROW: &str = "(?, ?, ?, ?)";
 const WRITE_TAIL: &str =
-    " ON CONFLICT (rollup_id, customer_id, bucket) DO UPDATE SET state = excluded.state";
+    " ON CONFLICT (set_id, customer_id, bucket) DO UPDATE SET state = excluded.state";
 const DELETE_HEAD: &str =
-    "DELETE FROM rollup_cells WHERE (rollup_id, customer_id, bucket) IN (VALUES ";
+    "DELETE FROM rollup_cells WHERE (set_id, customer_id, bucket) IN (VALUES ";
 
 /// A registry row.
 #[derive(sqlx::FromRow)]
 struct RegistryRow {
     id: i64,
+    set_id: i64,
     fingerprint: String,
     event_type: String,
     definition: String,
@@ -51,6 +51,7 @@ impl TryFrom<RegistryRow> for RollupRow {
     fn try_from(row: RegistryRow) -> StoreResult<Self> {
         Ok(RollupRow {
             id: row.id,
+            set: row.set_id,
             fingerprint: row.fingerprint,
             event_type: EventType::parse(&row.event_type)
                 .map_err(|e| corrupt("rollup event type", e))?,
@@ -151,8 +152,10 @@ async fn apply_deltas(
     if deltas.is_empty() {
         return Ok(());
     }
-    let stored = read_cells(conn, &deltas.cells()).await?;
-    let out = deltas.apply(stored);
+    let cells = deltas.cells();
+    let mut rows = CellRows::new(rollups);
+    read_rows(conn, &mut rows, &cells).await?;
+    let out = deltas.apply(rows.partials(&cells));
     let mut writes = out.writes;
     for cell in out.recompute {
         let Some(rollup) = rollups.iter().find(|r| r.id == cell.rollup) else {
@@ -162,85 +165,80 @@ async fn apply_deltas(
         let partial = rollup.recompute(&events)?;
         writes.push((cell, (!partial.is_empty()).then_some(partial)));
     }
-    write_cells(conn, writes).await
+    write_rows(conn, rows.apply(writes)?).await
 }
 
-/// The stored partials of `cells` (absent: none stored).
-async fn read_cells(
+/// Reads the stored rows holding `cells` into `rows`.
+async fn read_rows(
     conn: &mut SqliteConnection,
+    rows: &mut CellRows,
     cells: &[Cell],
-) -> StoreResult<HashMap<Cell, Partial>> {
-    let mut found = HashMap::with_capacity(cells.len());
-    let mut rest = cells;
-    for size in statement_sizes(cells.len()) {
+) -> StoreResult<()> {
+    let keys = rows.rows_of(cells);
+    let mut rest = keys.as_slice();
+    for size in statement_sizes(keys.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = repeated(CELLS_HEAD, CELL_ROW, size, ")");
         let mut query = sqlx::query_as::<Sqlite, (i64, String, i64, String)>(&sql);
-        for cell in chunk {
+        for key in chunk {
             query = query
-                .bind(cell.rollup)
-                .bind(cell.customer.as_str())
-                .bind(cell.bucket);
+                .bind(key.set)
+                .bind(key.customer.as_str())
+                .bind(key.bucket);
         }
-        for (rollup, customer, bucket, state) in query
+        for (set, customer, bucket, state) in query
             .fetch_all(&mut *conn)
             .await
             .map_err(db_err("rollup"))?
         {
             let customer =
                 CustomerId::parse(&customer).map_err(|e| corrupt("rollup customer", e))?;
-            let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup cell", e))?;
-            found.insert(
-                Cell {
-                    rollup,
+            rows.insert_row(
+                RowKey {
+                    set,
                     customer,
                     bucket,
                 },
-                partial,
-            );
+                &state,
+            )?;
         }
     }
-    Ok(found)
+    Ok(())
 }
 
-/// Stores (`Some`) or deletes (`None`) cells.
-pub(crate) async fn write_cells(
+/// Stores (`Some`) or deletes (`None`) rows of cells.
+async fn write_rows(
     conn: &mut SqliteConnection,
-    writes: Vec<(Cell, Option<Partial>)>,
+    rows: Vec<(RowKey, Option<String>)>,
 ) -> StoreResult<()> {
-    let (stores, deletes): (Vec<_>, Vec<_>) = writes.into_iter().partition(|(_, p)| p.is_some());
-    let stores: Vec<(Cell, String)> = stores
-        .into_iter()
-        .filter_map(|(cell, partial)| Some((cell, serde_json::to_string(&partial?).ok()?)))
-        .collect();
+    let (stores, deletes): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, s)| s.is_some());
     let mut rest = stores.as_slice();
     for size in statement_sizes(stores.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = repeated(WRITE_HEAD, WRITE_ROW, size, WRITE_TAIL);
         let mut query = sqlx::query::<Sqlite>(&sql);
-        for (cell, state) in chunk {
+        for (key, state) in chunk {
             query = query
-                .bind(cell.rollup)
-                .bind(cell.customer.as_str())
-                .bind(cell.bucket)
-                .bind(state.as_str());
+                .bind(key.set)
+                .bind(key.customer.as_str())
+                .bind(key.bucket)
+                .bind(state.as_deref());
         }
         query.execute(&mut *conn).await.map_err(db_err("rollup"))?;
     }
-    let deletes: Vec<Cell> = deletes.into_iter().map(|(cell, _)| cell).collect();
     let mut rest = deletes.as_slice();
     for size in statement_sizes(deletes.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         let sql = repeated(DELETE_HEAD, CELL_ROW, size, ")");
         let mut query = sqlx::query::<Sqlite>(&sql);
-        for cell in chunk {
+        for (key, _) in chunk {
             query = query
-                .bind(cell.rollup)
-                .bind(cell.customer.as_str())
-                .bind(cell.bucket);
+                .bind(key.set)
+                .bind(key.customer.as_str())
+                .bind(key.bucket);
         }
         query.execute(&mut *conn).await.map_err(db_err("rollup"))?;
     }
@@ -281,14 +279,25 @@ pub(crate) async fn register(
 ) -> StoreResult<()> {
     for spec in specs {
         sqlx::query(
-            "INSERT INTO rollups (account_id, fingerprint, event_type, definition, filter_id) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, fingerprint) DO NOTHING",
+            "INSERT INTO rollup_sets (account_id, event_type) VALUES (?, ?) \
+             ON CONFLICT (account_id, event_type) DO NOTHING",
         )
         .bind(account.as_str())
-        .bind(&spec.fingerprint)
         .bind(spec.event_type.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+        sqlx::query(
+            "INSERT INTO rollups (set_id, account_id, fingerprint, event_type, definition, filter_id) \
+             SELECT id, account_id, ?, event_type, ?, ? FROM rollup_sets \
+             WHERE account_id = ? AND event_type = ? \
+             ON CONFLICT (account_id, fingerprint) DO NOTHING",
+        )
+        .bind(&spec.fingerprint)
         .bind(spec.definition.to_string())
         .bind(spec.filter.as_deref())
+        .bind(account.as_str())
+        .bind(spec.event_type.as_str())
         .execute(&mut *conn)
         .await
         .map_err(db_err("rollup"))?;
@@ -296,7 +305,9 @@ pub(crate) async fn register(
     Ok(())
 }
 
-/// Drops the account's rollups not in `keep`, with their cells.
+/// Drops the account's rollups not in `keep`. Their entries in rows of
+/// cells go when those rows are next written; a set left without rollups
+/// loses its rows at once.
 pub(crate) async fn retain(
     conn: &mut SqliteConnection,
     account: &AccountId,
@@ -309,19 +320,25 @@ pub(crate) async fn retain(
             .await
             .map_err(db_err("rollup"))?;
     for (id, fingerprint) in ids {
-        if keep.contains(&fingerprint) {
-            continue;
-        }
-        for sql in [
-            "DELETE FROM rollup_cells WHERE rollup_id = ?",
-            "DELETE FROM rollups WHERE id = ?",
-        ] {
-            sqlx::query(sql)
+        if !keep.contains(&fingerprint) {
+            sqlx::query("DELETE FROM rollups WHERE id = ?")
                 .bind(id)
                 .execute(&mut *conn)
                 .await
                 .map_err(db_err("rollup"))?;
         }
+    }
+    for sql in [
+        "DELETE FROM rollup_cells WHERE set_id IN (SELECT id FROM rollup_sets s WHERE s.account_id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.set_id = s.id))",
+        "DELETE FROM rollup_sets WHERE account_id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM rollups r WHERE r.set_id = rollup_sets.id)",
+    ] {
+        sqlx::query(sql)
+            .bind(account.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err("rollup"))?;
     }
     Ok(())
 }
@@ -356,17 +373,22 @@ pub(crate) async fn backfill_step(
     compiler: &RollupCompiler,
     max_events: u64,
 ) -> StoreResult<bool> {
-    let next: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, account_id FROM rollups WHERE ready = 0 ORDER BY id LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err("rollup"))?;
-    let Some((id, account)) = next else {
+    // The least advanced first: rollups registered after it catch up with
+    // it, and then share its reads.
+    let next: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id, account_id FROM rollups WHERE ready = 0 \
+         ORDER BY cursor IS NOT NULL, cursor, id LIMIT 1",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_err("rollup"))?;
+    let Some((lead, account)) = next else {
         return Ok(false);
     };
     let account = AccountId::parse(&account).map_err(|e| corrupt("rollup account", e))?;
     let rollups = live_rollups(conn, compiler, &account).await?;
-    let Some(rollup) = rollups.iter().find(|r| r.id == id) else {
+    let group = backfill_group(&rollups, lead);
+    let Some(first) = group.first() else {
         return Ok(false);
     };
     let limit = i64::try_from(max_events.max(1)).unwrap_or(i64::MAX);
@@ -377,8 +399,8 @@ pub(crate) async fn backfill_step(
     );
     let rows: Vec<EventRow> = sqlx::query_as(&sql)
         .bind(account.as_str())
-        .bind(rollup.event_type.as_str())
-        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .bind(first.event_type.as_str())
+        .bind(first.cursor.as_ref().map_or("", RecordId::as_str))
         .bind(limit)
         .fetch_all(&mut *conn)
         .await
@@ -387,37 +409,26 @@ pub(crate) async fn backfill_step(
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let partials = rollup.partials(&events)?;
-    let mut cells: Vec<Cell> = partials.keys().cloned().collect();
-    cells.sort_unstable();
-    let mut stored = read_cells(conn, &cells).await?;
-    let writes = partials
-        .into_iter()
-        .map(|(cell, partial)| {
-            let merged = match stored.remove(&cell) {
-                Some(mut existing) => {
-                    existing.add(&partial);
-                    existing
-                }
-                None => partial,
-            };
-            (cell, Some(merged))
-        })
-        .collect();
-    write_cells(conn, writes).await?;
+    let cells = backfill_cells(&group, &events);
+    let mut rows = CellRows::new(&rollups);
+    read_rows(conn, &mut rows, &cells).await?;
+    let writes = backfill_writes(&group, &events, rows.partials(&cells))?;
+    write_rows(conn, rows.apply(writes)?).await?;
     let done = (events.len() as i64) < limit;
     let cursor = events.last().map(|e| e.record_id().as_str().to_owned());
-    sqlx::query(
-        "UPDATE rollups SET ready = ?, cursor = COALESCE(?, cursor), \
-         backfilled = backfilled + ? WHERE id = ?",
-    )
-    .bind(done)
-    .bind(cursor)
-    .bind(events.len() as i64)
-    .bind(id)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err("rollup"))?;
+    for rollup in &group {
+        sqlx::query(
+            "UPDATE rollups SET ready = ?, cursor = COALESCE(?, cursor), \
+             backfilled = backfilled + ? WHERE id = ?",
+        )
+        .bind(done)
+        .bind(cursor.as_deref())
+        .bind(events.len() as i64)
+        .bind(rollup.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    }
     Ok(true)
 }
 
@@ -430,41 +441,40 @@ pub(crate) async fn cells(
     customer: Option<&CustomerId>,
     hours: (i64, i64),
 ) -> StoreResult<Option<Vec<(i64, Partial)>>> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM rollups WHERE account_id = ? AND fingerprint = ? AND ready = 1",
+    let found: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT id, set_id FROM rollups WHERE account_id = ? AND fingerprint = ? AND ready = 1",
     )
     .bind(account.as_str())
     .bind(fingerprint)
     .fetch_optional(&mut *conn)
     .await
     .map_err(db_err("rollup"))?;
-    let Some(id) = id else {
+    let Some((id, set)) = found else {
         return Ok(None);
     };
     let rows: Vec<(i64, String)> = match customer {
         Some(customer) => sqlx::query_as(
             "SELECT bucket, state FROM rollup_cells \
-             WHERE rollup_id = ? AND customer_id = ? AND bucket >= ? AND bucket < ?",
+             WHERE set_id = ? AND customer_id = ? AND bucket >= ? AND bucket < ?",
         )
-        .bind(id)
+        .bind(set)
         .bind(customer.as_str()),
         None => sqlx::query_as(
             "SELECT bucket, state FROM rollup_cells INDEXED BY rollup_cells_by_bucket \
-             WHERE rollup_id = ? AND bucket >= ? AND bucket < ?",
+             WHERE set_id = ? AND bucket >= ? AND bucket < ?",
         )
-        .bind(id),
+        .bind(set),
     }
     .bind(hours.0)
     .bind(hours.1)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("rollup"))?;
-    let cells = rows
-        .into_iter()
-        .map(|(bucket, state)| {
-            let partial = serde_json::from_str(&state).map_err(|e| corrupt("rollup cell", e))?;
-            Ok((bucket, partial))
-        })
-        .collect::<StoreResult<_>>()?;
+    let mut cells = Vec::with_capacity(rows.len());
+    for (bucket, state) in rows {
+        if let Some(partial) = partial_in_row(&state, id)? {
+            cells.push((bucket, partial));
+        }
+    }
     Ok(Some(cells))
 }

@@ -62,6 +62,9 @@ enum Step {
     Register(usize),
     /// Runs this many backfill steps of two events each.
     Backfill(u8),
+    /// Drops the rollups of one aggregator (if registered), keeping the
+    /// others: their shared rows keep the dropped entry until rewritten.
+    Drop(usize),
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
@@ -77,6 +80,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         1 => (0..RECORDS).prop_map(Step::Purge),
         2 => (0..8usize).prop_map(Step::Register),
         2 => (1u8..4).prop_map(Step::Backfill),
+        1 => (0..8usize).prop_map(Step::Drop),
     ];
     prop::collection::vec(step, 1..14)
 }
@@ -162,6 +166,15 @@ async fn check_steps(store: &Arc<dyn Store>, steps: Vec<Step>) -> Result<(), Tes
                 for _ in 0..*times {
                     store.backfill_rollups(2).await.unwrap();
                 }
+            }
+            Step::Drop(index) => {
+                registered.retain(|r| r != index);
+                let keep: Vec<String> = registered
+                    .iter()
+                    .flat_map(|r| rollup_specs(&aggregators[*r]))
+                    .map(|spec| spec.fingerprint)
+                    .collect();
+                store.retain_rollups(&account, &keep).await.unwrap();
             }
         }
         for index in &registered {

@@ -11,6 +11,7 @@ use crate::events::StoredEvent;
 use crate::ids::{AccountId, CustomerId};
 use crate::rollups::{
     Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
+    backfill_cells, backfill_group, backfill_writes,
 };
 use crate::versions::{AsOf, UpsertPlan};
 
@@ -146,55 +147,68 @@ pub(super) fn apply_plan_to_rollups(
     Ok(())
 }
 
-/// One backfill step of the first building rollup of any account.
+/// One backfill step of the least advanced building rollup of any account,
+/// with the rollups at its cursor.
 fn backfill_step(
     state: &mut State,
     compiler: &RollupCompiler,
     max_events: u64,
 ) -> StoreResult<bool> {
     for tenant in state.tenants.values_mut() {
-        let Some(id) = tenant
+        let lead = tenant
             .rollups
             .values()
-            .find(|r| !r.row.ready)
-            .map(|r| r.row.id)
-        else {
+            .filter(|r| !r.row.ready)
+            .min_by(|a, b| (&a.row.cursor, a.row.id).cmp(&(&b.row.cursor, b.row.id)))
+            .map(|r| r.row.id);
+        let Some(lead) = lead else {
             continue;
         };
         let rollups = tenant.live_rollups(compiler)?;
-        let Some(rollup) = rollups.iter().find(|r| r.id == id) else {
+        let group = backfill_group(&rollups, lead);
+        let Some(first) = group.first() else {
             continue;
         };
+        let limit = usize::try_from(max_events.max(1)).unwrap_or(usize::MAX);
         let chunk: Vec<StoredEvent> = tenant
             .events
             .iter()
             .filter(|(key, _)| {
-                key.event_type == rollup.event_type
-                    && rollup.cursor.as_ref().is_none_or(|c| key.record_id > *c)
+                key.event_type == first.event_type
+                    && first.cursor.as_ref().is_none_or(|c| key.record_id > *c)
             })
             .filter_map(|(_, versions)| AsOf::CURRENT.pick(versions))
-            .take(usize::try_from(max_events.max(1)).unwrap_or(usize::MAX))
+            .take(limit)
             .map(|v| v.event.clone())
             .collect();
-        let partials = rollup.partials(&chunk)?;
-        let Some(stored) = tenant.rollups.get_mut(&id) else {
-            continue;
-        };
-        for (cell, partial) in partials {
-            stored
-                .cells
-                .entry((cell.customer, cell.bucket))
-                .and_modify(|p| p.add(&partial))
-                .or_insert(partial);
-        }
-        stored.backfilled += chunk.len() as u64;
-        match chunk.last() {
-            Some(last) if chunk.len() as u64 >= max_events.max(1) => {
-                stored.row.cursor = Some(last.record_id().clone());
+        let cells = backfill_cells(&group, &chunk);
+        let stored: HashMap<Cell, Partial> = cells
+            .into_iter()
+            .filter_map(|cell| {
+                let rollup = tenant.rollups.get(&cell.rollup)?;
+                let partial = rollup
+                    .cells
+                    .get(&(cell.customer.clone(), cell.bucket))?
+                    .clone();
+                Some((cell, partial))
+            })
+            .collect();
+        let writes = backfill_writes(&group, &chunk, stored)?;
+        let done = chunk.len() < limit;
+        let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
+        for (cell, partial) in writes {
+            if let (Some(rollup), Some(partial)) = (tenant.rollups.get_mut(&cell.rollup), partial) {
+                rollup.cells.insert((cell.customer, cell.bucket), partial);
             }
-            _ => {
-                stored.row.ready = true;
-                stored.row.cursor = None;
+        }
+        for id in ids {
+            let Some(rollup) = tenant.rollups.get_mut(&id) else {
+                continue;
+            };
+            rollup.backfilled += chunk.len() as u64;
+            rollup.row.ready = done;
+            if let Some(last) = chunk.last() {
+                rollup.row.cursor = Some(last.record_id().clone());
             }
         }
         return Ok(true);
@@ -217,6 +231,8 @@ fn register(state: &mut State, account: &AccountId, specs: &[RollupSpec]) {
         next_id += 1;
         let row = RollupRow {
             id: next_id,
+            // Memory keeps cells per rollup: no shared rows.
+            set: next_id,
             fingerprint: spec.fingerprint.clone(),
             event_type: spec.event_type.clone(),
             definition: spec.definition.clone(),
