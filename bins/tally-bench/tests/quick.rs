@@ -90,6 +90,7 @@ fn every_scenario_measures_what_it_stored() {
     assert_eq!(check(&report, "http-batch", "events stored per run"), 3000);
     assert_eq!(check(&report, "http-single", "events stored per run"), 300);
     assert_eq!(check(&report, "usage", "events counted"), 2000);
+    assert_eq!(check(&report, "rollup-ingest", "events per load"), 3000);
     assert_eq!(check(&report, "export", "csv rows per run"), 2000);
     assert_eq!(check(&report, "invoice", "invoices created per run"), 40);
     // About 60 % of a mixed set are api calls, all billed.
@@ -108,7 +109,18 @@ fn every_scenario_measures_what_it_stored() {
         ("http-batch", "HTTP / raw SQLite, same run"),
         ("http-single", "single-event POSTs"),
         ("http-single", "latency p99"),
-        ("usage", "usage of one customer-month"),
+        (
+            "usage",
+            "usage of one customer-month, sum, 2000 stored events: p99",
+        ),
+        (
+            "usage",
+            "usage of one customer-month, unique_count, 2000 stored events: p99",
+        ),
+        (
+            "rollup-ingest",
+            "cost of 5 aggregators: time with / time without, same run",
+        ),
         ("export", "CSV export"),
         ("invoice", "40 invoices over 3000 events"),
     ] {

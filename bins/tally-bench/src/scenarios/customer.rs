@@ -148,9 +148,10 @@ async fn measure_usage(
         aggregators.len(),
         bench.usage_requests
     );
+    let mut peaks = vec![0.0; bench.runs];
     for (name, path) in &paths {
         let (mut p50s, mut p99s) = (vec![], vec![]);
-        for _ in 0..bench.runs {
+        for run_peak in peaks.iter_mut() {
             let mut times = Vec::new();
             for request in 0..=bench.usage_requests {
                 let started = Instant::now();
@@ -175,6 +176,7 @@ async fn measure_usage(
             times.sort_by(f64::total_cmp);
             p50s.push(percentile(&times, 0.5));
             p99s.push(percentile(&times, 0.99));
+            *run_peak = f64::max(*run_peak, peak(server));
         }
         let what = format!("usage of one customer-month, {name}, {stored} stored events");
         report.add(Figure::new(
