@@ -574,9 +574,49 @@ fn decode_row(state: &str) -> StoreResult<BTreeMap<i64, Partial>> {
     serde_json::from_str(state).map_err(|e| StoreError::Corrupt(format!("rollup cell: {e}")))
 }
 
-/// The partial of `rollup` in a stored row, if it has one.
+/// The partial of `rollup` in a stored row, if it has one. The other
+/// rollups' entries are skipped without being built: a usage read decodes
+/// one partial per hour, whatever the number of aggregators sharing the row.
 pub fn partial_in_row(state: &str, rollup: i64) -> StoreResult<Option<Partial>> {
-    Ok(decode_row(state)?.remove(&rollup))
+    let mut deserializer = serde_json::Deserializer::from_str(state);
+    let found = serde::de::DeserializeSeed::deserialize(EntryOf(rollup), &mut deserializer)
+        .map_err(|e| StoreError::Corrupt(format!("rollup cell: {e}")))?;
+    Ok(found)
+}
+
+/// Reads one entry of a row's JSON object, skipping the others.
+struct EntryOf(i64);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntryOf {
+    type Value = Option<Partial>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntryOf {
+    type Value = Option<Partial>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of partials keyed by rollup id")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let wanted = self.0.to_string();
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == wanted {
+                found = Some(map.next_value::<Partial>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// The hours entirely inside `period`: [first, end) in milliseconds, empty
@@ -766,6 +806,20 @@ mod tests {
     }
 
     const H: i64 = ROLLUP_BUCKET_MS;
+
+    #[test]
+    fn one_entry_of_a_row_is_read_and_the_others_skipped() {
+        let mut a = Partial::default();
+        a.matched = 3;
+        let mut rows = BTreeMap::new();
+        rows.insert(7_i64, a.clone());
+        rows.insert(12_i64, Partial::default());
+        let text = serde_json::to_string(&rows).unwrap();
+        assert_eq!(partial_in_row(&text, 7).unwrap(), Some(a));
+        assert_eq!(partial_in_row(&text, 12).unwrap(), Some(Partial::default()));
+        assert_eq!(partial_in_row(&text, 70).unwrap(), None);
+        assert!(partial_in_row("[1]", 7).is_err());
+    }
 
     #[test]
     fn a_window_splits_into_whole_hours_and_clipped_edges() {
