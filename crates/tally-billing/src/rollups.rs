@@ -8,6 +8,7 @@
 //! wrong. The worker's progress is in the store (each rollup's cursor), so a
 //! restart resumes where it stopped.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -73,55 +74,83 @@ impl RollupState {
 #[derive(Default)]
 pub(crate) struct RollupWorker {
     wake: Arc<Notify>,
-    running: Mutex<bool>,
-    last_error: Arc<Mutex<Option<String>>>,
+    /// Whether a worker task runs; the task clears it when it ends (also by
+    /// a panic or its runtime's shutdown), so the next wake starts another.
+    running: Arc<AtomicBool>,
+    /// The last failed catalog sync, kept until a sync succeeds.
+    sync_error: Mutex<Option<String>>,
+    /// The last failed backfill step, kept until a step succeeds.
+    step_error: Arc<Mutex<Option<String>>>,
+    /// One sync at a time: two catalog changes syncing at once could each
+    /// retain from a list that misses the other's aggregator.
+    pub(crate) sync: tokio::sync::Mutex<()>,
 }
 
 impl RollupWorker {
     /// Wakes the worker, spawning it if it does not run (outside a runtime,
     /// nothing happens: reads scan events until a worker runs).
     fn wake(&self, store: &Arc<dyn Store>) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if !*running && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && !self.running.swap(true, Ordering::SeqCst)
+        {
             runtime.spawn(run_worker(
                 Arc::clone(store),
                 Arc::downgrade(&self.wake),
-                Arc::clone(&self.last_error),
+                Running(Arc::clone(&self.running)),
+                Arc::clone(&self.step_error),
             ));
-            *running = true;
         }
-        drop(running);
         self.wake.notify_one();
     }
 
-    /// Keeps `error` as the last one (a sync that failed after a change).
-    pub(crate) fn record_error(&self, error: &crate::BillingError) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+    /// Records the outcome of a catalog sync.
+    pub(crate) fn record_sync(&self, outcome: Result<(), &crate::BillingError>) {
+        *lock(&self.sync_error) = outcome.err().map(ToString::to_string);
     }
 
     fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.sync_error)
             .clone()
+            .or_else(|| lock(&self.step_error).clone())
     }
 }
 
-/// Backfills until nothing builds, then sleeps until woken (or polled).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Clears the running flag when the worker task ends, however it ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Backfills until nothing builds, then sleeps until woken (or polled);
+/// ends when the service is gone.
 async fn run_worker(
     store: Arc<dyn Store>,
     wake: Weak<Notify>,
-    last_error: Arc<Mutex<Option<String>>>,
+    _running: Running,
+    step_error: Arc<Mutex<Option<String>>>,
 ) {
     loop {
+        if wake.strong_count() == 0 {
+            return;
+        }
         let pause = match store.backfill_rollups(BACKFILL_CHUNK_EVENTS).await {
             Ok(true) => {
-                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *lock(&step_error) = None;
+                // A store that answers without waiting (memory) must not
+                // hold a thread until the whole backfill is done.
+                tokio::task::yield_now().await;
                 continue;
             }
             Ok(false) => IDLE_POLL,
             Err(error) => {
-                *last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                *lock(&step_error) = Some(error.to_string());
                 RETRY_AFTER
             }
         };
@@ -137,6 +166,7 @@ impl Billing {
     /// aggregator needs any more, and wakes the backfill worker. Called after
     /// every aggregator change; idempotent.
     pub async fn sync_rollups(&self, account: &AccountId) -> BillingResult<()> {
+        let _one_at_a_time = self.rollup_worker.sync.lock().await;
         let mut keep = Vec::new();
         for record in self.all_aggregators(account).await? {
             let specs = rollup_specs(&compile_stored(&record)?);
@@ -160,9 +190,8 @@ impl Billing {
             }
             BillingResult::Ok(())
         };
-        if let Err(error) = synced.await {
-            self.rollup_worker.record_error(&error);
-        }
+        let synced = synced.await;
+        self.rollup_worker.record_sync(synced.as_ref().map(|_| ()));
         self.rollup_worker.wake(&self.store);
     }
 

@@ -504,10 +504,13 @@ impl Billing {
         if probe.known_at.is_some() {
             return Ok(None);
         }
-        let filter_id = filter
+        // A filter id that does not parse: the events' path reports it.
+        let Ok(filter_id) = filter
             .map(tally_store::AggregatorFilterId::parse)
             .transpose()
-            .map_err(|_| BillingError::not_found("aggregator filter"))?;
+        else {
+            return Ok(None);
+        };
         let Some(before) = window_partial(
             self.store.as_ref(),
             account,

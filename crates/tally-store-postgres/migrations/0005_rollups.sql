@@ -18,7 +18,7 @@ CREATE TABLE rollup_sets (
 -- rollup's entry until the row is next written).
 CREATE TABLE rollups (
     id           BIGSERIAL PRIMARY KEY,
-    set_id       BIGINT NOT NULL,
+    set_id       BIGINT NOT NULL REFERENCES rollup_sets (id),
     account_id   TEXT COLLATE "C" NOT NULL,
     fingerprint  TEXT COLLATE "C" NOT NULL,
     event_type   TEXT COLLATE "C" NOT NULL,

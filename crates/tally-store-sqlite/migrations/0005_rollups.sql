@@ -18,7 +18,7 @@ CREATE TABLE rollup_sets (
 -- keeps a dropped rollup's entry until the row is next written.
 CREATE TABLE rollups (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    set_id       INTEGER NOT NULL,
+    set_id       INTEGER NOT NULL REFERENCES rollup_sets (id),
     account_id   TEXT NOT NULL,
     fingerprint  TEXT NOT NULL,
     event_type   TEXT NOT NULL,

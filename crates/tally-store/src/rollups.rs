@@ -25,7 +25,7 @@
 //!   events. Only the hours entirely inside the window come from cells; the
 //!   clipped first and last hours are read from the events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
@@ -340,6 +340,9 @@ impl Cell {
 pub struct CellDeltas {
     added: HashMap<Cell, Partial>,
     retracted: HashMap<Cell, Partial>,
+    /// Versions already retracted: a version leaves its cells once, even
+    /// when a caller names it twice.
+    gone: HashSet<(EventType, RecordId, i64)>,
 }
 
 /// What [`CellDeltas::apply`] leaves to write.
@@ -380,6 +383,14 @@ impl CellDeltas {
 
     /// A version that stops being current (superseded, deleted, purged).
     pub fn retract(&mut self, rollups: &[LiveRollup], event: &StoredEvent) -> StoreResult<()> {
+        let version = (
+            event.event_type.clone(),
+            event.record_id().clone(),
+            event.seq.get(),
+        );
+        if !self.gone.insert(version) {
+            return Ok(());
+        }
         collect(
             &mut self.retracted,
             rollups,
@@ -417,9 +428,9 @@ impl CellDeltas {
                     partial
                 }
                 (Some(partial), None) => partial,
-                (None, Some(added)) => added.clone(),
+                (None, Some(added)) if retracted.is_none() => added.clone(),
                 // A retraction from a cell never stored: recompute it.
-                (None, None) => {
+                (None, _) => {
                     out.recompute.push(cell);
                     continue;
                 }
@@ -662,6 +673,18 @@ async fn add_events(
     Ok(())
 }
 
+/// Cells a read may use: a cell that does not decode (written by another
+/// version, damaged) sends the read to the raw events rather than failing
+/// it; other errors are the store's.
+fn cells_or_none(
+    cells: StoreResult<Option<Vec<(i64, Partial)>>>,
+) -> StoreResult<Option<Vec<(i64, Partial)>>> {
+    match cells {
+        Err(StoreError::Corrupt(_)) => Ok(None),
+        other => other,
+    }
+}
+
 /// The aggregator's current quantity for `customer` over `window`, from its
 /// ready rollup; `None` when there is none (licensed, not registered, still
 /// building), when the window holds no whole hour, or when a partial is
@@ -710,15 +733,15 @@ pub async fn window_partial<S: EventStore + ?Sized>(
         return Ok(None);
     }
     let key = fingerprint(aggregator, filter);
-    let Some(cells) = store
+    let cells = store
         .rollup_cells(account, &key, Some(customer), hours)
-        .await?
-    else {
+        .await;
+    let Some(cells) = cells_or_none(cells)? else {
         return Ok(None);
     };
     let mut total = scope.empty();
-    for (_, partial) in &cells {
-        total.add(partial);
+    for (_, partial) in cells {
+        total.absorb(partial);
     }
     for part in edges(period, hours) {
         let events = store.stream_events(
@@ -732,9 +755,10 @@ pub async fn window_partial<S: EventStore + ?Sized>(
     Ok(Some(total))
 }
 
-/// A metered time series from the aggregator's ready rollup (one customer, or
-/// all when `customer` is `None`), as `EventStore::time_series` defines it;
-/// `None` when the rollup cannot answer (see [`aggregate_from_rollups`]).
+/// A metered time series of one customer from the aggregator's ready
+/// rollup, as `EventStore::time_series` defines it; `None` when the rollup
+/// cannot answer (see [`aggregate_from_rollups`]) and for every customer's
+/// series, which the raw events serve in bounded memory.
 pub async fn series_from_rollups<S: EventStore + ?Sized>(
     store: &S,
     account: &AccountId,
@@ -752,8 +776,17 @@ pub async fn series_from_rollups<S: EventStore + ?Sized>(
     let bounds = bucket_bounds(range, bucket).map_err(eval_error)?;
     let hours = whole_hours(range);
     let key = fingerprint(aggregator, filter);
+    // Every customer's cells of a range would be held at once (customers ×
+    // hours): the raw series streams them in bounded memory instead.
+    let Some(customer) = customer else {
+        return Ok(None);
+    };
     let cells = if hours.0 < hours.1 {
-        store.rollup_cells(account, &key, customer, hours).await?
+        cells_or_none(
+            store
+                .rollup_cells(account, &key, Some(customer), hours)
+                .await,
+        )?
     } else {
         None
     };
@@ -766,19 +799,14 @@ pub async fn series_from_rollups<S: EventStore + ?Sized>(
             .partition_point(|(start, _)| start.as_millis() <= ms)
             .checked_sub(1)
     };
-    for (bucket_start, partial) in &cells {
-        if let Some(i) = index_of(*bucket_start) {
-            partials[i].add(partial);
+    for (bucket_start, partial) in cells {
+        if let Some(i) = index_of(bucket_start) {
+            partials[i].absorb(partial);
         }
     }
     for part in edges(range, hours) {
         let window = EventWindow::Range(part);
-        let events = match customer {
-            Some(customer) => {
-                store.stream_events(account, customer, aggregator.event_type(), window)
-            }
-            None => store.stream_events_of_type(account, aggregator.event_type(), window),
-        };
+        let events = store.stream_events(account, customer, aggregator.event_type(), window);
         if let Some(i) = index_of(part.start().as_millis()) {
             add_events(&mut partials[i], &scope, events).await?;
         }
@@ -809,8 +837,10 @@ mod tests {
 
     #[test]
     fn one_entry_of_a_row_is_read_and_the_others_skipped() {
-        let mut a = Partial::default();
-        a.matched = 3;
+        let a = Partial {
+            matched: 3,
+            ..Partial::default()
+        };
         let mut rows = BTreeMap::new();
         rows.insert(7_i64, a.clone());
         rows.insert(12_i64, Partial::default());

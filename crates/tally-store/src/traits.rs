@@ -325,8 +325,9 @@ pub trait EventStore: Send + Sync {
     }
 
     /// Runs one backfill step: adds up to `max_events` current versions to
-    /// one building rollup (of any account), in one transaction, and moves
-    /// its cursor; marks it ready when none is left. `false` when no rollup
+    /// the least advanced building rollup (of any account) and every rollup
+    /// of its event type at the same cursor, in one transaction, and moves
+    /// their cursor; marks them ready when none is left. `false` when no rollup
     /// was building. Safe to run beside writes, and from several processes.
     async fn backfill_rollups(&self, max_events: u64) -> StoreResult<bool> {
         let _ = max_events;

@@ -51,10 +51,7 @@ pub async fn invoice(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("    rollups built in {backfill:.1} s");
     report.add(Figure::new(
         "invoice",
-        &format!(
-            "backfill of 3 aggregators over {} events (events read/s)",
-            data.total
-        ),
+        &format!("backfill of 3 aggregators over {} events", data.total),
         Unit::EventsPerSecond,
         vec![data.total as f64 / backfill],
     ));

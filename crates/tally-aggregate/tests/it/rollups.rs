@@ -123,7 +123,10 @@ proptest! {
         let all: Vec<&Event> = events.iter().collect();
         let (left, right) = all.split_at(cut.min(all.len()));
         let mut partial = sum(&scope, left);
+        let mut by_value = partial.clone();
         partial.add(&sum(&scope, right));
+        by_value.absorb(sum(&scope, right));
+        prop_assert_eq!(&by_value, &partial);
         // A partial survives being stored.
         let stored: Partial = serde_json::from_str(&serde_json::to_string(&partial).unwrap()).unwrap();
         prop_assert_eq!(&stored, &partial);

@@ -157,9 +157,8 @@ impl Billing {
     /// reads scan the raw events until the next sync (at the next change or
     /// server start) registers the rollups.
     async fn sync_rollups_after_change(&self, account: &AccountId) {
-        if let Err(error) = self.sync_rollups(account).await {
-            self.rollup_worker.record_error(&error);
-        }
+        let synced = self.sync_rollups(account).await;
+        self.rollup_worker.record_sync(synced.as_ref().map(|_| ()));
     }
 
     async fn entry(

@@ -279,6 +279,9 @@ impl EventStore for PgStore {
         specs: &[tally_store::rollups::RollupSpec],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        // Under the account's lock, like `retain`, which may delete a set
+        // this registration would use.
+        lock_sequence(&mut tx, account).await?;
         rollups::register(&mut tx, account, specs).await?;
         tx.commit().await.map_err(map_sqlx_error)
     }

@@ -426,40 +426,42 @@ pub(super) async fn cells(
     customer: Option<&CustomerId>,
     hours: (i64, i64),
 ) -> StoreResult<Option<Vec<(i64, Partial)>>> {
-    let found: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, set_id FROM rollups WHERE account_id = $1 AND fingerprint = $2 AND ready",
-    )
-    .bind(account.as_str())
-    .bind(fingerprint)
-    .fetch_optional(pool)
-    .await
-    .map_err(map_sqlx_error)?;
-    let Some((id, set)) = found else {
-        return Ok(None);
-    };
-    let rows: Vec<(i64, String)> = match customer {
+    // One statement: the rollup and its cells are read in one snapshot, so
+    // a rollup dropped meanwhile cannot leave a ready answer without cells.
+    let rows: Vec<(i64, Option<i64>, Option<String>)> = match customer {
         Some(customer) => sqlx::query_as(
-            "SELECT bucket, state FROM rollup_cells \
-             WHERE set_id = $1 AND customer_id = $4 AND bucket >= $2 AND bucket < $3",
+            "SELECT r.id, c.bucket, c.state FROM rollups r \
+             LEFT JOIN rollup_cells c ON c.set_id = r.set_id AND c.customer_id = $3 \
+               AND c.bucket >= $4 AND c.bucket < $5 \
+             WHERE r.account_id = $1 AND r.fingerprint = $2 AND r.ready",
         )
-        .bind(set)
+        .bind(account.as_str())
+        .bind(fingerprint)
+        .bind(customer.as_str())
         .bind(hours.0)
-        .bind(hours.1)
-        .bind(customer.as_str()),
+        .bind(hours.1),
         None => sqlx::query_as(
-            "SELECT bucket, state FROM rollup_cells \
-             WHERE set_id = $1 AND bucket >= $2 AND bucket < $3",
+            "SELECT r.id, c.bucket, c.state FROM rollups r \
+             LEFT JOIN rollup_cells c ON c.set_id = r.set_id \
+               AND c.bucket >= $3 AND c.bucket < $4 \
+             WHERE r.account_id = $1 AND r.fingerprint = $2 AND r.ready",
         )
-        .bind(set)
+        .bind(account.as_str())
+        .bind(fingerprint)
         .bind(hours.0)
         .bind(hours.1),
     }
     .fetch_all(pool)
     .await
     .map_err(map_sqlx_error)?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
     let mut cells = Vec::with_capacity(rows.len());
-    for (bucket, state) in rows {
-        if let Some(partial) = partial_in_row(&state, id)? {
+    for (id, bucket, state) in rows {
+        if let (Some(bucket), Some(state)) = (bucket, state)
+            && let Some(partial) = partial_in_row(&state, id)?
+        {
             cells.push((bucket, partial));
         }
     }

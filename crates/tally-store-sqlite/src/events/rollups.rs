@@ -124,8 +124,9 @@ pub(crate) async fn apply_plan(
     Ok(())
 }
 
-/// Retracts `gone` (current versions about to be deleted or purged) from the
-/// account's rollups, on the caller's transaction.
+/// Retracts `gone` (current versions just deleted or purged, on the caller's
+/// transaction) from the account's rollups: after the change, so that a cell
+/// recomputed reads what is left.
 pub(crate) async fn retract(
     conn: &mut SqliteConnection,
     compiler: &RollupCompiler,
@@ -441,38 +442,41 @@ pub(crate) async fn cells(
     customer: Option<&CustomerId>,
     hours: (i64, i64),
 ) -> StoreResult<Option<Vec<(i64, Partial)>>> {
-    let found: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT id, set_id FROM rollups WHERE account_id = ? AND fingerprint = ? AND ready = 1",
-    )
-    .bind(account.as_str())
-    .bind(fingerprint)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err("rollup"))?;
-    let Some((id, set)) = found else {
-        return Ok(None);
-    };
-    let rows: Vec<(i64, String)> = match customer {
+    // One statement: the rollup and its cells are read in one snapshot, so
+    // a rollup dropped meanwhile cannot leave a ready answer without cells.
+    let rows: Vec<(i64, Option<i64>, Option<String>)> = match customer {
         Some(customer) => sqlx::query_as(
-            "SELECT bucket, state FROM rollup_cells \
-             WHERE set_id = ? AND customer_id = ? AND bucket >= ? AND bucket < ?",
+            "SELECT r.id, c.bucket, c.state FROM rollups r \
+             LEFT JOIN rollup_cells c ON c.set_id = r.set_id AND c.customer_id = ?3 \
+               AND c.bucket >= ?4 AND c.bucket < ?5 \
+             WHERE r.account_id = ?1 AND r.fingerprint = ?2 AND r.ready = 1",
         )
-        .bind(set)
+        .bind(account.as_str())
+        .bind(fingerprint)
         .bind(customer.as_str()),
         None => sqlx::query_as(
-            "SELECT bucket, state FROM rollup_cells INDEXED BY rollup_cells_by_bucket \
-             WHERE set_id = ? AND bucket >= ? AND bucket < ?",
+            "SELECT r.id, c.bucket, c.state FROM rollups r \
+             LEFT JOIN rollup_cells c INDEXED BY rollup_cells_by_bucket ON c.set_id = r.set_id \
+               AND c.bucket >= ?4 AND c.bucket < ?5 AND ?3 IS NULL \
+             WHERE r.account_id = ?1 AND r.fingerprint = ?2 AND r.ready = 1",
         )
-        .bind(set),
+        .bind(account.as_str())
+        .bind(fingerprint)
+        .bind(None::<&str>),
     }
     .bind(hours.0)
     .bind(hours.1)
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err("rollup"))?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
     let mut cells = Vec::with_capacity(rows.len());
-    for (bucket, state) in rows {
-        if let Some(partial) = partial_in_row(&state, id)? {
+    for (id, bucket, state) in rows {
+        if let (Some(bucket), Some(state)) = (bucket, state)
+            && let Some(partial) = partial_in_row(&state, id)?
+        {
             cells.push((bucket, partial));
         }
     }

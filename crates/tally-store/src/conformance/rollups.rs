@@ -333,6 +333,23 @@ pub async fn rollups_build_serve_and_retire(store: &Arc<dyn Store>) {
         .unwrap();
     assert_eq!(result.quantity, (0..30).sum::<i64>().into());
 
+    // An id named twice, in different chunks of a purge, leaves once.
+    let twice = RecordId::parse("e05").unwrap();
+    let mut ids = vec![twice.clone()];
+    ids.extend((0..600).map(|i| RecordId::parse(&format!("missing{i}")).unwrap()));
+    ids.push(twice);
+    assert_eq!(
+        store.purge_events(&account, &calls(), &ids).await.unwrap(),
+        1
+    );
+    let purged = store
+        .aggregate(&account, units, None, &alice, Window::Range(day))
+        .await
+        .unwrap();
+    assert_eq!(purged.quantity, ((0..30).sum::<i64>() - 5).into());
+    assert_eq!(purged.event_count, 29);
+    let result = purged;
+
     // Another account sees none of it.
     let other = new_account(store).await;
     assert!(

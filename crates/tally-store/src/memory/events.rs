@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tally_event::{EventKey, EventType, RecordId};
 
-use super::rollups::apply_plan_to_rollups;
+use super::rollups::{apply_plan_to_rollups, load_rollups};
 use super::{MemoryStore, State, Tenant};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
@@ -69,9 +69,10 @@ fn upsert_groups(
             current.insert((account, event.key()), found);
         }
     }
+    let rollups = load_rollups(state, compiler, parts.iter().map(|(account, _)| *account))?;
     let plan = plan_upserts(&parts, current, last_seq);
     apply(state, &plan);
-    apply_plan_to_rollups(state, compiler, &plan)?;
+    apply_plan_to_rollups(state, &rollups, &plan)?;
     Ok(plan.results)
 }
 
@@ -175,6 +176,8 @@ impl EventStore for MemoryStore {
             if live.is_empty() {
                 return Ok(0);
             }
+            // Loaded first: a failure leaves the events as they were.
+            let rollups = tenant.live_rollups(&compiler)?;
             let gone = live;
             let live: Vec<EventKey> = gone.iter().map(StoredEvent::key).collect();
             let deletion = tenant.next_seq();
@@ -190,7 +193,7 @@ impl EventStore for MemoryStore {
                 }
             }
             // After the deletion: a cell recomputed reads what is left.
-            tenant.retract_current(&compiler, &gone)?;
+            tenant.retract_current(&rollups, &gone)?;
             Ok(deleted)
         })
     }
@@ -208,11 +211,12 @@ impl EventStore for MemoryStore {
                 .iter()
                 .filter_map(|key| tenant.current(key).map(|v| v.event.clone()))
                 .collect();
+            let rollups = tenant.live_rollups(&compiler)?;
             let purged = keys
                 .iter()
                 .filter(|key| tenant.events.remove(key).is_some())
                 .count();
-            tenant.retract_current(&compiler, &live)?;
+            tenant.retract_current(&rollups, &live)?;
             Ok(purged as u64)
         })
     }

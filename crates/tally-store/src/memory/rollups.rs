@@ -24,7 +24,7 @@ pub(super) struct MemoryRollup {
 }
 
 impl Tenant {
-    fn live_rollups(&self, compiler: &RollupCompiler) -> StoreResult<Vec<LiveRollup>> {
+    pub(super) fn live_rollups(&self, compiler: &RollupCompiler) -> StoreResult<Vec<LiveRollup>> {
         compiler.load(self.rollups.values().map(|r| r.row.clone()).collect())
     }
 
@@ -83,41 +83,50 @@ impl Tenant {
         Ok(())
     }
 
-    /// Retracts the current versions of `event_type` with these record ids
-    /// (about to be deleted or purged) from the rollups.
+    /// Retracts versions that were current until a deletion or purge just
+    /// made (after it, so that a cell recomputed reads what is left).
     pub(super) fn retract_current(
         &mut self,
-        compiler: &RollupCompiler,
+        rollups: &[LiveRollup],
         current: &[StoredEvent],
     ) -> StoreResult<()> {
-        if self.rollups.is_empty() || current.is_empty() {
+        if rollups.is_empty() || current.is_empty() {
             return Ok(());
         }
-        let rollups = self.live_rollups(compiler)?;
         let mut deltas = CellDeltas::default();
         for event in current {
-            deltas.retract(&rollups, event)?;
+            deltas.retract(rollups, event)?;
         }
-        self.apply_rollup_deltas(&rollups, deltas)
+        self.apply_rollup_deltas(rollups, deltas)
     }
+}
+
+/// The rollups of `accounts` that have any, compiled: loaded before a write
+/// changes anything, so that a failure leaves the state as it was.
+pub(super) fn load_rollups<'a>(
+    state: &State,
+    compiler: &RollupCompiler,
+    accounts: impl IntoIterator<Item = &'a AccountId>,
+) -> StoreResult<HashMap<AccountId, Vec<LiveRollup>>> {
+    let mut loaded = HashMap::new();
+    for account in accounts {
+        if let Some(tenant) = state.tenants.get(account)
+            && !tenant.rollups.is_empty()
+        {
+            loaded.insert(account.clone(), tenant.live_rollups(compiler)?);
+        }
+    }
+    Ok(loaded)
 }
 
 /// Applies to the rollups what `plan` changed: per account, the versions that
 /// stopped being current leave, the new current versions come in.
 pub(super) fn apply_plan_to_rollups(
     state: &mut State,
-    compiler: &RollupCompiler,
+    loaded: &HashMap<AccountId, Vec<LiveRollup>>,
     plan: &UpsertPlan<'_>,
 ) -> StoreResult<()> {
     let mut per_account: HashMap<&AccountId, CellDeltas> = HashMap::new();
-    let mut loaded: HashMap<&AccountId, Vec<LiveRollup>> = HashMap::new();
-    for account in plan.last_seq.keys() {
-        if let Some(tenant) = state.tenants.get(*account)
-            && !tenant.rollups.is_empty()
-        {
-            loaded.insert(account, tenant.live_rollups(compiler)?);
-        }
-    }
     for superseded in &plan.superseded {
         if let Some(rollups) = loaded.get(superseded.account) {
             per_account
@@ -139,7 +148,9 @@ pub(super) fn apply_plan_to_rollups(
         }
     }
     for (account, deltas) in per_account {
-        let rollups = &loaded[account];
+        let Some(rollups) = loaded.get(account) else {
+            continue;
+        };
         if let Some(tenant) = state.tenants.get_mut(account) {
             tenant.apply_rollup_deltas(rollups, deltas)?;
         }
