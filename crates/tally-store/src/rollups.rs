@@ -42,6 +42,7 @@ use crate::evaluate::eval_error;
 use crate::events::{EventWindow, StoredEvent};
 use crate::ids::{AccountId, AggregatorFilterId, CustomerId};
 use crate::traits::EventStore;
+use crate::versions::UpsertPlan;
 
 /// Current versions read per backfill chunk, by default.
 pub const BACKFILL_CHUNK: u64 = 5_000;
@@ -356,6 +357,43 @@ pub struct CellWrites {
 }
 
 impl CellDeltas {
+    /// What an upsert plan changes in `account`'s rollups: the versions it
+    /// supersedes leave, the versions it leaves current come in.
+    pub fn of_plan(
+        plan: &UpsertPlan<'_>,
+        account: &AccountId,
+        rollups: &[LiveRollup],
+    ) -> StoreResult<Self> {
+        let mut deltas = CellDeltas::default();
+        for superseded in plan.superseded.iter().filter(|s| s.account == account) {
+            deltas.retract(rollups, &superseded.previous)?;
+        }
+        let current = plan
+            .versions
+            .iter()
+            .filter(|v| v.account == account && v.current_until.is_none());
+        for version in current {
+            let event = version.event;
+            deltas.add(
+                rollups,
+                &event.event_type,
+                &event.customer_id,
+                event.timestamp,
+                &event.record,
+            )?;
+        }
+        Ok(deltas)
+    }
+
+    /// The versions `gone` (current until a deletion or purge) leaving.
+    pub fn of_removed(rollups: &[LiveRollup], gone: &[StoredEvent]) -> StoreResult<Self> {
+        let mut deltas = CellDeltas::default();
+        for event in gone {
+            deltas.retract(rollups, event)?;
+        }
+        Ok(deltas)
+    }
+
     /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.retracted.is_empty()

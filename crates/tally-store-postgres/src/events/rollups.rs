@@ -87,24 +87,7 @@ pub(super) async fn apply_plan(
         if rollups.is_empty() {
             continue;
         }
-        let mut deltas = CellDeltas::default();
-        for superseded in plan.superseded.iter().filter(|s| s.account == *account) {
-            deltas.retract(&rollups, &superseded.previous)?;
-        }
-        let current = plan
-            .versions
-            .iter()
-            .filter(|v| v.account == *account && v.current_until.is_none());
-        for version in current {
-            let event = version.event;
-            deltas.add(
-                &rollups,
-                &event.event_type,
-                &event.customer_id,
-                event.timestamp,
-                &event.record,
-            )?;
-        }
+        let deltas = CellDeltas::of_plan(plan, account, &rollups)?;
         apply_deltas(tx, account, &rollups, deltas).await?;
     }
     Ok(())
@@ -122,10 +105,7 @@ pub(super) async fn retract(
         return Ok(());
     }
     let rollups = live_rollups(tx, compiler, account).await?;
-    let mut deltas = CellDeltas::default();
-    for event in gone {
-        deltas.retract(&rollups, event)?;
-    }
+    let deltas = CellDeltas::of_removed(&rollups, gone)?;
     apply_deltas(tx, account, &rollups, deltas).await
 }
 

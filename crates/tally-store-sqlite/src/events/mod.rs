@@ -178,6 +178,12 @@ fn by_record_ids<'a>(
     builder
 }
 
+/// `record_ids` without repeats (a deletion or purge works in chunks).
+fn distinct(record_ids: &[RecordId]) -> Vec<RecordId> {
+    let unique: std::collections::BTreeSet<&RecordId> = record_ids.iter().collect();
+    unique.into_iter().cloned().collect()
+}
+
 /// The current versions of the keys of `event_type` with these record ids.
 async fn current_of(
     conn: &mut sqlx::SqliteConnection,
@@ -279,13 +285,8 @@ impl EventStore for SqliteStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
-        // Distinct ids: an id repeated across chunks must count once.
-        let record_ids: Vec<RecordId> = record_ids
-            .iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .cloned()
-            .collect();
+        // An id repeated across chunks must count once.
+        let record_ids = distinct(record_ids);
         let mut tx = self.begin_write().await?;
         let live = current_of(&mut tx, account, event_type, &record_ids).await?;
         if live.is_empty() {
@@ -318,13 +319,8 @@ impl EventStore for SqliteStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
-        // Distinct ids: an id repeated across chunks must be retracted once.
-        let record_ids: Vec<RecordId> = record_ids
-            .iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .cloned()
-            .collect();
+        // An id repeated across chunks must be retracted once.
+        let record_ids = distinct(record_ids);
         let record_ids = record_ids.as_slice();
         let mut tx = self.begin_write().await?;
         let live = current_of(&mut tx, account, event_type, record_ids).await?;

@@ -101,24 +101,7 @@ pub(crate) async fn apply_plan(
         if rollups.is_empty() {
             continue;
         }
-        let mut deltas = CellDeltas::default();
-        for superseded in plan.superseded.iter().filter(|s| s.account == *account) {
-            deltas.retract(&rollups, &superseded.previous)?;
-        }
-        let current = plan
-            .versions
-            .iter()
-            .filter(|v| v.account == *account && v.current_until.is_none());
-        for version in current {
-            let event = version.event;
-            deltas.add(
-                &rollups,
-                &event.event_type,
-                &event.customer_id,
-                event.timestamp,
-                &event.record,
-            )?;
-        }
+        let deltas = CellDeltas::of_plan(plan, account, &rollups)?;
         apply_deltas(conn, account, &rollups, deltas).await?;
     }
     Ok(())
@@ -137,10 +120,7 @@ pub(crate) async fn retract(
         return Ok(());
     }
     let rollups = live_rollups(conn, compiler, account).await?;
-    let mut deltas = CellDeltas::default();
-    for event in gone {
-        deltas.retract(&rollups, event)?;
-    }
+    let deltas = CellDeltas::of_removed(&rollups, gone)?;
     apply_deltas(conn, account, &rollups, deltas).await
 }
 

@@ -93,11 +93,7 @@ impl Tenant {
         if rollups.is_empty() || current.is_empty() {
             return Ok(());
         }
-        let mut deltas = CellDeltas::default();
-        for event in current {
-            deltas.retract(rollups, event)?;
-        }
-        self.apply_rollup_deltas(rollups, deltas)
+        self.apply_rollup_deltas(rollups, CellDeltas::of_removed(rollups, current)?)
     }
 }
 
@@ -126,31 +122,8 @@ pub(super) fn apply_plan_to_rollups(
     loaded: &HashMap<AccountId, Vec<LiveRollup>>,
     plan: &UpsertPlan<'_>,
 ) -> StoreResult<()> {
-    let mut per_account: HashMap<&AccountId, CellDeltas> = HashMap::new();
-    for superseded in &plan.superseded {
-        if let Some(rollups) = loaded.get(superseded.account) {
-            per_account
-                .entry(superseded.account)
-                .or_default()
-                .retract(rollups, &superseded.previous)?;
-        }
-    }
-    for version in plan.versions.iter().filter(|v| v.current_until.is_none()) {
-        if let Some(rollups) = loaded.get(version.account) {
-            let event = version.event;
-            per_account.entry(version.account).or_default().add(
-                rollups,
-                &event.event_type,
-                &event.customer_id,
-                event.timestamp,
-                &event.record,
-            )?;
-        }
-    }
-    for (account, deltas) in per_account {
-        let Some(rollups) = loaded.get(account) else {
-            continue;
-        };
+    for (account, rollups) in loaded {
+        let deltas = CellDeltas::of_plan(plan, account, rollups)?;
         if let Some(tenant) = state.tenants.get_mut(account) {
             tenant.apply_rollup_deltas(rollups, deltas)?;
         }
