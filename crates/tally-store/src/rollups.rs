@@ -249,18 +249,22 @@ pub fn backfill_writes(
 }
 
 /// The cells a backfill chunk touches (to read their stored partials).
-pub fn backfill_cells(group: &[&LiveRollup], events: &[StoredEvent]) -> Vec<Cell> {
-    let mut cells: Vec<Cell> = group
-        .iter()
-        .flat_map(|rollup| {
+/// Only the cells of events a rollup selects: a filtered aggregator's other
+/// hours are not read.
+pub fn backfill_cells(group: &[&LiveRollup], events: &[StoredEvent]) -> StoreResult<Vec<Cell>> {
+    let mut cells = Vec::new();
+    for rollup in group {
+        let scope = rollup.scope()?;
+        cells.extend(
             events
                 .iter()
-                .map(|e| Cell::new(rollup.id, &e.customer_id, e.timestamp))
-        })
-        .collect();
+                .filter(|e| scope.selects(&e.event_type, &e.record))
+                .map(|e| Cell::new(rollup.id, &e.customer_id, e.timestamp)),
+        );
+    }
     cells.sort_unstable();
     cells.dedup();
-    cells
+    Ok(cells)
 }
 
 /// Compiles registered rollups once: a backend keeps one and loads the rows

@@ -319,9 +319,6 @@ impl EventStore for SqliteStore {
         event_type: &EventType,
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
-        // An id repeated across chunks must be retracted once.
-        let record_ids = distinct(record_ids);
-        let record_ids = record_ids.as_slice();
         let mut tx = self.begin_write().await?;
         let live = current_of(&mut tx, account, event_type, record_ids).await?;
         let mut purged = 0;

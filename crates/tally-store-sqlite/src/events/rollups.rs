@@ -390,7 +390,7 @@ pub(crate) async fn backfill_step(
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let cells = backfill_cells(&group, &events);
+    let cells = backfill_cells(&group, &events)?;
     let mut rows = CellRows::new(&rollups);
     read_rows(conn, &mut rows, &cells).await?;
     let writes = backfill_writes(&group, &events, rows.partials(&cells))?;

@@ -165,7 +165,7 @@ fn backfill_step(
             .take(limit)
             .map(|v| v.event.clone())
             .collect();
-        let cells = backfill_cells(&group, &chunk);
+        let cells = backfill_cells(&group, &chunk)?;
         let stored: HashMap<Cell, Partial> = cells
             .into_iter()
             .filter_map(|cell| {
