@@ -118,6 +118,10 @@ fn every_scenario_measures_what_it_stored() {
             "usage of one customer-month, unique_count, 2000 stored events: p99",
         ),
         (
+            "usage",
+            "usage-limit check over the customer's 2000 events, 2000 stored: p99",
+        ),
+        (
             "rollup-ingest",
             "cost of 5 aggregators: time with / time without, same run",
         ),

@@ -104,6 +104,7 @@ pub mod catalog;
 mod clock;
 pub mod commit;
 pub mod consumption;
+pub mod entitlements;
 mod error;
 pub mod events;
 pub mod export;

@@ -330,3 +330,90 @@ pub enum Matching {
     /// By `event_type` and `record_ids`.
     RecordIds,
 }
+
+/// A feature's code: `^[a-z0-9][a-z0-9_-]*$`, 1 to 100 characters.
+pub struct FeatureCode;
+
+impl PartialSchema for FeatureCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[a-z0-9][a-z0-9_-]{0,99}$"))
+            .into()
+    }
+}
+
+impl ToSchema for FeatureCode {}
+
+/// A description: at most 1 000 characters, no U+0000.
+pub struct DescriptionText;
+
+impl PartialSchema for DescriptionText {
+    fn schema() -> RefOr<Schema> {
+        text(0, 1000).into()
+    }
+}
+
+impl ToSchema for DescriptionText {}
+
+/// A feature's value: `true`/`false` for a boolean feature; for a number
+/// feature a number from 0 to 10^15 (or the same as a string), or `null`
+/// for unlimited.
+pub struct FeatureValueInput;
+
+impl PartialSchema for FeatureValueInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0))
+                    .maximum(Some(1e15)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]{1,15}(\\.[0-9]{1,6})?$")),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+}
+
+impl ToSchema for FeatureValueInput {}
+
+/// What a feature's values are.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum FeatureValueKind {
+    /// On or off.
+    Boolean,
+    /// A quantity or a limit.
+    Number,
+}
+
+/// How several products' values of a number feature combine.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Resolution {
+    /// The largest wins.
+    Maximum,
+    /// They add up.
+    Sum,
+}
+
+/// A feature's value as shown: a boolean, a number, or `null` (unlimited).
+pub struct FeatureValueOutput;
+
+impl PartialSchema for FeatureValueOutput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+}
+
+impl ToSchema for FeatureValueOutput {}

@@ -65,6 +65,8 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "subscriptions" => "subscription",
         "invoices" | "invoice_sequences" => "invoice",
         "idempotency_keys" => "idempotency key",
+        "features" => "feature",
+        "product_entitlements" | "customer_entitlements" => "entitlement",
         _ => "object",
     }
 }
@@ -76,6 +78,7 @@ fn conflict_reason(db: &dyn DatabaseError) -> &'static str {
         "api_keys_hash_key" => "id or hash already exists",
         "invoices_number" => "invoice number already taken",
         "invoices_subscription_period" => INVOICE_PERIOD_TAKEN,
+        "features_pkey" => "code already exists",
         _ => "id already exists",
     }
 }

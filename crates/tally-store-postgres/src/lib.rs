@@ -16,6 +16,7 @@
 mod accounts;
 mod catalog;
 mod customers;
+mod entitlements;
 mod error;
 mod events;
 pub mod filter_sql;

@@ -18,7 +18,7 @@ fn is_busy(code: &str) -> bool {
 /// SQLite names a violated unique constraint by its columns only
 /// (`UNIQUE constraint failed: t.a, t.b`); the invoice constraints that a
 /// caller must tell apart get a reason of their own.
-const UNIQUE_REASONS: [(&str, &str); 4] = [
+const UNIQUE_REASONS: [(&str, &str); 5] = [
     (
         "invoices.account_id, invoices.subscription_id, invoices.period_start, invoices.period_end",
         INVOICE_PERIOD_TAKEN,
@@ -32,6 +32,7 @@ const UNIQUE_REASONS: [(&str, &str); 4] = [
         "external id already exists",
     ),
     ("accounts.name", "name already exists"),
+    ("features.account_id, features.code", "code already exists"),
 ];
 
 /// The reason of a unique violation, in the words the PostgreSQL store uses;

@@ -28,6 +28,7 @@
 mod accounts;
 mod catalog;
 mod customers;
+mod entitlements;
 mod error;
 mod events;
 mod filter_sql;

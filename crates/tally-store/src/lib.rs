@@ -1,7 +1,8 @@
 //! Storage traits for Tally, the in-memory store and the backend conformance suite.
 //!
 //! Every other layer reads and writes events and the billing catalog (accounts,
-//! API keys, customers, aggregators, products, subscriptions, invoices), and
+//! API keys, customers, aggregators, products, subscriptions, invoices,
+//! features and entitlements), and
 //! the API its idempotency keys, through the
 //! async traits of [`traits`], used as `Arc<dyn Store>`. Backends live in their own
 //! crates (`tally-store-sqlite`, `tally-store-postgres`) and map their own database
@@ -51,6 +52,7 @@
 pub mod catalog;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod entitlements;
 mod error;
 mod evaluate;
 pub mod events;
@@ -70,6 +72,10 @@ pub use catalog::{
     PriceGroup, Product, ProductKind, ResolvedCustomer, Subscription, SubscriptionQuery,
     match_references,
 };
+pub use entitlements::{
+    CustomerEntitlement, Feature, FeatureValue, FeatureValueType, ProductEntitlement,
+    ResolutionStrategy,
+};
 pub use error::{StoreError, StoreResult};
 pub use evaluate::{eval_error, evaluate_stream};
 pub use events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
@@ -86,8 +92,8 @@ pub use keyset::{KeysetCursor, keyset_stream};
 pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
 pub use traits::{
-    AccountStore, CatalogStore, CustomerStore, EventStore, IdempotencyStore, InvoiceStore, Store,
-    SubscriptionStore,
+    AccountStore, CatalogStore, CustomerStore, EntitlementStore, EventStore, IdempotencyStore,
+    InvoiceStore, Store, SubscriptionStore,
 };
 pub use versions::{
     AsOf, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan, VersionStatus,

@@ -48,6 +48,8 @@
 //!   `rollup_progress`, `backfill_rollups` and `rollup_cells`, with defaults
 //!   that keep none (every read then scans events, as before); the default
 //!   `aggregate` and `time_series` read a ready rollup first.
+//! - v8: `EntitlementStore` (features, product and customer entitlements),
+//!   part of `Store`.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -58,6 +60,7 @@ use crate::catalog::{
     Account, AggregatorRecord, Customer, Invoice, InvoiceQuery, InvoiceUpdate, NewInvoice, Product,
     ResolvedCustomer, Subscription, SubscriptionQuery,
 };
+use crate::entitlements::{CustomerEntitlement, Feature, ProductEntitlement};
 use crate::error::{StoreError, StoreResult};
 use crate::evaluate::{eval_error, evaluate_stream, series_stream};
 use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, UpsertResult};
@@ -644,6 +647,72 @@ pub trait IdempotencyStore: Send + Sync {
     async fn delete_expired_idempotency_keys(&self, claimed_before: Timestamp) -> StoreResult<u64>;
 }
 
+/// Features and the entitlements granting them (docs/limits.md). Features
+/// are addressed by code; entitlements are set whole (`PUT`) and read in bulk.
+#[async_trait]
+pub trait EntitlementStore: Send + Sync {
+    /// Stores a new feature; `Conflict` when its code is taken in the account.
+    async fn create_feature(&self, account: &AccountId, feature: &Feature) -> StoreResult<Feature>;
+
+    /// The feature with this code; `NotFound` otherwise.
+    async fn get_feature(&self, account: &AccountId, code: &str) -> StoreResult<Feature>;
+
+    /// The account's features, oldest first.
+    async fn list_features(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Feature>>;
+
+    /// Replaces every field of the feature with `feature.code` but the code,
+    /// its value type and `created_at`; `NotFound` when there is none.
+    async fn update_feature(&self, account: &AccountId, feature: &Feature) -> StoreResult<Feature>;
+
+    /// Sets a product's value of a feature, replacing any previous one.
+    async fn put_product_entitlement(
+        &self,
+        account: &AccountId,
+        entitlement: &ProductEntitlement,
+    ) -> StoreResult<ProductEntitlement>;
+
+    /// Removes a product's value of a feature; `NotFound` when it has none.
+    async fn delete_product_entitlement(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+        feature_code: &str,
+    ) -> StoreResult<()>;
+
+    /// Every value the given products grant, by product then feature code.
+    async fn product_entitlements(
+        &self,
+        account: &AccountId,
+        products: &[ProductId],
+    ) -> StoreResult<Vec<ProductEntitlement>>;
+
+    /// Sets a customer's override of a feature, replacing any previous one.
+    async fn put_customer_entitlement(
+        &self,
+        account: &AccountId,
+        entitlement: &CustomerEntitlement,
+    ) -> StoreResult<CustomerEntitlement>;
+
+    /// Removes a customer's override of a feature; `NotFound` when it has none.
+    async fn delete_customer_entitlement(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        feature_code: &str,
+    ) -> StoreResult<()>;
+
+    /// Every override of the customer, expired ones included, by feature code.
+    async fn customer_entitlements(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<CustomerEntitlement>>;
+}
+
 /// Everything a Tally server needs from storage.
 pub trait Store:
     EventStore
@@ -653,6 +722,7 @@ pub trait Store:
     + SubscriptionStore
     + InvoiceStore
     + IdempotencyStore
+    + EntitlementStore
 {
 }
 
@@ -664,5 +734,6 @@ impl<T> Store for T where
         + SubscriptionStore
         + InvoiceStore
         + IdempotencyStore
+        + EntitlementStore
 {
 }

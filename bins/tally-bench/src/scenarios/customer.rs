@@ -107,6 +107,44 @@ fn usage_aggregators() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
+/// A usage limit on the `count` aggregator, granted by a plan the customer
+/// subscribes to; returns the check's path. The check reads the period
+/// containing now, so the plan's period spans years: from the benchmark
+/// month's start, it holds every event of the month (and reads them from
+/// rollups, like a month would).
+async fn usage_limit(
+    conn: &mut Conn,
+    customer: &str,
+    count_aggregator: &str,
+    events: u64,
+) -> anyhow::Result<String> {
+    let feature = json!({"code": "api_calls", "name": "API calls", "value_type": "number",
+        "aggregator_id": count_aggregator});
+    conn.send(Method::POST, "/v1/features", Some(body(&feature)))
+        .await?
+        .expect(StatusCode::CREATED, "feature")?;
+    let plan = json!({"name": "Plan", "type": "fee", "currency": "EUR",
+        "price_groups": [{"name": "fee", "price": {"type": "flat", "amount": "1000"}}]});
+    let plan = setup::create(conn, "/v1/products", &plan).await?;
+    let limit = json!({"value": events * 2});
+    conn.send(
+        Method::PUT,
+        &format!("/v1/products/{plan}/entitlements/api_calls"),
+        Some(body(&limit)),
+    )
+    .await?
+    .expect(StatusCode::OK, "entitlement")?;
+    let subscription = json!({"customer_id": customer, "product_ids": [plan],
+        "starts_at": iso(bench_month().0), "billing_interval": {"period": "years", "count": 5},
+        "currency": "EUR"});
+    setup::create(conn, "/v1/subscriptions", &subscription).await?;
+    Ok(format!("/v1/customers/{customer}/features/api_calls/check"))
+}
+
+fn body(json: &serde_json::Value) -> hyper::body::Bytes {
+    hyper::body::Bytes::from(json.to_string())
+}
+
 /// The value at rank `q` (0..=1, nearest rank) of sorted `values`.
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
@@ -126,6 +164,10 @@ async fn measure_usage(
     for (name, definition) in &aggregators {
         let id = setup::create(conn, "/v1/aggregators", definition).await?;
         let path = format!("/v1/customers/{customer}/usage/{id}?{}", month_query());
+        if *name == "count" {
+            let check = usage_limit(conn, customer, &id, events).await?;
+            paths.push(("limit check", check));
+        }
         paths.push((*name, path));
     }
     let stored = events + bench.history_events;
@@ -163,6 +205,17 @@ async fn measure_usage(
                     .expect(StatusCode::OK, "usage")?;
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 let body = reply.json("usage")?;
+                if *name == "limit check" {
+                    let usage = body["usage"].as_u64().context("check: no usage")?;
+                    ensure!(
+                        usage == events && body["allowed"] == json!(true),
+                        "the limit check read {usage} of {events} events"
+                    );
+                    if request > 0 {
+                        times.push(ms);
+                    }
+                    continue;
+                }
                 let count = body["count"].as_u64().context("usage: no count")?;
                 if matches!(*name, "count" | "sum" | "formula") {
                     ensure!(
@@ -180,7 +233,11 @@ async fn measure_usage(
             p99s.push(percentile(&times, 0.99));
             *run_peak = f64::max(*run_peak, peak(server));
         }
-        let what = format!("usage of one customer-month, {name}, {stored} stored events");
+        let what = if *name == "limit check" {
+            format!("usage-limit check over the customer's {events} events, {stored} stored")
+        } else {
+            format!("usage of one customer-month, {name}, {stored} stored events")
+        };
         report.add(Figure::new(
             "usage",
             &format!("{what}: p50"),

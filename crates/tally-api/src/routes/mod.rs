@@ -8,6 +8,7 @@ pub mod customers;
 pub mod enums;
 pub mod events;
 pub mod exports;
+pub mod features;
 pub mod invoices;
 pub mod prices;
 pub mod products;
@@ -43,6 +44,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(changes::routes())
         .merge(consumption::routes())
         .merge(settings::routes())
+        .merge(features::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

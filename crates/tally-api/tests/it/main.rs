@@ -2,6 +2,7 @@
 
 mod auth;
 mod exports;
+mod features;
 mod idempotency;
 mod integrity;
 mod invoices;

@@ -146,6 +146,16 @@ impl Billing {
                 format!("product {} uses this aggregator", product.id),
             ));
         }
+        let features = self.all_features(account).await?;
+        if let Some(feature) = features
+            .iter()
+            .find(|f| f.aggregator_id.as_ref() == Some(&record.id))
+        {
+            return Err(BillingError::conflict(
+                "aggregator",
+                format!("feature {} limits usage of this aggregator", feature.code),
+            ));
+        }
         self.store.delete_aggregator(account, &record.id).await?;
         self.readers.forget(account);
         self.sync_rollups_after_change(account).await;
@@ -195,6 +205,17 @@ impl Billing {
                 return Err(BillingError::conflict(
                     "aggregator",
                     format!("filter {missing} is used by product {}", product.id),
+                ));
+            }
+        }
+        for feature in self.all_features(account).await? {
+            if feature.aggregator_id.as_ref() != Some(aggregator) {
+                continue;
+            }
+            if let Some(filter) = feature.aggregator_filter_id.filter(|id| !kept(id)) {
+                return Err(BillingError::conflict(
+                    "aggregator",
+                    format!("filter {filter} is used by feature {}", feature.code),
                 ));
             }
         }

@@ -14,12 +14,13 @@ use tally_aggregate::{AggregateResult, Aggregator, Bucket, Window};
 use tally_event::{CustomerRef, EventKey, EventType, Period, RecordId, Timestamp};
 use tally_store::{
     Account, AccountId, AccountStore, AggregatorFilterId, AggregatorId, AggregatorRecord, ApiKey,
-    ApiKeyHash, ApiKeyId, AsOf, CatalogStore, Claim, ClaimToken, Customer, CustomerId,
-    CustomerStore, EventGroup, EventQuery, EventSeq, EventStore, EventVersion, EventWindow,
-    IdempotencyKey, IdempotencyStore, Invoice, InvoiceId, InvoiceQuery, InvoiceStore,
-    InvoiceUpdate, MemoryStore, NewClaim, NewEvent, NewInvoice, Page, PageRequest, Product,
-    ProductId, ResolvedCustomer, StoreError, StoreResult, StoredEvent, StoredResponse,
-    Subscription, SubscriptionId, SubscriptionQuery, SubscriptionStore, UpsertResult,
+    ApiKeyHash, ApiKeyId, AsOf, CatalogStore, Claim, ClaimToken, Customer, CustomerEntitlement,
+    CustomerId, CustomerStore, EntitlementStore, EventGroup, EventQuery, EventSeq, EventStore,
+    EventVersion, EventWindow, Feature, IdempotencyKey, IdempotencyStore, Invoice, InvoiceId,
+    InvoiceQuery, InvoiceStore, InvoiceUpdate, MemoryStore, NewClaim, NewEvent, NewInvoice, Page,
+    PageRequest, Product, ProductEntitlement, ProductId, ResolvedCustomer, StoreError, StoreResult,
+    StoredEvent, StoredResponse, Subscription, SubscriptionId, SubscriptionQuery,
+    SubscriptionStore, UpsertResult,
 };
 
 #[derive(Default)]
@@ -499,5 +500,86 @@ impl IdempotencyStore for CountingStore {
         self.inner
             .delete_expired_idempotency_keys(claimed_before)
             .await
+    }
+}
+
+#[async_trait]
+impl EntitlementStore for CountingStore {
+    async fn create_feature(&self, account: &AccountId, feature: &Feature) -> StoreResult<Feature> {
+        self.inner.create_feature(account, feature).await
+    }
+
+    async fn get_feature(&self, account: &AccountId, code: &str) -> StoreResult<Feature> {
+        self.inner.get_feature(account, code).await
+    }
+
+    async fn list_features(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<Feature>> {
+        self.inner.list_features(account, page).await
+    }
+
+    async fn update_feature(&self, account: &AccountId, feature: &Feature) -> StoreResult<Feature> {
+        self.inner.update_feature(account, feature).await
+    }
+
+    async fn put_product_entitlement(
+        &self,
+        account: &AccountId,
+        entitlement: &ProductEntitlement,
+    ) -> StoreResult<ProductEntitlement> {
+        self.inner
+            .put_product_entitlement(account, entitlement)
+            .await
+    }
+
+    async fn delete_product_entitlement(
+        &self,
+        account: &AccountId,
+        product: &ProductId,
+        feature_code: &str,
+    ) -> StoreResult<()> {
+        self.inner
+            .delete_product_entitlement(account, product, feature_code)
+            .await
+    }
+
+    async fn product_entitlements(
+        &self,
+        account: &AccountId,
+        products: &[ProductId],
+    ) -> StoreResult<Vec<ProductEntitlement>> {
+        self.inner.product_entitlements(account, products).await
+    }
+
+    async fn put_customer_entitlement(
+        &self,
+        account: &AccountId,
+        entitlement: &CustomerEntitlement,
+    ) -> StoreResult<CustomerEntitlement> {
+        self.inner
+            .put_customer_entitlement(account, entitlement)
+            .await
+    }
+
+    async fn delete_customer_entitlement(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        feature_code: &str,
+    ) -> StoreResult<()> {
+        self.inner
+            .delete_customer_entitlement(account, customer, feature_code)
+            .await
+    }
+
+    async fn customer_entitlements(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<CustomerEntitlement>> {
+        self.inner.customer_entitlements(account, customer).await
     }
 }

@@ -4,6 +4,7 @@
 mod catalog;
 mod consumption;
 mod counting;
+mod entitlements;
 mod export;
 mod group_commit;
 mod ingest;

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod concurrency;
+mod entitlements;
 mod evaluator;
 mod events;
 mod fixtures;
@@ -33,6 +34,7 @@ pub use catalog::{
     invoices_lifecycle, resolve_or_create_customers_in_bulk,
 };
 pub use concurrency::{customer_auto_create_concurrent, invoice_numbers_gapless_concurrent};
+pub use entitlements::{entitlements_round_trip, features_round_trip};
 pub use evaluator::{
     aggregates_agree_with_evaluator, aggregates_on_fixed_filters, aggregates_read_exact_numbers,
     strings_compare_by_bytes,
@@ -96,6 +98,8 @@ macro_rules! store_conformance_tests {
             find_customers_in_bulk,
             resolve_or_create_customers_in_bulk,
             catalog_round_trips,
+            features_round_trip,
+            entitlements_round_trip,
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,
             invoice_one_per_subscription_period,

@@ -54,7 +54,7 @@ fn remove<K: Ord, V>(map: &mut BTreeMap<K, V>, key: &K, entity: &'static str) ->
 }
 
 /// Pages `values` ordered by `(created_at, id)`, as every catalog list is.
-fn oldest_first<V: Clone, K: Ord>(
+pub(super) fn oldest_first<V: Clone, K: Ord>(
     values: impl Iterator<Item = V>,
     page: PageRequest,
     sort_key: impl Fn(&V) -> (Timestamp, K),
@@ -266,7 +266,12 @@ impl CustomerStore for MemoryStore {
 
     async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
         self.with_tenant(account, |tenant| {
-            remove(&mut tenant.customers, id, "customer")
+            remove(&mut tenant.customers, id, "customer")?;
+            // Its overrides go with it, as the SQL backends' triggers do.
+            tenant
+                .customer_entitlements
+                .retain(|(customer, _), _| customer != id);
+            Ok(())
         })
     }
 }
@@ -373,7 +378,13 @@ impl CatalogStore for MemoryStore {
     }
 
     async fn delete_product(&self, account: &AccountId, id: &ProductId) -> StoreResult<()> {
-        self.with_tenant(account, |t| remove(&mut t.products, id, "product"))
+        self.with_tenant(account, |t| {
+            remove(&mut t.products, id, "product")?;
+            // Its entitlements go with it, as the SQL backends' triggers do.
+            t.product_entitlements
+                .retain(|(product, _), _| product != id);
+            Ok(())
+        })
     }
 }
 

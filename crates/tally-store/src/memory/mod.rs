@@ -5,6 +5,7 @@
 //! One mutex makes every call atomic; nothing is awaited while it is held.
 
 mod catalog;
+mod entitlements;
 mod events;
 mod idempotency;
 mod invoices;
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use tally_event::EventKey;
 
 use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subscription};
+use crate::entitlements::{CustomerEntitlement, Feature, ProductEntitlement};
 use crate::error::{StoreError, StoreResult};
 use crate::idempotency::IdempotencyKey;
 use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
@@ -55,6 +57,12 @@ struct Tenant {
     idempotency: HashMap<IdempotencyKey, idempotency::KeyRow>,
     /// Rollups by id, with their cells.
     rollups: BTreeMap<i64, rollups::MemoryRollup>,
+    /// Features by code.
+    features: BTreeMap<String, Feature>,
+    /// Products' values, by product and feature code.
+    product_entitlements: BTreeMap<(ProductId, String), ProductEntitlement>,
+    /// Customers' overrides, by customer and feature code.
+    customer_entitlements: BTreeMap<(CustomerId, String), CustomerEntitlement>,
 }
 
 impl MemoryStore {

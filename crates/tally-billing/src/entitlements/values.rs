@@ -1,0 +1,183 @@
+//! Reading a feature value from JSON: `true`/`false` for a boolean feature;
+//! for a number feature a non-negative JSON number or numeric string, or
+//! `null` for unlimited.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use tally_event::decimal_to_json;
+use tally_store::{FeatureValue, FeatureValueType};
+
+use crate::error::Problems;
+
+/// The largest value a number feature takes: every quantity Tally
+/// aggregates fits below it.
+pub const MAX_FEATURE_NUMBER: i64 = 1_000_000_000_000_000;
+
+/// `#[serde(default, deserialize_with = "present")]`: an absent field is
+/// `None`, a present one `Some`, `null` included, so that `null` can mean
+/// "unlimited" or "clear" while absence means "not given".
+pub(crate) fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+/// The value `value` gives a feature of `value_type`, or a problem at `path`.
+pub(crate) fn check_value(
+    value_type: FeatureValueType,
+    value: &serde_json::Value,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<FeatureValue> {
+    use serde_json::Value;
+    match (value_type, value) {
+        (FeatureValueType::Boolean, Value::Bool(on)) => Some(FeatureValue::Boolean(*on)),
+        (FeatureValueType::Boolean, _) => {
+            problems.push(
+                path,
+                "invalid_type",
+                "a boolean feature takes true or false",
+            );
+            None
+        }
+        (FeatureValueType::Number, Value::Null) => Some(FeatureValue::Unlimited),
+        (FeatureValueType::Number, Value::Number(number)) => {
+            bounded(parse_decimal(&number.to_string()), path, problems)
+        }
+        (FeatureValueType::Number, Value::String(text)) => {
+            bounded(parse_decimal(text), path, problems)
+        }
+        (FeatureValueType::Number, _) => {
+            problems.push(
+                path,
+                "invalid_type",
+                "a number feature takes a number, a numeric string, or null for unlimited",
+            );
+            None
+        }
+    }
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()
+}
+
+fn bounded(number: Option<Decimal>, path: &str, problems: &mut Problems) -> Option<FeatureValue> {
+    match number {
+        None => {
+            problems.push(path, "invalid_number", "not a decimal number");
+            None
+        }
+        Some(number) if number < Decimal::ZERO || number > Decimal::from(MAX_FEATURE_NUMBER) => {
+            problems.push(
+                path,
+                "out_of_range",
+                "a number feature's value is between 0 and 10^15",
+            );
+            None
+        }
+        Some(number) => Some(FeatureValue::Number(number.normalize())),
+    }
+}
+
+/// The wire form: a boolean, an exact JSON number, or `null` for unlimited.
+pub fn value_to_json(value: FeatureValue) -> serde_json::Value {
+    match value {
+        FeatureValue::Boolean(on) => serde_json::Value::Bool(on),
+        FeatureValue::Number(number) => decimal_to_json(number),
+        FeatureValue::Unlimited => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn read(
+        value_type: FeatureValueType,
+        value: serde_json::Value,
+    ) -> Result<FeatureValue, String> {
+        let mut problems = Problems::default();
+        let read = check_value(value_type, &value, "/value", &mut problems);
+        problems
+            .finish_with(read)
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn numbers_are_exact_bounded_and_null_is_unlimited() {
+        let number = FeatureValueType::Number;
+        assert_eq!(
+            read(number, json!(12.50)).unwrap(),
+            FeatureValue::Number(Decimal::new(125, 1))
+        );
+        assert_eq!(
+            read(number, json!("0.1")).unwrap(),
+            FeatureValue::Number(Decimal::new(1, 1))
+        );
+        assert_eq!(read(number, json!(null)).unwrap(), FeatureValue::Unlimited);
+        assert!(
+            read(number, json!(-1))
+                .unwrap_err()
+                .contains("out_of_range")
+        );
+        assert!(
+            read(number, json!(1e16))
+                .unwrap_err()
+                .contains("out_of_range")
+        );
+        assert!(
+            read(number, json!("ten"))
+                .unwrap_err()
+                .contains("invalid_number")
+        );
+        assert!(
+            read(number, json!(true))
+                .unwrap_err()
+                .contains("invalid_type")
+        );
+    }
+
+    #[test]
+    fn booleans_take_only_booleans() {
+        let boolean = FeatureValueType::Boolean;
+        assert_eq!(
+            read(boolean, json!(true)).unwrap(),
+            FeatureValue::Boolean(true)
+        );
+        assert!(
+            read(boolean, json!(null))
+                .unwrap_err()
+                .contains("invalid_type")
+        );
+        assert!(
+            read(boolean, json!(1))
+                .unwrap_err()
+                .contains("invalid_type")
+        );
+    }
+
+    #[test]
+    fn wire_values_round_trip() {
+        for value in [
+            FeatureValue::Boolean(false),
+            FeatureValue::Unlimited,
+            FeatureValue::Number(Decimal::new(5, 0)),
+        ] {
+            let mut problems = Problems::default();
+            let back = check_value(
+                value.value_type(),
+                &value_to_json(value),
+                "/v",
+                &mut problems,
+            );
+            assert_eq!(back, Some(value));
+        }
+    }
+}
