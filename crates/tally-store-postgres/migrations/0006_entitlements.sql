@@ -1,4 +1,4 @@
--- Features and entitlements (docs/limits.md; docs/storage.md). Conventions as
+-- Features and entitlements (docs/entitlements.md; docs/storage.md). Conventions as
 -- in 0001 (text keys COLLATE "C", BIGINT milliseconds). Never edit once
 -- landed: add a migration.
 --

@@ -1,4 +1,4 @@
--- Features and entitlements (docs/limits.md; docs/storage.md). Never edit
+-- Features and entitlements (docs/entitlements.md; docs/storage.md). Never edit
 -- once landed: add a migration.
 --
 -- A feature is addressed by its code, unique in its account and never

@@ -1,4 +1,4 @@
-//! Features and entitlements, as stored (docs/limits.md).
+//! Features and entitlements, as stored (docs/entitlements.md).
 //!
 //! A feature is addressed by its `code`, unique in its account and never
 //! changed, so entitlements refer to it by code. Values are stored as text in

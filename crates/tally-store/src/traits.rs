@@ -647,7 +647,7 @@ pub trait IdempotencyStore: Send + Sync {
     async fn delete_expired_idempotency_keys(&self, claimed_before: Timestamp) -> StoreResult<u64>;
 }
 
-/// Features and the entitlements granting them (docs/limits.md). Features
+/// Features and the entitlements granting them (docs/entitlements.md). Features
 /// are addressed by code; entitlements are set whole (`PUT`) and read in bulk.
 #[async_trait]
 pub trait EntitlementStore: Send + Sync {

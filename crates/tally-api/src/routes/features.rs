@@ -1,5 +1,5 @@
 //! `/v1/features`, the entitlements of products and customers, a customer's
-//! resolved features and the usage-limit check (docs/limits.md).
+//! resolved features and the usage-limit check (docs/entitlements.md).
 
 use std::collections::BTreeMap;
 

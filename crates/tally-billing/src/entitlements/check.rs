@@ -1,5 +1,5 @@
 //! "May this customer use one more?": a feature checked against live usage
-//! (docs/limits.md, "Usage limits").
+//! (docs/entitlements.md, "Usage limits").
 
 use rust_decimal::Decimal;
 use tally_event::{Period, Timestamp};

@@ -1,4 +1,4 @@
-//! Features: create, read, list and patch (docs/limits.md, "Features").
+//! Features: create, read, list and patch (docs/entitlements.md, "Features").
 
 use tally_aggregate::Aggregator;
 use tally_store::{

@@ -1,5 +1,5 @@
 //! Entitlements: the value a product grants its subscribers, and a
-//! customer's own override (docs/limits.md, "Entitlements").
+//! customer's own override (docs/entitlements.md, "Entitlements").
 
 use tally_store::{AccountId, CustomerEntitlement, Feature, ProductEntitlement, ProductId};
 

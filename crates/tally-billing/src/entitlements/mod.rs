@@ -1,4 +1,4 @@
-//! Features, entitlements and usage limits (docs/limits.md): what a customer
+//! Features, entitlements and usage limits (docs/entitlements.md): what a customer
 //! may use, resolved from its subscriptions' products and its own overrides,
 //! and checked against live usage read from rollups.
 

@@ -1,4 +1,4 @@
-//! Which value of each feature a customer has at an instant (docs/limits.md,
+//! Which value of each feature a customer has at an instant (docs/entitlements.md,
 //! "Resolution"): its own override if one applies, else what the products of
 //! its started subscriptions grant, combined by the feature's strategy, else
 //! the feature's default.
