@@ -176,6 +176,7 @@ pub struct Aggregator {
     pub(crate) kind: AggregatorKind,
     pub(crate) where_: Option<Filter>,
     pub(crate) filters: Vec<NamedFilter>,
+    pub(crate) thresholds: Vec<crate::threshold::Threshold>,
     pub(crate) event_name: Option<Template>,
 }
 
@@ -245,6 +246,11 @@ impl Aggregator {
     /// The named filters (`agf_…`), in definition order.
     pub fn filters(&self) -> &[NamedFilter] {
         &self.filters
+    }
+
+    /// The usage thresholds, as defined (docs/entitlements.md, "Thresholds").
+    pub fn thresholds(&self) -> &[crate::threshold::Threshold] {
+        &self.thresholds
     }
 
     /// A named filter by its id.

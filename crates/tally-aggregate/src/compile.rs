@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use tally_event::EventType;
 
 use crate::aggregator::{Aggregator, AggregatorKind, Measure, NamedFilter, Operation};
-use crate::def::{AggregatorDef, AggregatorFilterDef};
+use crate::def::{AggregatorDef, AggregatorFilterDef, ThresholdDef};
 use crate::error::{DefinitionError, ErrorCode};
 use crate::filter::Filter;
 use crate::formula::Formula;
 use crate::template::Template;
+use crate::threshold::{Comparison, Threshold, threshold_value};
 
 /// Longest property name (a record key's limit).
 const MAX_KEY_CHARS: usize = 100;
@@ -76,6 +77,7 @@ impl Aggregator {
         let formula = operation.and_then(|op| compile_formula(op, def, &mut errors));
         let where_ = compile_where(def.where_.as_ref(), "/where", &mut errors);
         let filters = compile_filters(&def.filters, &mut errors);
+        let thresholds = compile_thresholds(&def.thresholds, &mut errors);
         let event_name = compile_template(def.custom_event_name.as_deref(), &mut errors);
         check_exposed_keys(def.exposed_event_keys.as_deref(), &mut errors);
         let measure = match (operation, property, formula) {
@@ -93,6 +95,7 @@ impl Aggregator {
                     kind,
                     where_: where_.flatten(),
                     filters,
+                    thresholds,
                     event_name: event_name.flatten(),
                 })
             }
@@ -230,6 +233,66 @@ fn compile_filters(defs: &[AggregatorFilterDef], errors: &mut Errors) -> Vec<Nam
                 filter,
             });
         }
+    }
+    compiled
+}
+
+/// At most this many thresholds per aggregator.
+pub const MAX_THRESHOLDS: usize = 20;
+
+fn compile_thresholds(defs: &[ThresholdDef], errors: &mut Errors) -> Vec<Threshold> {
+    let mut compiled: Vec<Threshold> = Vec::with_capacity(defs.len());
+    if defs.len() > MAX_THRESHOLDS {
+        let message = format!("at most {MAX_THRESHOLDS} thresholds");
+        errors.push("/thresholds", ErrorCode::DuplicateThreshold, message);
+    }
+    for (index, def) in defs.iter().enumerate() {
+        let path = format!("/thresholds/{index}");
+        if def.name.trim().is_empty() {
+            let message = "threshold name must not be empty";
+            errors.push(
+                &format!("{path}/name"),
+                ErrorCode::MissingThresholdName,
+                message,
+            );
+        } else if !storable_name(&def.name) {
+            errors.push(
+                &format!("{path}/name"),
+                ErrorCode::InvalidName,
+                INVALID_NAME,
+            );
+        }
+        let value = threshold_value(&def.threshold_value);
+        if value.is_none() {
+            let message = "threshold_value must be a number or a numeric string";
+            errors.push(
+                &format!("{path}/threshold_value"),
+                ErrorCode::InvalidThresholdValue,
+                message,
+            );
+        }
+        let comparison = Comparison::parse(&def.comparison_operator);
+        if comparison.is_none() {
+            let message = "comparison_operator must be gte or gt";
+            errors.push(
+                &format!("{path}/comparison_operator"),
+                ErrorCode::UnknownComparison,
+                message,
+            );
+        }
+        let (Some(value), Some(comparison)) = (value, comparison) else {
+            continue;
+        };
+        let threshold = Threshold {
+            name: def.name.clone(),
+            value: value.normalize(),
+            comparison,
+        };
+        if compiled.iter().any(|t| t.key() == threshold.key()) {
+            let message = format!("two thresholds are {threshold}");
+            errors.push(&path, ErrorCode::DuplicateThreshold, message);
+        }
+        compiled.push(threshold);
     }
     compiled
 }

@@ -46,6 +46,31 @@ pub struct AggregatorDef {
     /// Named sub-series (`agf_…`), each applied on top of `where`.
     #[serde(default)]
     pub filters: Vec<AggregatorFilterDef>,
+    /// Usage thresholds of a customer's quantity over its period
+    /// (docs/entitlements.md, "Thresholds"). Not written when empty, so
+    /// definitions stored before thresholds existed read back the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdDef>,
+}
+
+/// A usage threshold as sent: `{"name", "threshold_value",
+/// "comparison_operator": "gte" | "gt"}`; [`crate::Aggregator::compile`]
+/// checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdDef {
+    /// Display name; empty is refused (`missing_threshold_name`).
+    #[serde(default)]
+    pub name: String,
+    /// A number or a numeric string (`invalid_threshold_value` otherwise).
+    #[serde(default)]
+    pub threshold_value: serde_json::Value,
+    /// `gte` (the default) or `gt` (`unknown_comparison` otherwise).
+    #[serde(default = "gte")]
+    pub comparison_operator: String,
+}
+
+fn gte() -> String {
+    "gte".to_owned()
 }
 
 /// A named sub-series of an aggregator (`agf_…`).

@@ -80,6 +80,17 @@ pub enum ErrorCode {
     /// `invalid_exposed_key`: an `exposed_event_keys` entry that is not 1 to 100
     /// characters.
     InvalidExposedKey,
+    // thresholds
+    /// `missing_threshold_name`: a threshold without a name.
+    MissingThresholdName,
+    /// `invalid_threshold_value`: a threshold value that is not an exact
+    /// number (a JSON number or a numeric string).
+    InvalidThresholdValue,
+    /// `unknown_comparison`: `comparison_operator` is neither `gte` nor `gt`.
+    UnknownComparison,
+    /// `duplicate_threshold`: two thresholds with the same comparison and
+    /// value, or more than [`crate::MAX_THRESHOLDS`].
+    DuplicateThreshold,
 }
 
 impl ErrorCode {
@@ -117,6 +128,10 @@ impl ErrorCode {
             MissingFilterName => "missing_filter_name",
             InvalidTemplate => "invalid_template",
             InvalidExposedKey => "invalid_exposed_key",
+            MissingThresholdName => "missing_threshold_name",
+            InvalidThresholdValue => "invalid_threshold_value",
+            UnknownComparison => "unknown_comparison",
+            DuplicateThreshold => "duplicate_threshold",
         }
     }
 }

@@ -99,15 +99,18 @@ pub mod filter;
 pub mod formula;
 pub mod rollup;
 mod template;
+pub mod threshold;
 mod timeseries;
 
 pub use aggregator::{
     Aggregator, AggregatorKind, Contribution, NamedFilter, Operation, Scope, SkipReason, Window,
 };
-pub use def::{AggregatorDef, AggregatorFilterDef};
+pub use compile::MAX_THRESHOLDS;
+pub use def::{AggregatorDef, AggregatorFilterDef, ThresholdDef};
 pub use error::{DefinitionError, ErrorCode, EvalError};
 pub use evaluate::{Accumulator, AggregateResult, Diagnostics, evaluate};
 pub use filter::{Condition, Filter, Literal, Operand, Operator};
 pub use formula::{Formula, FormulaError};
 pub use rollup::{Partial, ROLLUP_BUCKET_MS, Retraction, RollupScope, rollup_bucket};
+pub use threshold::{Comparison, Threshold};
 pub use timeseries::{Bucket, MAX_BUCKETS, SeriesAccumulator, bucket_bounds, time_series};

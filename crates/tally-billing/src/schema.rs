@@ -417,3 +417,36 @@ impl PartialSchema for FeatureValueOutput {
 }
 
 impl ToSchema for FeatureValueOutput {}
+
+/// A threshold's value: a number, or a numeric string, kept exact.
+pub struct ThresholdValue;
+
+impl PartialSchema for ThresholdValue {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(decimal_number())
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^-?[0-9]{1,12}(\\.[0-9]{1,6})?$")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for ThresholdValue {}
+
+/// A threshold in percent of a usage limit: above 0, at most 1 000.
+pub struct PercentThreshold;
+
+impl PartialSchema for PercentThreshold {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0))
+            .maximum(Some(1000))
+            .into()
+    }
+}
+
+impl ToSchema for PercentThreshold {}

@@ -4,7 +4,8 @@
 --
 -- A feature is addressed by its code, unique in its account and never
 -- changed, so entitlements refer to it by code. Values are text: `true`,
--- `false`, `unlimited` or a decimal.
+-- `false`, `unlimited` or a decimal; `threshold_percents` a JSON array of
+-- decimals (percent of a usage limit).
 CREATE TABLE features (
     account_id            TEXT COLLATE "C" NOT NULL,
     code                  TEXT COLLATE "C" NOT NULL,
@@ -15,6 +16,7 @@ CREATE TABLE features (
     resolution_strategy   TEXT CHECK (resolution_strategy IN ('maximum', 'sum')),
     aggregator_id         TEXT COLLATE "C",
     aggregator_filter_id  TEXT COLLATE "C",
+    threshold_percents    TEXT NOT NULL,
     created_at            BIGINT NOT NULL,
     updated_at            BIGINT NOT NULL,
     CONSTRAINT features_pkey PRIMARY KEY (account_id, code)

@@ -9,20 +9,25 @@ use tally_store::{
     ResolutionStrategy, StoreError, StoreResult,
 };
 
+use tally_store::entitlements::{percents_from_text, percents_to_text};
+
 use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt};
 use crate::scoped::found;
 use crate::{PgStore, map_sqlx_error};
 
 const FEATURE_COLUMNS: &str = "code, name, description, value_type, default_value, \
-     resolution_strategy, aggregator_id, aggregator_filter_id, created_at, updated_at";
+     resolution_strategy, aggregator_id, aggregator_filter_id, created_at, updated_at, \
+     threshold_percents";
 const INSERT_FEATURE: &str = "INSERT INTO features (account_id, code, name, description, \
      value_type, default_value, resolution_strategy, aggregator_id, aggregator_filter_id, \
-     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     created_at, updated_at, threshold_percents) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 const UPDATE_FEATURE: &str = "UPDATE features SET name = $3, description = $4, \
      default_value = $5, resolution_strategy = $6, aggregator_id = $7, \
-     aggregator_filter_id = $8, updated_at = $9 WHERE account_id = $1 AND code = $2 \
+     aggregator_filter_id = $8, updated_at = $9, threshold_percents = $10 \
+     WHERE account_id = $1 AND code = $2 \
      RETURNING code, name, description, value_type, default_value, resolution_strategy, \
-     aggregator_id, aggregator_filter_id, created_at, updated_at";
+     aggregator_id, aggregator_filter_id, created_at, updated_at, threshold_percents";
 const COUNT_FEATURES: &str = "SELECT count(*) FROM features WHERE account_id = $1";
 
 const PUT_PRODUCT_ENTITLEMENT: &str = "INSERT INTO product_entitlements \
@@ -59,6 +64,7 @@ struct FeatureRow {
     aggregator_filter_id: Option<String>,
     created_at: i64,
     updated_at: i64,
+    threshold_percents: String,
 }
 
 impl TryFrom<FeatureRow> for Feature {
@@ -86,6 +92,7 @@ impl TryFrom<FeatureRow> for Feature {
                 row.aggregator_filter_id,
                 "aggregator_filter_id",
             )?,
+            threshold_percents: percents_from_text(&row.threshold_percents)?,
             created_at: timestamp(row.created_at, "created_at")?,
             updated_at: timestamp(row.updated_at, "updated_at")?,
         })
@@ -161,6 +168,7 @@ impl EntitlementStore for PgStore {
             .bind(f.aggregator_filter_id.as_ref().map(|a| a.as_str()))
             .bind(f.created_at.as_millis())
             .bind(f.updated_at.as_millis())
+            .bind(percents_to_text(&f.threshold_percents))
             .execute(&self.pool)
             .await
             .map_err(map_sqlx_error)?;
@@ -198,6 +206,7 @@ impl EntitlementStore for PgStore {
             .bind(f.aggregator_id.as_ref().map(|a| a.as_str()))
             .bind(f.aggregator_filter_id.as_ref().map(|a| a.as_str()))
             .bind(f.updated_at.as_millis())
+            .bind(percents_to_text(&f.threshold_percents))
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;

@@ -135,6 +135,7 @@ fn aggregator(
         custom_event_name: None,
         exposed_event_keys: None,
         filters: Vec::new(),
+        thresholds: Vec::new(),
     };
     Aggregator::compile(&def).expect("aggregator")
 }

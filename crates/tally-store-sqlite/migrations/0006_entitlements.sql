@@ -3,7 +3,8 @@
 --
 -- A feature is addressed by its code, unique in its account and never
 -- changed, so entitlements refer to it by code. Values are text: `true`,
--- `false`, `unlimited` or a decimal.
+-- `false`, `unlimited` or a decimal; `threshold_percents` a JSON array of
+-- decimals (percent of a usage limit).
 CREATE TABLE features (
     account_id            TEXT NOT NULL,
     code                  TEXT NOT NULL,
@@ -14,6 +15,7 @@ CREATE TABLE features (
     resolution_strategy   TEXT,
     aggregator_id         TEXT,
     aggregator_filter_id  TEXT,
+    threshold_percents    TEXT NOT NULL,
     created_at            INTEGER NOT NULL,
     updated_at            INTEGER NOT NULL,
     PRIMARY KEY (account_id, code)

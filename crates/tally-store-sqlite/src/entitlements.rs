@@ -10,6 +10,8 @@ use tally_store::{
     ResolutionStrategy, StoreError, StoreResult,
 };
 
+use tally_store::entitlements::{percents_from_text, percents_to_text};
+
 use crate::error::{corrupt, db_err};
 use crate::open::SqliteStore;
 use crate::rows::{id, ts};
@@ -18,14 +20,15 @@ use crate::scoped::one_row;
 const INSERT_FEATURE: &str = "\
 INSERT INTO features (account_id, code, name, description, value_type, default_value,
                       resolution_strategy, aggregator_id, aggregator_filter_id, created_at,
-                      updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+                      updated_at, threshold_percents)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 const FEATURE_COLUMNS: &str = "\
 code, name, description, value_type, default_value, resolution_strategy, aggregator_id,
-aggregator_filter_id, created_at, updated_at";
+aggregator_filter_id, created_at, updated_at, threshold_percents";
 const UPDATE_FEATURE: &str = "\
 UPDATE features SET name = ?3, description = ?4, default_value = ?5, resolution_strategy = ?6,
-                    aggregator_id = ?7, aggregator_filter_id = ?8, updated_at = ?9
+                    aggregator_id = ?7, aggregator_filter_id = ?8, updated_at = ?9,
+                    threshold_percents = ?10
 WHERE account_id = ?1 AND code = ?2";
 const COUNT_FEATURES: &str = "SELECT COUNT(*) FROM features WHERE account_id = ?1";
 
@@ -63,6 +66,7 @@ struct FeatureRow {
     aggregator_filter_id: Option<String>,
     created_at: i64,
     updated_at: i64,
+    threshold_percents: String,
 }
 
 impl TryFrom<FeatureRow> for Feature {
@@ -92,6 +96,7 @@ impl TryFrom<FeatureRow> for Feature {
                 .aggregator_filter_id
                 .map(|text| id(&text, AggregatorFilterId::parse))
                 .transpose()?,
+            threshold_percents: percents_from_text(&row.threshold_percents)?,
             created_at: ts(row.created_at)?,
             updated_at: ts(row.updated_at)?,
         })
@@ -159,6 +164,7 @@ impl EntitlementStore for SqliteStore {
             .bind(f.aggregator_filter_id.as_ref().map(|a| a.as_str()))
             .bind(f.created_at.as_millis())
             .bind(f.updated_at.as_millis())
+            .bind(percents_to_text(&f.threshold_percents))
             .execute(&self.writer)
             .await
             .map_err(db_err("feature"))?;
@@ -196,6 +202,7 @@ impl EntitlementStore for SqliteStore {
             .bind(f.aggregator_id.as_ref().map(|a| a.as_str()))
             .bind(f.aggregator_filter_id.as_ref().map(|a| a.as_str()))
             .bind(f.updated_at.as_millis())
+            .bind(percents_to_text(&f.threshold_percents))
             .execute(&self.writer)
             .await
             .map_err(db_err("feature"))?;

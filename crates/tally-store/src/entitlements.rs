@@ -111,6 +111,23 @@ impl FeatureValue {
     }
 }
 
+/// The stored text of a feature's threshold percents: a JSON array of
+/// decimal strings.
+pub fn percents_to_text(percents: &[Decimal]) -> String {
+    let texts: Vec<String> = percents.iter().map(|p| p.normalize().to_string()).collect();
+    serde_json::Value::from(texts).to_string()
+}
+
+/// Reads what [`percents_to_text`] wrote; anything else is `Corrupt`.
+pub fn percents_from_text(text: &str) -> Result<Vec<Decimal>, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("threshold percents {text:?}"));
+    let texts: Vec<String> = serde_json::from_str(text).map_err(|_| corrupt())?;
+    texts
+        .iter()
+        .map(|t| Decimal::from_str(t).map_err(|_| corrupt()))
+        .collect()
+}
+
 impl fmt::Display for FeatureValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
@@ -137,6 +154,9 @@ pub struct Feature {
     pub aggregator_id: Option<AggregatorId>,
     /// Narrows the usage to one of the aggregator's filters.
     pub aggregator_filter_id: Option<AggregatorFilterId>,
+    /// Thresholds of a usage limit, in percent of the customer's limit
+    /// (`80`, `100`), ascending.
+    pub threshold_percents: Vec<Decimal>,
     /// When the feature was created (UTC milliseconds).
     pub created_at: Timestamp,
     /// When it last changed.

@@ -140,6 +140,7 @@ pub fn aggregator_def(config: &AggregatorConfig) -> BoxedStrategy<AggregatorDef>
                         keys
                     }),
                     filters,
+                    thresholds: Vec::new(),
                 }
             },
         )

@@ -109,3 +109,49 @@ fn definitions_round_trip_through_json() {
     let minimal = aggregator(json!({"name": "n", "event_type": "e", "operation": "count"}));
     assert_eq!(minimal.kind(), tally_aggregate::AggregatorKind::Metered);
 }
+
+#[test]
+fn thresholds_are_checked_and_keyed_by_comparison_and_value() {
+    let found: Vec<(String, &str)> = errors(json!({
+        "name": "calls", "event_type": "api_call", "operation": "count",
+        "thresholds": [
+            {"name": "", "threshold_value": "ten", "comparison_operator": "lt"},
+            {"name": "plan", "threshold_value": 1000},
+            {"name": "plan again", "threshold_value": "1000.0", "comparison_operator": "gte"},
+            {"name": "over", "threshold_value": 1000, "comparison_operator": "gt"}
+        ]
+    }))
+    .into_iter()
+    .map(|e| (e.path, e.code.as_str()))
+    .collect();
+    assert_eq!(
+        found,
+        [
+            ("/thresholds/0/name".to_owned(), "missing_threshold_name"),
+            (
+                "/thresholds/0/threshold_value".to_owned(),
+                "invalid_threshold_value"
+            ),
+            (
+                "/thresholds/0/comparison_operator".to_owned(),
+                "unknown_comparison"
+            ),
+            ("/thresholds/2".to_owned(), "duplicate_threshold"),
+        ]
+    );
+    let compiled = aggregator(json!({
+        "name": "calls", "event_type": "api_call", "operation": "count",
+        "thresholds": [{"name": "plan", "threshold_value": "1000.50"},
+                       {"name": "over", "threshold_value": 1000, "comparison_operator": "gt"}]
+    }));
+    let keys: Vec<String> = compiled.thresholds().iter().map(|t| t.key()).collect();
+    assert_eq!(keys, ["gte:1000.5", "gt:1000"]);
+    // Without thresholds, a stored definition reads and writes back as before.
+    let plain = def(json!({"name": "calls", "event_type": "api_call", "operation": "count"}));
+    assert!(
+        serde_json::to_value(&plain)
+            .unwrap()
+            .get("thresholds")
+            .is_none()
+    );
+}

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tally_aggregate::{AggregatorDef, AggregatorFilterDef};
+use tally_aggregate::{AggregatorDef, AggregatorFilterDef, ThresholdDef};
 use tally_billing::{AggregatorEntry, Pagination};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +39,26 @@ pub struct AggregatorFilter {
     #[serde(rename = "where", default)]
     #[schema(value_type = Option<crate::routes::enums::FilterTree>)]
     pub where_: Option<serde_json::Value>,
+}
+
+/// A usage threshold: crossing it for a customer's period sends
+/// `usage.threshold_crossed` (docs/entitlements.md, "Thresholds").
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorThreshold {
+    #[schema(value_type = crate::routes::wire::NameText)]
+    pub name: String,
+    /// A number, or the same as a string; kept exact.
+    #[schema(value_type = tally_billing::schema::ThresholdValue)]
+    pub threshold_value: serde_json::Value,
+    /// `gte` (default): crossed at the value; `gt`: past it.
+    #[serde(default = "gte")]
+    #[schema(value_type = crate::routes::enums::ComparisonOperator)]
+    pub comparison_operator: String,
+}
+
+fn gte() -> String {
+    "gte".to_owned()
 }
 
 /// An aggregator as created or replaced (docs/aggregation.md). Missing fields are reported
@@ -77,6 +97,10 @@ pub struct AggregatorRequest {
     pub exposed_event_keys: Option<Vec<String>>,
     #[serde(default)]
     pub filters: Vec<AggregatorFilter>,
+    /// At most 20, each with its own comparison and value.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub thresholds: Vec<AggregatorThreshold>,
 }
 
 impl From<AggregatorRequest> for AggregatorDef {
@@ -100,6 +124,15 @@ impl From<AggregatorRequest> for AggregatorDef {
                     id: filter.id.unwrap_or_default(),
                     name: filter.name,
                     where_: filter.where_,
+                })
+                .collect(),
+            thresholds: request
+                .thresholds
+                .into_iter()
+                .map(|threshold| ThresholdDef {
+                    name: threshold.name,
+                    threshold_value: threshold.threshold_value,
+                    comparison_operator: threshold.comparison_operator,
                 })
                 .collect(),
         }
@@ -126,6 +159,7 @@ pub struct AggregatorView {
     #[schema(value_type = Option<Vec<crate::routes::wire::RecordKey>>)]
     pub exposed_event_keys: Option<Vec<String>>,
     pub filters: Vec<AggregatorFilter>,
+    pub thresholds: Vec<AggregatorThreshold>,
     pub created_at: String,
     /// Where the aggregator's rollups are (docs/rollups.md): usage reads come
     /// from them once `ready`, and scan the raw events before.
@@ -166,6 +200,15 @@ impl From<AggregatorEntry> for AggregatorView {
                     id: Some(filter.id),
                     name: filter.name,
                     where_: filter.where_,
+                })
+                .collect(),
+            thresholds: def
+                .thresholds
+                .into_iter()
+                .map(|threshold| AggregatorThreshold {
+                    name: threshold.name,
+                    threshold_value: threshold.threshold_value,
+                    comparison_operator: threshold.comparison_operator,
                 })
                 .collect(),
             created_at: entry.created_at.to_rfc3339(),

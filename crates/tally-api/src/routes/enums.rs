@@ -40,6 +40,15 @@ pub enum RollupStatus {
     None,
 }
 
+/// How a threshold compares a quantity with its value.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ComparisonOperator {
+    Gte,
+    Gt,
+}
+
 /// The order of a list by timestamp.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]

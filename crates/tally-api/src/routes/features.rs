@@ -55,6 +55,9 @@ pub struct FeatureView {
     /// Set: the feature is a usage limit over this aggregator's quantity.
     pub aggregator_id: Option<String>,
     pub aggregator_filter_id: Option<String>,
+    /// Thresholds of a usage limit, in percent of the customer's limit.
+    #[schema(value_type = Vec<f64>)]
+    pub threshold_percents: Vec<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -70,6 +73,11 @@ impl From<Feature> for FeatureView {
             resolution_strategy: feature.resolution_strategy.map(|s| s.as_str().to_owned()),
             aggregator_id: feature.aggregator_id.map(|id| id.to_string()),
             aggregator_filter_id: feature.aggregator_filter_id.map(|id| id.to_string()),
+            threshold_percents: feature
+                .threshold_percents
+                .into_iter()
+                .map(decimal_to_json)
+                .collect(),
             created_at: feature.created_at.to_rfc3339(),
             updated_at: feature.updated_at.to_rfc3339(),
         }

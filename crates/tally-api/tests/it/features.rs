@@ -38,7 +38,7 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
         seats,
         json!({"code": "seats", "name": "Seats", "description": "per plan",
                "value_type": "number", "default_value": 0, "resolution_strategy": "sum",
-               "aggregator_id": null, "aggregator_filter_id": null,
+               "aggregator_id": null, "aggregator_filter_id": null, "threshold_percents": [],
                "created_at": seats["created_at"], "updated_at": seats["updated_at"]})
     );
     created(
@@ -67,7 +67,12 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
         .as_array()
         .map(|errors| errors.iter().filter_map(|e| e["path"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(paths, ["/code", "/name", "/default_value"], "{}", invalid.text);
+    assert_eq!(
+        paths,
+        ["/code", "/name", "/default_value"],
+        "{}",
+        invalid.text
+    );
 
     let patched = app
         .call(
@@ -92,7 +97,12 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
         .await;
     assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
 
-    created(&app, "/v1/customers", json!({"external_id": "acme", "currency": "EUR"})).await;
+    created(
+        &app,
+        "/v1/customers",
+        json!({"external_id": "acme", "currency": "EUR"}),
+    )
+    .await;
     let mut products = Vec::new();
     for name in ["Starter", "Seat pack"] {
         let product = created(
@@ -111,7 +121,11 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
     )
     .await;
     assert_eq!(
-        (&granted["product_id"], &granted["feature_code"], &granted["value"]),
+        (
+            &granted["product_id"],
+            &granted["feature_code"],
+            &granted["value"]
+        ),
         (&json!(products[0]), &json!("seats"), &json!(5))
     );
     put(
@@ -168,7 +182,10 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
     );
     assert_eq!(features["features"]["sso"]["value"], json!(true));
     let before_start = get(&app, "/v1/customers/acme/features?at=2024-11-30").await;
-    assert_eq!(before_start["features"]["seats"]["source"], json!("default"));
+    assert_eq!(
+        before_start["features"]["seats"]["source"],
+        json!("default")
+    );
 
     let own = put(
         &app,
@@ -179,7 +196,10 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
     assert_eq!(own["expires_at"], json!("2030-01-01T00:00:00.000Z"));
     let features = get(&app, "/v1/customers/acme/features").await;
     assert_eq!(
-        (&features["features"]["sso"]["value"], &features["features"]["sso"]["source"]),
+        (
+            &features["features"]["sso"]["value"],
+            &features["features"]["sso"]["source"]
+        ),
         (&json!(false), &json!("customer"))
     );
     let overrides = get(&app, "/v1/customers/acme/entitlements").await;
@@ -208,7 +228,12 @@ async fn a_feature_is_created_patched_granted_and_resolved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_usage_limit_check_follows_every_event() {
     let app = TestApp::new().await;
-    created(&app, "/v1/customers", json!({"external_id": "acme", "currency": "EUR"})).await;
+    created(
+        &app,
+        "/v1/customers",
+        json!({"external_id": "acme", "currency": "EUR"}),
+    )
+    .await;
     let aggregator = created(
         &app,
         "/v1/aggregators",
@@ -227,8 +252,10 @@ async fn a_usage_limit_check_follows_every_event() {
         .call(
             Method::POST,
             "/v1/features",
-            Some(json!({"code": "other", "name": "Other", "value_type": "number",
-                        "aggregator_id": "agg_unknown"})),
+            Some(
+                json!({"code": "other", "name": "Other", "value_type": "number",
+                        "aggregator_id": "agg_unknown"}),
+            ),
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.text);
@@ -247,7 +274,11 @@ async fn a_usage_limit_check_follows_every_event() {
         let reply = app.call(Method::POST, "/v1/events", Some(event)).await;
         assert!(reply.status.is_success(), "{}", reply.text);
         let now = get(&app, check).await;
-        assert_eq!(now["usage"], json!(id), "the check reads the event just sent");
+        assert_eq!(
+            now["usage"],
+            json!(id),
+            "the check reads the event just sent"
+        );
     }
     let reached = get(&app, check).await;
     assert_eq!(
@@ -270,7 +301,11 @@ async fn a_usage_limit_check_follows_every_event() {
     assert_eq!(nobody.status, StatusCode::NOT_FOUND);
     // The aggregator cannot be deleted while the limit reads it.
     let delete = app
-        .call(Method::DELETE, &format!("/v1/aggregators/{aggregator_id}"), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1/aggregators/{aggregator_id}"),
+            None,
+        )
         .await;
     assert_eq!(delete.status, StatusCode::CONFLICT, "{}", delete.text);
 }

@@ -59,6 +59,11 @@ pub struct FeatureInput {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub aggregator_filter_id: Option<String>,
+    /// Usage limits only: thresholds in percent of the customer's limit
+    /// (`[80, 100]`), each above 0 and at most 1 000, at most 10.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::schema::PercentThreshold>>, max_items = 10))]
+    pub threshold_percents: Option<Vec<serde_json::Value>>,
 }
 
 /// A change to a feature (`PATCH /v1/features/{code}`): an absent field is
@@ -92,6 +97,10 @@ pub struct FeaturePatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub aggregator_filter_id: Option<serde_json::Value>,
+    /// Replaces the thresholds in percent of the limit; `[]` removes them.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::schema::PercentThreshold>>, max_items = 10))]
+    pub threshold_percents: Option<Vec<serde_json::Value>>,
     /// Refused: a feature's code never changes.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(ignore))]
@@ -148,6 +157,11 @@ impl Billing {
                 &mut problems,
             )
             .await?;
+        let percents = check_percents(
+            input.threshold_percents.as_deref(),
+            usage.0.is_some(),
+            &mut problems,
+        );
         let now = self.now();
         let feature = match (code, value_type, default_value, &input.name) {
             (Some(code), Some(value_type), Some(default_value), Some(name)) => Some(Feature {
@@ -159,6 +173,7 @@ impl Billing {
                 resolution_strategy: strategy,
                 aggregator_id: usage.0,
                 aggregator_filter_id: usage.1,
+                threshold_percents: percents,
                 created_at: now,
                 updated_at: now,
             }),
@@ -252,6 +267,12 @@ impl Billing {
                 &mut problems,
             )
             .await?;
+        next.threshold_percents = match &patch.threshold_percents {
+            Some(given) => check_percents(Some(given), aggregator_id.is_some(), &mut problems),
+            // Kept while the feature stays a usage limit; a plain number has none.
+            None if aggregator_id.is_some() => current.threshold_percents.clone(),
+            None => Vec::new(),
+        };
         next.aggregator_id = aggregator_id;
         next.aggregator_filter_id = aggregator_filter_id;
         problems.finish()?;
@@ -356,6 +377,64 @@ fn check_code(code: Option<&str>, problems: &mut Problems) -> Option<String> {
         return None;
     }
     Some(code.to_owned())
+}
+
+/// At most this many thresholds per usage limit.
+pub const MAX_THRESHOLD_PERCENTS: usize = 10;
+
+/// Thresholds in percent of a usage limit: only on a limit, each above 0 and
+/// at most 1 000, distinct; kept ascending.
+fn check_percents(
+    percents: Option<&[serde_json::Value]>,
+    is_limit: bool,
+    problems: &mut Problems,
+) -> Vec<rust_decimal::Decimal> {
+    let Some(percents) = percents.filter(|p| !p.is_empty()) else {
+        return Vec::new();
+    };
+    if !is_limit {
+        problems.push(
+            "/threshold_percents",
+            "requires_aggregator",
+            "only a usage limit (a number feature with an aggregator_id) has thresholds",
+        );
+        return Vec::new();
+    }
+    if percents.len() > MAX_THRESHOLD_PERCENTS {
+        problems.push(
+            "/threshold_percents",
+            "too_many",
+            "at most 10 thresholds per usage limit",
+        );
+        return Vec::new();
+    }
+    let mut checked = Vec::with_capacity(percents.len());
+    for (index, value) in percents.iter().enumerate() {
+        let path = format!("/threshold_percents/{index}");
+        let number = match value {
+            serde_json::Value::Number(n) => n.to_string().parse::<rust_decimal::Decimal>().ok(),
+            serde_json::Value::String(text) => text.parse::<rust_decimal::Decimal>().ok(),
+            _ => None,
+        };
+        match number {
+            None => problems.push(&path, "invalid_number", "a percent is a number"),
+            Some(p)
+                if p <= rust_decimal::Decimal::ZERO || p > rust_decimal::Decimal::from(1000) =>
+            {
+                problems.push(
+                    &path,
+                    "out_of_range",
+                    "a percent is above 0 and at most 1000",
+                )
+            }
+            Some(p) if checked.contains(&p.normalize()) => {
+                problems.push(&path, "duplicate_threshold", "this percent is listed twice")
+            }
+            Some(p) => checked.push(p.normalize()),
+        }
+    }
+    checked.sort();
+    checked
 }
 
 fn check_description(description: Option<&str>, problems: &mut Problems) {

@@ -9,7 +9,10 @@ mod resolve;
 mod values;
 
 pub use check::LimitCheck;
-pub use features::{FeatureInput, FeaturePatch, MAX_DESCRIPTION_CHARS, MAX_FEATURE_CODE_CHARS};
+pub use features::{
+    FeatureInput, FeaturePatch, MAX_DESCRIPTION_CHARS, MAX_FEATURE_CODE_CHARS,
+    MAX_THRESHOLD_PERCENTS,
+};
 pub use grants::{CustomerEntitlementInput, EntitlementInput};
 pub use resolve::{CustomerFeatures, EntitlementSource, ResolvedFeature};
 pub use values::{MAX_FEATURE_NUMBER, value_to_json};

@@ -292,6 +292,7 @@ mod tests {
             custom_event_name: None,
             exposed_event_keys: None,
             filters: Vec::new(),
+            thresholds: Vec::new(),
         }
     }
 

@@ -26,6 +26,7 @@ fn feature(code: &str, created_ms: i64) -> Feature {
         resolution_strategy: Some(ResolutionStrategy::Maximum),
         aggregator_id: None,
         aggregator_filter_id: None,
+        threshold_percents: Vec::new(),
         created_at: at(created_ms),
         updated_at: at(created_ms),
     }
@@ -64,6 +65,7 @@ pub async fn features_round_trip(store: &Arc<dyn Store>) {
         resolution_strategy: Some(ResolutionStrategy::Sum),
         aggregator_id: Some(aggregator.id.clone()),
         aggregator_filter_id: Some(AggregatorFilterId::random()),
+        threshold_percents: vec![Decimal::from(80), Decimal::new(1005, 1)],
         ..feature("api-calls_v2", 30)
     };
     store.create_feature(&account, &calls).await.unwrap();

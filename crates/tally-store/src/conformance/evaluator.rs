@@ -208,6 +208,7 @@ fn definition() -> impl Strategy<Value = (AggregatorDef, bool)> {
                         name: "named".into(),
                         where_: named,
                     }],
+                    thresholds: Vec::new(),
                 };
                 (def, use_named)
             },
@@ -485,6 +486,7 @@ fn fixed_definition(operation: (&str, Option<&str>), tree: Json) -> AggregatorDe
         custom_event_name: None,
         exposed_event_keys: None,
         filters: Vec::new(),
+        thresholds: Vec::new(),
     }
 }
 

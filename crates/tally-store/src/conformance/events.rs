@@ -503,6 +503,7 @@ pub async fn time_series_reads(store: &Arc<dyn Store>) {
             custom_event_name: None,
             exposed_event_keys: None,
             filters: Vec::new(),
+            thresholds: Vec::new(),
         };
         let aggregator = tally_aggregate::Aggregator::compile(&def).unwrap();
         let alices: Vec<&tally_event::Event> = events
