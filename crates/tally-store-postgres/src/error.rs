@@ -65,6 +65,10 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "subscriptions" => "subscription",
         "invoices" | "invoice_sequences" => "invoice",
         "idempotency_keys" => "idempotency key",
+        "webhook_endpoints" => "webhook endpoint",
+        "webhook_events" => "webhook event",
+        "webhook_messages" => "webhook message",
+        "webhook_attempts" => "webhook attempt",
         _ => "object",
     }
 }

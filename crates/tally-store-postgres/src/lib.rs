@@ -24,6 +24,7 @@ mod invoices;
 mod rows;
 mod scoped;
 mod subscriptions;
+mod webhooks;
 
 use std::str::FromStr;
 

@@ -9,6 +9,7 @@ mod events;
 mod idempotency;
 mod invoices;
 mod rollups;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -18,9 +19,13 @@ use tally_event::EventKey;
 use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subscription};
 use crate::error::{StoreError, StoreResult};
 use crate::idempotency::IdempotencyKey;
-use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
+use crate::ids::{
+    AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId, WebhookEndpointId,
+    WebhookMessageId,
+};
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::versions::{EventSeq, EventVersion};
+use crate::webhooks::WebhookEndpoint;
 
 /// A store in process memory; cloning shares the same data.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +60,10 @@ struct Tenant {
     idempotency: HashMap<IdempotencyKey, idempotency::KeyRow>,
     /// Rollups by id, with their cells.
     rollups: BTreeMap<i64, rollups::MemoryRollup>,
+    webhook_endpoints: BTreeMap<WebhookEndpointId, WebhookEndpoint>,
+    /// The outbox, in insertion order.
+    webhook_events: Vec<webhooks::OutboxEvent>,
+    webhook_messages: BTreeMap<WebhookMessageId, webhooks::MessageRow>,
 }
 
 impl MemoryStore {
