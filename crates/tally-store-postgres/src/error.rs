@@ -67,6 +67,10 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "idempotency_keys" => "idempotency key",
         "features" => "feature",
         "product_entitlements" | "customer_entitlements" => "entitlement",
+        "webhook_endpoints" => "webhook endpoint",
+        "webhook_events" => "webhook event",
+        "webhook_messages" => "webhook message",
+        "webhook_attempts" => "webhook attempt",
         _ => "object",
     }
 }

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use serde_json::Value as Json;
 use tally_event::Period;
 use tally_store::{
-    AccountId, CustomerId, EventSeq, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery,
-    InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
-    SubscriptionId,
+    AccountId, CustomerId, EventSeq, Invoice, InvoiceEvents, InvoiceId, InvoiceNumber,
+    InvoiceQuery, InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError,
+    StoreResult, SubscriptionId,
 };
 
 use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt};
+use crate::webhooks::outbox::insert_webhook_events;
 use crate::{PgStore, map_sqlx_error};
 
 /// Takes the account's next number. The counter row stays locked until the
@@ -90,10 +91,11 @@ impl TryFrom<InvoiceRow> for Invoice {
 
 #[async_trait]
 impl InvoiceStore for PgStore {
-    async fn create_invoice(
+    async fn create_invoice_with_events(
         &self,
         account: &AccountId,
         invoice: &NewInvoice,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
@@ -124,6 +126,7 @@ impl InvoiceStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
+        insert_webhook_events(&mut tx, account, &events(&created)).await?;
         tx.commit().await.map_err(map_sqlx_error)?;
         Ok(created)
     }
@@ -163,12 +166,14 @@ impl InvoiceStore for PgStore {
             .await
     }
 
-    async fn update_invoice(
+    async fn update_invoice_with_events(
         &self,
         account: &AccountId,
         id: &InvoiceId,
         update: &InvoiceUpdate,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         let row: Option<InvoiceRow> = sqlx::query_as(UPDATE_DRAFT)
             .bind(account.as_str())
             .bind(id.as_str())
@@ -178,11 +183,16 @@ impl InvoiceStore for PgStore {
             .bind(update.finalized_at.map(|t| t.as_millis()))
             .bind(update.known_seq.map(EventSeq::get))
             .bind(update.basis.as_ref().map(ToString::to_string))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
         match row {
-            Some(row) => row.try_into(),
+            Some(row) => {
+                let updated = Invoice::try_from(row)?;
+                insert_webhook_events(&mut tx, account, &events(&updated)).await?;
+                tx.commit().await.map_err(map_sqlx_error)?;
+                Ok(updated)
+            }
             // Either no such invoice, or a finalized one (which never thaws).
             None => {
                 self.get_invoice(account, id).await?;

@@ -25,6 +25,7 @@ mod invoices;
 mod rows;
 mod scoped;
 mod subscriptions;
+mod webhooks;
 
 use std::str::FromStr;
 

@@ -4,14 +4,16 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 use tally_event::Period;
 use tally_store::{
-    AccountId, EventSeq, Invoice, InvoiceId, InvoiceNumber, InvoiceQuery, InvoiceStatus,
-    InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult, SubscriptionId,
+    AccountId, EventSeq, Invoice, InvoiceEvents, InvoiceId, InvoiceNumber, InvoiceQuery,
+    InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
+    SubscriptionId,
 };
 
 use crate::error::corrupt;
 use crate::error::db_err;
 use crate::open::SqliteStore;
 use crate::rows::InvoiceRow;
+use crate::webhooks::outbox::insert_webhook_events;
 
 /// Takes the account's next number. It runs in the transaction that inserts the
 /// invoice, under SQLite's single write lock: numbers are handed out one at a
@@ -62,7 +64,12 @@ fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: 
 
 #[async_trait]
 impl InvoiceStore for SqliteStore {
-    async fn create_invoice(&self, account: &AccountId, new: &NewInvoice) -> StoreResult<Invoice> {
+    async fn create_invoice_with_events(
+        &self,
+        account: &AccountId,
+        new: &NewInvoice,
+        events: InvoiceEvents<'_>,
+    ) -> StoreResult<Invoice> {
         let mut tx = self.begin_write().await?;
         let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
             .bind(account.as_str())
@@ -90,6 +97,7 @@ impl InvoiceStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err("invoice"))?;
+        insert_webhook_events(&mut tx, account, &events(&invoice)).await?;
         tx.commit().await.map_err(db_err("invoice"))?;
         Ok(invoice)
     }
@@ -132,11 +140,12 @@ impl InvoiceStore for SqliteStore {
             .await
     }
 
-    async fn update_invoice(
+    async fn update_invoice_with_events(
         &self,
         account: &AccountId,
         id: &InvoiceId,
         update: &InvoiceUpdate,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         let mut tx = self.begin_write().await?;
         let status: String = sqlx::query_scalar(STATUS)
@@ -163,7 +172,15 @@ impl InvoiceStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err("invoice"))?;
+        let row: InvoiceRow = sqlx::query_as(BY_ID)
+            .bind(account.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("invoice"))?;
+        let updated = Invoice::try_from(row)?;
+        insert_webhook_events(&mut tx, account, &events(&updated)).await?;
         tx.commit().await.map_err(db_err("invoice"))?;
-        self.get_invoice(account, id).await
+        Ok(updated)
     }
 }

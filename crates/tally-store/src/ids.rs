@@ -150,6 +150,15 @@ prefixed_ids! {
     InvoiceId => "inv",
     /// A stored event.
     EventId => "evt",
+    /// A webhook endpoint: where an account's webhook messages go.
+    WebhookEndpointId => "we",
+    /// A webhook event: one occurrence in the outbox (`invoice.created`, …).
+    /// Its prefix is the usage events' one, as the Standard Webhooks
+    /// vocabulary has it; the two are never taken for each other, each has
+    /// its own type.
+    WebhookEventId => "evt",
+    /// A webhook message: one event for one endpoint, with its attempts.
+    WebhookMessageId => "msg",
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub mod page;
 pub mod rollups;
 pub mod traits;
 pub mod versions;
+pub mod webhooks;
 
 pub use catalog::{
     Account, AggregatorRecord, BillingInterval, Customer, CustomerType, INVOICE_PERIOD_TAKEN,
@@ -85,7 +86,8 @@ pub use idempotency::{
 };
 pub use ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, EventId, IdParseError,
-    InvoiceId, PriceGroupId, ProductId, SubscriptionId,
+    InvoiceId, PriceGroupId, ProductId, SubscriptionId, WebhookEndpointId, WebhookEventId,
+    WebhookMessageId,
 };
 pub use keys::{API_KEY_PREFIX, ApiKey, ApiKeyHash, generate_api_key_secret};
 pub use keyset::{KeysetCursor, keyset_stream};
@@ -93,9 +95,14 @@ pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
 pub use traits::{
     AccountStore, CatalogStore, CustomerStore, EntitlementStore, EventStore, IdempotencyStore,
-    InvoiceStore, Store, SubscriptionStore,
+    InvoiceStore, Store, SubscriptionStore, WebhookStore,
 };
 pub use versions::{
     AsOf, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan, VersionStatus,
     plan_upserts,
+};
+pub use webhooks::{
+    AttemptOutcome, ClaimRequest, ClaimedMessage, DeliveryAttempt, FinishedAttempt, InvoiceEvents,
+    MessageQuery, MessageStatus, NewWebhookEvent, WebhookEndpoint, WebhookEventType,
+    WebhookMessage, message_id, no_invoice_events,
 };

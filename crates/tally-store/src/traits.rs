@@ -48,7 +48,13 @@
 //!   `rollup_progress`, `backfill_rollups` and `rollup_cells`, with defaults
 //!   that keep none (every read then scans events, as before); the default
 //!   `aggregate` and `time_series` read a ready rollup first.
-//! - v8: `EntitlementStore` (features, product and customer entitlements),
+//! - v8 (not additive: every backend is in this workspace): `WebhookStore`
+//!   (endpoints, the outbox, messages and their attempts), part of `Store`;
+//!   `InvoiceStore::create_invoice_with_events` and
+//!   `update_invoice_with_events` write an invoice and its webhook events in
+//!   one transaction, and are required: `create_invoice` and
+//!   `update_invoice` are their wrappers without events.
+//! - v9: `EntitlementStore` (features, product and customer entitlements),
 //!   part of `Store`.
 
 use async_trait::async_trait;
@@ -67,12 +73,16 @@ use crate::events::{EventGroup, EventQuery, EventWindow, NewEvent, StoredEvent, 
 use crate::idempotency::{Claim, ClaimToken, IdempotencyKey, NewClaim, StoredResponse};
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, ApiKeyId, CustomerId, InvoiceId, ProductId,
-    SubscriptionId,
+    SubscriptionId, WebhookEndpointId, WebhookMessageId,
 };
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
 use crate::rollups::{RollupProgress, RollupSpec, aggregate_from_rollups, series_from_rollups};
 use crate::versions::{AsOf, EventSeq, EventVersion};
+use crate::webhooks::{
+    ClaimRequest, ClaimedMessage, FinishedAttempt, InvoiceEvents, MessageQuery, NewWebhookEvent,
+    WebhookEndpoint, WebhookMessage, no_invoice_events,
+};
 
 /// Usage events: every version kept, upserted by key, read as of a sequence
 /// or an instant, listed, deleted, purged, streamed (docs/storage.md).
@@ -569,12 +579,26 @@ pub trait InvoiceStore: Send + Sync {
     /// never duplicate or skip a number. `Conflict` when the id is taken, or when
     /// an invoice of the same subscription has the same period (reason
     /// [`INVOICE_PERIOD_TAKEN`](crate::catalog::INVOICE_PERIOD_TAKEN)); invoices
-    /// without a subscription are not constrained. A refused create takes no
-    /// number.
+    /// without a subscription are not constrained.
+    /// A refused create takes no number. Records no webhook event.
     async fn create_invoice(
         &self,
         account: &AccountId,
         invoice: &NewInvoice,
+    ) -> StoreResult<Invoice> {
+        self.create_invoice_with_events(account, invoice, &no_invoice_events)
+            .await
+    }
+
+    /// [`InvoiceStore::create_invoice`], and in the same transaction the
+    /// webhook events `events` builds from the stored invoice, in the outbox
+    /// ([`WebhookStore::record_webhook_event`]'s table): both are committed,
+    /// or neither.
+    async fn create_invoice_with_events(
+        &self,
+        account: &AccountId,
+        invoice: &NewInvoice,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice>;
     /// The invoice with this id; `NotFound` if absent.
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice>;
@@ -593,12 +617,26 @@ pub trait InvoiceStore: Send + Sync {
         query: &InvoiceQuery,
     ) -> StoreResult<Page<Invoice>>;
     /// Changes a draft (its lines, totals, or finalizing it). A finalized invoice
-    /// is frozen: `Conflict`.
+    /// is frozen: `Conflict`. Records no webhook event.
     async fn update_invoice(
         &self,
         account: &AccountId,
         id: &InvoiceId,
         update: &InvoiceUpdate,
+    ) -> StoreResult<Invoice> {
+        self.update_invoice_with_events(account, id, update, &no_invoice_events)
+            .await
+    }
+
+    /// [`InvoiceStore::update_invoice`], and in the same transaction the
+    /// webhook events `events` builds from the updated invoice: both are
+    /// committed, or neither.
+    async fn update_invoice_with_events(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+        update: &InvoiceUpdate,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice>;
 }
 
@@ -713,6 +751,108 @@ pub trait EntitlementStore: Send + Sync {
     ) -> StoreResult<Vec<CustomerEntitlement>>;
 }
 
+/// Webhooks (`crate::webhooks`, docs/webhooks.md): endpoints, the outbox of
+/// events, and the messages delivering them, claimed by workers under a
+/// lease. The worker's calls (dispatch, claim, finish) act across accounts,
+/// like the rollups' backfill; the others are scoped.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new endpoint; `Conflict` when the id is taken.
+    async fn create_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// The endpoint with this id; `NotFound` if absent.
+    async fn get_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// Oldest first, by (created_at, id).
+    async fn list_webhook_endpoints(
+        &self,
+        account: &AccountId,
+        page: PageRequest,
+    ) -> StoreResult<Page<WebhookEndpoint>>;
+    /// Replaces every field but `id` and `created_at`; `NotFound` if absent.
+    /// Messages already made keep going to it (at its new URL).
+    async fn update_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// Deletes the endpoint with its messages and their attempts; `NotFound`
+    /// if absent.
+    async fn delete_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> StoreResult<()>;
+
+    /// Writes an event to the outbox, alone in its transaction (a change that
+    /// causes an event writes it in its own transaction instead: each backend
+    /// has one internal function for that). `Conflict` when the id is taken.
+    async fn record_webhook_event(
+        &self,
+        account: &AccountId,
+        event: &NewWebhookEvent,
+    ) -> StoreResult<()>;
+
+    /// Dispatches up to `max_events` undispatched events (of any account,
+    /// oldest first): each becomes one `pending` message, due at `now`, per
+    /// endpoint of its account subscribed to its type now, and is marked
+    /// dispatched in the same transaction. Returns how many events it
+    /// dispatched (0: none was waiting). Safe from several processes: an
+    /// event is dispatched once.
+    async fn dispatch_webhook_events(&self, now: Timestamp, max_events: u32) -> StoreResult<u64>;
+
+    /// Claims due messages (of any account): `pending`, or `delivering` under
+    /// an expired lease, due at or before `claim.now`, oldest due first, at
+    /// most `claim.max_messages`, and per endpoint no more than
+    /// `claim.per_endpoint` under a live lease in all. Each becomes
+    /// `delivering` until `claim.lease_until`, its attempt counters raised
+    /// by one. Safe from several processes: of concurrent claims, one gets
+    /// each message.
+    async fn claim_webhook_messages(
+        &self,
+        claim: &ClaimRequest,
+    ) -> StoreResult<Vec<ClaimedMessage>>;
+
+    /// Records a claimed attempt and what the message becomes, and ends its
+    /// lease. `false` (nothing written) when the claim is no longer this
+    /// attempt's: the lease expired and another claim took the message, or a
+    /// manual retry or the endpoint's deletion came in between.
+    async fn finish_webhook_attempt(
+        &self,
+        account: &AccountId,
+        id: &WebhookMessageId,
+        finished: &FinishedAttempt,
+    ) -> StoreResult<bool>;
+
+    /// Newest first, by (created_at, id), with their attempts.
+    async fn list_webhook_messages(
+        &self,
+        account: &AccountId,
+        query: &MessageQuery,
+    ) -> StoreResult<Page<WebhookMessage>>;
+    /// The message with this id, with its attempts; `NotFound` if absent.
+    async fn get_webhook_message(
+        &self,
+        account: &AccountId,
+        id: &WebhookMessageId,
+    ) -> StoreResult<WebhookMessage>;
+    /// Starts a new run of attempts: the message becomes `pending`, due at
+    /// `now`, its run's attempt count back at 0 (its attempts are kept).
+    /// `Conflict` while an attempt holds a live lease on it.
+    async fn retry_webhook_message(
+        &self,
+        account: &AccountId,
+        id: &WebhookMessageId,
+        now: Timestamp,
+    ) -> StoreResult<WebhookMessage>;
+}
+
 /// Everything a Tally server needs from storage.
 pub trait Store:
     EventStore
@@ -723,6 +863,7 @@ pub trait Store:
     + InvoiceStore
     + IdempotencyStore
     + EntitlementStore
+    + WebhookStore
 {
 }
 
@@ -735,5 +876,6 @@ impl<T> Store for T where
         + InvoiceStore
         + IdempotencyStore
         + EntitlementStore
+        + WebhookStore
 {
 }

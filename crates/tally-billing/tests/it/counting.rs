@@ -384,12 +384,15 @@ impl SubscriptionStore for CountingStore {
 
 #[async_trait]
 impl InvoiceStore for CountingStore {
-    async fn create_invoice(
+    async fn create_invoice_with_events(
         &self,
         account: &AccountId,
         invoice: &NewInvoice,
+        events: tally_store::InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
-        self.inner.create_invoice(account, invoice).await
+        self.inner
+            .create_invoice_with_events(account, invoice, events)
+            .await
     }
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
@@ -422,13 +425,114 @@ impl InvoiceStore for CountingStore {
         self.inner.list_invoices(account, query).await
     }
 
-    async fn update_invoice(
+    async fn update_invoice_with_events(
         &self,
         account: &AccountId,
         id: &InvoiceId,
         update: &InvoiceUpdate,
+        events: tally_store::InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
-        self.inner.update_invoice(account, id, update).await
+        self.inner
+            .update_invoice_with_events(account, id, update, events)
+            .await
+    }
+}
+
+#[async_trait]
+impl tally_store::WebhookStore for CountingStore {
+    async fn create_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        endpoint: &tally_store::WebhookEndpoint,
+    ) -> StoreResult<tally_store::WebhookEndpoint> {
+        self.inner.create_webhook_endpoint(account, endpoint).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        id: &tally_store::WebhookEndpointId,
+    ) -> StoreResult<tally_store::WebhookEndpoint> {
+        self.inner.get_webhook_endpoint(account, id).await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        account: &AccountId,
+        page: tally_store::PageRequest,
+    ) -> StoreResult<Page<tally_store::WebhookEndpoint>> {
+        self.inner.list_webhook_endpoints(account, page).await
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        endpoint: &tally_store::WebhookEndpoint,
+    ) -> StoreResult<tally_store::WebhookEndpoint> {
+        self.inner.update_webhook_endpoint(account, endpoint).await
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        account: &AccountId,
+        id: &tally_store::WebhookEndpointId,
+    ) -> StoreResult<()> {
+        self.inner.delete_webhook_endpoint(account, id).await
+    }
+
+    async fn record_webhook_event(
+        &self,
+        account: &AccountId,
+        event: &tally_store::NewWebhookEvent,
+    ) -> StoreResult<()> {
+        self.inner.record_webhook_event(account, event).await
+    }
+
+    async fn dispatch_webhook_events(&self, now: Timestamp, max_events: u32) -> StoreResult<u64> {
+        self.inner.dispatch_webhook_events(now, max_events).await
+    }
+
+    async fn claim_webhook_messages(
+        &self,
+        claim: &tally_store::ClaimRequest,
+    ) -> StoreResult<Vec<tally_store::ClaimedMessage>> {
+        self.inner.claim_webhook_messages(claim).await
+    }
+
+    async fn finish_webhook_attempt(
+        &self,
+        account: &AccountId,
+        id: &tally_store::WebhookMessageId,
+        finished: &tally_store::FinishedAttempt,
+    ) -> StoreResult<bool> {
+        self.inner
+            .finish_webhook_attempt(account, id, finished)
+            .await
+    }
+
+    async fn list_webhook_messages(
+        &self,
+        account: &AccountId,
+        query: &tally_store::MessageQuery,
+    ) -> StoreResult<Page<tally_store::WebhookMessage>> {
+        self.inner.list_webhook_messages(account, query).await
+    }
+
+    async fn get_webhook_message(
+        &self,
+        account: &AccountId,
+        id: &tally_store::WebhookMessageId,
+    ) -> StoreResult<tally_store::WebhookMessage> {
+        self.inner.get_webhook_message(account, id).await
+    }
+
+    async fn retry_webhook_message(
+        &self,
+        account: &AccountId,
+        id: &tally_store::WebhookMessageId,
+        now: Timestamp,
+    ) -> StoreResult<tally_store::WebhookMessage> {
+        self.inner.retry_webhook_message(account, id, now).await
     }
 }
 

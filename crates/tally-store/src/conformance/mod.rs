@@ -25,6 +25,7 @@ mod invoice_periods;
 mod isolation;
 mod rollups;
 mod versions;
+mod webhooks;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -54,6 +55,11 @@ pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_co
 pub use isolation::tenant_isolation;
 pub use rollups::{rollups_agree_with_evaluator, rollups_build_serve_and_retire};
 pub use versions::{purge_erases_history, versions_agree_with_model, versions_and_history};
+pub use webhooks::{
+    webhook_claim_concurrent, webhook_claim_lease_and_retry, webhook_claim_per_endpoint_limit,
+    webhook_dispatch_follows_subscriptions, webhook_endpoints_crud,
+    webhook_invoice_events_in_transaction, webhook_messages_list,
+};
 
 use crate::traits::Store;
 
@@ -120,7 +126,14 @@ macro_rules! store_conformance_tests {
             idempotency_expiry,
             idempotency_delete_expired,
             idempotency_account_isolation,
-            idempotency_claim_concurrent
+            idempotency_claim_concurrent,
+            webhook_endpoints_crud,
+            webhook_dispatch_follows_subscriptions,
+            webhook_claim_lease_and_retry,
+            webhook_claim_per_endpoint_limit,
+            webhook_claim_concurrent,
+            webhook_invoice_events_in_transaction,
+            webhook_messages_list
         );
     };
     (@each $open:expr; $($check:ident),* $(,)?) => {$(

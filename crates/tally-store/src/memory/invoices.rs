@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::MemoryStore;
 use super::catalog::{get, insert_new};
+use super::webhooks::record_events;
 use crate::catalog::{
     INVOICE_PERIOD_TAKEN, Invoice, InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceUpdate,
     NewInvoice,
@@ -13,21 +14,28 @@ use crate::error::{StoreError, StoreResult};
 use crate::ids::{AccountId, InvoiceId, SubscriptionId};
 use crate::page::Page;
 use crate::traits::InvoiceStore;
+use crate::webhooks::InvoiceEvents;
 use tally_event::Period;
 
 #[async_trait]
 impl InvoiceStore for MemoryStore {
-    async fn create_invoice(
+    async fn create_invoice_with_events(
         &self,
         account: &AccountId,
         invoice: &NewInvoice,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         self.with_tenant(account, |t| {
             if period_taken(t.invoices.values(), invoice) {
                 return Err(StoreError::conflict("invoice", INVOICE_PERIOD_TAKEN));
             }
+            if t.invoices.contains_key(&invoice.id) {
+                return Err(StoreError::conflict("invoice", "id already exists"));
+            }
             let number = InvoiceNumber(t.last_invoice_number + 1);
             let created = Invoice::from_new(invoice, number);
+            // The events first: a refused one leaves the invoice unwritten.
+            record_events(t, events(&created))?;
             let stored = insert_new(&mut t.invoices, &invoice.id, &created, "invoice")?;
             t.last_invoice_number = number.0;
             Ok(stored)
@@ -70,30 +78,31 @@ impl InvoiceStore for MemoryStore {
         })
     }
 
-    async fn update_invoice(
+    async fn update_invoice_with_events(
         &self,
         account: &AccountId,
         id: &InvoiceId,
         update: &InvoiceUpdate,
+        events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         self.with_tenant(account, |t| {
-            let slot = t
-                .invoices
-                .get_mut(id)
-                .ok_or(StoreError::not_found("invoice"))?;
+            let slot = t.invoices.get(id).ok_or(StoreError::not_found("invoice"))?;
             if slot.status == InvoiceStatus::Finalized {
                 return Err(StoreError::conflict(
                     "invoice",
                     "finalized invoices are frozen",
                 ));
             }
-            slot.status = update.status;
-            slot.lines = update.lines.clone();
-            slot.totals = update.totals.clone();
-            slot.known_seq = update.known_seq;
-            slot.basis = update.basis.clone();
-            slot.finalized_at = update.finalized_at;
-            Ok(slot.clone())
+            let mut updated = slot.clone();
+            updated.status = update.status;
+            updated.lines = update.lines.clone();
+            updated.totals = update.totals.clone();
+            updated.known_seq = update.known_seq;
+            updated.basis = update.basis.clone();
+            updated.finalized_at = update.finalized_at;
+            record_events(t, events(&updated))?;
+            t.invoices.insert(id.clone(), updated.clone());
+            Ok(updated)
         })
     }
 }

@@ -10,6 +10,7 @@ mod events;
 mod idempotency;
 mod invoices;
 mod rollups;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -20,9 +21,13 @@ use crate::catalog::{Account, AggregatorRecord, Customer, Invoice, Product, Subs
 use crate::entitlements::{CustomerEntitlement, Feature, ProductEntitlement};
 use crate::error::{StoreError, StoreResult};
 use crate::idempotency::IdempotencyKey;
-use crate::ids::{AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId};
+use crate::ids::{
+    AccountId, AggregatorId, CustomerId, InvoiceId, ProductId, SubscriptionId, WebhookEndpointId,
+    WebhookMessageId,
+};
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::versions::{EventSeq, EventVersion};
+use crate::webhooks::WebhookEndpoint;
 
 /// A store in process memory; cloning shares the same data.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +68,10 @@ struct Tenant {
     product_entitlements: BTreeMap<(ProductId, String), ProductEntitlement>,
     /// Customers' overrides, by customer and feature code.
     customer_entitlements: BTreeMap<(CustomerId, String), CustomerEntitlement>,
+    webhook_endpoints: BTreeMap<WebhookEndpointId, WebhookEndpoint>,
+    /// The outbox, in insertion order.
+    webhook_events: Vec<webhooks::OutboxEvent>,
+    webhook_messages: BTreeMap<WebhookMessageId, webhooks::MessageRow>,
 }
 
 impl MemoryStore {
