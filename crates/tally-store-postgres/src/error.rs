@@ -67,6 +67,7 @@ fn entity_of(table: Option<&str>) -> &'static str {
         "idempotency_keys" => "idempotency key",
         "features" => "feature",
         "product_entitlements" | "customer_entitlements" => "entitlement",
+        "threshold_states" => "threshold state",
         "webhook_endpoints" => "webhook endpoint",
         "webhook_events" => "webhook event",
         "webhook_messages" => "webhook message",

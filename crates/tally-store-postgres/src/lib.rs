@@ -25,6 +25,7 @@ mod invoices;
 mod rows;
 mod scoped;
 mod subscriptions;
+mod thresholds;
 mod webhooks;
 
 use std::str::FromStr;

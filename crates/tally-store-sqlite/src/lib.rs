@@ -39,6 +39,7 @@ mod raw;
 mod rows;
 mod scoped;
 mod subscriptions;
+mod thresholds;
 mod webhooks;
 
 pub use error::map_sqlx_error;

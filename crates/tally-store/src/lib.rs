@@ -63,6 +63,7 @@ mod keyset;
 mod memory;
 pub mod page;
 pub mod rollups;
+pub mod thresholds;
 pub mod traits;
 pub mod versions;
 pub mod webhooks;
@@ -93,9 +94,10 @@ pub use keys::{API_KEY_PREFIX, ApiKey, ApiKeyHash, generate_api_key_secret};
 pub use keyset::{KeysetCursor, keyset_stream};
 pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
+pub use thresholds::{ThresholdChange, ThresholdState};
 pub use traits::{
     AccountStore, CatalogStore, CustomerStore, EntitlementStore, EventStore, IdempotencyStore,
-    InvoiceStore, Store, SubscriptionStore, WebhookStore,
+    InvoiceStore, Store, SubscriptionStore, ThresholdStore, WebhookStore,
 };
 pub use versions::{
     AsOf, EventSeq, EventVersion, PlannedVersion, Superseded, UpsertPlan, VersionStatus,

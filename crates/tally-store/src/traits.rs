@@ -54,8 +54,8 @@
 //!   `update_invoice_with_events` write an invoice and its webhook events in
 //!   one transaction, and are required: `create_invoice` and
 //!   `update_invoice` are their wrappers without events.
-//! - v9: `EntitlementStore` (features, product and customer entitlements),
-//!   part of `Store`.
+//! - v9: `EntitlementStore` (features, product and customer entitlements)
+//!   and `ThresholdStore` (usage thresholds' states), part of `Store`.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -78,6 +78,7 @@ use crate::ids::{
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
 use crate::rollups::{RollupProgress, RollupSpec, aggregate_from_rollups, series_from_rollups};
+use crate::thresholds::{ThresholdChange, ThresholdState};
 use crate::versions::{AsOf, EventSeq, EventVersion};
 use crate::webhooks::{
     ClaimRequest, ClaimedMessage, FinishedAttempt, InvoiceEvents, MessageQuery, NewWebhookEvent,
@@ -853,6 +854,37 @@ pub trait WebhookStore: Send + Sync {
     ) -> StoreResult<WebhookMessage>;
 }
 
+/// Usage thresholds' states per customer and period (`crate::thresholds`,
+/// docs/entitlements.md): read, and moved by compare-and-set with their
+/// webhook events in one transaction.
+#[async_trait]
+pub trait ThresholdStore: Send + Sync {
+    /// Every state of the customer whose period ends after `after`.
+    async fn threshold_states(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<ThresholdState>>;
+
+    /// The customers with a crossed threshold whose period ends after
+    /// `after`: those a deletion may bring back below.
+    async fn customers_past_thresholds(
+        &self,
+        account: &AccountId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<CustomerId>>;
+
+    /// Applies `change` if the stored state is still the one it replaces
+    /// ([`ThresholdChange::applies_to`]), writing its events to the outbox
+    /// in the same transaction; `false` (and nothing written) otherwise.
+    async fn change_threshold_state(
+        &self,
+        account: &AccountId,
+        change: &ThresholdChange,
+    ) -> StoreResult<bool>;
+}
+
 /// Everything a Tally server needs from storage.
 pub trait Store:
     EventStore
@@ -864,6 +896,7 @@ pub trait Store:
     + IdempotencyStore
     + EntitlementStore
     + WebhookStore
+    + ThresholdStore
 {
 }
 
@@ -877,5 +910,6 @@ impl<T> Store for T where
         + IdempotencyStore
         + EntitlementStore
         + WebhookStore
+        + ThresholdStore
 {
 }

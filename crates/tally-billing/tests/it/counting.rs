@@ -20,7 +20,7 @@ use tally_store::{
     InvoiceQuery, InvoiceStore, InvoiceUpdate, MemoryStore, NewClaim, NewEvent, NewInvoice, Page,
     PageRequest, Product, ProductEntitlement, ProductId, ResolvedCustomer, StoreError, StoreResult,
     StoredEvent, StoredResponse, Subscription, SubscriptionId, SubscriptionQuery,
-    SubscriptionStore, UpsertResult,
+    SubscriptionStore, ThresholdChange, ThresholdState, ThresholdStore, UpsertResult,
 };
 
 #[derive(Default)]
@@ -685,5 +685,33 @@ impl EntitlementStore for CountingStore {
         customer: &CustomerId,
     ) -> StoreResult<Vec<CustomerEntitlement>> {
         self.inner.customer_entitlements(account, customer).await
+    }
+}
+
+#[async_trait]
+impl ThresholdStore for CountingStore {
+    async fn threshold_states(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<ThresholdState>> {
+        self.inner.threshold_states(account, customer, after).await
+    }
+
+    async fn customers_past_thresholds(
+        &self,
+        account: &AccountId,
+        after: Timestamp,
+    ) -> StoreResult<Vec<CustomerId>> {
+        self.inner.customers_past_thresholds(account, after).await
+    }
+
+    async fn change_threshold_state(
+        &self,
+        account: &AccountId,
+        change: &ThresholdChange,
+    ) -> StoreResult<bool> {
+        self.inner.change_threshold_state(account, change).await
     }
 }

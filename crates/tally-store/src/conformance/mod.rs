@@ -24,6 +24,7 @@ mod idempotency;
 mod invoice_periods;
 mod isolation;
 mod rollups;
+mod thresholds;
 mod versions;
 mod webhooks;
 
@@ -54,6 +55,7 @@ pub use idempotency::{
 pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
 pub use isolation::tenant_isolation;
 pub use rollups::{rollups_agree_with_evaluator, rollups_build_serve_and_retire};
+pub use thresholds::threshold_states_compare_and_set;
 pub use versions::{purge_erases_history, versions_agree_with_model, versions_and_history};
 pub use webhooks::{
     webhook_claim_concurrent, webhook_claim_lease_and_retry, webhook_claim_per_endpoint_limit,
@@ -106,6 +108,7 @@ macro_rules! store_conformance_tests {
             catalog_round_trips,
             features_round_trip,
             entitlements_round_trip,
+            threshold_states_compare_and_set,
             invoices_lifecycle,
             invoice_numbers_gapless_concurrent,
             invoice_one_per_subscription_period,

@@ -10,6 +10,7 @@ mod events;
 mod idempotency;
 mod invoices;
 mod rollups;
+mod thresholds;
 mod webhooks;
 
 use std::collections::{BTreeMap, HashMap};
@@ -68,6 +69,8 @@ struct Tenant {
     product_entitlements: BTreeMap<(ProductId, String), ProductEntitlement>,
     /// Customers' overrides, by customer and feature code.
     customer_entitlements: BTreeMap<(CustomerId, String), CustomerEntitlement>,
+    /// Usage thresholds' states, by customer, key and period start (ms).
+    threshold_states: BTreeMap<(CustomerId, String, i64), crate::thresholds::ThresholdState>,
     webhook_endpoints: BTreeMap<WebhookEndpointId, WebhookEndpoint>,
     /// The outbox, in insertion order.
     webhook_events: Vec<webhooks::OutboxEvent>,
