@@ -85,10 +85,12 @@ impl Billing {
         request: &DeleteEvents,
     ) -> BillingResult<u64> {
         let (event_type, record_ids) = request.keys()?;
-        Ok(self
+        let deleted = self
             .store
             .delete_events(account, &event_type, &record_ids)
-            .await?)
+            .await?;
+        self.recheck_crossed(account).await;
+        Ok(deleted)
     }
 
     /// Erases every version of events by record ids (at most 5000), deleted
@@ -101,10 +103,12 @@ impl Billing {
         request: &DeleteEvents,
     ) -> BillingResult<u64> {
         let (event_type, record_ids) = request.keys()?;
-        Ok(self
+        let purged = self
             .store
             .purge_events(account, &event_type, &record_ids)
-            .await?)
+            .await?;
+        self.recheck_crossed(account).await;
+        Ok(purged)
     }
 
     /// Every stored version of one event, in sequence order, with what became

@@ -202,6 +202,11 @@ impl Billing {
             answers.push((index, (parsed.warnings, usage_warnings), customer));
         }
         let results = self.commit.submit(account, new_events).await?;
+        let touched: Vec<tally_store::CustomerId> = answers
+            .iter()
+            .map(|(_, _, customer)| customer.id.clone())
+            .collect();
+        self.watch_thresholds(account, touched).await;
         if results.len() != answers.len() {
             return Err(BillingError::Store(tally_store::StoreError::Internal(
                 "upsert returned a result count unlike the batch".into(),

@@ -119,6 +119,7 @@ pub mod schema;
 mod service;
 pub mod settings;
 pub mod simulate;
+pub mod thresholds;
 pub mod usage;
 
 pub use catalog::{

@@ -13,6 +13,7 @@ use crate::error::{BillingError, BillingResult};
 use crate::readers::ReadersCache;
 use crate::rollups::RollupWorker;
 use crate::settings::AccountSettings;
+use crate::thresholds::ThresholdWatcher;
 
 /// Tally's use cases over a store. Cheap to clone (a few `Arc`s); every method is
 /// scoped by the [`AccountId`] it acts in.
@@ -25,6 +26,7 @@ pub struct Billing {
     pub(crate) readers: Arc<ReadersCache>,
     pub(crate) commit: Arc<GroupCommit>,
     pub(crate) rollup_worker: Arc<RollupWorker>,
+    pub(crate) thresholds: Arc<ThresholdWatcher>,
 }
 
 /// How long an account's settings are reused before being read again. Ingestion
@@ -83,6 +85,7 @@ impl Billing {
             readers: Arc::default(),
             commit,
             rollup_worker: Arc::default(),
+            thresholds: Arc::default(),
         }
     }
 

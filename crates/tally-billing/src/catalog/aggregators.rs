@@ -50,6 +50,7 @@ impl Billing {
         let created = self.store.create_aggregator(account, &record).await?;
         self.readers.forget(account);
         self.sync_rollups_after_change(account).await;
+        self.thresholds_changed(account).await;
         self.entry(account, &created).await
     }
 
@@ -130,6 +131,7 @@ impl Billing {
         let updated = self.store.update_aggregator(account, &record).await?;
         self.readers.forget(account);
         self.sync_rollups_after_change(account).await;
+        self.thresholds_changed(account).await;
         self.entry(account, &updated).await
     }
 
@@ -159,6 +161,7 @@ impl Billing {
         self.store.delete_aggregator(account, &record.id).await?;
         self.readers.forget(account);
         self.sync_rollups_after_change(account).await;
+        self.thresholds_changed(account).await;
         Ok(())
     }
 

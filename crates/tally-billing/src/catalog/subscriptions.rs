@@ -91,10 +91,14 @@ impl Billing {
         let id = self.ids.with(SubscriptionId::generate);
         let now = self.now();
         let subscription = self.build_subscription(account, id, input, now).await?;
-        Ok(self
+        let done = self
             .store
             .create_subscription(account, &subscription)
-            .await?)
+            .await?;
+        // Its products' grants and its periods move the customer's limits.
+        self.watch_thresholds(account, [subscription.customer_id.clone()])
+            .await;
+        Ok(done)
     }
 
     /// The subscription with this id; `NotFound` for an unknown id or one that does not parse.
@@ -157,10 +161,14 @@ impl Billing {
             created_at: current.created_at,
             ..built
         };
-        Ok(self
+        let done = self
             .store
             .update_subscription(account, &subscription)
-            .await?)
+            .await?;
+        // Its products' grants and its periods move the customer's limits.
+        self.watch_thresholds(account, [subscription.customer_id.clone()])
+            .await;
+        Ok(done)
     }
 
     /// Deletes a subscription without invoices (`Conflict` otherwise: its
@@ -173,10 +181,13 @@ impl Billing {
                 "subscription has invoices",
             ));
         }
-        Ok(self
-            .store
+        self.store
             .delete_subscription(account, &subscription.id)
-            .await?)
+            .await?;
+        // Its products' grants and its periods move the customer's limits.
+        self.watch_thresholds(account, [subscription.customer_id.clone()])
+            .await;
+        Ok(())
     }
 
     /// Whether any invoice, draft or finalized, belongs to the subscription.

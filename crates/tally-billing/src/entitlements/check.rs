@@ -118,7 +118,7 @@ impl Billing {
 /// subscription whose products grant the value; for an override or a
 /// default, the oldest started subscription's; without any, the calendar
 /// month (UTC).
-fn limit_period(
+pub(crate) fn limit_period(
     grants: &Grants,
     resolved: &ResolvedFeature,
     at: Timestamp,

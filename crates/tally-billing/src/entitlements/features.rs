@@ -180,14 +180,16 @@ impl Billing {
             _ => None,
         };
         let feature = problems.finish_with(feature)?;
-        match self.store.create_feature(account, &feature).await {
+        let created = match self.store.create_feature(account, &feature).await {
             Err(StoreError::Conflict { .. }) => Err(BillingError::Taken {
                 what: "feature",
                 path: "/code".to_owned(),
                 message: format!("a feature with code `{}` already exists", feature.code),
             }),
             created => Ok(created?),
-        }
+        }?;
+        self.thresholds_changed(account).await;
+        Ok(created)
     }
 
     /// The feature with this code; `NotFound` (`feature`) otherwise.
@@ -277,7 +279,9 @@ impl Billing {
         next.aggregator_filter_id = aggregator_filter_id;
         problems.finish()?;
         next.updated_at = self.now();
-        Ok(self.store.update_feature(account, &next).await?)
+        let updated = self.store.update_feature(account, &next).await?;
+        self.thresholds_changed(account).await;
+        Ok(updated)
     }
 
     /// The aggregator (and filter) a usage limit reads, checked: numbers

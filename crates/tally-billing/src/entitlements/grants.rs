@@ -64,10 +64,12 @@ impl Billing {
             value,
             updated_at: self.now(),
         };
-        Ok(self
+        let done = self
             .store
             .put_product_entitlement(account, &entitlement)
-            .await?)
+            .await?;
+        self.thresholds_changed(account).await;
+        Ok(done)
     }
 
     /// Removes what a product grants of a feature; `NotFound` when it grants
@@ -79,10 +81,11 @@ impl Billing {
         code: &str,
     ) -> BillingResult<()> {
         let product = self.get_product(account, product).await?;
-        Ok(self
-            .store
+        self.store
             .delete_product_entitlement(account, &product.id, code)
-            .await?)
+            .await?;
+        self.thresholds_changed(account).await;
+        Ok(())
     }
 
     /// Everything a product grants, by feature code.
@@ -126,10 +129,12 @@ impl Billing {
             expires_at: expires_at.ok().flatten(),
             updated_at: self.now(),
         };
-        Ok(self
+        let done = self
             .store
             .put_customer_entitlement(account, &entitlement)
-            .await?)
+            .await?;
+        self.thresholds_changed(account).await;
+        Ok(done)
     }
 
     /// Removes a customer's override; `NotFound` when there is none.
@@ -140,10 +145,11 @@ impl Billing {
         code: &str,
     ) -> BillingResult<()> {
         let customer = self.find_customer(account, customer).await?;
-        Ok(self
-            .store
+        self.store
             .delete_customer_entitlement(account, &customer.id, code)
-            .await?)
+            .await?;
+        self.thresholds_changed(account).await;
+        Ok(())
     }
 
     /// Every override of a customer, expired ones included, by feature code.

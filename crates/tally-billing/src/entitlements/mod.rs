@@ -2,10 +2,10 @@
 //! may use, resolved from its subscriptions' products and its own overrides,
 //! and checked against live usage read from rollups.
 
-mod check;
+pub(crate) mod check;
 mod features;
 mod grants;
-mod resolve;
+pub(crate) mod resolve;
 mod values;
 
 pub use check::LimitCheck;

@@ -16,4 +16,5 @@ mod plan;
 mod rollups;
 mod simulate;
 mod support;
+mod thresholds;
 mod usage;

@@ -1,0 +1,252 @@
+//! Usage thresholds (docs/entitlements.md, "Thresholds"): after every write
+//! of events, the customers it touched are evaluated in the background
+//! against the thresholds of their aggregators and usage limits; a crossing
+//! (or a clearing) is recorded by a compare-and-set that writes its webhook
+//! event in the same transaction, so each is announced once. A server
+//! evaluates every customer with thresholds at start, which also covers
+//! writes whose evaluation a crash cut short.
+
+mod evaluate;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tally_aggregate::Aggregator;
+use tally_event::Timestamp;
+use tally_store::{AccountId, AggregatorId, CustomerId, Feature, PageRequest};
+
+use crate::error::{BillingError, BillingResult};
+use crate::service::{Billing, compile_stored};
+
+/// How long an account's watched thresholds are reused before being read
+/// again (a change made by another server applies within this delay; one
+/// made here applies at once).
+pub const THRESHOLDS_CACHE_MS: i64 = 5_000;
+
+/// What an account watches: aggregators with thresholds, and usage limits
+/// with thresholds in percent, each with its compiled aggregator.
+#[derive(Default)]
+pub(crate) struct Watched {
+    pub(crate) aggregators: Vec<(AggregatorId, Aggregator)>,
+    pub(crate) limits: Vec<(Feature, Aggregator)>,
+}
+
+impl Watched {
+    fn is_empty(&self) -> bool {
+        self.aggregators.is_empty() && self.limits.is_empty()
+    }
+}
+
+/// The customers waiting for an evaluation, and the task draining them.
+#[derive(Default)]
+pub(crate) struct ThresholdWatcher {
+    queue: Mutex<VecDeque<(AccountId, CustomerId)>>,
+    running: AtomicBool,
+    cache: Mutex<HashMap<AccountId, (Arc<Watched>, Timestamp)>>,
+    last_error: Mutex<Option<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ThresholdWatcher {
+    /// Reads the account's thresholds again on next use.
+    pub(crate) fn forget(&self, account: &AccountId) {
+        lock(&self.cache).remove(account);
+    }
+
+    fn cached(&self, account: &AccountId, now: Timestamp) -> Option<Arc<Watched>> {
+        let cache = lock(&self.cache);
+        let (watched, read_at) = cache.get(account)?;
+        let age = now.as_millis() - read_at.as_millis();
+        (0..THRESHOLDS_CACHE_MS)
+            .contains(&age)
+            .then(|| watched.clone())
+    }
+
+    fn push(&self, account: &AccountId, customers: impl IntoIterator<Item = CustomerId>) {
+        let mut queue = lock(&self.queue);
+        for customer in customers {
+            let entry = (account.clone(), customer);
+            if !queue.contains(&entry) {
+                queue.push_back(entry);
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<(AccountId, CustomerId)> {
+        lock(&self.queue).pop_front()
+    }
+}
+
+/// Clears the running flag when the draining task ends, however it ends.
+struct Running(Arc<ThresholdWatcher>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Billing {
+    /// Queues the customers for an evaluation of their thresholds and makes
+    /// sure a task drains the queue. Costs nothing when the account watches
+    /// no threshold.
+    pub(crate) async fn watch_thresholds(
+        &self,
+        account: &AccountId,
+        customers: impl IntoIterator<Item = CustomerId>,
+    ) {
+        match self.watched(account).await {
+            Ok(watched) if watched.is_empty() => return,
+            Ok(_) => {}
+            // Evaluate anyway: the task reads the thresholds again and
+            // reports what fails.
+            Err(_) => {}
+        }
+        self.thresholds.push(account, customers);
+        self.drain_in_background();
+    }
+
+    fn drain_in_background(&self) {
+        if self.thresholds.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let billing = self.clone();
+        tokio::spawn(async move {
+            let _running = Running(billing.thresholds.clone());
+            billing.drain_thresholds().await;
+        });
+    }
+
+    async fn drain_thresholds(&self) {
+        while let Some((account, customer)) = self.thresholds.pop() {
+            let evaluated = async {
+                let watched = self.watched(&account).await?;
+                self.evaluate_thresholds(&account, &customer, &watched)
+                    .await
+            };
+            let outcome = evaluated.await;
+            *lock(&self.thresholds.last_error) = outcome
+                .err()
+                .map(|error| format!("customer {customer}: {error}"));
+        }
+    }
+
+    /// Evaluates every queued customer now, and waits for the background
+    /// task to finish its own (tests, tools, and programs that want the
+    /// webhook events of what they just wrote recorded).
+    pub async fn settle_thresholds(&self) -> BillingResult<()> {
+        self.drain_thresholds().await;
+        while self.thresholds.running.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        match lock(&self.thresholds.last_error).take() {
+            Some(error) => Err(BillingError::Evaluation(error)),
+            None => Ok(()),
+        }
+    }
+
+    /// The last evaluation failure, if the last evaluation failed.
+    pub fn threshold_error(&self) -> Option<String> {
+        lock(&self.thresholds.last_error).clone()
+    }
+
+    /// After a deletion or a purge: the customers with a crossed threshold
+    /// may be back under it. A failure is not the deletion's: it is kept for
+    /// [`Billing::threshold_error`].
+    pub(crate) async fn recheck_crossed(&self, account: &AccountId) {
+        let now = self.now();
+        match self.store.customers_past_thresholds(account, now).await {
+            Ok(customers) => self.watch_thresholds(account, customers).await,
+            Err(error) => *lock(&self.thresholds.last_error) = Some(error.to_string()),
+        }
+    }
+
+    /// After a catalog change that may move thresholds (an aggregator, a
+    /// feature or an entitlement): reads the account's thresholds again and
+    /// evaluates every customer of the account.
+    pub(crate) async fn recheck_account(&self, account: &AccountId) -> BillingResult<()> {
+        self.thresholds.forget(account);
+        if self.watched(account).await?.is_empty() {
+            // Nothing watched any more: states stay as the history of what
+            // was announced.
+            return Ok(());
+        }
+        let mut skip = 0;
+        loop {
+            let page = PageRequest {
+                take: tally_store::MAX_TAKE,
+                skip,
+            };
+            let customers = self.store.list_customers(account, page).await?;
+            let fetched = customers.items.len() as u64;
+            self.thresholds
+                .push(account, customers.items.into_iter().map(|c| c.id));
+            skip += fetched;
+            if fetched == 0 || skip >= customers.total {
+                break;
+            }
+        }
+        self.drain_in_background();
+        Ok(())
+    }
+
+    /// [`Billing::recheck_account`] after a committed catalog change: a
+    /// failure is not the change's; it is kept for
+    /// [`Billing::threshold_error`] and the next change or start evaluates
+    /// again.
+    pub(crate) async fn thresholds_changed(&self, account: &AccountId) {
+        if let Err(error) = self.recheck_account(account).await {
+            *lock(&self.thresholds.last_error) = Some(error.to_string());
+        }
+    }
+
+    /// What a server runs at start: every customer of every account that
+    /// watches thresholds is evaluated in the background, so a crossing
+    /// whose evaluation a stop cut short is still announced.
+    pub async fn start_thresholds(&self) -> BillingResult<()> {
+        for account in self.store.list_accounts().await? {
+            self.recheck_account(&account.id).await?;
+        }
+        Ok(())
+    }
+
+    /// The account's watched thresholds, read at most every
+    /// [`THRESHOLDS_CACHE_MS`].
+    pub(crate) async fn watched(&self, account: &AccountId) -> BillingResult<Arc<Watched>> {
+        let now = self.now();
+        if let Some(watched) = self.thresholds.cached(account, now) {
+            return Ok(watched);
+        }
+        let mut watched = Watched::default();
+        let mut compiled: HashMap<AggregatorId, Aggregator> = HashMap::new();
+        for record in self.all_aggregators(account).await? {
+            let aggregator = compile_stored(&record)?;
+            if !aggregator.thresholds().is_empty() {
+                watched
+                    .aggregators
+                    .push((record.id.clone(), aggregator.clone()));
+            }
+            compiled.insert(record.id, aggregator);
+        }
+        for feature in self.all_features(account).await? {
+            let Some(id) = &feature.aggregator_id else {
+                continue;
+            };
+            if feature.threshold_percents.is_empty() {
+                continue;
+            }
+            if let Some(aggregator) = compiled.get(id) {
+                watched.limits.push((feature.clone(), aggregator.clone()));
+            }
+        }
+        let watched = Arc::new(watched);
+        lock(&self.thresholds.cache).insert(account.clone(), (watched.clone(), now));
+        Ok(watched)
+    }
+}
