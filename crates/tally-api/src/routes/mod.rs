@@ -16,6 +16,7 @@ pub mod subscriptions;
 pub mod system;
 pub mod usage;
 pub mod versions;
+pub mod webhooks;
 pub mod wire;
 
 use serde::Deserialize;
@@ -43,6 +44,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(changes::routes())
         .merge(consumption::routes())
         .merge(settings::routes())
+        .merge(webhooks::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

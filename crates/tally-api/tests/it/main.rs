@@ -12,3 +12,4 @@ mod strict;
 mod support;
 mod system;
 mod versions;
+mod webhooks;

@@ -73,11 +73,12 @@ impl Default for WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// How long a claim holds a message: an attempt's timeout and a margin
-    /// for recording its end. A worker that dies mid-attempt leaves the
-    /// message to be claimed again after it.
+    /// How long a claim holds a message: twice an attempt's timeout and 5
+    /// seconds, room for the attempt and for recording its end (35 s with
+    /// the defaults). A worker that dies mid-attempt leaves its messages to
+    /// be claimed again when their lease ends.
     pub fn lease(&self) -> Duration {
-        self.timeout + Duration::from_secs(30)
+        self.timeout * 2 + Duration::from_secs(5)
     }
 }
 
