@@ -95,6 +95,7 @@ use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};
         // Named by query parameters, which do not collect their schemas.
         routes::enums::GroupBy,
         routes::enums::SortOrder,
+        routes::webhooks::MessageStatusName,
         routes::wire::TimestampParam,
         routes::wire::EventTypeText,
         routes::wire::IdText,

@@ -65,6 +65,8 @@
 //! | ingest and price | `ingest_and_price(acc, &Value, &SimulateOptions)` | [`PricedEvent`] |
 //! | invoices | `create_invoice(acc, sub, Option<at>)`, `get_invoice(acc, id)`, `list_invoices(acc, &InvoiceFilter, Pagination)`, `finalize_invoice(acc, id)` | [`InvoiceView`] |
 //! | consumption | `subscription_consumption(acc, sub, &ConsumptionQuery)`, `invoice_consumption(acc, inv, Pagination)` | [`ConsumptionView`] |
+//! | webhook endpoints | `create_webhook_endpoint(acc, &WebhookEndpointInput)`, `get_webhook_endpoint`, `list_webhook_endpoints`, `update_webhook_endpoint(acc, id, &WebhookEndpointPatch)`, `delete_webhook_endpoint` | `tally_store::WebhookEndpoint` |
+//! | webhook messages | `list_webhook_messages(acc, &MessageFilter, Pagination)`, `retry_webhook_message(acc, id)` | `tally_store::WebhookMessage` |
 //! | consumption rows | `subscription_scope` / `invoice_scope`, then `product_consumption(acc, &scope, product)`, then `consumption_rows(acc, &planned, group)` | a `'static` stream of [`ConsumptionRow`] |
 //!
 //! Object ids in paths are taken as `&str`: one that does not parse is
@@ -121,6 +123,7 @@ pub mod settings;
 pub mod simulate;
 pub mod thresholds;
 pub mod usage;
+pub mod webhooks;
 
 pub use catalog::{
     AggregatorEntry, BillingIntervalInput, CustomerInput, PriceGroupInput, ProductInput,
@@ -154,3 +157,4 @@ pub use usage::{
     AggregatorUsage, MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery,
     UsageEvent, UsageEventsPage, UsageEventsQuery, UsageSummary,
 };
+pub use webhooks::{MessageFilter, WebhookConfig, WebhookEndpointInput, WebhookEndpointPatch};

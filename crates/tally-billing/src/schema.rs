@@ -289,6 +289,55 @@ impl PartialSchema for ProductIdList {
 
 impl ToSchema for ProductIdList {}
 
+/// A webhook endpoint's URL: `http` or `https`, at most 2048 characters.
+/// Whether its host may be reached is the server's to say (docs/webhooks.md).
+pub struct WebhookUrl;
+
+impl PartialSchema for WebhookUrl {
+    fn schema() -> RefOr<Schema> {
+        text(1, 2048).into()
+    }
+}
+
+impl ToSchema for WebhookUrl {}
+
+/// A webhook signing secret: `whsec_` and the standard base64 of a 16 to
+/// 64 byte key.
+pub struct WebhookSecretText;
+
+impl PartialSchema for WebhookSecretText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(
+                "^whsec_([A-Za-z0-9+/]{4}){5,21}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for WebhookSecretText {}
+
+/// The webhook event types an endpoint receives: one or more, each once.
+pub struct WebhookEventTypes;
+
+impl PartialSchema for WebhookEventTypes {
+    fn schema() -> RefOr<Schema> {
+        let names = tally_store::WebhookEventType::ALL.map(|t| t.as_str());
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names)),
+            )
+            .min_items(Some(1))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for WebhookEventTypes {}
+
 /// A company or a person.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]

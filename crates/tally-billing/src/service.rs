@@ -14,6 +14,7 @@ use crate::readers::ReadersCache;
 use crate::rollups::RollupWorker;
 use crate::settings::AccountSettings;
 use crate::thresholds::ThresholdWatcher;
+use crate::webhooks::WebhookConfig;
 
 /// Tally's use cases over a store. Cheap to clone (a few `Arc`s); every method is
 /// scoped by the [`AccountId`] it acts in.
@@ -27,6 +28,7 @@ pub struct Billing {
     pub(crate) commit: Arc<GroupCommit>,
     pub(crate) rollup_worker: Arc<RollupWorker>,
     pub(crate) thresholds: Arc<ThresholdWatcher>,
+    pub(crate) webhooks: WebhookConfig,
 }
 
 /// How long an account's settings are reused before being read again. Ingestion
@@ -86,7 +88,20 @@ impl Billing {
             commit,
             rollup_worker: Arc::default(),
             thresholds: Arc::default(),
+            webhooks: WebhookConfig::default(),
         }
+    }
+
+    /// The same service with these webhook settings (docs/webhooks.md): what
+    /// endpoints may point at, and how the delivery worker delivers.
+    pub fn with_webhooks(mut self, config: WebhookConfig) -> Self {
+        self.webhooks = config;
+        self
+    }
+
+    /// The webhook settings.
+    pub fn webhook_config(&self) -> WebhookConfig {
+        self.webhooks
     }
 
     /// The same service with other ingestion queue bounds (call before

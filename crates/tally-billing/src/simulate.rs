@@ -24,8 +24,9 @@ use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Retraction, Scop
 use tally_event::{Event, EventKey, Period, Timestamp, parse_event};
 use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
 use tally_store::{
-    AccountId, AsOf, Customer, CustomerId, EventSeq, PriceGroup, PriceGroupId, Product, ProductId,
-    ProductKind, Subscription, SubscriptionId, ids::random_base62,
+    AccountId, AsOf, Customer, CustomerId, EventSeq, NewWebhookEvent, PriceGroup, PriceGroupId,
+    Product, ProductId, ProductKind, Subscription, SubscriptionId, WebhookEventType,
+    ids::random_base62,
 };
 
 use tally_store::rollups::window_partial;
@@ -179,13 +180,25 @@ impl Billing {
             .store
             .get_customer(account, &ingested.customer_id)
             .await?;
+        let key = parsed.event.key();
         let result = self
             .price_event(account, &customer, parsed.event, options, known_at)
             .await?;
-        Ok(PricedEvent {
+        let priced = PricedEvent {
             event: ingested,
             calculation: self.calculation(result),
-        })
+        };
+        // After the event's own commit: this use case has no one transaction
+        // to share. A failure here fails the request; sent again, the event
+        // is `unchanged`, priced 0, and announced again.
+        let announced = NewWebhookEvent {
+            id: self.webhook_event_id(),
+            event_type: WebhookEventType::EventPriceCalculated,
+            data: price_calculated(&priced, &key),
+            created_at: self.now(),
+        };
+        self.store.record_webhook_event(account, &announced).await?;
+        Ok(priced)
     }
 
     fn calculation(&self, result: Vec<PricedLine>) -> Calculation {
@@ -634,4 +647,39 @@ fn difference(after: i64, before: i64) -> BillingResult<i64> {
     after
         .checked_sub(before)
         .ok_or_else(|| BillingError::Evaluation("price difference overflows".into()))
+}
+
+/// The data of `event.price_calculated`: the event as stored and the
+/// calculation, its amounts as `POST /v1/events/prices` answers them.
+fn price_calculated(priced: &PricedEvent, key: &EventKey) -> serde_json::Value {
+    let lines: Vec<serde_json::Value> = priced
+        .calculation
+        .result
+        .iter()
+        .map(|line| {
+            serde_json::json!({
+                "customer_id": line.customer_id.as_str(),
+                "subscription_id": line.subscription_id.as_str(),
+                "product_id": line.product_id.as_str(),
+                "price_group_id": line.price_group.id.as_str(),
+                "period_start": line.period.start().to_rfc3339(),
+                "period_end": line.period.end().to_rfc3339(),
+                "amount_excluding_tax": line.amount_excluding_tax,
+                "tax_amount": line.tax_amount,
+                "total_amount": line.total_amount,
+                "currency": line.currency,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "calculation_id": priced.calculation.id.0,
+        "event": {
+            "id": priced.event.id.as_str(),
+            "event_type": key.event_type.as_str(),
+            "record_id": key.record_id.as_str(),
+            "customer_id": priced.event.customer_id.as_str(),
+            "outcome": priced.event.outcome.as_str(),
+        },
+        "result": lines,
+    })
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tally_billing::{Billing, BillingError};
 use tally_store::{Account, AccountId, Store};
+use tally_webhooks::WebhookWorker;
 
 use crate::open::{OpenError, open_memory, open_sqlite, open_store};
 
@@ -42,6 +43,9 @@ pub enum EngineError {
 pub struct Engine {
     billing: Billing,
     account: Account,
+    /// Delivers the store's webhook messages while the engine lives
+    /// (docs/webhooks.md); its settings are the billing service's.
+    webhooks: Arc<WebhookWorker>,
 }
 
 impl Engine {
@@ -82,7 +86,10 @@ impl Engine {
     /// An engine over a store opened elsewhere, in the account named
     /// `account` (created if missing). Also how a test builds a
     /// [`Billing`] with a fixed clock and seeded ids
-    /// ([`Billing::with_parts`]) and still gets an account.
+    /// ([`Billing::with_parts`]) and still gets an account. Starts the
+    /// background work: rollups, and the webhook worker with the service's
+    /// settings ([`Billing::with_webhooks`]; `allow_private_urls` lets
+    /// endpoints reach this machine and its network).
     ///
     /// # Errors
     ///
@@ -94,13 +101,29 @@ impl Engine {
                 // Rollups of aggregators made earlier, and any backfill left
                 // unfinished, resume in the background.
                 billing.start_rollups().await;
-                Ok(Engine { billing, account })
+                let webhooks = Arc::new(tally_webhooks::start(&billing));
+                Ok(Engine {
+                    billing,
+                    account,
+                    webhooks,
+                })
             }
             Err(source) => Err(EngineError::Account {
                 name: account.to_owned(),
                 source,
             }),
         }
+    }
+
+    /// Stops the webhook worker once the attempts in flight end (each
+    /// within its timeout) and waits for queued ingestion writes: what a
+    /// program calls before it exits. Messages not yet delivered stay in
+    /// the store for the next start. Dropping every clone of the engine
+    /// without it stops the worker at once; its attempts in flight are then
+    /// made again after their lease.
+    pub async fn shutdown(&self) {
+        self.webhooks.shutdown().await;
+        self.billing.flush_ingest().await;
     }
 
     /// The service every use case is a method of.

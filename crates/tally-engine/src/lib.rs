@@ -145,6 +145,8 @@ pub use tally_store as store;
 
 /// The use cases: [`Billing`] and its inputs and outputs (`tally-billing`).
 pub use tally_billing as billing;
+/// The webhook delivery worker ([`Engine::start`] runs one).
+pub use tally_webhooks as webhooks;
 
 /// JSON with exact numbers (`arbitrary_precision`): events and definitions
 /// are JSON values, and this is the build of `serde_json` Tally reads them

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::http::HeaderName;
 use tally_api::{ApiConfig, AppState, AuthFailureLimit, RateLimitConfig};
-use tally_billing::{Billing, IngestQueueConfig};
+use tally_billing::{Billing, IngestQueueConfig, WebhookConfig};
 
 use tally_engine::SqliteOptions;
 
@@ -89,10 +89,58 @@ pub struct Args {
     #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = 1000,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// Let webhook endpoints point at private, loopback, link-local and
+    /// unspecified addresses (tests, a receiver on the same network). Off:
+    /// such URLs are refused when saved and when delivered.
+    #[arg(long, env = "TALLY_WEBHOOKS_ALLOW_PRIVATE_URLS")]
+    pub webhooks_allow_private_urls: bool,
+    /// Attempts of a webhook message before it is `failed` (a manual retry
+    /// starts another run).
+    #[arg(long, env = "TALLY_WEBHOOKS_MAX_ATTEMPTS", default_value_t = WebhookConfig::default().max_attempts,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhooks_max_attempts: u32,
+    /// Milliseconds one webhook attempt may take, connection to answer.
+    #[arg(long, env = "TALLY_WEBHOOKS_TIMEOUT_MS", default_value_t = millis(WebhookConfig::default().timeout),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhooks_timeout_ms: u64,
+    /// Milliseconds before a message's second attempt; each next wait
+    /// doubles, with jitter.
+    #[arg(long, env = "TALLY_WEBHOOKS_BACKOFF_BASE_MS", default_value_t = millis(WebhookConfig::default().backoff_base))]
+    pub webhooks_backoff_base_ms: u64,
+    /// The longest wait between two attempts, in milliseconds.
+    #[arg(long, env = "TALLY_WEBHOOKS_BACKOFF_MAX_MS", default_value_t = millis(WebhookConfig::default().backoff_max))]
+    pub webhooks_backoff_max_ms: u64,
+    /// Webhook attempts in flight at once per endpoint, across every server
+    /// sharing the database.
+    #[arg(long, env = "TALLY_WEBHOOKS_ENDPOINT_CONCURRENCY", default_value_t = WebhookConfig::default().per_endpoint_concurrency,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhooks_endpoint_concurrency: u32,
+    /// Milliseconds between two looks for webhook work when idle.
+    #[arg(long, env = "TALLY_WEBHOOKS_POLL_MS", default_value_t = millis(WebhookConfig::default().poll_interval),
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhooks_poll_ms: u64,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The webhook settings the flags give.
+fn webhooks(args: &Args) -> WebhookConfig {
+    WebhookConfig {
+        allow_private_urls: args.webhooks_allow_private_urls,
+        max_attempts: args.webhooks_max_attempts,
+        timeout: Duration::from_millis(args.webhooks_timeout_ms),
+        backoff_base: Duration::from_millis(args.webhooks_backoff_base_ms),
+        backoff_max: Duration::from_millis(args.webhooks_backoff_max_ms),
+        per_endpoint_concurrency: args.webhooks_endpoint_concurrency,
+        poll_interval: Duration::from_millis(args.webhooks_poll_ms),
+        ..WebhookConfig::default()
+    }
 }
 
 /// A count of 1 or more.
@@ -152,16 +200,20 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
         },
         client_ip_header: args.client_ip_header.clone(),
     };
-    let billing = Billing::new(store).with_ingest_queue(IngestQueueConfig {
-        max_queued_events: args.ingest_queue_events,
-        max_events_per_commit: args.ingest_commit_events,
-    });
+    let billing = Billing::new(store)
+        .with_ingest_queue(IngestQueueConfig {
+            max_queued_events: args.ingest_queue_events,
+            max_events_per_commit: args.ingest_commit_events,
+        })
+        .with_webhooks(webhooks(args));
     // Registers the rollups of aggregators made before this version (or by
     // another process) and resumes any backfill in the background.
     billing.start_rollups().await;
     if let Some(error) = billing.backfill_error() {
         tracing::warn!(%error, "rollups not started: usage reads scan events");
     }
+    // Delivers webhook messages, those left by an earlier run included.
+    let webhook_worker = tally_webhooks::start(&billing);
     let app = tally_api::router(AppState::new(billing.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -173,6 +225,9 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     // Every request has been answered; a write whose client went away may
     // still be queued: let it finish rather than cut it short.
     billing.flush_ingest().await;
+    // Attempts in flight end (each within its timeout) and are recorded;
+    // messages not yet delivered wait in the store for the next start.
+    webhook_worker.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }

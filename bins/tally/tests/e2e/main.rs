@@ -6,7 +6,11 @@ mod export;
 mod import;
 mod postgres;
 mod purge;
+#[allow(dead_code)]
+#[path = "../../../../crates/tally-webhooks/tests/it/receiver.rs"]
+mod receiver;
 mod server;
+mod webhooks;
 
 use std::path::PathBuf;
 

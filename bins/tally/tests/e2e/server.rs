@@ -113,6 +113,12 @@ impl Server {
         self.base.trim_start_matches("http://")
     }
 
+    /// SIGKILL (`kill -9`): the process ends at once, wherever it is.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, then the exit status: a graceful stop exits 0.
     pub fn stop(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();

@@ -17,6 +17,7 @@ pub mod subscriptions;
 pub mod system;
 pub mod usage;
 pub mod versions;
+pub mod webhooks;
 pub mod wire;
 
 use serde::Deserialize;
@@ -45,6 +46,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(consumption::routes())
         .merge(settings::routes())
         .merge(features::routes())
+        .merge(webhooks::routes())
 }
 
 /// `take` (0..=100, default 50) and `skip` (≥ 0, default 0); out of range is a 400.

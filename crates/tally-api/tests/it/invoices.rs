@@ -8,7 +8,7 @@ use crate::support::{KEY_B, TestApp};
 
 /// Account A: a customer, a per-unit product, a subscription, one event and
 /// its draft invoice; returns (subscription id, invoice id).
-async fn seed_invoice(app: &TestApp) -> (String, String) {
+pub(crate) async fn seed_invoice(app: &TestApp) -> (String, String) {
     let post = |path: &'static str, body: Value| app.call(Method::POST, path, Some(body));
     let customer = post("/v1/customers", json!({"external_id": "acme-42"})).await;
     let aggregator = post(

@@ -13,3 +13,4 @@ mod strict;
 mod support;
 mod system;
 mod versions;
+mod webhooks;

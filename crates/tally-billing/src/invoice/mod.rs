@@ -39,7 +39,7 @@ use tally_event::{Period, Timestamp};
 use tally_store::{
     AccountId, CustomerId, EventSeq, INVOICE_PERIOD_TAKEN, Invoice, InvoiceId, InvoiceNumber,
     InvoiceQuery, InvoiceStatus, InvoiceUpdate, NewInvoice, Page, PageRequest, Product, StoreError,
-    Subscription, SubscriptionId, ids::random_base62,
+    Subscription, SubscriptionId, WebhookEventType, ids::random_base62,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -164,7 +164,13 @@ impl Billing {
             basis: None,
             created_at: self.now(),
         };
-        match self.store.create_invoice(account, &new).await {
+        // `invoice.created` is written in the invoice's own transaction.
+        let events = self.invoice_event(WebhookEventType::InvoiceCreated);
+        match self
+            .store
+            .create_invoice_with_events(account, &new, &events)
+            .await
+        {
             Ok(stored) => view(stored),
             Err(StoreError::Conflict { reason, .. }) if reason == INVOICE_PERIOD_TAKEN => {
                 Err(self.lost_race(account, &subscription.id, period).await)
@@ -305,9 +311,10 @@ impl Billing {
                 finalized_at: Some(self.now()),
             },
         };
+        let events = self.invoice_event(WebhookEventType::InvoiceFinalized);
         let stored = self
             .store
-            .update_invoice(account, &invoice.id, &update)
+            .update_invoice_with_events(account, &invoice.id, &update, &events)
             .await?;
         view(stored)
     }

@@ -1,0 +1,115 @@
+//! Webhooks through the real server: messages pending or in the middle of an
+//! attempt when the server is killed with SIGKILL are all delivered after a
+//! restart on the same database (at least once each), signed.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::receiver::{Mode, Receiver};
+use crate::server::Server;
+
+const MESSAGES: usize = 6;
+/// Generous: the machines running the tests are shared.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Fast retries, a short attempt timeout (so a short lease: 2 × 3 s + 5 s),
+/// and loopback receivers allowed.
+const FLAGS: &[&str] = &[
+    "--webhooks-allow-private-urls",
+    "--webhooks-timeout-ms",
+    "3000",
+    "--webhooks-backoff-base-ms",
+    "200",
+    "--webhooks-backoff-max-ms",
+    "1000",
+    "--webhooks-poll-ms",
+    "50",
+    "--webhooks-endpoint-concurrency",
+    "3",
+];
+
+async fn wait_until<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "still not {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn messages(server: &Server) -> Vec<Value> {
+    let (status, page) = server
+        .call(Method::GET, "/v1/webhooks/messages?take=100", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_kill_9_mid_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tally.db").display());
+    // The receiver takes requests and answers none: attempts are in flight
+    // (their messages `delivering`) when the server dies.
+    let receiver = Receiver::start(Mode::Silent).await;
+    let server = Server::start_with(&url, FLAGS);
+    let (status, endpoint) = server
+        .call(
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Some(
+                &json!({"url": receiver.url("/hooks"), "event_types": ["event.price_calculated"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    receiver.verify_with(endpoint["secret"].as_str().unwrap());
+    for n in 0..MESSAGES {
+        let event = json!({"customer_id": "acme", "event_type": "api_call",
+                           "timestamp": "2024-12-02T00:00:00Z", "record": {"id": n}});
+        let (status, body) = server
+            .call(Method::POST, "/v1/events/prices", Some(&event))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    wait_until("attempted", async || {
+        (!receiver.received().is_empty()).then_some(())
+    })
+    .await;
+    let before = messages(&server).await;
+    assert!(
+        before.iter().any(|m| m["status"] == "delivering"),
+        "an attempt in flight: {before:#?}"
+    );
+    server.kill();
+
+    receiver.set_mode(Mode::Ok);
+    let server = Server::start_with(&url, FLAGS);
+    let delivered = wait_until("delivered after the restart", async || {
+        let all = messages(&server).await;
+        let done = all.len() == MESSAGES && all.iter().all(|m| m["status"] == "succeeded");
+        done.then_some(all)
+    })
+    .await;
+    assert!(server.stop().success(), "a graceful stop exits 0");
+
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified), "every request signed");
+    let ids: HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    for message in &delivered {
+        let id = message["id"].as_str().unwrap();
+        assert!(ids.contains(id), "{id} never reached the receiver");
+        let last = message["attempts"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["status_code"], 200, "{message}");
+    }
+}
