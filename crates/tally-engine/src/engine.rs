@@ -87,7 +87,7 @@ impl Engine {
     /// `account` (created if missing). Also how a test builds a
     /// [`Billing`] with a fixed clock and seeded ids
     /// ([`Billing::with_parts`]) and still gets an account. Starts the
-    /// background work: rollups, and the webhook worker with the service's
+    /// background work: rollups, thresholds, and the webhook worker with the service's
     /// settings ([`Billing::with_webhooks`]; `allow_private_urls` lets
     /// endpoints reach this machine and its network).
     ///
@@ -101,6 +101,12 @@ impl Engine {
                 // Rollups of aggregators made earlier, and any backfill left
                 // unfinished, resume in the background.
                 billing.start_rollups().await;
+                // Thresholds whose evaluation a stop cut short are
+                // evaluated; a failure leaves reads and writes working and
+                // is kept for `Billing::threshold_error`.
+                if let Err(error) = billing.start_thresholds().await {
+                    billing.record_threshold_error(error.to_string());
+                }
                 let webhooks = Arc::new(tally_webhooks::start(&billing));
                 Ok(Engine {
                     billing,

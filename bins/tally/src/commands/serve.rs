@@ -212,6 +212,11 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     if let Some(error) = billing.backfill_error() {
         tracing::warn!(%error, "rollups not started: usage reads scan events");
     }
+    // Evaluates every customer's thresholds in the background: a crossing
+    // whose evaluation a stop cut short is announced now.
+    if let Err(error) = billing.start_thresholds().await {
+        tracing::warn!(%error, "thresholds not evaluated at start");
+    }
     // Delivers webhook messages, those left by an earlier run included.
     let webhook_worker = tally_webhooks::start(&billing);
     let app = tally_api::router(AppState::new(billing.clone(), config));

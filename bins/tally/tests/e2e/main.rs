@@ -10,6 +10,7 @@ mod purge;
 #[path = "../../../../crates/tally-webhooks/tests/it/receiver.rs"]
 mod receiver;
 mod server;
+mod thresholds;
 mod webhooks;
 
 use std::path::PathBuf;

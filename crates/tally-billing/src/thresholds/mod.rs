@@ -8,7 +8,7 @@
 
 mod evaluate;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -41,7 +41,7 @@ impl Watched {
 /// The customers waiting for an evaluation, and the task draining them.
 #[derive(Default)]
 pub(crate) struct ThresholdWatcher {
-    queue: Mutex<VecDeque<(AccountId, CustomerId)>>,
+    queue: Mutex<Queue>,
     running: AtomicBool,
     cache: Mutex<HashMap<AccountId, (Arc<Watched>, Timestamp)>>,
     last_error: Mutex<Option<String>>,
@@ -72,15 +72,25 @@ impl ThresholdWatcher {
         let mut queue = lock(&self.queue);
         for customer in customers {
             let entry = (account.clone(), customer);
-            if !queue.contains(&entry) {
-                queue.push_back(entry);
+            if queue.queued.insert(entry.clone()) {
+                queue.order.push_back(entry);
             }
         }
     }
 
     fn pop(&self) -> Option<(AccountId, CustomerId)> {
-        lock(&self.queue).pop_front()
+        let mut queue = lock(&self.queue);
+        let next = queue.order.pop_front()?;
+        queue.queued.remove(&next);
+        Some(next)
     }
+}
+
+/// Customers waiting, in arrival order, each once.
+#[derive(Default)]
+struct Queue {
+    order: VecDeque<(AccountId, CustomerId)>,
+    queued: HashSet<(AccountId, CustomerId)>,
 }
 
 /// Clears the running flag when the draining task ends, however it ends.
@@ -154,6 +164,12 @@ impl Billing {
     /// The last evaluation failure, if the last evaluation failed.
     pub fn threshold_error(&self) -> Option<String> {
         lock(&self.thresholds.last_error).clone()
+    }
+
+    /// Keeps a failure of threshold work done outside the service (a
+    /// program's start) for [`Billing::threshold_error`].
+    pub fn record_threshold_error(&self, error: String) {
+        *lock(&self.thresholds.last_error) = Some(error);
     }
 
     /// After a deletion or a purge: the customers with a crossed threshold
