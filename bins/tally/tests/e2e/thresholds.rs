@@ -126,3 +126,70 @@ async fn sixteen_clients_cross_a_threshold_and_it_is_announced_once() {
     assert_eq!(crossed["payload"]["data"]["customer_external_id"], "acme");
     assert!(server.stop().success(), "a graceful stop exits 0");
 }
+
+/// A crossing whose evaluation a SIGKILL may have cut short (the events are
+/// acknowledged, the evaluation runs after) is announced after a restart,
+/// and still once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crossing_survives_a_kill_9_after_the_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tally.db").display());
+    let receiver = Receiver::start(Mode::Ok).await;
+    let flags = ["--webhooks-allow-private-urls", "--webhooks-poll-ms", "50"];
+    let server = Server::start_with(&url, &flags);
+    let (status, endpoint) = server
+        .call(
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Some(&json!({"url": receiver.url("/hooks"),
+                         "event_types": ["usage.threshold_crossed"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    receiver.verify_with(endpoint["secret"].as_str().unwrap());
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(
+                &json!({"name": "calls", "event_type": "api_call", "operation": "count",
+                "thresholds": [{"name": "five", "threshold_value": 5}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let events: Vec<Value> = (0..5)
+        .map(|n| {
+            json!({"event_type": "api_call", "customer_id": "acme", "timestamp": now_ms,
+                   "record": {"id": n}})
+        })
+        .collect();
+    let (status, body) = server
+        .call(Method::POST, "/v1/events/batch", Some(&json!(events)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    server.kill();
+
+    let server = Server::start_with(&url, &flags);
+    let start = Instant::now();
+    while receiver.received().is_empty() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the crossing was never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, page) = server
+        .call(Method::GET, "/v1/webhooks/messages?take=100", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["meta"]["total"], 1, "announced once: {page:#}");
+    let received: std::collections::HashSet<String> =
+        receiver.received().into_iter().map(|r| r.id).collect();
+    assert_eq!(received.len(), 1);
+    assert!(server.stop().success(), "a graceful stop exits 0");
+}
