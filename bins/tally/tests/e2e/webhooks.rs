@@ -113,3 +113,55 @@ async fn messages_survive_a_kill_9_mid_delivery() {
         assert_eq!(last["status_code"], 200, "{message}");
     }
 }
+
+/// Two servers on one PostgreSQL database deliver every message, each
+/// exactly once when every attempt succeeds: their claims never take one
+/// message twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_deliver_each_message_once() {
+    const COUNT: usize = 24;
+    let database = crate::postgres::database_url();
+    let receiver = Receiver::start(Mode::Ok).await;
+    let first = Server::start_with(&database.url, FLAGS);
+    let second = Server::start_with(&database.url, FLAGS);
+    let (status, endpoint) = first
+        .call(
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Some(
+                &json!({"url": receiver.url("/hooks"), "event_types": ["event.price_calculated"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    receiver.verify_with(endpoint["secret"].as_str().unwrap());
+    for n in 0..COUNT {
+        let server = if n % 2 == 0 { &first } else { &second };
+        let event = json!({"customer_id": "acme", "event_type": "api_call",
+                           "timestamp": "2024-12-02T00:00:00Z", "record": {"id": n}});
+        let (status, body) = server
+            .call(Method::POST, "/v1/events/prices", Some(&event))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let delivered = wait_until("delivered", async || {
+        let all = messages(&first).await;
+        let done = all.len() == COUNT && all.iter().all(|m| m["status"] == "succeeded");
+        done.then_some(all)
+    })
+    .await;
+    assert!(first.stop().success());
+    assert!(second.stop().success());
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified));
+    let ids: HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), COUNT, "every message reached the receiver");
+    assert_eq!(received.len(), COUNT, "none twice");
+    for message in &delivered {
+        assert_eq!(
+            message["attempts"].as_array().unwrap().len(),
+            1,
+            "{message}"
+        );
+    }
+}
