@@ -28,7 +28,7 @@ pub struct Billing {
     pub(crate) commit: Arc<GroupCommit>,
     pub(crate) rollup_worker: Arc<RollupWorker>,
     pub(crate) thresholds: Arc<ThresholdWatcher>,
-    pub(crate) webhooks: WebhookConfig,
+    pub(crate) webhooks: Arc<WebhookConfig>,
 }
 
 /// How long an account's settings are reused before being read again. Ingestion
@@ -88,20 +88,20 @@ impl Billing {
             commit,
             rollup_worker: Arc::default(),
             thresholds: Arc::default(),
-            webhooks: WebhookConfig::default(),
+            webhooks: Arc::default(),
         }
     }
 
     /// The same service with these webhook settings (docs/webhooks.md): what
     /// endpoints may point at, and how the delivery worker delivers.
     pub fn with_webhooks(mut self, config: WebhookConfig) -> Self {
-        self.webhooks = config;
+        self.webhooks = Arc::new(config);
         self
     }
 
     /// The webhook settings.
     pub fn webhook_config(&self) -> WebhookConfig {
-        self.webhooks
+        *self.webhooks
     }
 
     /// The same service with other ingestion queue bounds (call before

@@ -7,6 +7,7 @@
 //! 3xx is a failed attempt, as the Standard Webhooks specification has it).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,7 +19,11 @@ use tally_billing::WebhookConfig;
 use tally_billing::webhooks::{EndpointUrl, WebhookSecret};
 use tally_event::Timestamp;
 use tally_store::ClaimedMessage;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// How much of an answer's body is read (and dropped) before the
 /// connection closes: receivers answer with little, and nothing of it is
@@ -61,10 +66,12 @@ pub fn message_body(message: &ClaimedMessage, sent_at: Timestamp) -> Vec<u8> {
 pub(crate) async fn attempt(
     message: &ClaimedMessage,
     config: &WebhookConfig,
+    tls: &Tls,
     started_at: Timestamp,
 ) -> Report {
     let clock = Instant::now();
-    let outcome = tokio::time::timeout(config.timeout, post(message, config, started_at)).await;
+    let posted = post(message, config, tls, started_at);
+    let outcome = tokio::time::timeout(config.timeout, posted).await;
     let (status, error) = match outcome {
         Err(_) => (
             None,
@@ -84,29 +91,43 @@ pub(crate) async fn attempt(
 async fn post(
     message: &ClaimedMessage,
     config: &WebhookConfig,
+    tls: &Tls,
     sent_at: Timestamp,
 ) -> Result<StatusCode, String> {
     let allow_private = config.allow_private_urls;
     let url = EndpointUrl::parse(&message.url, allow_private).map_err(|e| e.to_string())?;
-    if url.is_https() {
-        return Err("https endpoints cannot be delivered to by this build (no tls)".into());
-    }
     let addresses = url
         .resolve(allow_private, config.timeout)
         .await
         .map_err(|e| e.to_string())?;
+    let request = signed_request(message, &url, sent_at)?;
     let stream = connect(&addresses).await?;
+    if !url.is_https() {
+        return exchange(stream, request).await;
+    }
+    let connector = tls.connector()?;
+    let name = ServerName::try_from(url.host()).map_err(|e| format!("tls server name: {e}"))?;
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("tls: {e}").to_lowercase())?;
+    exchange(stream, request).await
+}
+
+/// Sends `request` over `stream` (HTTP/1.1) and reads the answer's status
+/// and a little of its body, so the receiver sees its answer taken; what it
+/// says is not kept.
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<StatusCode, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("http handshake: {e}"))?;
     let driver = tokio::spawn(connection);
-    let request = signed_request(message, &url, sent_at)?;
-    let answer = sender.send_request(request).await;
-    let result = match answer {
+    let result = match sender.send_request(request).await {
         Ok(response) => {
             let status = response.status();
-            // Read a little of the body so the receiver sees its answer
-            // taken; what it says is not kept.
             let _ = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await;
@@ -116,6 +137,38 @@ async fn post(
     };
     driver.abort();
     result
+}
+
+/// The TLS client of `https` deliveries: the machine's root certificates
+/// (`SSL_CERT_FILE` or `SSL_CERT_DIR` when set, else the system's store),
+/// read once when the worker starts, and ring's primitives.
+pub(crate) struct Tls(Result<TlsConnector, String>);
+
+impl Tls {
+    pub(crate) fn load() -> Tls {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let reason = "no trusted root certificate on this machine (install ca-certificates, \
+                          or set SSL_CERT_FILE)";
+            return Tls(Err(reason.to_owned()));
+        }
+        // rustls marks ring's provider deprecated for its lack of
+        // post-quantum key exchange; its alternative (aws-lc-rs) is a C and
+        // CMake build (docs/decisions.md, "Webhooks").
+        #[allow(deprecated)]
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|builder| builder.with_root_certificates(roots).with_no_client_auth())
+            .map_err(|e| format!("tls setup: {e}"));
+        Tls(config.map(|config| TlsConnector::from(Arc::new(config))))
+    }
+
+    fn connector(&self) -> Result<&TlsConnector, String> {
+        self.0.as_ref().map_err(Clone::clone)
+    }
 }
 
 async fn connect(addresses: &[SocketAddr]) -> Result<TcpStream, String> {

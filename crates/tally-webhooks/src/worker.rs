@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::backoff::retry_delay;
-use crate::deliver::{Report, attempt};
+use crate::deliver::{Report, Tls, attempt};
 
 /// Events dispatched per store transaction.
 const DISPATCH_BATCH: u32 = 100;
@@ -35,6 +35,7 @@ pub fn start(billing: &Billing) -> WebhookWorker {
         store: Arc::clone(billing.store()),
         billing: billing.clone(),
         config: billing.webhook_config(),
+        tls: Tls::load(),
     };
     let task = tokio::spawn(worker.run(stopped));
     WebhookWorker {
@@ -69,6 +70,7 @@ struct Worker {
     store: Arc<dyn Store>,
     billing: Billing,
     config: WebhookConfig,
+    tls: Tls,
 }
 
 impl Worker {
@@ -121,7 +123,7 @@ impl Worker {
 
     async fn deliver(&self, message: ClaimedMessage) {
         let started_at = self.billing.now();
-        let report = attempt(&message, &self.config, started_at).await;
+        let report = attempt(&message, &self.config, &self.tls, started_at).await;
         let finished = FinishedAttempt {
             attempt: recorded(&message, started_at, &report),
             outcome: self.outcome(&message, &report),

@@ -31,7 +31,13 @@ impl Server {
 
     /// Like [`Server::start`], with more `serve` flags.
     pub fn start_with(database_url: &str, flags: &[&str]) -> Server {
+        Self::start_with_env(database_url, flags, &[])
+    }
+
+    /// Like [`Server::start_with`], with environment variables.
+    pub fn start_with_env(database_url: &str, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+        command.envs(env.iter().copied());
         for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("TALLY_")) {
             command.env_remove(name);
         }

@@ -20,6 +20,9 @@
 //!   "Finalization").
 //! - Invoices finalized before sequences were recorded keep the
 //!   [`fingerprint`]s of their events instead.
+//! - Creation and finalization write their webhook event (`invoice.created`,
+//!   `invoice.finalized`, data [`crate::webhooks::invoice_summary`]) in the
+//!   store transaction that writes the invoice.
 
 pub mod basis;
 pub mod changes;

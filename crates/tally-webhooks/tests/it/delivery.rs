@@ -350,3 +350,34 @@ async fn a_closed_port_is_a_failed_attempt() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_tls_and_a_plain_http_receiver_fails_it() {
+    let plain = Receiver::start(Mode::Ok).await;
+    let h = Harness::new(fast(2)).await;
+    let input = WebhookEndpointInput {
+        url: format!("https://{}/hooks", plain.address),
+        event_types: vec!["invoice.created".into()],
+        ..Default::default()
+    };
+    h.billing
+        .create_webhook_endpoint(&h.account, &input)
+        .await
+        .unwrap();
+    let worker = tally_webhooks::start(&h.billing);
+    h.emit(WebhookEventType::InvoiceCreated, 1).await;
+    let messages = h.wait_for("failed", all(MessageStatus::Failed, 1)).await;
+    worker.shutdown().await;
+    for attempt in &messages[0].attempts {
+        let error = attempt.error.as_deref().unwrap();
+        assert!(
+            error.contains("tls") || error.contains("root certificate"),
+            "{error}"
+        );
+        assert_eq!(attempt.status_code, None);
+    }
+    assert!(
+        plain.received().is_empty(),
+        "no request went out in clear text"
+    );
+}

@@ -1,5 +1,6 @@
-//! A webhook receiver on 127.0.0.1: it verifies each request's signature,
-//! keeps what it received, and answers as told (200, 500, slowly, or never).
+//! A webhook receiver on 127.0.0.1, over HTTP or HTTPS: it verifies each
+//! request's signature, keeps what it received, and answers as told (200,
+//! 500, slowly, or never).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,7 +15,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tally_billing::webhooks::WebhookSecret;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// How the receiver answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +51,7 @@ impl Received {
 
 #[derive(Clone)]
 pub struct Receiver {
+    scheme: &'static str,
     pub address: SocketAddr,
     secret: Arc<Mutex<Option<WebhookSecret>>>,
     mode: Arc<Mutex<Mode>>,
@@ -57,9 +61,21 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Plain HTTP.
     pub async fn start(mode: Mode) -> Receiver {
+        Self::serve(mode, None).await
+    }
+
+    /// HTTPS, with the certificate `acceptor` presents.
+    #[allow(dead_code)]
+    pub async fn start_tls(mode: Mode, acceptor: TlsAcceptor) -> Receiver {
+        Self::serve(mode, Some(acceptor)).await
+    }
+
+    async fn serve(mode: Mode, tls: Option<TlsAcceptor>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Receiver {
+            scheme: if tls.is_some() { "https" } else { "http" },
             address: listener.local_addr().unwrap(),
             secret: Arc::default(),
             mode: Arc::new(Mutex::new(mode)),
@@ -72,14 +88,16 @@ impl Receiver {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 let this = serving.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let this = this.clone();
-                        async move { Ok::<_, Infallible>(this.answer(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => this.serve_connection(stream).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                this.serve_connection(stream).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -87,7 +105,20 @@ impl Receiver {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
+        format!("{}://{}{path}", self.scheme, self.address)
+    }
+
+    async fn serve_connection<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = service_fn(move |request| {
+            let this = self.clone();
+            async move { Ok::<_, Infallible>(this.answer(request).await) }
+        });
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
     }
 
     pub fn verify_with(&self, secret: &str) {
