@@ -152,3 +152,24 @@ pub fn date_message(error: &tally_event::TimestampError) -> String {
         other => other.to_string(),
     }
 }
+
+/// `#[serde(default, deserialize_with = "present")]`: a field sent, possibly
+/// `null`, is `Some(None)` or `Some(Some(value))`; a field left out is `None`
+/// (a patch tells "clear it" from "keep it").
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+/// [`present`] for a JSON value whose `null` means something (unlimited,
+/// clear): `Some(Value::Null)` for `null`, `None` when left out.
+pub(crate) fn present_value<'de, D>(deserializer: D) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let sent = present::<D, serde_json::Value>(deserializer)?;
+    Ok(sent.map(|value| value.unwrap_or(serde_json::Value::Null)))
+}

@@ -1,6 +1,6 @@
 -- Webhooks (docs/webhooks.md, docs/storage.md, "Webhooks"). Conventions as
 -- in 0001 (text keys COLLATE "C", BIGINT milliseconds, documents as JSON).
--- Never edit once landed: add a migration. (0006 is another change's.)
+-- Never edit once landed: add a migration.
 
 -- Where an account's messages go. `event_types` names the types the
 -- endpoint subscribes to; `secret` is the signing secret (`whsec_…`), kept

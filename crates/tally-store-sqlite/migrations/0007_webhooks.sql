@@ -1,6 +1,5 @@
 -- Tally's SQLite schema, version 7: webhooks (docs/webhooks.md,
 -- docs/storage.md, "Webhooks"). Never edit once landed: add a migration.
--- (0006 is another change's.)
 
 -- Where an account's messages go. `event_types` is a JSON array of the type
 -- names the endpoint subscribes to; `secret` is the signing secret

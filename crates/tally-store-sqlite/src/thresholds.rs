@@ -19,7 +19,8 @@ use crate::webhooks::outbox::insert_webhook_events;
 const ENTITY: &str = "threshold state";
 
 const STATES: &str = "\
-SELECT customer_id, threshold_key, period_start, period_end, crossed, usage, seq, changed_at
+SELECT customer_id, threshold_key, period_start, period_end, crossed, usage, seq, version,
+       changed_at
 FROM threshold_states WHERE account_id = ?1 AND customer_id = ?2 AND period_end > ?3
 ORDER BY threshold_key, period_start";
 const PAST: &str = "\
@@ -27,13 +28,14 @@ SELECT DISTINCT customer_id FROM threshold_states
 WHERE account_id = ?1 AND crossed = 1 AND period_end > ?2 ORDER BY customer_id";
 const INSERT: &str = "\
 INSERT INTO threshold_states (account_id, customer_id, threshold_key, period_start, period_end,
-                              crossed, usage, seq, changed_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                              crossed, usage, seq, changed_at, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (account_id, customer_id, threshold_key, period_start) DO NOTHING";
 const UPDATE: &str = "\
-UPDATE threshold_states SET crossed = ?6, usage = ?7, seq = ?8, changed_at = ?9, period_end = ?5
+UPDATE threshold_states SET crossed = ?6, usage = ?7, seq = ?8, changed_at = ?9, period_end = ?5,
+                            version = ?10
 WHERE account_id = ?1 AND customer_id = ?2 AND threshold_key = ?3 AND period_start = ?4
-  AND crossed = ?10 AND seq <= ?8";
+  AND version = ?11";
 
 #[derive(sqlx::FromRow)]
 struct StateRow {
@@ -44,6 +46,7 @@ struct StateRow {
     crossed: bool,
     usage: String,
     seq: i64,
+    version: i64,
     changed_at: i64,
 }
 
@@ -60,6 +63,7 @@ impl TryFrom<StateRow> for ThresholdState {
             crossed: row.crossed,
             usage: Decimal::from_str(&row.usage).map_err(|e| corrupt("usage", e))?,
             seq: EventSeq::new(row.seq)?,
+            version: u64::try_from(row.version).map_err(|e| corrupt("version", e))?,
             changed_at: ts(row.changed_at)?,
         })
     }
@@ -103,7 +107,7 @@ impl ThresholdStore for SqliteStore {
         change: &ThresholdChange,
     ) -> StoreResult<bool> {
         let state = &change.state;
-        let sql = if change.was_crossed.is_some() {
+        let sql = if change.replaces.is_some() {
             UPDATE
         } else {
             INSERT
@@ -117,9 +121,10 @@ impl ThresholdStore for SqliteStore {
             .bind(state.crossed)
             .bind(state.usage.normalize().to_string())
             .bind(state.seq.get())
-            .bind(state.changed_at.as_millis());
-        if let Some(was) = change.was_crossed {
-            query = query.bind(was);
+            .bind(state.changed_at.as_millis())
+            .bind(version_column(state.version)?);
+        if let Some(version) = change.replaces {
+            query = query.bind(version_column(version)?);
         }
         let mut tx = self.begin_write().await?;
         let done = query.execute(&mut *tx).await.map_err(db_err(ENTITY))?;
@@ -131,4 +136,10 @@ impl ThresholdStore for SqliteStore {
         tx.commit().await.map_err(db_err(ENTITY))?;
         Ok(true)
     }
+}
+
+/// A version as the `BIGINT`/`INTEGER` column stores it.
+fn version_column(version: u64) -> StoreResult<i64> {
+    i64::try_from(version)
+        .map_err(|_| tally_store::StoreError::InvalidInput("threshold state version".into()))
 }

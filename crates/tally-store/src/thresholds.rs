@@ -1,8 +1,8 @@
 //! Where each usage threshold stands for a customer and a period
 //! (docs/entitlements.md, "Thresholds"), and the one write that moves it:
-//! a compare-and-set that records the webhook events of the move in the same
-//! transaction, so a crossing is announced exactly once however many
-//! evaluations race, and never lost once recorded.
+//! a compare-and-set on the row's version that records the webhook events of
+//! the move in the same transaction, so a move is announced exactly once
+//! however many evaluations race, and never lost once recorded.
 
 use rust_decimal::Decimal;
 use tally_event::{Period, Timestamp};
@@ -25,10 +25,12 @@ pub struct ThresholdState {
     pub crossed: bool,
     /// The usage when the state last changed.
     pub usage: Decimal,
-    /// The account's ingestion sequence the usage was read at (at least):
-    /// a change read at an earlier sequence than the stored one is refused,
-    /// so a slow evaluation never undoes a newer one.
+    /// The account's ingestion sequence when the usage was read (the usage
+    /// reflects at least it).
     pub seq: EventSeq,
+    /// 1 for the first state, then one more at each move: what a
+    /// compare-and-set compares.
+    pub version: u64,
     /// When the state last changed.
     pub changed_at: Timestamp,
 }
@@ -36,22 +38,41 @@ pub struct ThresholdState {
 /// A move of a threshold's state, and what announces it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdChange {
-    /// The new state.
+    /// The new state; its `version` is one more than `replaces` (1 for a
+    /// first state).
     pub state: ThresholdState,
-    /// The state it replaces: `None` when the threshold has no state yet for
-    /// this customer and period, else whether it was crossed.
-    pub was_crossed: Option<bool>,
+    /// The version of the state it replaces, as the evaluation read it before
+    /// reading the usage: `None` when the threshold had no state yet for this
+    /// customer and period.
+    pub replaces: Option<u64>,
     /// Written to the outbox with the change, only if it applies.
     pub events: Vec<NewWebhookEvent>,
 }
 
 impl ThresholdChange {
+    /// A move from the state of version `replaces` (`None`: no state yet) to
+    /// `state`, whose version it sets.
+    pub fn new(
+        mut state: ThresholdState,
+        replaces: Option<u64>,
+        events: Vec<NewWebhookEvent>,
+    ) -> Self {
+        state.version = replaces.map_or(1, |version| version + 1);
+        ThresholdChange {
+            state,
+            replaces,
+            events,
+        }
+    }
+
     /// Whether `stored` (the current row, if any) is what this change
     /// replaces: the compare of the compare-and-set every backend runs.
+    /// Anything that moved the state since the evaluation read it (another
+    /// evaluation, on this server or another) makes the change not apply.
     pub fn applies_to(&self, stored: Option<&ThresholdState>) -> bool {
-        match (self.was_crossed, stored) {
+        match (self.replaces, stored) {
             (None, None) => true,
-            (Some(was), Some(stored)) => stored.crossed == was && stored.seq <= self.state.seq,
+            (Some(version), Some(stored)) => stored.version == version,
             _ => false,
         }
     }

@@ -3,8 +3,8 @@
 //! endpoint, with their attempts.
 //!
 //! The outbox is a table: an event row is written in the transaction of the
-//! change that causes it (an invoice created or finalized, a usage threshold
-//! crossed by ingestion), so a change is never committed without its event,
+//! change that causes it (an invoice created or finalized, a usage threshold's
+//! state moved), so a change is never committed without its event,
 //! nor an event without its change. A dispatcher later turns each event into
 //! one message per endpoint subscribed to its type, and delivery workers
 //! claim due messages under a lease, so that a worker that dies mid-delivery
@@ -30,7 +30,8 @@ pub enum WebhookEventType {
     InvoiceFinalized,
     /// `POST /v1/events/prices` stored and priced an event.
     EventPriceCalculated,
-    /// A customer's usage went over a threshold (emitted by ingestion).
+    /// A customer's usage went over a threshold (written with the move of
+    /// the threshold's state).
     UsageThresholdCrossed,
     /// A customer's usage went back under a threshold.
     UsageThresholdCleared,

@@ -6,7 +6,7 @@ use tally_store::{
     ResolutionStrategy, StoreError,
 };
 
-use super::values::{check_value, present};
+use super::values::check_value;
 use crate::catalog::check_name;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::Pagination;
@@ -42,7 +42,7 @@ pub struct FeatureInput {
     pub value_type: Option<String>,
     /// The value of a customer nothing grants the feature to: `false` or `0`
     /// when absent; `null` is unlimited (numbers only).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::FeatureValueInput>))]
     pub default_value: Option<serde_json::Value>,
     /// How several products' values combine, numbers only: `maximum`
@@ -78,35 +78,36 @@ pub struct FeaturePatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::NameText>))]
     pub name: Option<String>,
     /// At most 1 000 characters; `null` clears it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::DescriptionText>))]
     pub description: Option<serde_json::Value>,
     /// Of the feature's type; `null` is unlimited (numbers only).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::FeatureValueInput>))]
     pub default_value: Option<serde_json::Value>,
-    /// `maximum` or `sum`, numbers only.
-    #[serde(default)]
+    /// `maximum` or `sum`, numbers only; `null` puts the default back
+    /// (`maximum`).
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::Resolution>))]
-    pub resolution_strategy: Option<String>,
+    pub resolution_strategy: Option<serde_json::Value>,
     /// `null` makes the feature a plain number again.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub aggregator_id: Option<serde_json::Value>,
     /// `null`: every event of the aggregator.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::IdText>))]
     pub aggregator_filter_id: Option<serde_json::Value>,
     /// Replaces the thresholds in percent of the limit; `[]` removes them.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::schema::PercentThreshold>>, max_items = 10))]
     pub threshold_percents: Option<Vec<serde_json::Value>>,
-    /// Refused: a feature's code never changes.
-    #[serde(default)]
+    /// Refused, even `null`: a feature's code never changes.
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub code: Option<serde_json::Value>,
-    /// Refused: a feature's value type never changes.
-    #[serde(default)]
+    /// Refused, even `null`: a feature's value type never changes.
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub value_type: Option<serde_json::Value>,
 }
@@ -240,12 +241,20 @@ impl Billing {
             let checked = check_value(current.value_type, value, "/default_value", &mut problems);
             next.default_value = checked.unwrap_or(current.default_value);
         }
-        if patch.resolution_strategy.is_some() {
-            next.resolution_strategy = resolution(
-                current.value_type,
-                patch.resolution_strategy.as_deref(),
-                &mut problems,
-            );
+        match &patch.resolution_strategy {
+            None => {}
+            Some(serde_json::Value::Null) => {
+                next.resolution_strategy = resolution(current.value_type, None, &mut problems);
+            }
+            Some(serde_json::Value::String(text)) => {
+                next.resolution_strategy =
+                    resolution(current.value_type, Some(text), &mut problems);
+            }
+            Some(_) => problems.push(
+                "/resolution_strategy",
+                "invalid_type",
+                "must be maximum, sum or null",
+            ),
         }
         let aggregator = match &patch.aggregator_id {
             None => current.aggregator_id.as_ref().map(|id| id.to_string()),
@@ -415,12 +424,7 @@ fn check_percents(
     let mut checked = Vec::with_capacity(percents.len());
     for (index, value) in percents.iter().enumerate() {
         let path = format!("/threshold_percents/{index}");
-        let number = match value {
-            serde_json::Value::Number(n) => n.to_string().parse::<rust_decimal::Decimal>().ok(),
-            serde_json::Value::String(text) => text.parse::<rust_decimal::Decimal>().ok(),
-            _ => None,
-        };
-        match number {
+        match super::values::json_decimal(value) {
             None => problems.push(&path, "invalid_number", "a percent is a number"),
             Some(p)
                 if p <= rust_decimal::Decimal::ZERO || p > rust_decimal::Decimal::from(1000) =>

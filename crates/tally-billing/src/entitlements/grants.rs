@@ -3,7 +3,7 @@
 
 use tally_store::{AccountId, CustomerEntitlement, Feature, ProductEntitlement, ProductId};
 
-use super::values::{check_value, present};
+use super::values::check_value;
 use crate::catalog::check_optional_text;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::parse_date;
@@ -17,7 +17,7 @@ use crate::service::Billing;
 pub struct EntitlementInput {
     /// Required, of the feature's type: `true`/`false`, or a number (`null`:
     /// unlimited).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::FeatureValueInput, required = true))]
     pub value: Option<serde_json::Value>,
 }
@@ -30,7 +30,7 @@ pub struct EntitlementInput {
 pub struct CustomerEntitlementInput {
     /// Required, of the feature's type: `true`/`false`, or a number (`null`:
     /// unlimited).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present_value")]
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::FeatureValueInput, required = true))]
     pub value: Option<serde_json::Value>,
     /// Why it was granted: non-blank, at most 255 characters.

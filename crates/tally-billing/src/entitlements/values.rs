@@ -5,7 +5,6 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
 use tally_event::decimal_to_json;
 use tally_store::{FeatureValue, FeatureValueType};
 
@@ -14,15 +13,6 @@ use crate::error::Problems;
 /// The largest value a number feature takes: every quantity Tally
 /// aggregates fits below it.
 pub const MAX_FEATURE_NUMBER: i64 = 1_000_000_000_000_000;
-
-/// `#[serde(default, deserialize_with = "present")]`: an absent field is
-/// `None`, a present one `Some`, `null` included, so that `null` can mean
-/// "unlimited" or "clear" while absence means "not given".
-pub(crate) fn present<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<serde_json::Value>, D::Error> {
-    serde_json::Value::deserialize(deserializer).map(Some)
-}
 
 /// The value `value` gives a feature of `value_type`, or a problem at `path`.
 pub(crate) fn check_value(
@@ -43,11 +33,8 @@ pub(crate) fn check_value(
             None
         }
         (FeatureValueType::Number, Value::Null) => Some(FeatureValue::Unlimited),
-        (FeatureValueType::Number, Value::Number(number)) => {
-            bounded(parse_decimal(&number.to_string()), path, problems)
-        }
-        (FeatureValueType::Number, Value::String(text)) => {
-            bounded(parse_decimal(text), path, problems)
+        (FeatureValueType::Number, Value::Number(_) | Value::String(_)) => {
+            bounded(json_decimal(value), path, problems)
         }
         (FeatureValueType::Number, _) => {
             problems.push(
@@ -60,9 +47,16 @@ pub(crate) fn check_value(
     }
 }
 
-fn parse_decimal(text: &str) -> Option<Decimal> {
-    Decimal::from_str(text)
-        .or_else(|_| Decimal::from_scientific(text))
+/// The exact decimal a JSON number or numeric string (plain or scientific)
+/// holds; `None` for anything else.
+pub(crate) fn json_decimal(value: &serde_json::Value) -> Option<Decimal> {
+    let text = match value {
+        serde_json::Value::Number(number) => number.to_string(),
+        serde_json::Value::String(text) => text.clone(),
+        _ => return None,
+    };
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
         .ok()
 }
 

@@ -33,8 +33,8 @@ struct Wanted {
 impl Billing {
     /// Evaluates every watched threshold of one customer now and records
     /// each change of state with its webhook event; returns how many changed.
-    /// Safe to run concurrently and repeatedly: a change applies only from
-    /// the state it read, at a sequence no older than the stored one.
+    /// Safe to run concurrently and repeatedly: a change applies only if the
+    /// state is still the version it read before reading the usage.
     pub(crate) async fn evaluate_thresholds(
         &self,
         account: &AccountId,
@@ -42,8 +42,11 @@ impl Billing {
         watched: &Watched,
     ) -> BillingResult<usize> {
         let now = self.now();
-        // Read before the usage: the usage then reflects at least this.
+        // Both read before the usage, so the usage is at least as new as
+        // them: a move applies only if no other one happened since the
+        // states were read (the compare-and-set on their version).
         let seq = self.store.latest_seq(account).await?;
+        let stored = self.store.threshold_states(account, customer, now).await?;
         let mut wanted = Vec::new();
         for (id, aggregator) in &watched.aggregators {
             let period = self.default_period(account, customer, id, now).await?;
@@ -71,24 +74,28 @@ impl Billing {
                 wanted.extend(limit_thresholds(feature, resolved.value, period, usage));
             }
         }
-        let stored = self.store.threshold_states(account, customer, now).await?;
         let mut changed = 0;
         let mut who: Option<Customer> = None;
         for want in wanted {
-            let was = stored
+            let current = stored
                 .iter()
-                .find(|s| s.key == want.key && s.period.start() == want.period.start())
-                .map(|s| s.crossed);
-            if was.unwrap_or(false) == want.crossed {
+                .find(|s| s.key == want.key && s.period.start() == want.period.start());
+            if current.is_some_and(|s| s.crossed) == want.crossed {
                 continue;
             }
             if who.is_none() {
-                who = Some(self.store.get_customer(account, customer).await?);
+                who = match self.store.get_customer(account, customer).await {
+                    Ok(found) => Some(found),
+                    // Deleted since its events were written: nobody to
+                    // announce anything to (its states went with it).
+                    Err(tally_store::StoreError::NotFound { .. }) => return Ok(changed),
+                    Err(error) => return Err(error.into()),
+                };
             }
             let Some(who) = who.as_ref() else {
                 continue;
             };
-            let change = self.change(who, want, was, seq, now);
+            let change = self.change(who, want, current.map(|s| s.version), seq, now);
             if self.store.change_threshold_state(account, &change).await? {
                 changed += 1;
             }
@@ -115,7 +122,7 @@ impl Billing {
         &self,
         customer: &Customer,
         want: Wanted,
-        was: Option<bool>,
+        replaces: Option<u64>,
         seq: EventSeq,
         now: Timestamp,
     ) -> ThresholdChange {
@@ -137,19 +144,17 @@ impl Billing {
             data,
             created_at: now,
         };
-        ThresholdChange {
-            state: ThresholdState {
-                customer_id: customer.id.clone(),
-                key: want.key,
-                period: want.period,
-                crossed: want.crossed,
-                usage: want.usage,
-                seq,
-                changed_at: now,
-            },
-            was_crossed: was,
-            events: vec![event],
-        }
+        let state = ThresholdState {
+            customer_id: customer.id.clone(),
+            key: want.key,
+            period: want.period,
+            crossed: want.crossed,
+            usage: want.usage,
+            seq,
+            version: 0,
+            changed_at: now,
+        };
+        ThresholdChange::new(state, replaces, vec![event])
     }
 }
 

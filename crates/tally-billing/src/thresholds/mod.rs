@@ -9,7 +9,7 @@
 mod evaluate;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tally_aggregate::Aggregator;
@@ -43,6 +43,8 @@ impl Watched {
 pub(crate) struct ThresholdWatcher {
     queue: Mutex<Queue>,
     running: AtomicBool,
+    /// Background scans of whole accounts still queueing customers.
+    scans: AtomicUsize,
     cache: Mutex<HashMap<AccountId, (Arc<Watched>, Timestamp)>>,
     last_error: Mutex<Option<String>>,
 }
@@ -128,8 +130,18 @@ impl Billing {
         }
         let billing = self.clone();
         tokio::spawn(async move {
-            let _running = Running(billing.thresholds.clone());
-            billing.drain_thresholds().await;
+            loop {
+                {
+                    let _running = Running(billing.thresholds.clone());
+                    billing.drain_thresholds().await;
+                }
+                // A customer queued after the last pop but before the flag
+                // was cleared found the task running and started none.
+                let waiting = !lock(&billing.thresholds.queue).order.is_empty();
+                if !waiting || billing.thresholds.running.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+            }
         });
     }
 
@@ -140,10 +152,15 @@ impl Billing {
                 self.evaluate_thresholds(&account, &customer, &watched)
                     .await
             };
-            let outcome = evaluated.await;
-            *lock(&self.thresholds.last_error) = outcome
-                .err()
-                .map(|error| format!("customer {customer}: {error}"));
+            match evaluated.await {
+                // A move was read from usage that a write, a deletion or a
+                // catalog change may have changed before it committed: one
+                // more evaluation sees the state it left and the usage now,
+                // and corrects it if they disagree.
+                Ok(changed) if changed > 0 => self.thresholds.push(&account, [customer]),
+                Ok(_) => {}
+                Err(error) => self.record_threshold_error(format!("customer {customer}: {error}")),
+            }
         }
     }
 
@@ -151,8 +168,14 @@ impl Billing {
     /// task to finish its own (tests, tools, and programs that want the
     /// webhook events of what they just wrote recorded).
     pub async fn settle_thresholds(&self) -> BillingResult<()> {
-        self.drain_thresholds().await;
-        while self.thresholds.running.load(Ordering::SeqCst) {
+        loop {
+            self.drain_thresholds().await;
+            let busy = self.thresholds.running.load(Ordering::SeqCst)
+                || self.thresholds.scans.load(Ordering::SeqCst) > 0;
+            let waiting = !lock(&self.thresholds.queue).order.is_empty();
+            if !busy && !waiting {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         match lock(&self.thresholds.last_error).take() {
@@ -161,7 +184,8 @@ impl Billing {
         }
     }
 
-    /// The last evaluation failure, if the last evaluation failed.
+    /// The last evaluation failure not yet returned by
+    /// [`Billing::settle_thresholds`].
     pub fn threshold_error(&self) -> Option<String> {
         lock(&self.thresholds.last_error).clone()
     }
@@ -184,8 +208,8 @@ impl Billing {
     }
 
     /// After a catalog change that may move thresholds (an aggregator, a
-    /// feature or an entitlement): reads the account's thresholds again and
-    /// evaluates every customer of the account.
+    /// feature or an entitlement): reads the account's thresholds again and,
+    /// in the background, queues every customer of the account.
     pub(crate) async fn recheck_account(&self, account: &AccountId) -> BillingResult<()> {
         self.thresholds.forget(account);
         if self.watched(account).await?.is_empty() {
@@ -193,6 +217,19 @@ impl Billing {
             // was announced.
             return Ok(());
         }
+        self.thresholds.scans.fetch_add(1, Ordering::SeqCst);
+        let billing = self.clone();
+        let account = account.clone();
+        tokio::spawn(async move {
+            if let Err(error) = billing.queue_every_customer(&account).await {
+                billing.record_threshold_error(format!("account {account}: {error}"));
+            }
+            billing.thresholds.scans.fetch_sub(1, Ordering::SeqCst);
+        });
+        Ok(())
+    }
+
+    async fn queue_every_customer(&self, account: &AccountId) -> BillingResult<()> {
         let mut skip = 0;
         loop {
             let page = PageRequest {
@@ -204,12 +241,11 @@ impl Billing {
             self.thresholds
                 .push(account, customers.items.into_iter().map(|c| c.id));
             skip += fetched;
+            self.drain_in_background();
             if fetched == 0 || skip >= customers.total {
-                break;
+                return Ok(());
             }
         }
-        self.drain_in_background();
-        Ok(())
     }
 
     /// [`Billing::recheck_account`] after a committed catalog change: a
@@ -223,11 +259,16 @@ impl Billing {
     }
 
     /// What a server runs at start: every customer of every account that
-    /// watches thresholds is evaluated in the background, so a crossing
-    /// whose evaluation a stop cut short is still announced.
+    /// watches thresholds is queued and evaluated in the background, so a
+    /// crossing whose evaluation a stop cut short is still announced. Reads
+    /// the accounts and their thresholds before returning.
     pub async fn start_thresholds(&self) -> BillingResult<()> {
         for account in self.store.list_accounts().await? {
-            self.recheck_account(&account.id).await?;
+            // One account's failure does not keep the others from being
+            // evaluated.
+            if let Err(error) = self.recheck_account(&account.id).await {
+                self.record_threshold_error(format!("account {}: {error}", account.id));
+            }
         }
         Ok(())
     }

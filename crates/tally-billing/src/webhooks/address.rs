@@ -141,7 +141,8 @@ fn check_ip(ip: IpAddr, allow_private: bool) -> Result<(), AddressError> {
 /// loopback, private, shared (carrier-grade NAT), link-local, unspecified,
 /// broadcast, documentation, benchmarking, multicast and reserved ranges,
 /// IPv6 unique-local and link-local, and IPv4 written inside IPv6
-/// (`::ffff:10.0.0.1`), judged as the IPv4 address.
+/// (`::ffff:10.0.0.1`) or carried by NAT64, 6to4 or Teredo, judged as the
+/// IPv4 address.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_internal_v4(ip),
@@ -169,17 +170,34 @@ fn is_internal_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
         || (first & 0xffc0) == 0xfec0
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        || (first == 0x2001 && segments[1] == 0x0db8)
         || ip
             .to_ipv4()
-            .is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_internal_v4(v4))
+            .is_some_and(|v4| segments[..6] == [0; 6] && is_internal_v4(v4))
+        || embedded_v4(ip).is_some_and(is_internal_v4)
+}
+
+/// The IPv4 address an IPv6 one carries by translation or tunnelling, which
+/// a gateway would reach: NAT64 (`64:ff9b::/96`, in the last 32 bits), 6to4
+/// (`2002::/16`, bits 16 to 48) and Teredo (`2001::/32`, the client's
+/// address in the last 32 bits, inverted).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let from = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match s {
+        [0x0064, 0xff9b, 0, 0, 0, 0, high, low] => Some(from(high, low)),
+        [0x2002, high, low, ..] => Some(from(high, low)),
+        [0x2001, 0x0000, _, _, _, _, high, low] => Some(from(!high, !low)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +206,18 @@ mod tests {
 
     fn refused(text: &str) -> AddressError {
         EndpointUrl::parse(text, false).unwrap_err()
+    }
+
+    #[test]
+    fn ipv4_inside_ipv6_translations_is_checked_as_ipv4() {
+        let internal = |text: &str| is_internal(text.parse().unwrap());
+        // NAT64, 6to4 and Teredo forms of 127.0.0.1 and 10.0.0.1.
+        assert!(internal("64:ff9b::7f00:1"));
+        assert!(internal("2002:a00:1::"));
+        assert!(internal("2001:0:4136:e378:8000:63bf:80ff:fffe"));
+        // The same forms of a public address (8.8.8.8) are not refused.
+        assert!(!internal("64:ff9b::808:808"));
+        assert!(!internal("2002:808:808::"));
     }
 
     #[test]

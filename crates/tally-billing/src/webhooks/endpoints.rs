@@ -44,7 +44,7 @@ pub struct WebhookEndpointInput {
 #[serde(deny_unknown_fields)]
 pub struct WebhookEndpointPatch {
     /// Free text, at most 255 characters; `null` removes it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::NameText>, nullable))]
     pub description: Option<Option<String>>,
     /// Where messages are posted.
@@ -59,15 +59,6 @@ pub struct WebhookEndpointPatch {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::WebhookEventTypes>))]
     pub event_types: Option<Vec<String>>,
-}
-
-/// A field sent, possibly `null`: `Some(None)`; a field left out: `None`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl Billing {

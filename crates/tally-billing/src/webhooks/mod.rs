@@ -14,9 +14,9 @@
 //!   priced an event (a plain insert: that use case has no one transaction).
 //!
 //! `usage.threshold_crossed`, `usage.threshold_cleared` and
-//! `entitlement.limit_reached` are accepted on endpoints; their emitters
-//! write a `NewWebhookEvent` in the transaction that detects them, through
-//! each SQL backend's `webhooks::outbox::insert_webhook_events`.
+//! `entitlement.limit_reached` are written with the move of a threshold's
+//! state, in its compare-and-set's transaction (`crate::thresholds`,
+//! through each SQL backend's `webhooks::outbox::insert_webhook_events`).
 
 pub mod address;
 mod endpoints;

@@ -111,6 +111,16 @@ async fn features_are_checked_whole() {
         h.billing.update_feature(&h.account, "seats", &patch).await,
     ));
     assert_eq!(found, ["/code immutable", "/value_type immutable"]);
+    let nulls: FeaturePatch =
+        serde_json::from_value(json!({"code": null, "value_type": null})).unwrap();
+    let found = codes(&problems(
+        h.billing.update_feature(&h.account, "seats", &nulls).await,
+    ));
+    assert_eq!(
+        found,
+        ["/code immutable", "/value_type immutable"],
+        "even null"
+    );
     let patch: FeaturePatch =
         serde_json::from_value(json!({"default_value": null, "description": "per plan",
             "resolution_strategy": "sum"}))
@@ -131,6 +141,21 @@ async fn features_are_checked_whole() {
         .unwrap();
     assert_eq!(updated.description, None);
     assert_eq!(updated.default_value, FeatureValue::Unlimited);
+    assert_eq!(
+        updated.resolution_strategy,
+        Some(tally_store::ResolutionStrategy::Sum)
+    );
+    let reset: FeaturePatch = serde_json::from_value(json!({"resolution_strategy": null})).unwrap();
+    let updated = h
+        .billing
+        .update_feature(&h.account, "seats", &reset)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.resolution_strategy,
+        Some(tally_store::ResolutionStrategy::Maximum),
+        "null puts the default back"
+    );
 }
 
 #[tokio::test]

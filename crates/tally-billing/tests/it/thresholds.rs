@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use tally_billing::entitlements::{CustomerEntitlementInput, EntitlementInput, FeatureInput};
-use tally_event::{EventType, RecordId};
+use tally_event::{EventType, RecordId, record_from_stored_json};
 use tally_store::{
     MessageQuery, WebhookEndpoint, WebhookEndpointId, WebhookEventType, WebhookMessage,
 };
@@ -137,7 +137,6 @@ async fn aggregator_thresholds_cross_once_and_clear() {
     assert!(announced.next(&h).await.is_empty());
 
     // Deleting calls brings usage back under both thresholds.
-    let api_call = EventType::parse("api_call").unwrap();
     let gone: Vec<RecordId> = (0..4).map(RecordId::from_integer).collect();
     h.billing
         .delete_events(
@@ -148,7 +147,6 @@ async fn aggregator_thresholds_cross_once_and_clear() {
         )
         .await
         .unwrap();
-    let _ = api_call;
     let cleared = summary(&announced.next(&h).await);
     let mut cleared_keys: Vec<&str> = cleared.iter().map(|(_, k)| k.as_str()).collect();
     cleared_keys.sort();
@@ -284,4 +282,46 @@ async fn many_writers_crossing_at_once_announce_it_once() {
         summary(&messages)
     );
     assert_eq!(messages.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crossing_no_evaluation_saw_is_announced_at_start() {
+    let h = Harness::new(NOW).await;
+    listen(&h).await;
+    let acme = h.customer("acme", None).await;
+    h.aggregator(
+        json!({"name": "calls", "event_type": "api_call", "operation": "count",
+        "thresholds": [{"name": "three", "threshold_value": 3}]}),
+    )
+    .await;
+    h.billing.settle_thresholds().await.unwrap();
+    // Written straight to the store, as when a server stopped after the
+    // commit and before its evaluation: nothing announces it.
+    let events: Vec<tally_store::NewEvent> = (0..3)
+        .map(|n| tally_store::NewEvent {
+            id: tally_store::EventId::random(),
+            event_type: EventType::parse("api_call").unwrap(),
+            customer_id: tally_store::CustomerId::parse(&acme).unwrap(),
+            timestamp: at("2024-12-10T10:00:00Z"),
+            record: record_from_stored_json(&json!({"id": n})).unwrap(),
+            ingested_at: at(NOW),
+        })
+        .collect();
+    h.billing
+        .store()
+        .upsert_events(&h.account, &events)
+        .await
+        .unwrap();
+    let mut announced = Announced::new();
+    assert!(announced.next(&h).await.is_empty());
+    h.billing.start_thresholds().await.unwrap();
+    let messages = announced.next(&h).await;
+    assert_eq!(messages.len(), 1, "{:?}", summary(&messages));
+    assert_eq!(
+        messages[0].event_type,
+        WebhookEventType::UsageThresholdCrossed
+    );
+    // Starting again announces nothing new.
+    h.billing.start_thresholds().await.unwrap();
+    assert!(announced.next(&h).await.is_empty());
 }

@@ -21,11 +21,20 @@ use crate::map_sqlx_error;
 const DUE: &str = "m.status IN ('pending', 'delivering') AND m.next_attempt_at <= $1 \
      AND (m.lease_until IS NULL OR m.lease_until <= $1)";
 
+/// `$1` now, `$2` how many, `$3` the per-endpoint limit. Endpoints already
+/// at their limit are left out (they would take a place and claim nothing),
+/// and the others come oldest due message first, so no endpoint waits behind
+/// others forever.
 fn endpoints_with_due_messages() -> String {
     format!(
         "SELECT w.account_id, w.id, w.url, w.secret FROM webhook_endpoints w \
          WHERE EXISTS (SELECT 1 FROM webhook_messages m WHERE m.account_id = w.account_id \
          AND m.endpoint_id = w.id AND {DUE}) \
+         AND (SELECT count(*) FROM webhook_messages l WHERE l.account_id = w.account_id \
+         AND l.endpoint_id = w.id AND l.status = 'delivering' AND l.lease_until > $1) < $3 \
+         ORDER BY (SELECT min(m.next_attempt_at) FROM webhook_messages m \
+         WHERE m.account_id = w.account_id AND m.endpoint_id = w.id AND {DUE}), \
+         w.account_id, w.id \
          LIMIT $2 FOR UPDATE OF w SKIP LOCKED"
     )
 }
@@ -65,6 +74,7 @@ pub(crate) async fn claim(
     let endpoints: Vec<LockedEndpoint> = sqlx::query_as(&endpoints_with_due_messages())
         .bind(now)
         .bind(i64::from(request.max_messages))
+        .bind(i64::from(request.per_endpoint))
         .fetch_all(&mut *conn)
         .await
         .map_err(map_sqlx_error)?;

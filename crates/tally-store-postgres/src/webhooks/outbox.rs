@@ -28,7 +28,7 @@ const MARK_DISPATCHED: &str =
 /// Writes `events` to the outbox of `account` on `conn`, inside whatever
 /// transaction `conn` is in: the one place every PostgreSQL write that
 /// causes webhook events (an invoice created or finalized, a usage
-/// threshold crossed by ingestion) records them, so they commit or roll back
+/// threshold's state moved) records them, so they commit or roll back
 /// with it.
 pub(crate) async fn insert_webhook_events(
     conn: &mut PgConnection,

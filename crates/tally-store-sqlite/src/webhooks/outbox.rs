@@ -31,8 +31,8 @@ UPDATE webhook_events SET dispatched_at = ?3 WHERE account_id = ?1 AND id = ?2";
 
 /// Writes `events` to the outbox of `account` on `conn`, inside whatever
 /// transaction `conn` is in: the one place every SQLite write that causes
-/// webhook events (an invoice created or finalized, a usage threshold
-/// crossed by ingestion) records them, so they commit or roll back with it.
+/// webhook events (an invoice created or finalized, a usage threshold's
+/// state moved) records them, so they commit or roll back with it.
 pub(crate) async fn insert_webhook_events(
     conn: &mut SqliteConnection,
     account: &AccountId,

@@ -23,26 +23,24 @@ fn state(customer: &CustomerId, key: &str, crossed: bool, seq: i64) -> Threshold
         crossed,
         usage: Decimal::new(12_345, 2),
         seq: EventSeq::new(seq).unwrap(),
+        version: 0,
         changed_at: at(seq),
     }
 }
 
-fn change(state: ThresholdState, was_crossed: Option<bool>) -> ThresholdChange {
+fn change(state: ThresholdState, replaces: Option<u64>) -> ThresholdChange {
     let event_type = if state.crossed {
         WebhookEventType::UsageThresholdCrossed
     } else {
         WebhookEventType::UsageThresholdCleared
     };
-    ThresholdChange {
-        events: vec![NewWebhookEvent {
-            id: WebhookEventId::random(),
-            event_type,
-            data: json!({"threshold": state.key, "usage": 123.45}),
-            created_at: state.changed_at,
-        }],
-        state,
-        was_crossed,
-    }
+    let events = vec![NewWebhookEvent {
+        id: WebhookEventId::random(),
+        event_type,
+        data: json!({"threshold": state.key, "usage": 123.45}),
+        created_at: state.changed_at,
+    }];
+    ThresholdChange::new(state, replaces, events)
 }
 
 /// The messages the account's one endpoint got, once every event is
@@ -63,9 +61,10 @@ async fn messages(store: &Arc<dyn Store>, account: &AccountId) -> Vec<WebhookEve
     types
 }
 
-/// A first state is inserted once; a move applies only from the state it
-/// names and from a sequence at least the stored one; events are written
-/// with the moves that apply and with nothing else.
+/// A first state is inserted once; a move applies only from the version it
+/// read; racing first states and racing moves apply once each; events are
+/// written with the moves that apply and with nothing else; a deleted
+/// customer's states go with it.
 pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
     let account = new_account(store).await;
     let endpoint = WebhookEndpoint {
@@ -85,6 +84,7 @@ pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
     let key = "aggregator:agg_x:gte:100";
 
     let crossed = change(state(&customer, key, true, 5), None);
+    assert_eq!(crossed.state.version, 1);
     assert!(
         store
             .change_threshold_state(&account, &crossed)
@@ -96,7 +96,7 @@ pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
             .change_threshold_state(&account, &crossed)
             .await
             .unwrap(),
-        "a second first crossing does not apply"
+        "a second first state does not apply"
     );
     let stored = store
         .threshold_states(&account, &customer, at(0))
@@ -126,27 +126,28 @@ pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
             .is_empty()
     );
 
-    let stale = change(state(&customer, key, false, 4), Some(true));
+    let from_elsewhere = change(state(&customer, key, false, 6), Some(7));
     assert!(
         !store
-            .change_threshold_state(&account, &stale)
+            .change_threshold_state(&account, &from_elsewhere)
             .await
             .unwrap(),
-        "a move read at an older sequence is refused"
+        "a move from a version that is not stored is refused"
     );
-    let wrong_from = change(state(&customer, key, false, 6), Some(false));
-    assert!(
-        !store
-            .change_threshold_state(&account, &wrong_from)
-            .await
-            .unwrap()
-    );
-    let cleared = change(state(&customer, key, false, 6), Some(true));
+    let cleared = change(state(&customer, key, false, 6), Some(1));
     assert!(
         store
             .change_threshold_state(&account, &cleared)
             .await
             .unwrap()
+    );
+    let stale = change(state(&customer, key, true, 7), Some(1));
+    assert!(
+        !store
+            .change_threshold_state(&account, &stale)
+            .await
+            .unwrap(),
+        "a move read before another one applied is refused"
     );
     assert!(
         store
@@ -156,23 +157,34 @@ pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
             .is_empty()
     );
 
-    // Racing evaluations of one crossing: exactly one applies.
+    // Racing moves of one state, and racing first states of another: one
+    // of each applies.
     let racing = "feature:api_calls:80";
-    let tasks: Vec<_> = (0..8)
-        .map(|n| {
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let again = change(state(&customer, key, true, 10 + n), Some(2));
+        let first = change(state(&customer, racing, true, 10 + n), None);
+        for change in [again, first] {
             let (store, account) = (store.clone(), account.clone());
-            let change = change(state(&customer, racing, true, 10 + n), None);
-            tokio::spawn(async move { store.change_threshold_state(&account, &change).await })
-        })
-        .collect();
-    let mut applied = 0;
-    for task in tasks {
-        applied += usize::from(task.await.unwrap().unwrap());
+            tasks.push(tokio::spawn(async move {
+                let key = change.state.key.clone();
+                (key, store.change_threshold_state(&account, &change).await)
+            }));
+        }
     }
-    assert_eq!(applied, 1, "one of the racing crossings applies");
+    let mut applied: Vec<String> = Vec::new();
+    for task in tasks {
+        let (key, outcome) = task.await.unwrap();
+        if outcome.unwrap() {
+            applied.push(key);
+        }
+    }
+    applied.sort();
+    assert_eq!(applied, [key, racing], "one move of each applies");
     assert_eq!(
         messages(store, &account).await,
         vec![
+            WebhookEventType::UsageThresholdCrossed,
             WebhookEventType::UsageThresholdCrossed,
             WebhookEventType::UsageThresholdCrossed,
             WebhookEventType::UsageThresholdCleared,
@@ -187,5 +199,14 @@ pub async fn threshold_states_compare_and_set(store: &Arc<dyn Store>) {
             .await
             .unwrap()
             .is_empty()
+    );
+    store.delete_customer(&account, &customer).await.unwrap();
+    assert!(
+        store
+            .threshold_states(&account, &customer, at(0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a deleted customer's states go with it"
     );
 }

@@ -267,10 +267,14 @@ impl CustomerStore for MemoryStore {
     async fn delete_customer(&self, account: &AccountId, id: &CustomerId) -> StoreResult<()> {
         self.with_tenant(account, |tenant| {
             remove(&mut tenant.customers, id, "customer")?;
-            // Its overrides go with it, as the SQL backends' triggers do.
+            // Its overrides and threshold states go with it, as the SQL
+            // backends' triggers do.
             tenant
                 .customer_entitlements
                 .retain(|(customer, _), _| customer != id);
+            tenant
+                .threshold_states
+                .retain(|(customer, _, _), _| customer != id);
             Ok(())
         })
     }
