@@ -13,18 +13,14 @@ use crate::receiver::{Mode, Receiver};
 use crate::server::Server;
 
 const CLIENTS: u32 = 16;
+/// Loopback receivers allowed, and webhook work looked for often.
+const FLAGS: &[&str] = &["--webhooks-allow-private-urls", "--webhooks-poll-ms", "50"];
 /// Generous: the machines running the tests are shared.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sixteen_clients_cross_a_threshold_and_it_is_announced_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("tally.db").display());
-    let receiver = Receiver::start(Mode::Ok).await;
-    let server = Server::start_with(
-        &url,
-        &["--webhooks-allow-private-urls", "--webhooks-poll-ms", "50"],
-    );
+/// An endpoint for threshold crossings at the receiver, whose secret the
+/// receiver verifies signatures with.
+async fn listen(server: &Server, receiver: &Receiver) {
     let (status, endpoint) = server
         .call(
             Method::POST,
@@ -35,6 +31,15 @@ async fn sixteen_clients_cross_a_threshold_and_it_is_announced_once() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     receiver.verify_with(endpoint["secret"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_clients_cross_a_threshold_and_it_is_announced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tally.db").display());
+    let receiver = Receiver::start(Mode::Ok).await;
+    let server = Server::start_with(&url, FLAGS);
+    listen(&server, &receiver).await;
     let (status, body) = server
         .call(
             Method::POST,
@@ -135,18 +140,8 @@ async fn a_crossing_survives_a_kill_9_after_the_write() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tally.db").display());
     let receiver = Receiver::start(Mode::Ok).await;
-    let flags = ["--webhooks-allow-private-urls", "--webhooks-poll-ms", "50"];
-    let server = Server::start_with(&url, &flags);
-    let (status, endpoint) = server
-        .call(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Some(&json!({"url": receiver.url("/hooks"),
-                         "event_types": ["usage.threshold_crossed"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
-    receiver.verify_with(endpoint["secret"].as_str().unwrap());
+    let server = Server::start_with(&url, FLAGS);
+    listen(&server, &receiver).await;
     let (status, body) = server
         .call(
             Method::POST,
@@ -174,7 +169,7 @@ async fn a_crossing_survives_a_kill_9_after_the_write() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     server.kill();
 
-    let server = Server::start_with(&url, &flags);
+    let server = Server::start_with(&url, FLAGS);
     let start = Instant::now();
     while receiver.received().is_empty() {
         assert!(

@@ -214,6 +214,11 @@ async fn resolution_takes_overrides_then_products_then_defaults() {
             .unwrap();
         (found.value, found.source)
     };
+    let all = |features: &tally_billing::entitlements::CustomerFeatures| {
+        ["seats", "storage", "sso"].map(|code| resolved(features, code))
+    };
+    let product = EntitlementSource::Product;
+    let decimal = |text: &str| FeatureValue::Number(text.parse().unwrap());
     // Before the second subscription starts: the starter and one pack.
     let early = h
         .billing
@@ -221,19 +226,12 @@ async fn resolution_takes_overrides_then_products_then_defaults() {
         .await
         .unwrap();
     assert_eq!(
-        resolved(&early, "seats"),
-        (number(5), EntitlementSource::Product)
-    );
-    assert_eq!(
-        resolved(&early, "storage"),
-        (
-            FeatureValue::Number("110.5".parse().unwrap()),
-            EntitlementSource::Product
-        )
-    );
-    assert_eq!(
-        resolved(&early, "sso"),
-        (FeatureValue::Boolean(false), EntitlementSource::Product)
+        all(&early),
+        [
+            (number(5), product),
+            (decimal("110.5"), product),
+            (FeatureValue::Boolean(false), product)
+        ]
     );
     // Now: the maximum of the seats, the sum of the storage (two packs), any
     // product turning SSO on.
@@ -243,19 +241,12 @@ async fn resolution_takes_overrides_then_products_then_defaults() {
         .await
         .unwrap();
     assert_eq!(
-        resolved(&now, "seats"),
-        (number(12), EntitlementSource::Product)
-    );
-    assert_eq!(
-        resolved(&now, "storage"),
-        (
-            FeatureValue::Number("210.5".parse().unwrap()),
-            EntitlementSource::Product
-        )
-    );
-    assert_eq!(
-        resolved(&now, "sso"),
-        (FeatureValue::Boolean(true), EntitlementSource::Product)
+        all(&now),
+        [
+            (number(12), product),
+            (decimal("210.5"), product),
+            (FeatureValue::Boolean(true), product)
+        ]
     );
     // An override wins until it expires.
     let own: CustomerEntitlementInput = serde_json::from_value(json!({"value": null,
