@@ -68,7 +68,7 @@ impl Billing {
             .store
             .put_product_entitlement(account, &entitlement)
             .await?;
-        self.thresholds_changed(account).await;
+        self.product_grants_changed(account, &done.product_id).await;
         Ok(done)
     }
 
@@ -84,7 +84,7 @@ impl Billing {
         self.store
             .delete_product_entitlement(account, &product.id, code)
             .await?;
-        self.thresholds_changed(account).await;
+        self.product_grants_changed(account, &product.id).await;
         Ok(())
     }
 
@@ -133,7 +133,9 @@ impl Billing {
             .store
             .put_customer_entitlement(account, &entitlement)
             .await?;
-        self.thresholds_changed(account).await;
+        // Only this customer's limits moved.
+        self.watch_thresholds(account, [done.customer_id.clone()])
+            .await;
         Ok(done)
     }
 
@@ -148,7 +150,7 @@ impl Billing {
         self.store
             .delete_customer_entitlement(account, &customer.id, code)
             .await?;
-        self.thresholds_changed(account).await;
+        self.watch_thresholds(account, [customer.id]).await;
         Ok(())
     }
 
@@ -163,6 +165,24 @@ impl Billing {
             .store
             .customer_entitlements(account, &customer.id)
             .await?)
+    }
+}
+
+impl Billing {
+    /// A product's grants changed: the limits of the customers subscribed
+    /// to it may have moved. A failure to list them is kept for
+    /// [`Billing::threshold_error`], not the change's.
+    async fn product_grants_changed(&self, account: &AccountId, product: &ProductId) {
+        match self.all_subscriptions(account, None).await {
+            Ok(subscriptions) => {
+                let customers = subscriptions
+                    .into_iter()
+                    .filter(|s| s.product_ids.contains(product))
+                    .map(|s| s.customer_id);
+                self.watch_thresholds(account, customers).await;
+            }
+            Err(error) => self.record_threshold_error(error.to_string()),
+        }
     }
 }
 
