@@ -68,6 +68,8 @@ def filter_body(ctx, body):
         return False
     if not isinstance(body, dict):
         return True
+    if ctx.operation.path == "/v1/features" and ctx.operation.method.upper() == "POST":
+        return _feature_ok(body)
     if ctx.operation.path.startswith("/v1/products"):
         # A new product's prices are in effect since always.
         if ctx.operation.method.upper() == "POST" and body.get("effective_from") is not None:
@@ -86,8 +88,52 @@ def filter_body(ctx, body):
         return False
     filters = body.get("filters")
     filters = filters if isinstance(filters, list) else []
+    # An id sent back names one of the aggregator's own filters, which a
+    # generated request cannot know: new filters only.
+    if ctx.operation.method.upper() == "PUT" and any(
+        isinstance(f, dict) and f.get("id") is not None for f in filters
+    ):
+        return False
     trees = [body.get("where")] + [f.get("where") for f in filters if isinstance(f, dict)]
-    return all(_tree_ok(tree) for tree in trees)
+    return all(_tree_ok(tree) for tree in trees) and _thresholds_ok(body.get("thresholds"))
+
+
+def _thresholds_ok(thresholds):
+    """No two thresholds with the same comparison and value (they would
+    share one state, docs/entitlements.md)."""
+    if not isinstance(thresholds, list):
+        return True
+    keys = []
+    for threshold in thresholds:
+        if not isinstance(threshold, dict):
+            continue
+        key = (threshold.get("comparison_operator", "gte"), _number(threshold.get("threshold_value")))
+        if key in keys:
+            return False
+        keys.append(key)
+    return True
+
+
+def _feature_ok(body):
+    """A boolean feature has a boolean default and no aggregator, strategy or
+    thresholds; a number feature's default is no boolean, and its filter and
+    thresholds need its aggregator; percents are distinct."""
+    default = body.get("default_value")
+    percents = body.get("threshold_percents")
+    percents = percents if isinstance(percents, list) else []
+    if body.get("value_type") == "boolean":
+        if "default_value" in body and not isinstance(default, bool):
+            return False
+        return all(
+            body.get(key) in (None, [])
+            for key in ("aggregator_id", "aggregator_filter_id", "resolution_strategy", "threshold_percents")
+        )
+    if isinstance(default, bool):
+        return False
+    if body.get("aggregator_id") is None and (body.get("aggregator_filter_id") is not None or percents):
+        return False
+    numbers = [_number(p) for p in percents]
+    return len(set(numbers)) == len(numbers)
 
 
 def _product_ok(body):
@@ -155,6 +201,11 @@ def _tree_ok(tree):
                 return False
             continue
         operator, value = field.get("operator"), field.get("value")
+        # `is_null` and `is_not_null` (either spelling) take no value; every
+        # other operator compares with one.
+        takes_none = isinstance(operator, str) and "null" in operator.lower()
+        if takes_none == ("value" in field and value is not None):
+            return False
         if operator in ("in", "not_in") and not isinstance(value, list):
             return False
         if operator not in ("in", "not_in") and isinstance(value, list):

@@ -264,7 +264,8 @@ fn compile_thresholds(defs: &[ThresholdDef], errors: &mut Errors) -> Vec<Thresho
         }
         let value = threshold_value(&def.threshold_value);
         if value.is_none() {
-            let message = "threshold_value must be a number or a numeric string";
+            let message = "threshold_value is a number from -10^12 to 10^12, or the same as a \
+                           string of at most 12 digits and 6 decimals";
             errors.push(
                 &format!("{path}/threshold_value"),
                 ErrorCode::InvalidThresholdValue,

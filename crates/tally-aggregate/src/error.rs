@@ -83,8 +83,9 @@ pub enum ErrorCode {
     // thresholds
     /// `missing_threshold_name`: a threshold without a name.
     MissingThresholdName,
-    /// `invalid_threshold_value`: a threshold value that is not an exact
-    /// number (a JSON number or a numeric string).
+    /// `invalid_threshold_value`: a threshold value that is not a number
+    /// from -10^12 to 10^12 (a JSON number, or a string of at most 12 digits
+    /// and 6 decimals).
     InvalidThresholdValue,
     /// `unknown_comparison`: `comparison_operator` is neither `gte` nor `gt`.
     UnknownComparison,

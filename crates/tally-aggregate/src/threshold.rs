@@ -71,17 +71,39 @@ impl fmt::Display for Threshold {
     }
 }
 
-/// A threshold's value from its JSON: a number or a numeric string, read
-/// exactly; `None` for anything else.
+/// The largest magnitude of a threshold's value.
+pub const MAX_THRESHOLD_VALUE: i64 = 1_000_000_000_000;
+
+/// A threshold's value from its JSON, read exactly: a number between
+/// -10^12 and 10^12, or the same as a string of at most 12 integer digits
+/// and 6 decimals (`"-1500.25"`); `None` for anything else.
 pub(crate) fn threshold_value(value: &serde_json::Value) -> Option<Decimal> {
-    let text = match value {
-        serde_json::Value::Number(number) => number.to_string(),
-        serde_json::Value::String(text) => text.clone(),
+    let number = match value {
+        serde_json::Value::Number(number) => {
+            let text = number.to_string();
+            Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .ok()?
+        }
+        serde_json::Value::String(text) if plain_decimal(text, 12, 6) => {
+            Decimal::from_str(text).ok()?
+        }
         _ => return None,
     };
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .ok()
+    (number.abs() <= Decimal::from(MAX_THRESHOLD_VALUE)).then_some(number)
+}
+
+/// `-?[0-9]{1,int}(\.[0-9]{1,frac})?`: the string form of a bounded decimal.
+fn plain_decimal(text: &str, int: usize, frac: usize) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    (1..=int).contains(&whole.len())
+        && all_digits(whole)
+        && fraction.is_none_or(|f| (1..=frac).contains(&f.len()) && all_digits(f))
 }
 
 #[cfg(test)]
@@ -112,8 +134,19 @@ mod tests {
         let exact = serde_json::from_str("1.10").unwrap();
         assert_eq!(threshold_value(&exact), Some(Decimal::new(110, 2)));
         assert_eq!(
-            threshold_value(&serde_json::json!("5e3")),
+            threshold_value(&serde_json::json!("-1500.25")),
+            Some(Decimal::new(-150_025, 2))
+        );
+        assert_eq!(
+            threshold_value(&serde_json::from_str("5e3").unwrap()),
             Some(Decimal::from(5000))
+        );
+        // Strings have one form; values stay within 10^12.
+        assert_eq!(threshold_value(&serde_json::json!("5e3")), None);
+        assert_eq!(threshold_value(&serde_json::json!("1.1234567")), None);
+        assert_eq!(
+            threshold_value(&serde_json::json!(-1_000_000_000_001_i64)),
+            None
         );
         assert_eq!(threshold_value(&serde_json::json!(true)), None);
         assert_eq!(threshold_value(&serde_json::json!("many")), None);

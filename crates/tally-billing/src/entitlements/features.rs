@@ -424,7 +424,12 @@ fn check_percents(
     let mut checked = Vec::with_capacity(percents.len());
     for (index, value) in percents.iter().enumerate() {
         let path = format!("/threshold_percents/{index}");
-        match super::values::json_decimal(value) {
+        // Numbers only, as the OpenAPI document says.
+        let number = match value {
+            serde_json::Value::Number(_) => super::values::json_decimal(value),
+            _ => None,
+        };
+        match number {
             None => problems.push(&path, "invalid_number", "a percent is a number"),
             Some(p)
                 if p <= rust_decimal::Decimal::ZERO || p > rust_decimal::Decimal::from(1000) =>

@@ -47,17 +47,32 @@ pub(crate) fn check_value(
     }
 }
 
-/// The exact decimal a JSON number or numeric string (plain or scientific)
-/// holds; `None` for anything else.
+/// The exact decimal a JSON number holds, or a string of at most 15 digits
+/// and 6 decimals (the form the OpenAPI document gives); `None` for
+/// anything else.
 pub(crate) fn json_decimal(value: &serde_json::Value) -> Option<Decimal> {
-    let text = match value {
-        serde_json::Value::Number(number) => number.to_string(),
-        serde_json::Value::String(text) => text.clone(),
-        _ => return None,
+    match value {
+        serde_json::Value::Number(number) => {
+            let text = number.to_string();
+            Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .ok()
+        }
+        serde_json::Value::String(text) if plain_decimal(text) => Decimal::from_str(text).ok(),
+        _ => None,
+    }
+}
+
+/// `[0-9]{1,15}(\.[0-9]{1,6})?`.
+fn plain_decimal(text: &str) -> bool {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
     };
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .ok()
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    (1..=15).contains(&whole.len())
+        && all_digits(whole)
+        && fraction.is_none_or(|f| (1..=6).contains(&f.len()) && all_digits(f))
 }
 
 fn bounded(number: Option<Decimal>, path: &str, problems: &mut Problems) -> Option<FeatureValue> {
