@@ -98,6 +98,13 @@ impl Default for PortalConfig {
     }
 }
 
+/// Whether `path` is a portal link, whose token is a credential: logs name
+/// the route (`/portal/{token}`) instead.
+pub fn is_link_path(path: &str) -> bool {
+    path.strip_prefix("/portal/")
+        .is_some_and(|rest| !rest.starts_with("assets/"))
+}
+
 #[derive(Clone)]
 struct Portal {
     billing: Billing,
