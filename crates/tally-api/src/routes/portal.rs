@@ -29,8 +29,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct PortalSessionRequest {
     /// How long the link opens, in seconds: 60..=604800, default 3600.
-    #[schema(minimum = 60, maximum = 604800)]
-    pub expires_in_seconds: Option<i64>,
+    /// A whole number, also written with a zero fraction (`900.0`).
+    #[schema(value_type = Option<i64>, minimum = 60, maximum = 604800)]
+    pub expires_in_seconds: Option<serde_json::Number>,
 }
 
 /// A link to the customer's billing page.
@@ -90,6 +91,14 @@ fn lifetime(headers: &HeaderMap, body: &Bytes) -> ApiResult<u32> {
     let request: Option<PortalSessionRequest> = parse_json(body)?;
     let Some(seconds) = request.and_then(|request| request.expires_in_seconds) else {
         return Ok(DEFAULT_LINK_SECONDS);
+    };
+    let Some(seconds) = tally_billing::input::integral(&seconds) else {
+        return Err(BillingError::invalid(
+            "/expires_in_seconds",
+            "invalid_value",
+            "expires_in_seconds must be a whole number of seconds",
+        )
+        .into());
     };
     u32::try_from(seconds)
         .ok()

@@ -286,11 +286,30 @@ async fn a_session_lasts_an_hour_by_default_and_refuses_bad_lifetimes() {
         )
         .await;
     assert_eq!(week.json["expires_at"], "2024-12-28T00:00:00.000Z");
+    // JSON Schema counts 900.0 as an integer: so does the server.
+    let written_as_float = app
+        .call(
+            Method::POST,
+            path,
+            Some(json!({"expires_in_seconds": 900.0})),
+        )
+        .await;
+    assert_eq!(
+        written_as_float.status,
+        StatusCode::CREATED,
+        "{}",
+        written_as_float.text
+    );
+    assert_eq!(
+        written_as_float.json["expires_at"],
+        "2024-12-21T00:15:00.000Z"
+    );
     for (body, code) in [
         (json!({"expires_in_seconds": 59}), "out_of_range"),
         (json!({"expires_in_seconds": 604_801}), "out_of_range"),
         (json!({"expires_in_seconds": -1}), "out_of_range"),
         (json!({"expires_in_seconds": "60"}), ""),
+        (json!({"expires_in_seconds": 60.5}), "invalid_value"),
         (json!({"expires": 60}), ""),
     ] {
         let reply = app.call(Method::POST, path, Some(body.clone())).await;
