@@ -338,3 +338,24 @@ async fn a_session_lasts_an_hour_by_default_and_refuses_bad_lifetimes() {
     let no_key = app.call_as(None, Method::POST, path, None).await;
     assert_eq!(no_key.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_deleted_customers_link_answers_404_without_data() {
+    let app = app().await;
+    let customer = app
+        .call(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"external_id": "gone", "name": "Acme Gone"})),
+        )
+        .await;
+    assert_eq!(customer.status, StatusCode::CREATED);
+    let link = session(&app, "gone", None).await;
+    assert_eq!(open(&app, &link).await.status, StatusCode::OK);
+    let deleted = app.call(Method::DELETE, "/v1/customers/gone", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let page = open(&app, &link).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.text);
+    assert!(!page.text.contains("Acme"), "{}", page.text);
+    assert_security_headers(&page);
+}
