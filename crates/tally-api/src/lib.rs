@@ -249,7 +249,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 
 /// The whole server: `/v1` (authenticated, rate limited, `POST`s idempotent
 /// under a key), `/healthz`, `/metrics`,
-/// `/openapi.json`.
+/// `/openapi.json`, and the customer portal's pages under `/portal`
+/// ([`tally_web::router`]).
 pub fn router(state: AppState) -> Router {
     let (v1, _) = v1_routes().split_for_parts();
     // Layers added later run first: authentication, then idempotency keys
@@ -259,9 +260,13 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let (system, _) = routes::system::routes().split_for_parts();
     let body_limit = state.config().body_limit_bytes;
+    // The portal's pages take no key: their signed token is the credential.
+    let portal = tally_web::router(state.billing().clone(), state.config().portal.clone());
     Router::new()
         .merge(v1)
         .merge(system)
+        .with_state(state.clone())
+        .merge(portal)
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -274,7 +279,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::request_log())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeId))
-        .with_state(state)
 }
 
 #[cfg(test)]

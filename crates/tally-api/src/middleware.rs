@@ -103,9 +103,19 @@ fn request_span(request: &Request) -> Span {
     tracing::info_span!(
         "http",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %logged_path(request.uri().path()),
         request_id = %request_id,
     )
+}
+
+/// The path as logged: a portal link's token is a credential, so its line
+/// names the route instead.
+fn logged_path(path: &str) -> &str {
+    if tally_web::is_link_path(path) {
+        "/portal/{token}"
+    } else {
+        path
+    }
 }
 
 fn log_response(response: &Response, latency: Duration, _span: &Span) {

@@ -8,6 +8,7 @@ use axum::http::HeaderName;
 
 use tally_billing::Billing;
 use tally_store::Store;
+use tally_web::PortalConfig;
 
 use crate::idempotency::Cleanup;
 use crate::keycache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
@@ -40,6 +41,9 @@ pub struct ApiConfig {
     /// (axum's `ConnectInfo<SocketAddr>`) is the client's, and a request with
     /// neither is not limited per address.
     pub client_ip_header: Option<HeaderName>,
+    /// The customer portal: the secret its links are signed with and the
+    /// public address they start with (default: a secret generated now).
+    pub portal: PortalConfig,
 }
 
 impl Default for ApiConfig {
@@ -51,6 +55,7 @@ impl Default for ApiConfig {
             key_cache_ttl: DEFAULT_KEY_CACHE_TTL,
             auth_failure_limit: AuthFailureLimit::default(),
             client_ip_header: None,
+            portal: PortalConfig::default(),
         }
     }
 }

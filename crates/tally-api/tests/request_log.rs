@@ -35,13 +35,13 @@ impl Captured {
     }
 }
 
-/// A health check and an unauthenticated call.
-async fn two_requests() {
+/// A health check, an unauthenticated call and a portal link.
+async fn some_requests() {
     let app = router(AppState::new(
         Billing::new(Arc::new(MemoryStore::new())),
         ApiConfig::default(),
     ));
-    for path in ["/healthz", "/v1/customers"] {
+    for path in ["/healthz", "/v1/customers", "/portal/c2VjcmV0.dG9rZW4"] {
         let request = Request::get(path).body(Body::empty()).unwrap();
         app.clone().oneshot(request).await.unwrap();
     }
@@ -57,14 +57,25 @@ async fn each_request_logs_one_line_as_text_or_json() {
         .finish();
     {
         let _guard = tracing::subscriber::set_default(subscriber);
-        two_requests().await;
+        some_requests().await;
     }
     let requests: Vec<String> = text
         .lines()
         .into_iter()
         .filter(|line| line.contains("request status="))
         .collect();
-    assert_eq!(requests.len(), 2, "{:#?}", text.lines());
+    assert_eq!(requests.len(), 3, "{:#?}", text.lines());
+    // A portal link's token is a credential: the log names the route.
+    assert!(
+        requests[2].contains("path=/portal/{token}"),
+        "{}",
+        requests[2]
+    );
+    assert!(
+        !text.lines().concat().contains("c2VjcmV0"),
+        "{:#?}",
+        text.lines()
+    );
     for expected in [
         "method=GET",
         "path=/healthz",
@@ -93,7 +104,7 @@ async fn each_request_logs_one_line_as_text_or_json() {
         .finish();
     {
         let _guard = tracing::subscriber::set_default(subscriber);
-        two_requests().await;
+        some_requests().await;
     }
     let requests: Vec<Value> = json
         .lines()
@@ -101,7 +112,8 @@ async fn each_request_logs_one_line_as_text_or_json() {
         .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .filter(|line| line["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    assert_eq!(requests[2]["span"]["path"], "/portal/{token}");
     assert_eq!(requests[0]["fields"]["status"], 200);
     assert!(requests[0]["fields"]["latency_ms"].is_u64());
     assert_eq!(requests[0]["span"]["method"], "GET");

@@ -119,7 +119,7 @@ impl DateRange {
 /// An integer, also when written with a zero fraction (`12.0`): JSON has one
 /// number type, and JSON Schema counts such a number as an integer, so a
 /// client may send one. `None` for a fraction or a float beyond exactness.
-pub(crate) fn integral(number: &serde_json::Number) -> Option<i64> {
+pub fn integral(number: &serde_json::Number) -> Option<i64> {
     number.as_i64().or_else(|| {
         let float = number.as_f64()?;
         // In range and without a fraction, the cast is exact.

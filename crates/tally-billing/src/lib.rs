@@ -144,7 +144,7 @@ pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_
 pub use input::{DEFAULT_TAKE, DateRange, Pagination, date_message};
 pub use invoice::{
     EventChange, EventChangeKind, InvoiceChanges, InvoiceFilter, InvoiceLine, InvoiceTotals,
-    InvoiceView, LineChange, LineType,
+    InvoiceView, LineChange, LineType, PeriodPreview,
 };
 pub use period::{PeriodError, period_containing};
 pub use rollups::{BACKFILL_CHUNK_EVENTS, RollupState};

@@ -18,6 +18,7 @@ use tally_api::{ApiConfig, AppState, AuthFailureLimit, RateLimitConfig};
 use tally_billing::{Billing, IngestQueueConfig, WebhookConfig};
 
 use tally_engine::SqliteOptions;
+use tally_web::{PortalConfig, PortalSecret};
 
 use crate::accounts::{self, IssuedKey};
 use crate::commands::{DatabaseArgs, runtime};
@@ -119,6 +120,15 @@ pub struct Args {
     #[arg(long, env = "TALLY_WEBHOOKS_POLL_MS", default_value_t = millis(WebhookConfig::default().poll_interval),
         value_parser = clap::value_parser!(u64).range(1..))]
     pub webhooks_poll_ms: u64,
+    /// The key customer portal links are signed with (at least 32 bytes).
+    /// Without it a key is generated at start, and links end at a restart;
+    /// servers sharing a database must share it.
+    #[arg(long, env = "TALLY_PORTAL_SECRET", hide_env_values = true)]
+    pub portal_secret: Option<String>,
+    /// The address customers reach this server at, which portal links start
+    /// with (default `http://` and the listen address).
+    #[arg(long, env = "TALLY_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Register this API key for the `default` account at start, instead of
     /// generating one (scripts, tests).
     #[arg(long, env = "TALLY_BOOTSTRAP_API_KEY", hide_env_values = true)]
@@ -175,6 +185,8 @@ fn init_logs(format: LogFormat) {
 }
 
 async fn serve(args: &Args) -> anyhow::Result<()> {
+    // A bad secret stops the start before anything is opened.
+    let portal_secret = portal_secret(args)?;
     let url = &args.database.database_url;
     let sqlite = SqliteOptions {
         cache_mib: args.sqlite_cache_mib,
@@ -186,20 +198,6 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     if let Some(issued) = issued {
         announce(&issued)?;
     }
-    let config = ApiConfig {
-        rate_limit: RateLimitConfig {
-            per_second: args.rate_limit_per_second,
-            burst: args.rate_limit_burst,
-        },
-        body_limit_bytes: args.body_limit_bytes,
-        batch_body_limit_bytes: args.batch_body_limit_bytes,
-        key_cache_ttl: Duration::from_secs(args.key_cache_seconds),
-        auth_failure_limit: AuthFailureLimit {
-            max_failures: args.auth_failure_limit,
-            window: Duration::from_secs(args.auth_failure_window_seconds),
-        },
-        client_ip_header: args.client_ip_header.clone(),
-    };
     let billing = Billing::new(store)
         .with_ingest_queue(IngestQueueConfig {
             max_queued_events: args.ingest_queue_events,
@@ -219,11 +217,12 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     }
     // Delivers webhook messages, those left by an earlier run included.
     let webhook_worker = tally_webhooks::start(&billing);
-    let app = tally_api::router(AppState::new(billing.clone(), config));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
+    let portal = PortalConfig::new(portal_secret, &public_url(args, address));
+    let app = tally_api::router(AppState::new(billing.clone(), api_config(args, portal)));
     writeln!(std::io::stdout(), "tally listening on http://{address}")?;
     tracing::info!(%address, "listening");
     crate::connections::serve(listener, app, limits(args), shutdown_signal()).await;
@@ -235,6 +234,44 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     webhook_worker.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The key portal links are signed with: the configured one, else one
+/// generated now (its links end with this process).
+fn portal_secret(args: &Args) -> anyhow::Result<PortalSecret> {
+    match &args.portal_secret {
+        Some(text) => PortalSecret::from_text(text).context("--portal-secret"),
+        None => {
+            tracing::info!("no portal secret configured: links end at a restart");
+            Ok(PortalSecret::generate(&mut rand::rng()))
+        }
+    }
+}
+
+/// The address portal links start with.
+fn public_url(args: &Args, address: SocketAddr) -> String {
+    args.public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"))
+}
+
+/// The API's settings the flags give.
+fn api_config(args: &Args, portal: PortalConfig) -> ApiConfig {
+    ApiConfig {
+        rate_limit: RateLimitConfig {
+            per_second: args.rate_limit_per_second,
+            burst: args.rate_limit_burst,
+        },
+        body_limit_bytes: args.body_limit_bytes,
+        batch_body_limit_bytes: args.batch_body_limit_bytes,
+        key_cache_ttl: Duration::from_secs(args.key_cache_seconds),
+        auth_failure_limit: AuthFailureLimit {
+            max_failures: args.auth_failure_limit,
+            window: Duration::from_secs(args.auth_failure_window_seconds),
+        },
+        client_ip_header: args.client_ip_header.clone(),
+        portal,
+    }
 }
 
 fn limits(args: &Args) -> crate::connections::Limits {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod exports;
 pub mod features;
 pub mod invoices;
+pub mod portal;
 pub mod prices;
 pub mod products;
 pub mod settings;
@@ -36,6 +37,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(versions::routes())
         .merge(prices::routes())
         .merge(customers::routes())
+        .merge(portal::routes())
         .merge(aggregators::routes())
         .merge(products::routes())
         .merge(subscriptions::routes())

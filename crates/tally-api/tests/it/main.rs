@@ -7,6 +7,7 @@ mod idempotency;
 mod integrity;
 mod invoices;
 mod limits;
+mod portal;
 mod rollups;
 mod scenarios;
 mod strict;

@@ -90,6 +90,7 @@ fn served_operations() -> Vec<String> {
         "POST /v1/events/simulate-prices",
         "POST /v1/events/prices",
         "GET /v1/customers/{id}/usage",
+        "POST /v1/customers/{id}/portal_sessions",
         "GET /v1/customers/{id}/usage/{aggregator_id}",
         "GET /v1/customers/{id}/usage/{aggregator_id}/events",
         "GET /v1/aggregators/{id}/usage/timeseries",

@@ -28,6 +28,7 @@ pub mod basis;
 pub mod changes;
 pub mod fingerprint;
 pub mod lines;
+pub mod preview;
 
 pub use basis::{InvoiceBasis, PricedProduct, Pricing};
 use changes::Stop;
@@ -36,6 +37,7 @@ pub use fingerprint::ProductFingerprint;
 pub use lines::{
     BreakdownEntry, InvoiceLine, InvoiceTotals, LineDiagnostics, LineGroup, LineType, line_item_id,
 };
+pub use preview::PeriodPreview;
 
 use serde::{Deserialize, Serialize};
 use tally_event::{Period, Timestamp};
