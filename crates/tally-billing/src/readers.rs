@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use tally_aggregate::{Aggregator, Contribution, SkipReason, Window};
 use tally_event::{Event, EventType, Timestamp};
-use tally_store::{AccountId, AggregatorId, MAX_TAKE, PageRequest};
+use tally_store::{AccountId, AggregatorId};
 
 use crate::error::BillingResult;
-use crate::service::{Billing, SETTINGS_CACHE_MS, compile_stored};
+use crate::service::{Billing, SETTINGS_CACHE_MS, compile_stored, lock};
 
 /// Why an accepted event may bill less than its sender expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,11 @@ pub(crate) struct Readers {
 }
 
 impl Readers {
+    /// Every aggregator of the account, compiled, with its id.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &(AggregatorId, Aggregator)> {
+        self.by_type.values().flatten()
+    }
+
     /// Whether one of the account's aggregators has a filter with this id.
     pub(crate) fn has_filter(&self, id: &str) -> bool {
         self.by_type
@@ -90,7 +95,7 @@ pub(crate) struct ReadersCache {
 
 impl ReadersCache {
     fn get(&self, account: &AccountId, now: Timestamp) -> Option<Arc<Readers>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = lock(&self.entries);
         let (readers, read_at) = entries.get(account)?;
         let age = now.as_millis() - read_at.as_millis();
         (0..SETTINGS_CACHE_MS)
@@ -106,7 +111,7 @@ impl ReadersCache {
     /// Keeps `readers`, listed when [`ReadersCache::changes`] was
     /// `changes_before`, unless an aggregator changed since.
     fn put(&self, account: &AccountId, readers: Arc<Readers>, now: Timestamp, changes_before: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = lock(&self.entries);
         if self.changes() == changes_before {
             entries.insert(account.clone(), (readers, now));
         }
@@ -114,7 +119,7 @@ impl ReadersCache {
 
     /// Read the account's aggregators again on next use.
     pub(crate) fn forget(&self, account: &AccountId) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = lock(&self.entries);
         self.changes.fetch_add(1, Ordering::SeqCst);
         entries.remove(account);
     }
@@ -129,26 +134,13 @@ impl Billing {
         }
         let changes_before = self.readers.changes();
         let mut readers = Readers::default();
-        let mut skip = 0u64;
-        loop {
-            let page = PageRequest {
-                take: MAX_TAKE,
-                skip,
-            };
-            let listed = self.store.list_aggregators(account, page).await?;
-            let fetched = listed.items.len() as u64;
-            for record in listed.items {
-                let aggregator = compile_stored(&record)?;
-                readers
-                    .by_type
-                    .entry(aggregator.event_type().clone())
-                    .or_default()
-                    .push((record.id, aggregator));
-            }
-            skip += fetched;
-            if fetched == 0 || skip >= listed.total {
-                break;
-            }
+        for record in self.all_aggregators(account).await? {
+            let aggregator = compile_stored(&record)?;
+            readers
+                .by_type
+                .entry(aggregator.event_type().clone())
+                .or_default()
+                .push((record.id, aggregator));
         }
         let readers = Arc::new(readers);
         self.readers

@@ -18,7 +18,7 @@ use tally_store::{AccountId, Store};
 use tokio::sync::Notify;
 
 use crate::error::BillingResult;
-use crate::service::{Billing, compile_stored};
+use crate::service::{Billing, compile_stored, lock};
 
 /// Current events read per backfill transaction: large enough to amortize a
 /// commit, small enough that a writer waiting behind it waits milliseconds.
@@ -113,10 +113,6 @@ impl RollupWorker {
             .clone()
             .or_else(|| lock(&self.step_error).clone())
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Clears the running flag when the worker task ends, however it ends.

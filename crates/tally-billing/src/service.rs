@@ -41,28 +41,19 @@ struct SettingsCache(Mutex<HashMap<AccountId, (AccountSettings, Timestamp)>>);
 
 impl SettingsCache {
     fn get(&self, account: &AccountId, now: Timestamp) -> Option<AccountSettings> {
-        let entries = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = lock(&self.0);
         let (settings, read_at) = entries.get(account)?;
         let age = now.as_millis() - read_at.as_millis();
         (0..SETTINGS_CACHE_MS).contains(&age).then_some(*settings)
     }
 
     fn forget(&self, account: &AccountId) {
-        let mut entries = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = lock(&self.0);
         entries.remove(account);
     }
 
     fn put(&self, account: &AccountId, settings: AccountSettings, now: Timestamp) {
-        let mut entries = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = lock(&self.0);
         entries.insert(account.clone(), (settings, now));
     }
 }
@@ -210,4 +201,34 @@ pub(crate) fn compile_stored(record: &AggregatorRecord) -> BillingResult<Aggrega
             record.id
         )))
     })
+}
+
+/// Every item of a paged store list, page after page, oldest first (the
+/// catalog lists: catalogs are small).
+pub(crate) async fn all_pages<T, F, Fut>(mut read: F) -> BillingResult<Vec<T>>
+where
+    F: FnMut(tally_store::PageRequest) -> Fut,
+    Fut: std::future::Future<Output = tally_store::StoreResult<tally_store::Page<T>>>,
+{
+    let mut all = Vec::new();
+    loop {
+        let page = tally_store::PageRequest {
+            take: tally_store::MAX_TAKE,
+            skip: all.len() as u64,
+        };
+        let tally_store::Page { total, items } = read(page).await?;
+        let fetched = items.len();
+        all.extend(items);
+        if fetched == 0 || all.len() as u64 >= total {
+            return Ok(all);
+        }
+    }
+}
+
+/// A mutex's guard, also after a panic elsewhere poisoned it: what the
+/// service's small shared states hold stays consistent between statements.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -9,7 +9,7 @@ use super::price_versions::price_versions;
 use crate::error::{BillingError, BillingResult, Problem};
 use crate::input::Pagination;
 use crate::rollups::{RollupState, state_of};
-use crate::service::{Billing, compile_stored, stored_definition};
+use crate::service::{Billing, all_pages, compile_stored, stored_definition};
 
 /// A stored aggregator: its id, its definition (filters carry their `agf_` ids)
 /// and when it was created.
@@ -227,21 +227,7 @@ impl Billing {
 
     /// Every product of the account (catalog checks; catalogs are small).
     pub(crate) async fn all_products(&self, account: &AccountId) -> BillingResult<Vec<Product>> {
-        let mut products = Vec::new();
-        let mut skip = 0;
-        loop {
-            let request = tally_store::PageRequest {
-                take: tally_store::MAX_TAKE,
-                skip,
-            };
-            let page = self.store.list_products(account, request).await?;
-            let fetched = page.items.len() as u64;
-            products.extend(page.items);
-            skip += fetched;
-            if fetched == 0 || skip >= page.total {
-                return Ok(products);
-            }
-        }
+        all_pages(|page| self.store.list_products(account, page)).await
     }
 }
 

@@ -10,7 +10,7 @@ use tally_store::{
 use super::{check_currency, check_tax_rate};
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::{Pagination, parse_date};
-use crate::service::Billing;
+use crate::service::{Billing, all_pages};
 
 /// Largest interval count accepted (`{period: days, count: 1000}` is plenty).
 pub const MAX_INTERVAL_COUNT: i64 = 1000;
@@ -211,22 +211,14 @@ impl Billing {
         account: &AccountId,
         customer: Option<&CustomerId>,
     ) -> BillingResult<Vec<Subscription>> {
-        let mut all = Vec::new();
-        loop {
+        all_pages(|page| {
             let query = SubscriptionQuery {
                 customer_id: customer.cloned(),
-                page: tally_store::PageRequest {
-                    take: tally_store::MAX_TAKE,
-                    skip: all.len() as u64,
-                },
+                page,
             };
-            let page = self.store.list_subscriptions(account, &query).await?;
-            let fetched = page.items.len();
-            all.extend(page.items);
-            if fetched == 0 || all.len() as u64 >= page.total {
-                return Ok(all);
-            }
-        }
+            async move { self.store.list_subscriptions(account, &query).await }
+        })
+        .await
     }
 
     async fn build_subscription(

@@ -6,13 +6,13 @@
 use rust_decimal::Decimal;
 use tally_event::Timestamp;
 use tally_store::{
-    AccountId, CustomerEntitlement, CustomerId, Feature, FeatureValue, PageRequest,
-    ProductEntitlement, ProductId, ResolutionStrategy, Subscription,
+    AccountId, CustomerEntitlement, CustomerId, Feature, FeatureValue, ProductEntitlement,
+    ProductId, ResolutionStrategy, Subscription,
 };
 
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::parse_date;
-use crate::service::Billing;
+use crate::service::{Billing, all_pages};
 
 /// Where a customer's value of a feature comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,19 +196,7 @@ impl Billing {
 
     /// Every feature of the account, oldest first (catalogs are small).
     pub(crate) async fn all_features(&self, account: &AccountId) -> BillingResult<Vec<Feature>> {
-        let mut features = Vec::new();
-        loop {
-            let page = PageRequest {
-                take: tally_store::MAX_TAKE,
-                skip: features.len() as u64,
-            };
-            let page = self.store.list_features(account, page).await?;
-            let fetched = page.items.len();
-            features.extend(page.items);
-            if fetched == 0 || features.len() as u64 >= page.total {
-                return Ok(features);
-            }
-        }
+        all_pages(|page| self.store.list_features(account, page)).await
     }
 }
 

@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use tally_aggregate::Aggregator;
 use tally_event::Timestamp;
-use tally_store::{AccountId, AggregatorId, CustomerId, Feature, PageRequest};
+use tally_store::{AccountId, AggregatorId, CustomerId, Feature};
 
 use crate::error::{BillingError, BillingResult};
-use crate::service::{Billing, compile_stored};
+use crate::service::{Billing, all_pages, lock};
 
 /// How long an account's watched thresholds are reused before being read
 /// again (a change made by another server applies within this delay; one
@@ -47,12 +47,6 @@ pub(crate) struct ThresholdWatcher {
     scans: AtomicUsize,
     cache: Mutex<HashMap<AccountId, (Arc<Watched>, Timestamp)>>,
     last_error: Mutex<Option<String>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ThresholdWatcher {
@@ -113,12 +107,10 @@ impl Billing {
         account: &AccountId,
         customers: impl IntoIterator<Item = CustomerId>,
     ) {
-        match self.watched(account).await {
-            Ok(watched) if watched.is_empty() => return,
-            Ok(_) => {}
-            // Evaluate anyway: the task reads the thresholds again and
-            // reports what fails.
-            Err(_) => {}
+        // When they cannot be read, evaluate anyway: the task reads the
+        // thresholds again and reports what fails.
+        if matches!(self.watched(account).await, Ok(watched) if watched.is_empty()) {
+            return;
         }
         self.thresholds.push(account, customers);
         self.drain_in_background();
@@ -230,22 +222,11 @@ impl Billing {
     }
 
     async fn queue_every_customer(&self, account: &AccountId) -> BillingResult<()> {
-        let mut skip = 0;
-        loop {
-            let page = PageRequest {
-                take: tally_store::MAX_TAKE,
-                skip,
-            };
-            let customers = self.store.list_customers(account, page).await?;
-            let fetched = customers.items.len() as u64;
-            self.thresholds
-                .push(account, customers.items.into_iter().map(|c| c.id));
-            skip += fetched;
-            self.drain_in_background();
-            if fetched == 0 || skip >= customers.total {
-                return Ok(());
-            }
-        }
+        let customers = all_pages(|page| self.store.list_customers(account, page)).await?;
+        self.thresholds
+            .push(account, customers.into_iter().map(|c| c.id));
+        self.drain_in_background();
+        Ok(())
     }
 
     /// [`Billing::recheck_account`] after a committed catalog change: a
@@ -280,16 +261,16 @@ impl Billing {
         if let Some(watched) = self.thresholds.cached(account, now) {
             return Ok(watched);
         }
+        let readers = self.readers(account).await?;
+        let compiled: HashMap<&AggregatorId, &Aggregator> = readers
+            .all()
+            .map(|(id, aggregator)| (id, aggregator))
+            .collect();
         let mut watched = Watched::default();
-        let mut compiled: HashMap<AggregatorId, Aggregator> = HashMap::new();
-        for record in self.all_aggregators(account).await? {
-            let aggregator = compile_stored(&record)?;
+        for (id, aggregator) in readers.all() {
             if !aggregator.thresholds().is_empty() {
-                watched
-                    .aggregators
-                    .push((record.id.clone(), aggregator.clone()));
+                watched.aggregators.push((id.clone(), aggregator.clone()));
             }
-            compiled.insert(record.id, aggregator);
         }
         for feature in self.all_features(account).await? {
             let Some(id) = &feature.aggregator_id else {
@@ -299,7 +280,9 @@ impl Billing {
                 continue;
             }
             if let Some(aggregator) = compiled.get(id) {
-                watched.limits.push((feature.clone(), aggregator.clone()));
+                watched
+                    .limits
+                    .push((feature.clone(), (*aggregator).clone()));
             }
         }
         let watched = Arc::new(watched);

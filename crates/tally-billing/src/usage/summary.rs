@@ -5,16 +5,14 @@ use std::collections::HashSet;
 use rust_decimal::Decimal;
 use tally_aggregate::Diagnostics;
 use tally_event::{Period, Timestamp};
-use tally_store::{
-    AccountId, AggregatorFilterId, AggregatorId, CustomerId, Page, PageRequest, ProductKind,
-};
+use tally_store::{AccountId, AggregatorFilterId, AggregatorId, CustomerId, ProductKind};
 
 use super::calendar_month;
 use super::events::unknown_filter;
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::input::DateRange;
 use crate::period::period_containing;
-use crate::service::{Billing, compile_stored};
+use crate::service::{Billing, all_pages, compile_stored};
 
 /// One aggregator's quantity for a customer over its current period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,19 +232,7 @@ impl Billing {
         &self,
         account: &AccountId,
     ) -> BillingResult<Vec<tally_store::AggregatorRecord>> {
-        let mut all = Vec::new();
-        loop {
-            let request = PageRequest {
-                take: tally_store::MAX_TAKE,
-                skip: all.len() as u64,
-            };
-            let Page { total, items } = self.store.list_aggregators(account, request).await?;
-            let fetched = items.len();
-            all.extend(items);
-            if fetched == 0 || all.len() as u64 >= total {
-                return Ok(all);
-            }
-        }
+        all_pages(|page| self.store.list_aggregators(account, page)).await
     }
 }
 
