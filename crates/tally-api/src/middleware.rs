@@ -109,13 +109,9 @@ fn request_span(request: &Request) -> Span {
 }
 
 /// The path as logged: a portal link's token is a credential, so its line
-/// names the route instead.
-fn logged_path(path: &str) -> &str {
-    if tally_web::is_link_path(path) {
-        "/portal/{token}"
-    } else {
-        path
-    }
+/// shows `{token}` in its place.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    tally_web::loggable_path(path)
 }
 
 fn log_response(response: &Response, latency: Duration, _span: &Span) {

@@ -41,7 +41,11 @@ async fn some_requests() {
         Billing::new(Arc::new(MemoryStore::new())),
         ApiConfig::default(),
     ));
-    for path in ["/healthz", "/v1/customers", "/portal/c2VjcmV0.dG9rZW4"] {
+    for path in [
+        "/healthz",
+        "/v1/customers",
+        "/portal/c2VjcmV0.dG9rZW4/invoices/inv_1",
+    ] {
         let request = Request::get(path).body(Body::empty()).unwrap();
         app.clone().oneshot(request).await.unwrap();
     }
@@ -65,9 +69,9 @@ async fn each_request_logs_one_line_as_text_or_json() {
         .filter(|line| line.contains("request status="))
         .collect();
     assert_eq!(requests.len(), 3, "{:#?}", text.lines());
-    // A portal link's token is a credential: the log names the route.
+    // A portal link's token is a credential: the log shows `{token}` instead.
     assert!(
-        requests[2].contains("path=/portal/{token}"),
+        requests[2].contains("path=/portal/{token}/invoices/inv_1"),
         "{}",
         requests[2]
     );
@@ -113,7 +117,10 @@ async fn each_request_logs_one_line_as_text_or_json() {
         .filter(|line| line["fields"]["message"] == "request")
         .collect();
     assert_eq!(requests.len(), 3, "{requests:#?}");
-    assert_eq!(requests[2]["span"]["path"], "/portal/{token}");
+    assert_eq!(
+        requests[2]["span"]["path"],
+        "/portal/{token}/invoices/inv_1"
+    );
     assert_eq!(requests[0]["fields"]["status"], 200);
     assert!(requests[0]["fields"]["latency_ms"].is_u64());
     assert_eq!(requests[0]["span"]["method"], "GET");

@@ -135,7 +135,7 @@ pub use commit::{
     OVERLOADED_RETRY_AFTER,
 };
 pub use consumption::{
-    ConsumedEvent, ConsumptionQuery, ConsumptionRow, ConsumptionScope, ConsumptionView,
+    ConsumedEvent, ConsumptionQuery, ConsumptionRow, ConsumptionScope, ConsumptionView, EventsPage,
     GroupConsumption, GroupView, InvoiceRef, ProductConsumption, ProductView,
 };
 pub use error::{BillingError, BillingResult, ErrorCode, Problem};
@@ -154,7 +154,8 @@ pub use simulate::{
     Calculation, CalculationId, PriceGroupRef, PricedEvent, PricedLine, SimulateOptions,
 };
 pub use usage::{
-    AggregatorUsage, MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery,
-    UsageEvent, UsageEventsPage, UsageEventsQuery, UsageSummary,
+    AggregatorUsage, MAX_TIME_SERIES_BUCKETS, MarkKind, TimeSeries, TimeSeriesPoint,
+    TimeSeriesQuery, UsageEvent, UsageEventsPage, UsageEventsQuery, UsageMark, UsagePoint,
+    UsageProgress, UsageSummary,
 };
 pub use webhooks::{MessageFilter, WebhookConfig, WebhookEndpointInput, WebhookEndpointPatch};

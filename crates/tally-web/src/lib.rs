@@ -3,28 +3,38 @@
 //!
 //! - [`token`]: the link's token, signed with the server's [`PortalSecret`]
 //!   and checked without a database lookup.
-//! - [`router`]: `GET /portal/{token}` (the customer's page) and
+//! - [`router`]: `GET /portal/{token}` and the pages under it, and
 //!   `GET /portal/assets/portal.css`, server-rendered ([`render`], maud),
 //!   without JavaScript, behind a strict `Content-Security-Policy`. It is
 //!   mounted outside the API's key middleware: the token is the credential.
-//! - [`view`]: what a page shows, read through the billing use cases; nothing
-//!   is written (a current period is priced by
+//! - [`pages`]: one customer's pages and downloads ([`CustomerPages`]),
+//!   whoever opens them.
+//! - [`view`], [`explorer`]: what the pages show, read through the billing
+//!   use cases; nothing is written (a current period is priced by
 //!   [`Billing::preview_period`](tally_billing::Billing::preview_period)).
+//! - [`download`]: streamed CSV and ZIP bodies, shared with the API's export
+//!   routes.
 
 #![warn(missing_docs)]
 
+pub mod download;
+pub mod explorer;
+pub mod pages;
 pub mod render;
 pub mod token;
 pub mod view;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tally_billing::{Billing, BillingError};
+use tally_billing::Billing;
 use tally_event::Timestamp;
 use tally_store::{AccountId, CustomerId};
+
+pub use explorer::ExplorerQuery;
+pub use pages::CustomerPages;
 
 pub use token::{PortalClaims, PortalSecret, SecretTooShort, TokenError};
 
@@ -39,9 +49,9 @@ pub const MAX_LINK_SECONDS: u32 = 604_800;
 const STYLESHEET: &str = include_str!("../assets/portal.css");
 
 /// Where a page may load from: its own stylesheet and images, nothing else;
-/// no script, no form, no framing.
+/// no script, forms only to itself (the explorer's filters), no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The portal's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +108,16 @@ impl Default for PortalConfig {
     }
 }
 
-/// Whether `path` is a portal link, whose token is a credential: logs name
-/// the route (`/portal/{token}`) instead.
-pub fn is_link_path(path: &str) -> bool {
-    path.strip_prefix("/portal/")
-        .is_some_and(|rest| !rest.starts_with("assets/"))
+/// `path` as logs may show it: a portal link's token is a credential, so it
+/// is replaced by `{token}` (`/portal/{token}/invoices/inv_…`).
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/portal/") {
+        Some(rest) if !rest.starts_with("assets/") => {
+            let after = rest.find('/').map_or("", |slash| &rest[slash..]);
+            format!("/portal/{{token}}{after}").into()
+        }
+        _ => path.into(),
+    }
 }
 
 #[derive(Clone)]
@@ -111,35 +126,125 @@ struct Portal {
     config: PortalConfig,
 }
 
-/// `GET /portal/{token}` and `GET /portal/assets/portal.css`.
+/// `GET /portal/{token}`, the pages and downloads under it
+/// ([`CustomerPages`]), and `GET /portal/assets/portal.css`.
 pub fn router(billing: Billing, config: PortalConfig) -> Router {
     Router::new()
         .route("/portal/assets/portal.css", get(stylesheet))
-        .route("/portal/{token}", get(page))
+        .route("/portal/{token}", get(home))
+        .route("/portal/{token}/subscriptions/{id}", get(subscription))
+        .route(
+            "/portal/{token}/subscriptions/{id}/products/{product}/events.csv",
+            get(subscription_csv),
+        )
+        .route("/portal/{token}/invoices/{id}", get(invoice))
+        .route(
+            "/portal/{token}/invoices/{id}/products/{product}/events.csv",
+            get(invoice_csv),
+        )
+        .route("/portal/{token}/invoices/{id}/events.zip", get(invoice_zip))
         .with_state(Portal { billing, config })
 }
 
-async fn page(
+impl Portal {
+    /// The pages the token opens; `None` (logged) when it opens none.
+    fn pages(&self, token: &str) -> Option<CustomerPages> {
+        match token::verify(self.config.secret(), token, self.billing.now()) {
+            Ok(claims) => Some(CustomerPages {
+                account: claims.account_id,
+                customer: claims.customer_id,
+                base: format!("/portal/{token}"),
+            }),
+            Err(reason) => {
+                tracing::info!(%reason, "portal link refused");
+                None
+            }
+        }
+    }
+}
+
+fn refused() -> Response {
+    html(StatusCode::FORBIDDEN, render::refused())
+}
+
+type Rejected<T> = Result<T, axum::extract::rejection::PathRejection>;
+
+async fn home(State(portal): State<Portal>, path: Rejected<Path<String>>) -> Response {
+    let Ok(Path(token)) = path else {
+        return refused();
+    };
+    match portal.pages(&token) {
+        Some(pages) => secure(pages.home(&portal.billing).await),
+        None => refused(),
+    }
+}
+
+async fn subscription(
     State(portal): State<Portal>,
-    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    path: Rejected<Path<(String, String)>>,
+    query: Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Path(token)) = token else {
-        return html(StatusCode::FORBIDDEN, render::refused());
+    let Ok(Path((token, id))) = path else {
+        return html(StatusCode::NOT_FOUND, render::not_found());
     };
-    let claims = match token::verify(portal.config.secret(), &token, portal.billing.now()) {
-        Ok(claims) => claims,
-        Err(reason) => {
-            tracing::info!(%reason, "portal link refused");
-            return html(StatusCode::FORBIDDEN, render::refused());
-        }
+    let Some(pages) = portal.pages(&token) else {
+        return refused();
     };
-    match view::load(&portal.billing, &claims.account_id, &claims.customer_id).await {
-        Ok(view) => html(StatusCode::OK, render::portal(&view)),
-        Err(BillingError::NotFound { .. }) => html(StatusCode::NOT_FOUND, render::gone()),
-        Err(error) => {
-            tracing::warn!(%error, "portal page not read");
-            html(StatusCode::SERVICE_UNAVAILABLE, render::unavailable())
-        }
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    secure(pages.subscription(&portal.billing, &id, query).await)
+}
+
+async fn invoice(
+    State(portal): State<Portal>,
+    path: Rejected<Path<(String, String)>>,
+    query: Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Path((token, id))) = path else {
+        return html(StatusCode::NOT_FOUND, render::not_found());
+    };
+    let Some(pages) = portal.pages(&token) else {
+        return refused();
+    };
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    secure(pages.invoice(&portal.billing, &id, query).await)
+}
+
+async fn subscription_csv(
+    State(portal): State<Portal>,
+    path: Rejected<Path<(String, String, String)>>,
+) -> Response {
+    let Ok(Path((token, id, product))) = path else {
+        return html(StatusCode::NOT_FOUND, render::not_found());
+    };
+    match portal.pages(&token) {
+        Some(pages) => secure(pages.subscription_csv(&portal.billing, &id, &product).await),
+        None => refused(),
+    }
+}
+
+async fn invoice_csv(
+    State(portal): State<Portal>,
+    path: Rejected<Path<(String, String, String)>>,
+) -> Response {
+    let Ok(Path((token, id, product))) = path else {
+        return html(StatusCode::NOT_FOUND, render::not_found());
+    };
+    match portal.pages(&token) {
+        Some(pages) => secure(pages.invoice_csv(&portal.billing, &id, &product).await),
+        None => refused(),
+    }
+}
+
+async fn invoice_zip(
+    State(portal): State<Portal>,
+    path: Rejected<Path<(String, String)>>,
+) -> Response {
+    let Ok(Path((token, id))) = path else {
+        return html(StatusCode::NOT_FOUND, render::not_found());
+    };
+    match portal.pages(&token) {
+        Some(pages) => secure(pages.invoice_zip(&portal.billing, &id).await),
+        None => refused(),
     }
 }
 
@@ -157,7 +262,8 @@ async fn stylesheet() -> Response {
     secure(response)
 }
 
-fn html(status: StatusCode, markup: maud::Markup) -> Response {
+/// An HTML page: never cached, with the portal's security headers.
+pub fn html(status: StatusCode, markup: maud::Markup) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -169,8 +275,9 @@ fn html(status: StatusCode, markup: maud::Markup) -> Response {
     secure(response)
 }
 
-/// The headers of every portal response.
-fn secure(mut response: Response) -> Response {
+/// The headers of every portal response (set again over a page's: the same
+/// values).
+pub fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -1,22 +1,23 @@
 //! The portal's HTML, written with maud: the templates are Rust, checked when
 //! the crate builds, and every value spliced in is escaped.
 
+mod chart;
+mod explorer;
+
+pub use explorer::explorer;
+
 use maud::{DOCTYPE, Markup, html};
 use rust_decimal::Decimal;
 use tally_billing::{InvoiceLine, InvoiceView, PeriodPreview};
 use tally_event::{Period, Timestamp};
 use tally_pricing::{Currency, Money};
+use tally_store::Customer;
 
 use crate::view::{PortalView, SubscriptionView};
 
-/// The customer's page.
-pub fn portal(view: &PortalView) -> Markup {
-    let name = view
-        .customer
-        .name
-        .as_deref()
-        .or(view.customer.external_id.as_deref())
-        .unwrap_or(view.customer.id.as_str());
+/// The customer's page; every link starts with `base` (`/portal/{token}`).
+pub fn portal(view: &PortalView, base: &str) -> Markup {
+    let name = customer_name(&view.customer);
     layout(
         name,
         html! {
@@ -30,13 +31,40 @@ pub fn portal(view: &PortalView) -> Markup {
                     p.empty { "No subscription." }
                 }
                 @for subscription in &view.subscriptions {
-                    (subscription_card(subscription))
+                    (subscription_card(subscription, base))
                 }
             }
             section aria-labelledby="invoices" {
                 h2 #invoices { "Invoices" }
-                (invoices(&view.invoices))
+                (invoices(&view.invoices, base))
             }
+        },
+    )
+}
+
+/// How a customer is named on its pages: its name, else its external id,
+/// else its `cus_` id.
+pub fn customer_name(customer: &Customer) -> &str {
+    customer
+        .name
+        .as_deref()
+        .or(customer.external_id.as_deref())
+        .unwrap_or(customer.id.as_str())
+}
+
+/// The page of a request the pages refuse (a bad filter): what was wrong,
+/// and the way back.
+pub fn bad_request(problems: &[(String, String)], back: &str) -> Markup {
+    layout(
+        "Not understood",
+        html! {
+            header { h1 { "Not understood" } }
+            ul {
+                @for (path, message) in problems {
+                    li { code { (path) } ": " (message) }
+                }
+            }
+            p { a href=(back) { "Back" } }
         },
     )
 }
@@ -52,6 +80,12 @@ pub fn refused() -> Markup {
 /// The page of a link whose customer no longer exists.
 pub fn gone() -> Markup {
     message("Not found", "This customer no longer exists.")
+}
+
+/// The page of a subscription, invoice or product the customer does not
+/// have (or that does not exist: the two are not told apart).
+pub fn not_found() -> Markup {
+    message("Not found", "There is nothing here for this customer.")
 }
 
 /// The page of a failure to read the customer's data.
@@ -88,13 +122,18 @@ fn layout(title: &str, body: Markup) -> Markup {
     }
 }
 
-fn subscription_card(subscription: &SubscriptionView) -> Markup {
+fn subscription_card(subscription: &SubscriptionView, base: &str) -> Markup {
+    let explore = format!("{base}/subscriptions/{}", subscription.id);
     html! {
-        article.card {
+        article.card data-subscription=(subscription.id) {
             @match &subscription.current {
                 Some(current) => {
                     h3 { "Current period: " (period(current.period)) }
                     (period_lines(current))
+                    @for progress in &subscription.charts {
+                        (chart::usage_chart(progress, &format!("{}-{}", subscription.id, progress.aggregator_id)))
+                    }
+                    p { a.button href=(explore) { "Explore consumption" } }
                 }
                 None => {
                     h3 { "Not started" }
@@ -141,7 +180,7 @@ fn line_row(line: &InvoiceLine, currency: &str) -> Markup {
     }
 }
 
-fn invoices(invoices: &[InvoiceView]) -> Markup {
+fn invoices(invoices: &[InvoiceView], base: &str) -> Markup {
     html! {
         @if invoices.is_empty() {
             p.empty { "No invoice yet." }
@@ -155,7 +194,7 @@ fn invoices(invoices: &[InvoiceView]) -> Markup {
                     tbody {
                         @for invoice in invoices {
                             tr {
-                                td data-number { (invoice.number) }
+                                td { a data-number href={(base) "/invoices/" (invoice.id)} { (invoice.number) } }
                                 td { (period(invoice.period)) }
                                 td { span.status { (invoice.status.as_str()) } }
                                 td.num data-invoice-total { (money(invoice.totals.total_amount, &invoice.currency)) }
@@ -170,8 +209,12 @@ fn invoices(invoices: &[InvoiceView]) -> Markup {
 
 /// `2024-12-01 – 2024-12-31`: the first and the last day of `[start, end)`.
 fn period(period: Period) -> String {
-    let last = Timestamp::from_millis(period.end().as_millis() - 1).unwrap_or(period.end());
-    format!("{} – {}", day(period.start()), day(last))
+    format!("{} – {}", day(period.start()), last_day(period))
+}
+
+/// The period's last day, `YYYY-MM-DD`.
+fn last_day(period: Period) -> String {
+    day(Timestamp::from_millis(period.end().as_millis() - 1).unwrap_or(period.end()))
 }
 
 fn day(at: Timestamp) -> String {

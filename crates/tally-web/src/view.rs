@@ -3,7 +3,7 @@
 //! [`Billing::preview_period`], never by creating an invoice.
 
 use tally_billing::{
-    Billing, BillingResult, InvoiceFilter, InvoiceView, Pagination, PeriodPreview,
+    Billing, BillingResult, InvoiceFilter, InvoiceView, Pagination, PeriodPreview, UsageProgress,
 };
 use tally_store::{AccountId, Customer, CustomerId};
 
@@ -31,6 +31,8 @@ pub struct SubscriptionView {
     pub id: String,
     /// The period containing now, priced as its draft would be.
     pub current: Option<PeriodPreview>,
+    /// Each usage aggregator through that period (empty before it starts).
+    pub charts: Vec<UsageProgress>,
 }
 
 /// The page of `customer`, which must belong to `account`.
@@ -43,9 +45,14 @@ pub async fn load(
     let mut subscriptions = Vec::new();
     for subscription in subscription_ids(billing, account, &customer.id).await? {
         let current = billing.preview_period(account, &subscription, None).await?;
+        let charts = match current {
+            Some(_) => billing.usage_progress(account, &subscription).await?,
+            None => Vec::new(),
+        };
         subscriptions.push(SubscriptionView {
             id: subscription,
             current,
+            charts,
         });
     }
     let filter = InvoiceFilter {

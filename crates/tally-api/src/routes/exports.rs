@@ -1,22 +1,14 @@
 //! CSV and ZIP exports of the events behind an invoice or a subscription
 //! period (seed 000). Everything that can fail with a status (unknown invoice,
 //! product outside the invoice, bad dates) is settled before the response
-//! starts; the body is then streamed from a task that writes the export into a
-//! bounded channel, so memory holds a few 64 KiB chunks whatever the number of
-//! events. A failure after the first byte cannot change the status: the body is
-//! cut with an error, so the client sees an incomplete transfer, never a
-//! complete-looking file.
+//! starts; the body is then streamed ([`tally_web::download`], shared with
+//! the portal's download links).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt, future};
+use axum::response::Response;
 use serde::Deserialize;
 use tally_billing::DateRange;
-use tally_billing::export::{CsvExport, ExportError, ZipExport};
-use tracing::Instrument;
+use tally_web::download;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,13 +18,6 @@ use crate::extract::{ApiPath, ApiQuery};
 use crate::middleware::Account;
 use crate::routes::usage::RangeQuery;
 use crate::state::AppState;
-
-/// Chunks in flight between the exporting task and the connection: a slow
-/// client slows the export down instead of filling memory.
-const CHANNEL_CHUNKS: usize = 4;
-
-pub const CSV_CONTENT_TYPE: &str = "text/csv; charset=utf-8";
-pub const ZIP_CONTENT_TYPE: &str = "application/zip";
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -96,7 +81,7 @@ pub async fn invoice_product_csv(
     let export = billing
         .product_csv(&account, &scope, &path.product_id)
         .await?;
-    Ok(csv_response(export, &path.product_id))
+    Ok(download::csv(export, &path.product_id))
 }
 
 /// The same CSV over a subscription's current period, or `start_date` to
@@ -124,7 +109,7 @@ pub async fn subscription_product_csv(
     let export = billing
         .product_csv(&account, &scope, &path.product_id)
         .await?;
-    Ok(csv_response(export, &path.product_id))
+    Ok(download::csv(export, &path.product_id))
 }
 
 /// Every usage product's CSV in one ZIP, `events-{invoiceNumber}.zip`, each
@@ -139,56 +124,5 @@ pub async fn invoice_zip(
     ApiPath(path): ApiPath<InvoicePath>,
 ) -> ApiResult<Response> {
     let export = state.billing().invoice_zip(&account, &path.id).await?;
-    let file_name = export.file_name();
-    let body = streamed(Export::Zip(export));
-    Ok(attachment(body, ZIP_CONTENT_TYPE, &file_name))
-}
-
-/// A product id is `itm_` and base62: safe in a header as it is.
-fn csv_response(export: CsvExport, product_id: &str) -> Response {
-    let file_name = format!("events-{product_id}.csv");
-    attachment(
-        streamed(Export::Csv(Box::new(export))),
-        CSV_CONTENT_TYPE,
-        &file_name,
-    )
-}
-
-fn attachment(body: Body, content_type: &'static str, file_name: &str) -> Response {
-    let disposition = format!("attachment; filename=\"{file_name}\"");
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(value) = HeaderValue::from_str(&disposition) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    response
-}
-
-enum Export {
-    Csv(Box<CsvExport>),
-    Zip(ZipExport),
-}
-
-/// A body fed by a task writing the export into a bounded channel.
-fn streamed(export: Export) -> Body {
-    let (sender, receiver) = mpsc::channel::<Result<Vec<u8>, std::io::Error>>(CHANNEL_CHUNKS);
-    let task = async move {
-        let mut cut = sender.clone();
-        let mut chunks = sender.with(|chunk| future::ready(Ok::<_, mpsc::SendError>(Ok(chunk))));
-        let written = match export {
-            Export::Csv(export) => export.write_to(&mut chunks, &mut |_| {}).await,
-            Export::Zip(export) => export.write_to(&mut chunks, &mut |_| {}).await,
-        };
-        match written {
-            Ok(rows) => tracing::debug!(rows, "export written"),
-            Err(ExportError::Closed) => tracing::debug!("export abandoned by the client"),
-            Err(error) => {
-                tracing::error!(%error, "export failed after its first byte");
-                let _ = cut.send(Err(std::io::Error::other("export failed"))).await;
-            }
-        }
-    };
-    tokio::spawn(task.in_current_span());
-    Body::from_stream(receiver.map(|chunk| chunk.map_err(axum::Error::new)))
+    Ok(download::zip(export))
 }

@@ -8,6 +8,7 @@ mod integrity;
 mod invoices;
 mod limits;
 mod portal;
+mod portal_explorer;
 mod rollups;
 mod scenarios;
 mod strict;

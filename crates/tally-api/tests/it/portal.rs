@@ -12,13 +12,13 @@ use tally_web::{PortalClaims, PortalConfig, PortalSecret, token};
 
 use crate::support::{KEY_B, NOW, Reply, TestApp};
 
-const PUBLIC_URL: &str = "https://billing.example.com";
+pub(crate) const PUBLIC_URL: &str = "https://billing.example.com";
 
-fn secret(text: &str) -> PortalSecret {
+pub(crate) fn secret(text: &str) -> PortalSecret {
     PortalSecret::from_text(&text.repeat(32)).unwrap()
 }
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     TestApp::with_config(ApiConfig {
         portal: PortalConfig::new(secret("s"), &format!("{PUBLIC_URL}/")),
         ..ApiConfig::default()
@@ -29,7 +29,7 @@ async fn app() -> TestApp {
 /// Account A: a per-unit product (2 cents a call) and, for each
 /// `(external id, name, calls)`, a customer subscribed since December with
 /// that many calls; returns the customers' `cus_` ids.
-async fn seed(app: &TestApp, customers: &[(&str, &str, usize)]) -> Vec<String> {
+pub(crate) async fn seed(app: &TestApp, customers: &[(&str, &str, usize)]) -> Vec<String> {
     let post = |path: &'static str, body: Value| app.call(Method::POST, path, Some(body));
     let aggregator = post(
         "/v1/aggregators",
@@ -80,7 +80,7 @@ async fn seed(app: &TestApp, customers: &[(&str, &str, usize)]) -> Vec<String> {
 }
 
 /// A new link to `customer`'s page, as the path the server serves.
-async fn session(app: &TestApp, customer: &str, body: Option<Value>) -> String {
+pub(crate) async fn session(app: &TestApp, customer: &str, body: Option<Value>) -> String {
     let path = format!("/v1/customers/{customer}/portal_sessions");
     let reply = app.call(Method::POST, &path, body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
@@ -88,13 +88,13 @@ async fn session(app: &TestApp, customer: &str, body: Option<Value>) -> String {
     url.strip_prefix(PUBLIC_URL).unwrap().to_owned()
 }
 
-async fn open(app: &TestApp, path: &str) -> Reply {
+pub(crate) async fn open(app: &TestApp, path: &str) -> Reply {
     app.send(Request::get(path).body(Body::empty()).unwrap())
         .await
 }
 
 /// The text of every element carrying the attribute `name`, in order.
-fn cells(html: &str, name: &str) -> Vec<String> {
+pub(crate) fn cells(html: &str, name: &str) -> Vec<String> {
     html.split(&format!(" {name}"))
         .skip(1)
         .map(|rest| {
@@ -118,12 +118,12 @@ fn assert_refused(reply: &Reply, what: &str) {
     assert_security_headers(reply);
 }
 
-fn assert_security_headers(reply: &Reply) {
+pub(crate) fn assert_security_headers(reply: &Reply) {
     let header = |name: &str| reply.headers[name].to_str().unwrap().to_owned();
     assert_eq!(
         header("content-security-policy"),
         "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
-         form-action 'none'; frame-ancestors 'none'"
+         form-action 'self'; frame-ancestors 'none'"
     );
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert_eq!(header("referrer-policy"), "no-referrer");

@@ -19,11 +19,13 @@
 //! itself does. `Σ amount + unattributed == subtotal` for every group, and
 //! the subtotal equals the invoice line's while the events are unchanged.
 
+mod explore;
 pub mod plan;
 pub mod select;
 mod view;
 mod walk;
 
+pub use explore::EventsPage;
 pub use view::{
     ConsumedEvent, ConsumptionQuery, ConsumptionView, GroupView, InvoiceRef, ProductView,
 };

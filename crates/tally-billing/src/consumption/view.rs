@@ -1,7 +1,6 @@
 //! The explorer's pages: per usage product and price group, the line and one
 //! page of its events with their amounts.
 
-use futures::StreamExt;
 use rust_decimal::Decimal;
 use tally_event::{Period, Timestamp};
 use tally_pricing::AttributionRule;
@@ -187,46 +186,16 @@ impl Billing {
     ) -> BillingResult<ProductView> {
         let mut groups = Vec::with_capacity(planned.groups.len());
         for (index, group) in planned.groups.iter().enumerate() {
-            let events = self.page_of(account, planned, index, page).await?;
-            groups.push(group_view(planned, group, page, events, lines));
+            let events = self
+                .events_page(account, planned, index, None, page)
+                .await?;
+            groups.push(group_view(planned, group, page, events.events, lines));
         }
         Ok(ProductView {
             product_id: planned.product.id.to_string(),
             name: planned.product.name.clone(),
             groups,
         })
-    }
-
-    /// One page of a group's rows; stops reading once the page is full.
-    async fn page_of(
-        &self,
-        account: &AccountId,
-        planned: &ProductConsumption,
-        group: usize,
-        page: PageRequest,
-    ) -> BillingResult<Vec<ConsumedEvent>> {
-        let mut rows = self.consumption_rows(account, planned, group)?;
-        let last = page.skip.saturating_add(u64::from(page.take));
-        let mut index = 0u64;
-        let mut events = Vec::new();
-        while index < last {
-            let Some(row) = rows.next().await else {
-                break;
-            };
-            let row = row?;
-            if index >= page.skip {
-                events.push(ConsumedEvent {
-                    name: planned.event_name(&row.event),
-                    id: row.event.id.clone(),
-                    timestamp: row.event.timestamp,
-                    quantity: row.quantity,
-                    amount: row.amount,
-                    payload: row.event.record.to_json(),
-                });
-            }
-            index += 1;
-        }
-        Ok(events)
     }
 }
 

@@ -11,10 +11,12 @@
 //! evaluator, so memory stays flat whatever their number.
 
 mod events;
+mod progress;
 mod summary;
 mod timeseries;
 
 pub use events::{UsageEvent, UsageEventsPage, UsageEventsQuery};
+pub use progress::{MarkKind, UsageMark, UsagePoint, UsageProgress};
 pub(crate) use summary::range_or_invalid;
 pub use summary::{AggregatorUsage, UsageSummary};
 pub use timeseries::{MAX_TIME_SERIES_BUCKETS, TimeSeries, TimeSeriesPoint, TimeSeriesQuery};
