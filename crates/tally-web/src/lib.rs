@@ -10,9 +10,13 @@
 //! - [`view`]: what a page shows, read through the billing use cases; nothing
 //!   is written (a current period is priced by
 //!   [`Billing::preview_period`](tally_billing::Billing::preview_period)).
+//! - [`console`]: the operator console under `/console`, opened by signing
+//!   in with an API key: the account's customers with their usage, the
+//!   events explorer and deletion by record id.
 
 #![warn(missing_docs)]
 
+pub mod console;
 pub mod render;
 pub mod token;
 pub mod view;
@@ -144,7 +148,12 @@ async fn page(
 }
 
 async fn stylesheet() -> Response {
-    let mut response = STYLESHEET.into_response();
+    stylesheet_response(STYLESHEET, CONTENT_SECURITY_POLICY)
+}
+
+/// A stylesheet, cacheable for an hour.
+fn stylesheet_response(css: &'static str, policy: &'static str) -> Response {
+    let mut response = css.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -154,10 +163,15 @@ async fn stylesheet() -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
-    secure(response)
+    secure(response, policy)
 }
 
 fn html(status: StatusCode, markup: maud::Markup) -> Response {
+    html_with(status, markup, CONTENT_SECURITY_POLICY)
+}
+
+/// A page under `policy`, never cached.
+fn html_with(status: StatusCode, markup: maud::Markup, policy: &'static str) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -166,15 +180,15 @@ fn html(status: StatusCode, markup: maud::Markup) -> Response {
     );
     // A page carries the customer's data: no cache keeps it.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    secure(response)
+    secure(response, policy)
 }
 
-/// The headers of every portal response.
-fn secure(mut response: Response) -> Response {
+/// The headers of every portal and console response.
+fn secure(mut response: Response, policy: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
