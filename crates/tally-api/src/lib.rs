@@ -249,8 +249,9 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respo
 
 /// The whole server: `/v1` (authenticated, rate limited, `POST`s idempotent
 /// under a key), `/healthz`, `/metrics`,
-/// `/openapi.json`, and the customer portal's pages under `/portal`
-/// ([`tally_web::router`]).
+/// `/openapi.json`, the customer portal's pages under `/portal`
+/// ([`tally_web::router`]) and the operator console under `/console`
+/// ([`tally_web::console::router`]).
 pub fn router(state: AppState) -> Router {
     let (v1, _) = v1_routes().split_for_parts();
     // Layers added later run first: authentication, then idempotency keys
@@ -262,11 +263,20 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config().body_limit_bytes;
     // The portal's pages take no key: their signed token is the credential.
     let portal = tally_web::router(state.billing().clone(), state.config().portal.clone());
+    // Nor do the console's: its signed session cookie is, after a sign-in
+    // whose failures count with the failed keys of the client's address.
+    let console =
+        tally_web::console::router(state.billing().clone(), state.config().portal.clone())
+            .route_layer(from_fn_with_state(
+                state.clone(),
+                middleware::limit_sign_ins,
+            ));
     Router::new()
         .merge(v1)
         .merge(system)
         .with_state(state.clone())
         .merge(portal)
+        .merge(console)
         .fallback(routes::route_not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

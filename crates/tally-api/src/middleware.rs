@@ -1,13 +1,14 @@
 //! Middleware: request ids, observation (span, metrics, 5xx causes), and
 //! authentication with per-key rate limits for everything under `/v1`, and a
-//! limit of failed authentications per client address.
+//! limit of failed authentications per client address (failed keys under
+//! `/v1` and failed sign-ins to the console alike).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tally_store::{AccountId, ApiKeyHash};
@@ -181,6 +182,36 @@ pub async fn authenticate(
         ApiError::rate_limited(decision.retry_after_secs).into_response()
     };
     rate_limit_headers(response.headers_mut(), &decision);
+    response
+}
+
+/// Counts the console's failed sign-ins (a `401` from
+/// `POST /console/sign-in`) in the budget of failed API keys of the client
+/// address, and refuses a sign-in from an address that has spent it before
+/// its key is read: a key guessed in a form costs what one guessed in a
+/// header does.
+pub async fn limit_sign_ins(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !tally_web::console::is_sign_in(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let now = Instant::now();
+    let client = client_address(&request, state.config().client_ip_header.as_ref());
+    let Some(address) = client.filter(|_| state.config().auth_failure_limit.max_failures > 0)
+    else {
+        return next.run(request).await;
+    };
+    let decision = state.auth_failures().peek(&address, now);
+    if !decision.allowed {
+        return tally_web::console::too_many_sign_ins(decision.retry_after_secs);
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        state.auth_failures().check(&address, now);
+    }
     response
 }
 

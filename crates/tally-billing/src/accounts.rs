@@ -1,7 +1,7 @@
 //! The account a use case acts in, for callers that have no API key to find
 //! it by: an embedding program, the first start of `tally serve`.
 
-use tally_store::{Account, AccountId, ApiKey, ApiKeyId, StoreError};
+use tally_store::{Account, AccountId, ApiKey, ApiKeyHash, ApiKeyId, StoreError};
 
 use crate::error::{BillingError, BillingResult, Problems};
 use crate::service::Billing;
@@ -134,6 +134,45 @@ impl Billing {
     /// secrets are never stored).
     pub async fn api_keys(&self, account: &AccountId) -> BillingResult<Vec<ApiKey>> {
         Ok(self.store.list_api_keys(account).await?)
+    }
+
+    /// The key a clear secret is (as presented in `Authorization: Bearer …`
+    /// or typed into the console's sign-in form): found by its hash, as the
+    /// API's authentication finds it; `None` when no account has it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tally_billing::Billing;
+    /// use tally_store::{ApiKey, ApiKeyHash, ApiKeyId, MemoryStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let billing = Billing::new(Arc::new(MemoryStore::new()));
+    /// let account = billing.ensure_account("default").await?;
+    /// let key = ApiKey {
+    ///     id: ApiKeyId::random(),
+    ///     account_id: account.id.clone(),
+    ///     hash: ApiKeyHash::of_secret("tally_sk_example"),
+    ///     created_at: billing.now(),
+    /// };
+    /// billing.store().create_api_key(&key).await?;
+    ///
+    /// let found = billing.find_api_key("tally_sk_example").await?.unwrap();
+    /// assert_eq!((found.account_id, found.id), (account.id, key.id));
+    /// assert!(billing.find_api_key("tally_sk_other").await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn find_api_key(&self, secret: &str) -> BillingResult<Option<ApiKey>> {
+        let hash = ApiKeyHash::of_secret(secret);
+        Ok(self.store.find_api_key(&hash).await?)
+    }
+
+    /// Whether the account still has the key `id`: revoking a key ends what
+    /// it opened, the console's sessions included.
+    pub async fn has_api_key(&self, account: &AccountId, id: &ApiKeyId) -> BillingResult<bool> {
+        let keys = self.store.list_api_keys(account).await?;
+        Ok(keys.iter().any(|key| key.id == *id))
     }
 
     /// Revokes one of the account's keys (`key_…`); `NotFound` for an id

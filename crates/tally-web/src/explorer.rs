@@ -51,7 +51,7 @@ impl ExplorerQuery {
     /// The query string of this filter on `page` (with `product` and
     /// `group` replaced when given), for links.
     pub fn link(&self, product: Option<&str>, group: Option<&str>, page: u32) -> String {
-        let mut pairs = Vec::new();
+        let mut query = form_urlencoded::Serializer::new(String::new());
         let product = product.or(self.product());
         let group = group.or(self.group());
         for (key, value) in [
@@ -61,16 +61,17 @@ impl ExplorerQuery {
             ("to", non_empty(self.to.as_deref())),
         ] {
             if let Some(value) = value {
-                pairs.push(format!("{key}={}", encode(value)));
+                query.append_pair(key, value);
             }
         }
         if page > 1 {
-            pairs.push(format!("page={page}"));
+            query.append_pair("page", &page.to_string());
         }
-        if pairs.is_empty() {
-            String::new()
+        let query = query.finish();
+        if query.is_empty() {
+            query
         } else {
-            format!("?{}", pairs.join("&"))
+            format!("?{query}")
         }
     }
 }
@@ -396,20 +397,6 @@ fn non_empty(text: Option<&str>) -> Option<&str> {
     text.map(str::trim).filter(|text| !text.is_empty())
 }
 
-/// Percent-encodes a query value (ids and dates are safe already; anything
-/// else is encoded byte by byte).
-fn encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,7 +445,7 @@ mod tests {
         };
         assert_eq!(
             query.link(None, Some("grp 1"), 3),
-            "?product=itm_1&group=grp%201&from=2024-12-01&to=a%26b%3Dc&page=3"
+            "?product=itm_1&group=grp+1&from=2024-12-01&to=a%26b%3Dc&page=3"
         );
         assert_eq!(ExplorerQuery::default().link(None, None, 1), "");
     }

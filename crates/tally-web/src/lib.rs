@@ -14,9 +14,13 @@
 //!   [`Billing::preview_period`](tally_billing::Billing::preview_period)).
 //! - [`download`]: streamed CSV and ZIP bodies, shared with the API's export
 //!   routes.
+//! - [`console`]: the operator console under `/console`, opened by signing
+//!   in with an API key: the account's customers with their usage and their
+//!   pages, the events explorer and deletion by record id.
 
 #![warn(missing_docs)]
 
+pub mod console;
 pub mod download;
 pub mod explorer;
 pub mod pages;
@@ -174,7 +178,7 @@ async fn home(State(portal): State<Portal>, path: Rejected<Path<String>>) -> Res
         return refused();
     };
     match portal.pages(&token) {
-        Some(pages) => secure(pages.home(&portal.billing).await),
+        Some(pages) => portal_secure(pages.home(&portal.billing).await),
         None => refused(),
     }
 }
@@ -191,7 +195,7 @@ async fn subscription(
         return refused();
     };
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    secure(pages.subscription(&portal.billing, &id, query).await)
+    portal_secure(pages.subscription(&portal.billing, &id, query).await)
 }
 
 async fn invoice(
@@ -206,7 +210,7 @@ async fn invoice(
         return refused();
     };
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    secure(pages.invoice(&portal.billing, &id, query).await)
+    portal_secure(pages.invoice(&portal.billing, &id, query).await)
 }
 
 async fn subscription_csv(
@@ -217,7 +221,7 @@ async fn subscription_csv(
         return html(StatusCode::NOT_FOUND, render::not_found());
     };
     match portal.pages(&token) {
-        Some(pages) => secure(pages.subscription_csv(&portal.billing, &id, &product).await),
+        Some(pages) => portal_secure(pages.subscription_csv(&portal.billing, &id, &product).await),
         None => refused(),
     }
 }
@@ -230,7 +234,7 @@ async fn invoice_csv(
         return html(StatusCode::NOT_FOUND, render::not_found());
     };
     match portal.pages(&token) {
-        Some(pages) => secure(pages.invoice_csv(&portal.billing, &id, &product).await),
+        Some(pages) => portal_secure(pages.invoice_csv(&portal.billing, &id, &product).await),
         None => refused(),
     }
 }
@@ -243,13 +247,18 @@ async fn invoice_zip(
         return html(StatusCode::NOT_FOUND, render::not_found());
     };
     match portal.pages(&token) {
-        Some(pages) => secure(pages.invoice_zip(&portal.billing, &id).await),
+        Some(pages) => portal_secure(pages.invoice_zip(&portal.billing, &id).await),
         None => refused(),
     }
 }
 
 async fn stylesheet() -> Response {
-    let mut response = STYLESHEET.into_response();
+    stylesheet_response(STYLESHEET, CONTENT_SECURITY_POLICY)
+}
+
+/// A stylesheet, cacheable for an hour.
+fn stylesheet_response(css: &'static str, policy: &'static str) -> Response {
+    let mut response = css.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -259,11 +268,16 @@ async fn stylesheet() -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
-    secure(response)
+    secure(response, policy)
 }
 
 /// An HTML page: never cached, with the portal's security headers.
-pub fn html(status: StatusCode, markup: maud::Markup) -> Response {
+fn html(status: StatusCode, markup: maud::Markup) -> Response {
+    html_with(status, markup, CONTENT_SECURITY_POLICY)
+}
+
+/// A page under `policy`, never cached.
+fn html_with(status: StatusCode, markup: maud::Markup, policy: &'static str) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -272,16 +286,21 @@ pub fn html(status: StatusCode, markup: maud::Markup) -> Response {
     );
     // A page carries the customer's data: no cache keeps it.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    secure(response)
+    secure(response, policy)
 }
 
-/// The headers of every portal response (set again over a page's: the same
-/// values).
-pub fn secure(mut response: Response) -> Response {
+/// The portal's headers on a response of [`CustomerPages`].
+fn portal_secure(response: Response) -> Response {
+    secure(response, CONTENT_SECURITY_POLICY)
+}
+
+/// The headers of every portal and console response (set again over a
+/// page's: the same values).
+fn secure(mut response: Response, policy: &'static str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -6,6 +6,12 @@
 //! `{account_id}.{customer_id}.{expires_at_ms}`, and `mac` the base64url of
 //! HMAC-SHA256 over the encoded claims, with the secret as key. The MAC is
 //! checked (in constant time) before the claims are even decoded.
+//!
+//! The same secret signs the console's values ([`crate::console`]): its
+//! sessions and its forms' CSRF tokens. Each kind of value has a purpose
+//! whose MAC covers a domain prefix before the text, so a value signed for
+//! one purpose never verifies as another's: a portal link is never a
+//! session, nor a session a link.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,11 +59,42 @@ impl PortalSecret {
         Ok(PortalSecret(text.as_bytes().to_vec()))
     }
 
-    fn mac(&self, claims: &str) -> Hmac<Sha256> {
+    fn mac(&self, purpose: Purpose, text: &str) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("hmac takes keys of any length");
-        mac.update(claims.as_bytes());
+        mac.update(purpose.domain().as_bytes());
+        mac.update(text.as_bytes());
         mac
+    }
+}
+
+/// What a signed value is for. Each purpose's MAC covers its own domain
+/// prefix, then the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A portal link's claims.
+    PortalLink,
+    /// A console session's claims (the session cookie).
+    ConsoleSession,
+    /// The CSRF token of a signed-in console's forms, over the session id.
+    ConsoleCsrf,
+    /// The CSRF token of the sign-in form, over the sign-in cookie's nonce.
+    SignInCsrf,
+}
+
+impl Purpose {
+    /// The bytes the MAC covers before the text. A link's is empty, so links
+    /// handed out before there were other purposes still open; it covers
+    /// base64url text, which has no `:`. Every other prefix is a distinct
+    /// name ending with the first `:` of the input: no two purposes ever MAC
+    /// the same bytes.
+    fn domain(self) -> &'static str {
+        match self {
+            Purpose::PortalLink => "",
+            Purpose::ConsoleSession => "tally-console-session:",
+            Purpose::ConsoleCsrf => "tally-console-csrf:",
+            Purpose::SignInCsrf => "tally-console-sign-in:",
+        }
     }
 }
 
@@ -94,9 +131,7 @@ pub fn sign(secret: &PortalSecret, claims: &PortalClaims) -> String {
         claims.customer_id,
         claims.expires_at.as_millis()
     );
-    let encoded = URL_SAFE_NO_PAD.encode(text);
-    let mac = secret.mac(&encoded).finalize().into_bytes();
-    format!("{encoded}.{}", URL_SAFE_NO_PAD.encode(mac))
+    seal(secret, Purpose::PortalLink, &text)
 }
 
 /// The claims of a token signed with `secret` and not expired at `now`.
@@ -105,28 +140,61 @@ pub fn verify(
     token: &str,
     now: Timestamp,
 ) -> Result<PortalClaims, TokenError> {
-    let (encoded, mac) = token.split_once('.').ok_or(TokenError::Malformed)?;
-    let mac = URL_SAFE_NO_PAD
-        .decode(mac)
-        .map_err(|_| TokenError::Malformed)?;
-    if mac.len() != MAC_BYTES {
-        return Err(TokenError::Malformed);
-    }
-    secret
-        .mac(encoded)
-        .verify_slice(&mac)
-        .map_err(|_| TokenError::Signature)?;
-    let claims = decode_claims(encoded).ok_or(TokenError::Malformed)?;
+    let text = open(secret, Purpose::PortalLink, token)?;
+    let claims = decode_claims(&text).ok_or(TokenError::Malformed)?;
     if now >= claims.expires_at {
         return Err(TokenError::Expired);
     }
     Ok(claims)
 }
 
+/// `{text}.{mac}`, both base64url: `text` signed for `purpose`.
+pub(crate) fn seal(secret: &PortalSecret, purpose: Purpose, text: &str) -> String {
+    let encoded = URL_SAFE_NO_PAD.encode(text);
+    format!("{encoded}.{}", tag(secret, purpose, &encoded))
+}
+
+/// The text of a value [`seal`]ed for `purpose` with `secret`. The MAC is
+/// checked before the text is decoded.
+pub(crate) fn open(
+    secret: &PortalSecret,
+    purpose: Purpose,
+    token: &str,
+) -> Result<String, TokenError> {
+    let (encoded, mac) = token.split_once('.').ok_or(TokenError::Malformed)?;
+    if !tag_matches(secret, purpose, encoded, mac)? {
+        return Err(TokenError::Signature);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| TokenError::Malformed)?;
+    String::from_utf8(bytes).map_err(|_| TokenError::Malformed)
+}
+
+/// The base64url MAC of `text` for `purpose`.
+pub(crate) fn tag(secret: &PortalSecret, purpose: Purpose, text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(secret.mac(purpose, text).finalize().into_bytes())
+}
+
+/// Whether `tag` is the MAC of `text` for `purpose`, compared in constant
+/// time; `Malformed` when it is not the base64url of a MAC at all.
+pub(crate) fn tag_matches(
+    secret: &PortalSecret,
+    purpose: Purpose,
+    text: &str,
+    tag: &str,
+) -> Result<bool, TokenError> {
+    let mac = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| TokenError::Malformed)?;
+    if mac.len() != MAC_BYTES {
+        return Err(TokenError::Malformed);
+    }
+    Ok(secret.mac(purpose, text).verify_slice(&mac).is_ok())
+}
+
 /// Claims whose MAC was checked: only a bug in [`sign`] makes them fail.
-fn decode_claims(encoded: &str) -> Option<PortalClaims> {
-    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
+fn decode_claims(text: &str) -> Option<PortalClaims> {
     let mut parts = text.split('.');
     let account_id = AccountId::parse(parts.next()?).ok()?;
     let customer_id = CustomerId::parse(parts.next()?).ok()?;

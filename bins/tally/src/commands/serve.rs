@@ -66,8 +66,9 @@ pub struct Args {
     /// SQLite: WAL pages written before a commit checkpoints them into the database.
     #[arg(long, env = "TALLY_SQLITE_WAL_AUTOCHECKPOINT", default_value_t = SqliteOptions::default().wal_autocheckpoint_pages)]
     pub sqlite_wal_autocheckpoint: u32,
-    /// Failed authentications (missing or unknown key) one client address may
-    /// make before /v1 answers it 429 (0: no limit).
+    /// Failed authentications (missing or unknown key, under /v1 or at the
+    /// console's sign-in) one client address may make before both answer it
+    /// 429 (0: no limit).
     #[arg(long, env = "TALLY_AUTH_FAILURE_LIMIT", default_value_t = AuthFailureLimit::default().max_failures)]
     pub auth_failure_limit: u32,
     /// Seconds in which an address regains its full allowance of failures.
@@ -120,13 +121,14 @@ pub struct Args {
     #[arg(long, env = "TALLY_WEBHOOKS_POLL_MS", default_value_t = millis(WebhookConfig::default().poll_interval),
         value_parser = clap::value_parser!(u64).range(1..))]
     pub webhooks_poll_ms: u64,
-    /// The key customer portal links are signed with (at least 32 bytes).
-    /// Without it a key is generated at start, and links end at a restart;
-    /// servers sharing a database must share it.
+    /// The key customer portal links and console sessions are signed with
+    /// (at least 32 bytes). Without it a key is generated at start, and links
+    /// and sessions end at a restart; servers sharing a database must share it.
     #[arg(long, env = "TALLY_PORTAL_SECRET", hide_env_values = true)]
     pub portal_secret: Option<String>,
     /// The address customers reach this server at, which portal links start
-    /// with (default `http://` and the listen address).
+    /// with (default `http://` and the listen address); with `https://` the
+    /// console's cookies are `Secure`.
     #[arg(long, env = "TALLY_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Register this API key for the `default` account at start, instead of
@@ -242,7 +244,9 @@ fn portal_secret(args: &Args) -> anyhow::Result<PortalSecret> {
     match &args.portal_secret {
         Some(text) => PortalSecret::from_text(text).context("--portal-secret"),
         None => {
-            tracing::info!("no portal secret configured: links end at a restart");
+            tracing::info!(
+                "no portal secret configured: links and console sessions end at a restart"
+            );
             Ok(PortalSecret::generate(&mut rand::rng()))
         }
     }

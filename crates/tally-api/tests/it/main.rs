@@ -1,6 +1,7 @@
 //! The API's integration tests: the real router, in process, over a `MemoryStore`.
 
 mod auth;
+mod console;
 mod exports;
 mod features;
 mod idempotency;
