@@ -213,7 +213,7 @@ fn events_table(section: &GroupSection, currency: &str, filtered: bool) -> Marku
                     @for event in &page.events {
                         tr data-event=(event.id) {
                             td { (event.name) }
-                            td { (time(event.timestamp)) }
+                            td.time { (time(event.timestamp)) }
                             @for key in &section.keys {
                                 td { (value(event.payload.get(key))) }
                             }
@@ -224,20 +224,20 @@ fn events_table(section: &GroupSection, currency: &str, filtered: bool) -> Marku
                 }
                 tfoot {
                     tr {
-                        th scope="row" colspan=(section.keys.len() + 4) { "This page" }
+                        th scope="row" colspan=(section.keys.len() + 3) { "This page" }
                         td.num data-page-amount { (money(on_page, currency)) }
                     }
                     @if !filtered {
                         tr {
-                            th scope="row" colspan=(section.keys.len() + 4) { "All " (page.matched) " events" }
+                            th scope="row" colspan=(section.keys.len() + 3) { "All " (page.matched) " events" }
                             td.num data-events-amount { (money(page.matched_amount, currency)) }
                         }
                         tr {
-                            th scope="row" colspan=(section.keys.len() + 4) { "Not tied to an event" }
+                            th scope="row" colspan=(section.keys.len() + 3) { "Not tied to an event" }
                             td.num { (money(section.unattributed, currency)) }
                         }
                         tr {
-                            th scope="row" colspan=(section.keys.len() + 4) { "Amount" }
+                            th scope="row" colspan=(section.keys.len() + 3) { "Amount" }
                             td.num { (money(section.amount, currency)) }
                         }
                     }
