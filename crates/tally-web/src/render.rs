@@ -124,12 +124,13 @@ fn layout(title: &str, body: Markup) -> Markup {
 
 fn subscription_card(subscription: &SubscriptionView, base: &str) -> Markup {
     let explore = format!("{base}/subscriptions/{}", subscription.id);
+    let heading = format!("period-{}", subscription.id);
     html! {
         article.card data-subscription=(subscription.id) {
             @match &subscription.current {
                 Some(current) => {
-                    h3 { "Current period: " (period(current.period)) }
-                    (period_lines(current))
+                    h3 #(heading) { "Current period: " (period(current.period)) }
+                    (period_lines(current, &heading))
                     @for progress in &subscription.charts {
                         (chart::usage_chart(progress, &format!("{}-{}", subscription.id, progress.aggregator_id)))
                     }
@@ -144,9 +145,11 @@ fn subscription_card(subscription: &SubscriptionView, base: &str) -> Markup {
     }
 }
 
-fn period_lines(current: &PeriodPreview) -> Markup {
+/// A table box that scrolls sideways is focusable (`tabindex`), so a
+/// keyboard can scroll it, and is named by its heading.
+fn period_lines(current: &PeriodPreview, heading: &str) -> Markup {
     html! {
-        div.scroll {
+        div.scroll role="group" tabindex="0" aria-labelledby=(heading) {
             table {
                 thead { tr { th scope="col" { "Product" } th.num scope="col" { "Quantity" } th.num scope="col" { "Amount so far" } } }
                 tbody {
@@ -185,7 +188,7 @@ fn invoices(invoices: &[InvoiceView], base: &str) -> Markup {
         @if invoices.is_empty() {
             p.empty { "No invoice yet." }
         } @else {
-            div.scroll {
+            div.scroll role="group" tabindex="0" aria-labelledby="invoices" {
                 table {
                     thead { tr {
                         th scope="col" { "Number" } th scope="col" { "Period" }
