@@ -22,7 +22,8 @@ pub const KEY_B: &str = "tally_sk_accountBbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 pub const NOW: &str = "2024-12-21T00:00:00Z";
 
 pub struct TestApp {
-    router: Router,
+    /// The whole server; the browser tests serve it on a loopback port.
+    pub router: Router,
     /// The service behind the router (a clone), to act beside requests.
     pub billing: Billing,
     /// Account A, whose key is [`KEY_A`].
