@@ -52,7 +52,7 @@ fn invoice_summary(view: &ExplorerView, invoice: &InvoiceView, base: &str) -> Ma
                     "The amounts below are the invoice's: the events as they were known when it was finalized."
                 }
             }
-            div.scroll {
+            div.scroll role="group" tabindex="0" aria-labelledby="lines" {
                 table {
                     thead { tr {
                         th scope="col" { "Product" }
@@ -198,8 +198,9 @@ fn group_section(view: &ExplorerView, section: &GroupSection, here: &str) -> Mar
 fn events_table(section: &GroupSection, currency: &str, filtered: bool) -> Markup {
     let page = &section.page;
     let on_page: i64 = page.events.iter().map(|event| event.amount).sum();
+    let label = format!("Events of {}", group_title(section));
     html! {
-        div.scroll {
+        div.scroll role="group" tabindex="0" aria-label=(label) {
             table.events {
                 caption.visually-hidden { "Events of " (group_title(section)) }
                 thead { tr {
