@@ -5,11 +5,11 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::json;
 use tally_event::Timestamp;
 
 use crate::harness::Harness;
-use crate::seed::{self, Catalog};
+use crate::seed::{self, Catalog, cents, decimal};
 use crate::support::NOW;
 
 #[tokio::test]
@@ -239,15 +239,4 @@ async fn assert_refused(h: &Harness, what: &str) {
     assert_eq!(h.count("[data-quantity], [data-amount], table").await, 0);
     let body = h.text_of("body").await;
     assert!(!body.contains("Acme"), "{what}: {body}");
-}
-
-/// A JSON number or numeric string as a decimal.
-fn decimal(value: &Value) -> Decimal {
-    let text = value.to_string();
-    Decimal::from_str(text.trim_matches('"')).unwrap_or_else(|_| panic!("{value} is no number"))
-}
-
-/// An amount in minor units (cents) as the page writes it, in major units.
-fn cents(value: &Value) -> Decimal {
-    Decimal::new(value.as_i64().unwrap(), 2)
 }

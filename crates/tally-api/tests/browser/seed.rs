@@ -1,8 +1,12 @@
 //! What the pages show, put in through the API as an account's own backend
-//! would: a catalog, customers subscribed to it, their calls, invoices.
-//! Every call is made as account A at the API tests' `NOW` (2024-12-21).
+//! would (a catalog, customers subscribed to it, their calls, invoices),
+//! and the API's numbers read back to compare with a page's. Every call is
+//! made as account A at the API tests' `NOW` (2024-12-21).
+
+use std::str::FromStr;
 
 use axum::http::{Method, StatusCode};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -144,4 +148,15 @@ async fn post(app: &TestApp, path: &str, body: Value) -> Value {
 
 fn id(object: &Value) -> String {
     object["id"].as_str().unwrap().to_owned()
+}
+
+/// A JSON number or numeric string as a decimal.
+pub fn decimal(value: &Value) -> Decimal {
+    let text = value.to_string();
+    Decimal::from_str(text.trim_matches('"')).unwrap_or_else(|_| panic!("{value} is no number"))
+}
+
+/// An amount in minor units (cents) as the page writes it, in major units.
+pub fn cents(value: &Value) -> Decimal {
+    Decimal::new(value.as_i64().unwrap(), 2)
 }
