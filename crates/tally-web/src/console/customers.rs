@@ -194,7 +194,7 @@ fn list_page(session: &Session, rows: &[Row], total: u64, pager: Pager) -> Marku
         @if rows.is_empty() {
             p.empty { "No customer on this page." }
         } @else {
-            div.scroll {
+            div.scroll role="group" tabindex="0" aria-label="Customers" {
                 table.customers {
                     thead { tr {
                         th scope="col" { "Customer" }

@@ -298,7 +298,7 @@ fn results(events: &Page<StoredEvent>, search: &Search, pager: Pager) -> Markup 
             @if events.items.is_empty() {
                 p.empty { "No event on this page." }
             } @else {
-                div.scroll {
+                div.scroll role="group" tabindex="0" aria-labelledby="results" {
                     table.events {
                         thead { tr {
                             th scope="col" { "Id" }
