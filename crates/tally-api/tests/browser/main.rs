@@ -11,6 +11,7 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod console;
 mod explorer;
 mod harness;
 mod portal;

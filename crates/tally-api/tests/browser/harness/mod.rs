@@ -164,6 +164,19 @@ impl Harness {
         found.unwrap().len()
     }
 
+    /// Types `text` into the one field `selector` matches.
+    pub async fn fill(&self, selector: &str, text: &str) {
+        let field = self.client.find(Locator::Css(selector)).await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the element `selector` matches (a link, a submit button) and
+    /// waits for the page it opens.
+    pub async fn click(&self, selector: &str) {
+        let element = self.client.find(Locator::Css(selector)).await.unwrap();
+        element.click().await.unwrap();
+    }
+
     /// Whether an alert, confirm or prompt dialog is open.
     pub async fn alert_open(&self) -> bool {
         match self.client.get_alert_text().await {
