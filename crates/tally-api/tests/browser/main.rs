@@ -12,6 +12,7 @@
 mod support;
 
 mod console;
+mod downloads;
 mod explorer;
 mod harness;
 mod portal;

@@ -35,6 +35,17 @@ impl Cdp {
     }
 }
 
+impl Cdp {
+    /// Files the page downloads are saved in `folder`, under their own
+    /// names, instead of being refused (headless Chromium's default).
+    pub fn downloads_to(folder: &std::path::Path) -> Self {
+        Cdp {
+            method: "Page.setDownloadBehavior",
+            params: json!({"behavior": "allow", "downloadPath": folder.to_string_lossy()}),
+        }
+    }
+}
+
 impl WebDriverCompatibleCommand for Cdp {
     fn endpoint(&self, base: &Url, session: Option<&str>) -> Result<Url, ParseError> {
         base.join(&format!(

@@ -158,6 +158,16 @@ impl Harness {
         texts.iter().map(|text| number(selector, text)).collect()
     }
 
+    /// The attribute `name` of every element `selector` matches, in order.
+    pub async fn attributes(&self, selector: &str, name: &str) -> Vec<String> {
+        let found = self.client.find_all(Locator::Css(selector)).await.unwrap();
+        let mut values = Vec::with_capacity(found.len());
+        for element in found {
+            values.push(element.attr(name).await.unwrap().unwrap_or_default());
+        }
+        values
+    }
+
     /// How many elements `selector` matches.
     pub async fn count(&self, selector: &str) -> usize {
         let found = self.client.find_all(Locator::Css(selector)).await;
@@ -173,8 +183,49 @@ impl Harness {
     /// Clicks the element `selector` matches (a link, a submit button) and
     /// waits for the page it opens.
     pub async fn click(&self, selector: &str) {
+        // The old document is marked; the new one is not. WebDriver's click
+        // may come back before a form's submission has replaced the page.
+        self.execute("document.documentElement.dataset.leaving = 'yes'; return null")
+            .await;
+        self.press(selector).await;
+        let arrived = "return document.readyState === 'complete' \
+                       && document.documentElement.dataset.leaving === undefined";
+        for _ in 0..600 {
+            if self.execute(arrived).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{selector}: no page opened");
+    }
+
+    /// Clicks the element `selector` matches, without waiting for anything.
+    async fn press(&self, selector: &str) {
         let element = self.client.find(Locator::Css(selector)).await.unwrap();
         element.click().await.unwrap();
+    }
+
+    /// Clicks the download link `selector` matches, as a customer would, and
+    /// answers the file the browser saved: its name and its bytes. Fails
+    /// when no complete file arrives within a minute.
+    pub async fn download(&self, selector: &str) -> (String, Vec<u8>) {
+        let folder = tempfile::tempdir().unwrap();
+        self.cdp(Cdp::downloads_to(folder.path())).await;
+        self.press(selector).await;
+        for _ in 0..600 {
+            let done: Vec<_> = std::fs::read_dir(folder.path())
+                .unwrap()
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_none_or(|e| e != "crdownload"))
+                .collect();
+            if let [file] = done.as_slice() {
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                return (name, std::fs::read(file).unwrap());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{selector}: no download arrived");
     }
 
     /// Whether an alert, confirm or prompt dialog is open.
