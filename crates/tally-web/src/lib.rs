@@ -29,7 +29,8 @@ pub mod token;
 pub mod view;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Query, RawPathParams, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -171,85 +172,81 @@ fn refused() -> Response {
     html(StatusCode::FORBIDDEN, render::refused())
 }
 
-type Rejected<T> = Result<T, axum::extract::rejection::PathRejection>;
+/// What a portal path names: the pages its token opens, and the ids after
+/// it (empty when the route has none). A path whose token opens nothing, or
+/// that does not decode, is refused before anything is read.
+struct Opened {
+    pages: CustomerPages,
+    id: String,
+    product: String,
+}
 
-async fn home(State(portal): State<Portal>, path: Rejected<Path<String>>) -> Response {
-    let Ok(Path(token)) = path else {
-        return refused();
-    };
-    match portal.pages(&token) {
-        Some(pages) => portal_secure(pages.home(&portal.billing).await),
-        None => refused(),
+impl FromRequestParts<Portal> for Opened {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Response> {
+        let params = RawPathParams::from_request_parts(parts, portal)
+            .await
+            .map_err(|_| refused())?;
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map_or_else(String::new, |(_, value)| value.to_owned())
+        };
+        let pages = portal.pages(&param("token")).ok_or_else(refused)?;
+        Ok(Opened {
+            pages,
+            id: param("id"),
+            product: param("product"),
+        })
     }
+}
+
+type ExplorerParams = Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>;
+
+async fn home(State(portal): State<Portal>, opened: Opened) -> Response {
+    portal_secure(opened.pages.home(&portal.billing).await)
 }
 
 async fn subscription(
     State(portal): State<Portal>,
-    path: Rejected<Path<(String, String)>>,
-    query: Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>,
+    opened: Opened,
+    query: ExplorerParams,
 ) -> Response {
-    let Ok(Path((token, id))) = path else {
-        return html(StatusCode::NOT_FOUND, render::not_found());
-    };
-    let Some(pages) = portal.pages(&token) else {
-        return refused();
-    };
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    portal_secure(pages.subscription(&portal.billing, &id, query).await)
+    let page = opened
+        .pages
+        .subscription(&portal.billing, &opened.id, query);
+    portal_secure(page.await)
 }
 
-async fn invoice(
-    State(portal): State<Portal>,
-    path: Rejected<Path<(String, String)>>,
-    query: Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Ok(Path((token, id))) = path else {
-        return html(StatusCode::NOT_FOUND, render::not_found());
-    };
-    let Some(pages) = portal.pages(&token) else {
-        return refused();
-    };
+async fn invoice(State(portal): State<Portal>, opened: Opened, query: ExplorerParams) -> Response {
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    portal_secure(pages.invoice(&portal.billing, &id, query).await)
+    portal_secure(
+        opened
+            .pages
+            .invoice(&portal.billing, &opened.id, query)
+            .await,
+    )
 }
 
-async fn subscription_csv(
-    State(portal): State<Portal>,
-    path: Rejected<Path<(String, String, String)>>,
-) -> Response {
-    let Ok(Path((token, id, product))) = path else {
-        return html(StatusCode::NOT_FOUND, render::not_found());
-    };
-    match portal.pages(&token) {
-        Some(pages) => portal_secure(pages.subscription_csv(&portal.billing, &id, &product).await),
-        None => refused(),
-    }
+async fn subscription_csv(State(portal): State<Portal>, opened: Opened) -> Response {
+    let csv = opened
+        .pages
+        .subscription_csv(&portal.billing, &opened.id, &opened.product);
+    portal_secure(csv.await)
 }
 
-async fn invoice_csv(
-    State(portal): State<Portal>,
-    path: Rejected<Path<(String, String, String)>>,
-) -> Response {
-    let Ok(Path((token, id, product))) = path else {
-        return html(StatusCode::NOT_FOUND, render::not_found());
-    };
-    match portal.pages(&token) {
-        Some(pages) => portal_secure(pages.invoice_csv(&portal.billing, &id, &product).await),
-        None => refused(),
-    }
+async fn invoice_csv(State(portal): State<Portal>, opened: Opened) -> Response {
+    let csv = opened
+        .pages
+        .invoice_csv(&portal.billing, &opened.id, &opened.product);
+    portal_secure(csv.await)
 }
 
-async fn invoice_zip(
-    State(portal): State<Portal>,
-    path: Rejected<Path<(String, String)>>,
-) -> Response {
-    let Ok(Path((token, id))) = path else {
-        return html(StatusCode::NOT_FOUND, render::not_found());
-    };
-    match portal.pages(&token) {
-        Some(pages) => portal_secure(pages.invoice_zip(&portal.billing, &id).await),
-        None => refused(),
-    }
+async fn invoice_zip(State(portal): State<Portal>, opened: Opened) -> Response {
+    portal_secure(opened.pages.invoice_zip(&portal.billing, &opened.id).await)
 }
 
 async fn stylesheet() -> Response {
