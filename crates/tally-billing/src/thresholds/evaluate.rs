@@ -48,13 +48,16 @@ impl Billing {
         let seq = self.store.latest_seq(account).await?;
         let stored = self.store.threshold_states(account, customer, now).await?;
         let mut wanted = Vec::new();
-        for (id, aggregator) in &watched.aggregators {
-            let period = self.default_period(account, customer, id, now).await?;
-            let usage = self
-                .usage_over(account, aggregator, None, customer, period)
-                .await?;
-            for threshold in aggregator.thresholds() {
-                wanted.push(aggregator_threshold(id, threshold, period, usage));
+        if !watched.aggregators.is_empty() {
+            let periods = self.default_periods(account, customer, now).await?;
+            for (id, aggregator) in &watched.aggregators {
+                let period = periods.of(id);
+                let usage = self
+                    .usage_over(account, aggregator, None, customer, period)
+                    .await?;
+                for threshold in aggregator.thresholds() {
+                    wanted.push(aggregator_threshold(id, threshold, period, usage));
+                }
             }
         }
         if !watched.limits.is_empty() {

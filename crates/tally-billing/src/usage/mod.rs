@@ -26,8 +26,8 @@ use futures::stream::BoxStream;
 use tally_aggregate::{AggregateResult, Aggregator, Window};
 use tally_event::{Period, Timestamp};
 use tally_store::{
-    AccountId, AggregatorFilterId, AsOf, CustomerId, EventSeq, EventWindow, ProductKind,
-    StoreResult, StoredEvent, Subscription,
+    AccountId, AggregatorFilterId, AggregatorId, AsOf, CustomerId, EventSeq, EventWindow,
+    ProductKind, StoreResult, StoredEvent, Subscription,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -120,9 +120,24 @@ impl Billing {
         &self,
         account: &AccountId,
         customer: &CustomerId,
-        aggregator: &tally_store::AggregatorId,
+        aggregator: &AggregatorId,
         at: Timestamp,
     ) -> BillingResult<Period> {
+        Ok(self
+            .default_periods(account, customer, at)
+            .await?
+            .of(aggregator))
+    }
+
+    /// Every aggregator's default period for a customer at `at`, from one
+    /// read of its subscriptions and their products.
+    pub(crate) async fn default_periods(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        at: Timestamp,
+    ) -> BillingResult<DefaultPeriods> {
+        let mut found: Vec<(AggregatorId, Period)> = Vec::new();
         for subscription in self.active_subscriptions(account, customer, at).await? {
             for product_id in &subscription.product_ids {
                 let product = match self.store.get_product(account, product_id).await {
@@ -130,14 +145,41 @@ impl Billing {
                     Err(tally_store::StoreError::NotFound { .. }) => continue,
                     Err(error) => return Err(error.into()),
                 };
-                if product.kind == ProductKind::Usage
-                    && product.aggregator_id.as_ref() == Some(aggregator)
-                {
-                    return period_containing(&subscription, at)
-                        .map_err(|e| BillingError::Evaluation(e.to_string()));
+                let Some(aggregator) = product
+                    .aggregator_id
+                    .filter(|_| product.kind == ProductKind::Usage)
+                else {
+                    continue;
+                };
+                if found.iter().all(|(known, _)| *known != aggregator) {
+                    let period = period_containing(&subscription, at)
+                        .map_err(|e| BillingError::Evaluation(e.to_string()))?;
+                    found.push((aggregator, period));
                 }
             }
         }
-        calendar_month(at)
+        Ok(DefaultPeriods {
+            found,
+            otherwise: calendar_month(at)?,
+        })
+    }
+}
+
+/// Each aggregator's default period for one customer at one instant
+/// ([`Billing::default_periods`]).
+pub(crate) struct DefaultPeriods {
+    /// The period of the oldest started subscription using each aggregator.
+    found: Vec<(AggregatorId, Period)>,
+    /// The calendar month, for any other aggregator.
+    otherwise: Period,
+}
+
+impl DefaultPeriods {
+    /// The default period of `aggregator`.
+    pub(crate) fn of(&self, aggregator: &AggregatorId) -> Period {
+        self.found
+            .iter()
+            .find(|(known, _)| known == aggregator)
+            .map_or(self.otherwise, |(_, period)| *period)
     }
 }
