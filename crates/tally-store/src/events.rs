@@ -54,15 +54,18 @@ fn event_of(
     timestamp: Timestamp,
     record: &Record,
 ) -> StoreResult<Event> {
-    // A `cus_` id (5..=64 ASCII characters) is always a valid customer reference.
-    let customer = CustomerRef::parse(customer_id.as_str())
-        .map_err(|err| StoreError::Internal(format!("customer id as reference: {err}")))?;
     Ok(Event {
         event_type: event_type.clone(),
-        customer,
+        customer: customer_ref(customer_id)?,
         timestamp,
         record: record.clone(),
     })
+}
+
+/// A `cus_` id (5..=64 ASCII characters) is always a valid customer reference.
+fn customer_ref(customer_id: &CustomerId) -> StoreResult<CustomerRef> {
+    CustomerRef::parse(customer_id.as_str())
+        .map_err(|err| StoreError::Internal(format!("customer id as reference: {err}")))
 }
 
 /// A stored version of an event (the current one, unless a read asked for
@@ -97,6 +100,49 @@ impl StoredEvent {
     /// The record's `id`.
     pub fn record_id(&self) -> &RecordId {
         self.record.id()
+    }
+
+    /// The event as the pure evaluator takes it, without copying the
+    /// record: for a reader that needs nothing else of the stored version.
+    pub fn into_event(self) -> StoreResult<Event> {
+        Ok(Event {
+            customer: customer_ref(&self.customer_id)?,
+            event_type: self.event_type,
+            timestamp: self.timestamp,
+            record: self.record,
+        })
+    }
+
+    /// Lends the event to `read` without copying the record (it is moved
+    /// into the event and back), and gives the stored version back with what
+    /// `read` answered: for readers that judge an event, then keep it.
+    pub fn lend_event<T>(self, read: impl FnOnce(&Event) -> T) -> StoreResult<(StoredEvent, T)> {
+        let StoredEvent {
+            id,
+            event_type,
+            customer_id,
+            timestamp,
+            record,
+            ingested_at,
+            seq,
+        } = self;
+        let event = Event {
+            customer: customer_ref(&customer_id)?,
+            event_type,
+            timestamp,
+            record,
+        };
+        let answer = read(&event);
+        let stored = StoredEvent {
+            id,
+            event_type: event.event_type,
+            customer_id,
+            timestamp,
+            record: event.record,
+            ingested_at,
+            seq,
+        };
+        Ok((stored, answer))
     }
 
     /// The event as the pure evaluator takes it, its customer given by `cus_` id.

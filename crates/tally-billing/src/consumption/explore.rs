@@ -75,7 +75,7 @@ impl Billing {
             }
             if (page.skip..last).contains(&matched) {
                 events.push(ConsumedEvent {
-                    name: planned.event_name(&row.event),
+                    name: row.name,
                     id: row.event.id.clone(),
                     timestamp: at,
                     quantity: row.quantity,

@@ -45,6 +45,7 @@ use tally_store::{
 };
 
 use crate::error::{BillingError, BillingResult};
+use crate::export::KeySet;
 use crate::input::DateRange;
 use crate::invoice::lines::line_product_ids;
 use crate::invoice::{InvoiceLine, PricedProduct};
@@ -111,26 +112,11 @@ pub struct GroupConsumption {
     pub unattributed: i64,
     /// Events listed (selected by the group, whether behind the quantity or not).
     pub events: u64,
+    /// The record keys of those events (up to the export's column limit);
+    /// empty when the aggregator exposes keys of its own.
+    pub record_keys: KeySet,
     judge: Judge,
     plan: Plan,
-}
-
-impl ProductConsumption {
-    /// An event's display name: the aggregator's `custom_event_name`, else
-    /// `"{event_type} {record.id}"`.
-    pub fn event_name(&self, stored: &StoredEvent) -> String {
-        let named = stored
-            .to_event()
-            .ok()
-            .and_then(|event| self.aggregator.event_name(&event));
-        named.unwrap_or_else(|| {
-            format!(
-                "{} {}",
-                stored.event_type.as_str(),
-                stored.record_id().as_str()
-            )
-        })
-    }
 }
 
 impl Billing {
@@ -293,7 +279,7 @@ impl Billing {
         let mut first = judge.clone();
         let mut events = self.group_events(account, scope, &judge);
         while let Some(stored) = events.next().await {
-            let event = stored?.to_event()?;
+            let event = stored?.into_event()?;
             accumulator.push(&event);
             if let Some(judged) = first.judge(&event)? {
                 totals.push(&judge.model, judged)?;
@@ -304,10 +290,21 @@ impl Billing {
         }
         let mut builder = PlanBuilder::new(&judge.model, judge.rule(), totals)?;
         let mut second = judge.clone();
+        // The keys of the events the group lists, for an export's columns:
+        // gathered here rather than in a pass of their own.
+        let mut record_keys = judge
+            .aggregator
+            .exposed_event_keys()
+            .is_none()
+            .then(KeySet::new);
         let mut events = self.group_events(account, scope, &judge);
         while let Some(stored) = events.next().await {
-            if let Some(judged) = second.judge(&stored?.to_event()?)? {
+            let event = stored?.into_event()?;
+            if let Some(judged) = second.judge(&event)? {
                 builder.push(judged)?;
+                if let Some(keys) = record_keys.as_mut() {
+                    keys.add(&event.record);
+                }
             }
         }
         let plan = self
@@ -320,6 +317,7 @@ impl Billing {
             subtotal: plan.subtotal,
             unattributed: plan.unattributed,
             events: plan.rows,
+            record_keys: record_keys.unwrap_or_default(),
             judge,
             plan,
         })
@@ -342,7 +340,7 @@ impl Billing {
             let mut again = judge.clone();
             let mut events = self.group_events(account, scope, judge);
             while let Some(stored) = events.next().await {
-                if let Some(judged) = again.judge(&stored?.to_event()?)? {
+                if let Some(judged) = again.judge(&stored?.into_event()?)? {
                     refiner.push(judged)?;
                 }
             }

@@ -19,6 +19,9 @@ pub struct ConsumptionRow {
     pub group: usize,
     /// The event, as stored.
     pub event: StoredEvent,
+    /// Its name: the aggregator's `custom_event_name`, else
+    /// `"{event_type} {record.id}"`.
+    pub name: String,
     /// What the event adds to the quantity (for a percentage price, the value
     /// its fee is computed on); `None` when the aggregation is not additive
     /// (`min`, `max`, `avg`, `latest`, `formula`).
@@ -138,6 +141,17 @@ fn behind(quantity: Decimal) -> Judged {
     }
 }
 
+/// The aggregator's `custom_event_name`, else `"{event_type} {record.id}"`.
+fn event_name(aggregator: &Aggregator, event: &Event) -> String {
+    aggregator.event_name(event).unwrap_or_else(|| {
+        format!(
+            "{} {}",
+            event.event_type.as_str(),
+            event.record.id().as_str()
+        )
+    })
+}
+
 fn idle() -> Judged {
     Judged {
         quantity: Decimal::ZERO,
@@ -167,9 +181,13 @@ impl RowWalker {
         &mut self,
         stored: tally_store::StoreResult<StoredEvent>,
     ) -> BillingResult<Option<ConsumptionRow>> {
-        let stored = stored?;
-        let event = stored.to_event()?;
-        let Some(judged) = self.judge.judge(&event)? else {
+        let judge = &mut self.judge;
+        let (stored, judged) = stored?.lend_event(|event| {
+            let judged = judge.judge(event)?;
+            let name = judged.map(|_| event_name(&judge.aggregator, event));
+            BillingResult::Ok(judged.zip(name))
+        })?;
+        let Some((judged, name)) = judged? else {
             return Ok(None);
         };
         let share = self.shares.next(judged)?;
@@ -178,6 +196,7 @@ impl RowWalker {
             group: self.group,
             quantity: self.judge.shown(judged),
             event: stored,
+            name,
             amount,
         }))
     }

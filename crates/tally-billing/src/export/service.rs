@@ -139,7 +139,7 @@ impl CsvExport {
             progress,
             rows: 0,
         };
-        let layout = layout(&self.billing, &self.account, &self.product, self.exponent).await?;
+        let layout = layout(&self.product, self.exponent);
         let mut sheet = Sheet::new(buffer, layout)?;
         let mut out = out;
         let source = Source {
@@ -189,7 +189,7 @@ impl ZipExport {
             currency: &self.currency,
         };
         for product in &self.products {
-            let layout = layout(&self.billing, &self.account, product, self.exponent).await?;
+            let layout = layout(product, self.exponent);
             let (_, mut sheet) = archive.start_csv(&product.product.name, layout)?;
             source.write_product(product, &mut sheet, &mut out).await?;
             sheet.finish()?;
@@ -256,11 +256,10 @@ impl Source<'_> {
                 .consumption_rows(self.account, product, index)?;
             while let Some(row) = rows.next().await {
                 let row: ConsumptionRow = row?;
-                let name = product.event_name(&row.event);
                 sheet.write_row(&ExportRow {
                     event_id: row.event.id.as_str(),
                     timestamp: row.event.timestamp,
-                    name: &name,
+                    name: &row.name,
                     record: &row.event.record,
                     price_group: &group.price_group.name,
                     quantity: row.quantity,
@@ -274,53 +273,18 @@ impl Source<'_> {
     }
 }
 
-/// The product's columns. Without `exposed_event_keys`, a first pass over the
-/// events gathers the record keys of those that any of its price groups
-/// lists (the walk lists exactly what a group's scope selects); it reads the
-/// store directly, without pricing anything.
-async fn layout(
-    billing: &Billing,
-    account: &AccountId,
-    product: &ProductConsumption,
-    exponent: u32,
-) -> BillingResult<Layout> {
+/// The product's columns: the aggregator's `exposed_event_keys`, else the
+/// record keys of every event a price group lists, gathered while planning.
+fn layout(product: &ProductConsumption, exponent: u32) -> Layout {
     let several_groups = product.groups.len() > 1;
     let exposed = product.aggregator.exposed_event_keys();
-    let keys = match exposed {
-        Some(_) => KeySet::new(),
-        None => record_keys(billing, account, product).await?,
-    };
-    Ok(Layout::new(exposed, keys, several_groups, exponent))
-}
-
-async fn record_keys(
-    billing: &Billing,
-    account: &AccountId,
-    product: &ProductConsumption,
-) -> BillingResult<KeySet> {
-    let aggregator = &product.aggregator;
-    let window = aggregator.window(product.period);
-    let mut scopes = Vec::with_capacity(product.product.price_groups.len());
-    for group in &product.product.price_groups {
-        let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
-        scopes.push(aggregator.scope(window, filter)?);
-    }
-    let mut events = billing.window_events(
-        account,
-        &product.customer_id,
-        aggregator,
-        window,
-        product.known_at,
-    );
     let mut keys = KeySet::new();
-    while let Some(stored) = events.next().await {
-        let stored = stored?;
-        let event = stored.to_event()?;
-        if scopes.iter().any(|scope| scope.selects(&event)) {
-            keys.add(&stored.record);
+    if exposed.is_none() {
+        for group in &product.groups {
+            keys.merge(&group.record_keys);
         }
     }
-    Ok(keys)
+    Layout::new(exposed, keys, several_groups, exponent)
 }
 
 /// The currency amounts are in: the invoice's, else the subscription's.

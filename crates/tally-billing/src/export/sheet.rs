@@ -35,14 +35,27 @@ impl KeySet {
     /// Adds the record's keys, keeping the [`MAX_RECORD_COLUMNS`] smallest.
     pub fn add(&mut self, record: &Record) {
         for key in record.properties().keys() {
-            if self.keys.contains(key) {
-                continue;
-            }
-            self.keys.insert(key.clone());
-            if self.keys.len() > MAX_RECORD_COLUMNS {
-                self.keys.pop_last();
-                self.overflowed = true;
-            }
+            self.insert(key);
+        }
+    }
+
+    /// Adds every key of `other` (another price group's), keeping the
+    /// [`MAX_RECORD_COLUMNS`] smallest.
+    pub fn merge(&mut self, other: &KeySet) {
+        for key in &other.keys {
+            self.insert(key);
+        }
+        self.overflowed |= other.overflowed;
+    }
+
+    fn insert(&mut self, key: &String) {
+        if self.keys.contains(key) {
+            return;
+        }
+        self.keys.insert(key.clone());
+        if self.keys.len() > MAX_RECORD_COLUMNS {
+            self.keys.pop_last();
+            self.overflowed = true;
         }
     }
 }

@@ -311,3 +311,54 @@ async fn an_invoice_zip_leaves_out_a_product_deleted_since() {
     let zip = zip::ZipArchive::new(Cursor::new(chunks.concat())).unwrap();
     assert_eq!(zip.len(), 1);
 }
+
+#[tokio::test]
+async fn the_columns_are_the_keys_of_the_events_listed() {
+    let h = Harness::new("2024-01-31T12:00:00Z").await;
+    h.customer("acme-42", None).await;
+    let aggregator = h
+        .aggregator(
+            json!({"name": "Calls", "event_type": "api_call", "operation": "count",
+            "filters": [{"name": "eu", "where": {"conditional": "and", "fields": [
+                {"property": "region", "operator": "equals", "value": "eu"}]}}]}),
+        )
+        .await;
+    let eu = aggregator.definition.filters[0].id.clone();
+    let product = h
+        .product(
+            json!({"name": "Calls", "type": "usage", "aggregator_id": aggregator.id,
+            "currency": "EUR", "price_groups": [{"name": "eu", "aggregator_filter_id": eu,
+                "price": {"type": "per_unit", "unit_amount": "1"}}]}),
+        )
+        .await;
+    let subscription = h
+        .subscription(json!({"customer_id": "acme-42", "product_ids": [product.id],
+            "starts_at": "2024-01-01T00:00:00Z", "billing_interval": {"period": "months", "count": 1},
+            "currency": "EUR"}))
+        .await;
+    let events = vec![
+        json!({"customer_id": "acme-42", "event_type": "api_call", "timestamp": "2024-01-02T10:00:00Z",
+               "record": {"id": "a", "region": "eu", "eu_only": 1}}),
+        json!({"customer_id": "acme-42", "event_type": "api_call", "timestamp": "2024-01-03T10:00:00Z",
+               "record": {"id": "b", "region": "us", "us_only": 1}}),
+    ];
+    let outcome = h.billing.ingest_batch(&h.account, &events).await.unwrap();
+    assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
+    let scope = h
+        .billing
+        .subscription_scope(&h.account, subscription.id.as_str(), &DateRange::default())
+        .await
+        .unwrap();
+    let export = h
+        .billing
+        .product_csv(&h.account, &scope, product.id.as_str())
+        .await
+        .unwrap();
+    let text = csv_text(export).await;
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header, "id,timestamp,name,record.eu_only,record.id,record.region,quantity,amount,currency",
+        "the us event is listed by no price group: its keys are no column"
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
