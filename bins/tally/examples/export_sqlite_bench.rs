@@ -8,8 +8,9 @@
 //!
 //! The events (one customer, `api_call`, records of 4 keys, one month) are
 //! ingested first, through the billing service in batches of 5000; that part
-//! is not timed. The export is then prepared (the consumption plan: two
-//! passes, the second also gathering the record keys) and written (the rows)
+//! is not timed. The export is then prepared (the consumption plan: its totals
+//! from the usage read, served by the rollups, then one pass that also
+//! gathers the record keys) and written (the rows)
 //! into a sink that counts bytes and drops them. Resident memory (`VmRSS`) is
 //! sampled at every 64 KiB chunk: its peak during the export, against its
 //! value before, is the export's footprint.
@@ -127,7 +128,7 @@ async fn export(billing: &Billing, account: &AccountId, subscription: &str) -> a
     let total = started.elapsed();
     let written = total - prepared;
     println!("rows {rows}, csv {:.1} MB", bytes as f64 / 1e6);
-    println!("prepare (plan: 2 passes) {:.2} s", prepared.as_secs_f64());
+    println!("prepare (the plan) {:.2} s", prepared.as_secs_f64());
     println!(
         "write (rows) {:.2} s = {:.0} rows/s",
         written.as_secs_f64(),

@@ -8,7 +8,8 @@
 //! 1. a [`ConsumptionScope`] names the customer, period and products
 //!    ([`Billing::subscription_scope`], [`Billing::invoice_scope`]);
 //! 2. [`Billing::product_consumption`] plans each price group of one product
-//!    (streamed passes: totals, then the residue plan) and returns a
+//!    (the totals, from the usage read when it gives them exactly, else a
+//!    streamed pass; then a pass for the residue plan) and returns a
 //!    [`ProductConsumption`] with each group's quantity, subtotal and
 //!    unattributed part;
 //! 3. [`Billing::consumption_rows`] streams one group's [`ConsumptionRow`]s in
@@ -36,12 +37,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use rust_decimal::Decimal;
-use tally_aggregate::Aggregator;
+use tally_aggregate::{Aggregator, Operation};
 use tally_event::Period;
 use tally_pricing::AttributionRule;
 use tally_store::{
-    AccountId, CustomerId, EventSeq, Invoice, Product, ProductKind, StoreError, StoredEvent,
-    Subscription, SubscriptionId,
+    AccountId, AggregatorFilterId, CustomerId, EventSeq, Invoice, Product, ProductKind, StoreError,
+    StoredEvent, Subscription, SubscriptionId,
 };
 
 use crate::error::{BillingError, BillingResult};
@@ -264,7 +265,8 @@ impl Billing {
             .boxed())
     }
 
-    /// Two passes over the group's events: totals, then the residue plan.
+    /// The totals (from the usage read where it gives them, else a pass over
+    /// the group's events), then a pass for the residue plan.
     async fn plan_group(
         &self,
         account: &AccountId,
@@ -272,22 +274,10 @@ impl Billing {
         price_group: PriceGroupRef,
         judge: Judge,
     ) -> BillingResult<GroupConsumption> {
-        let mut totals = Totals::default();
-        let mut accumulator = judge
-            .aggregator
-            .accumulator(judge.window, judge.filter.as_deref())?;
-        let mut first = judge.clone();
-        let mut events = self.group_events(account, scope, &judge);
-        while let Some(stored) = events.next().await {
-            let event = stored?.into_event()?;
-            accumulator.push(&event);
-            if let Some(judged) = first.judge(&event)? {
-                totals.push(&judge.model, judged)?;
-            }
-        }
-        if judge.model.percentage_property().is_none() {
-            totals.quantity = accumulator.finish()?.quantity;
-        }
+        let totals = match self.stored_totals(account, scope, &judge).await? {
+            Some(totals) => totals,
+            None => self.scanned_totals(account, scope, &judge).await?,
+        };
         let mut builder = PlanBuilder::new(&judge.model, judge.rule(), totals)?;
         let mut second = judge.clone();
         // The keys of the events the group lists, for an export's columns:
@@ -321,6 +311,76 @@ impl Billing {
             judge,
             plan,
         })
+    }
+
+    /// The first pass's totals without reading the events, where the usage
+    /// read gives them exactly: for `count`, `sum` and `unique_count` under a
+    /// price that is not a percentage, the quantity and the events behind it
+    /// are the aggregation's result (`event_count` counts exactly the events
+    /// the judge finds behind the quantity), served from rollups when they
+    /// are ready. `None` for every other case.
+    async fn stored_totals(
+        &self,
+        account: &AccountId,
+        scope: &ConsumptionScope,
+        judge: &Judge,
+    ) -> BillingResult<Option<Totals>> {
+        let operation = judge.aggregator.operation();
+        let additive = matches!(
+            operation,
+            Operation::Count | Operation::Sum | Operation::UniqueCount
+        );
+        if !additive || judge.model.percentage_property().is_some() {
+            return Ok(None);
+        }
+        let filter = judge
+            .filter
+            .as_deref()
+            .map(AggregatorFilterId::parse)
+            .transpose()
+            .map_err(|_| BillingError::not_found("aggregator filter"))?;
+        let result = self
+            .window_quantity(
+                account,
+                &judge.aggregator,
+                filter.as_ref(),
+                &scope.customer_id,
+                judge.window,
+                scope.known_at,
+            )
+            .await?;
+        Ok(Some(Totals {
+            quantity: result.quantity,
+            behind: result.event_count,
+            fees: Decimal::ZERO,
+        }))
+    }
+
+    /// The first pass over the group's events: the quantity, the events
+    /// behind it and, for a percentage, the exact sum of the fees.
+    async fn scanned_totals(
+        &self,
+        account: &AccountId,
+        scope: &ConsumptionScope,
+        judge: &Judge,
+    ) -> BillingResult<Totals> {
+        let mut totals = Totals::default();
+        let mut accumulator = judge
+            .aggregator
+            .accumulator(judge.window, judge.filter.as_deref())?;
+        let mut first = judge.clone();
+        let mut events = self.group_events(account, scope, judge);
+        while let Some(stored) = events.next().await {
+            let event = stored?.into_event()?;
+            accumulator.push(&event);
+            if let Some(judged) = first.judge(&event)? {
+                totals.push(&judge.model, judged)?;
+            }
+        }
+        if judge.model.percentage_property().is_none() {
+            totals.quantity = accumulator.finish()?.quantity;
+        }
+        Ok(totals)
     }
 
     /// Further passes while the residue's threshold needs them (rare: only
