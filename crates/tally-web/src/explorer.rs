@@ -173,11 +173,9 @@ pub async fn invoice(
     invoice_id: &str,
     query: ExplorerQuery,
 ) -> BillingResult<ExplorerView> {
-    let invoice = billing.get_invoice(account, invoice_id).await?;
-    if invoice.customer_id != *customer {
-        return Err(BillingError::not_found("invoice"));
-    }
-    let scope = billing.invoice_scope(account, invoice.id.as_str()).await?;
+    let (invoice, scope) = billing
+        .explained_invoice(account, invoice_id, Some(customer))
+        .await?;
     let changed = billing
         .events_changed_since_finalization(account, &invoice)
         .await?;

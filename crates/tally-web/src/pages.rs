@@ -8,7 +8,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use tally_billing::{Billing, BillingError, BillingResult, DateRange};
+use tally_billing::{Billing, BillingError, BillingResult, ConsumptionScope, DateRange};
 use tally_store::{AccountId, CustomerId};
 
 use crate::explorer::{self, ExplorerQuery};
@@ -74,8 +74,7 @@ impl CustomerPages {
     /// `GET {base}/invoices/{id}/products/{product}/events.csv`.
     pub async fn invoice_csv(&self, billing: &Billing, id: &str, product: &str) -> Response {
         let export = async {
-            let invoice = self.own_invoice(billing, id).await?;
-            let scope = billing.invoice_scope(&self.account, &invoice).await?;
+            let scope = self.own_invoice(billing, id).await?;
             billing.product_csv(&self.account, &scope, product).await
         };
         match export.await {
@@ -87,8 +86,8 @@ impl CustomerPages {
     /// `GET {base}/invoices/{id}/events.zip`: `events-{number}.zip`.
     pub async fn invoice_zip(&self, billing: &Billing, id: &str) -> Response {
         let export = async {
-            let invoice = self.own_invoice(billing, id).await?;
-            billing.invoice_zip(&self.account, &invoice).await
+            let scope = self.own_invoice(billing, id).await?;
+            billing.scope_zip(&self.account, &scope).await
         };
         match export.await {
             Ok(export) => download::zip(export),
@@ -104,12 +103,12 @@ impl CustomerPages {
         Ok(subscription.id.to_string())
     }
 
-    async fn own_invoice(&self, billing: &Billing, id: &str) -> BillingResult<String> {
-        let invoice = billing.get_invoice(&self.account, id).await?;
-        if invoice.customer_id != self.customer {
-            return Err(BillingError::not_found("invoice"));
-        }
-        Ok(invoice.id.to_string())
+    /// The scope of invoice `id`, which must be the customer's.
+    async fn own_invoice(&self, billing: &Billing, id: &str) -> BillingResult<ConsumptionScope> {
+        let (_, scope) = billing
+            .explained_invoice(&self.account, id, Some(&self.customer))
+            .await?;
+        Ok(scope)
     }
 
     fn explorer(&self, view: BillingResult<explorer::ExplorerView>, here: &str) -> Response {

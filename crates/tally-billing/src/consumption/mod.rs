@@ -49,7 +49,7 @@ use crate::error::{BillingError, BillingResult};
 use crate::export::KeySet;
 use crate::input::DateRange;
 use crate::invoice::lines::line_product_ids;
-use crate::invoice::{InvoiceLine, PricedProduct};
+use crate::invoice::{InvoiceLine, InvoiceView, PricedProduct};
 use crate::service::{Billing, compile_stored};
 use crate::simulate::{PriceGroupRef, stored_model};
 use crate::usage::{calendar_month, range_or_invalid};
@@ -156,7 +156,23 @@ impl Billing {
         account: &AccountId,
         invoice_id: &str,
     ) -> BillingResult<ConsumptionScope> {
+        Ok(self.explained_invoice(account, invoice_id, None).await?.1)
+    }
+
+    /// The invoice as [`Billing::get_invoice`] reads it (a draft
+    /// recomputed) and its scope, from one recomputation. With `customer`,
+    /// another customer's invoice is `NotFound`, found out before anything
+    /// is recomputed.
+    pub async fn explained_invoice(
+        &self,
+        account: &AccountId,
+        invoice_id: &str,
+        customer: Option<&CustomerId>,
+    ) -> BillingResult<(InvoiceView, ConsumptionScope)> {
         let invoice = self.stored_invoice(account, invoice_id).await?;
+        if customer.is_some_and(|customer| invoice.customer_id != *customer) {
+            return Err(BillingError::not_found("invoice"));
+        }
         let subscription_id = invoice.subscription_id.clone().ok_or_else(|| {
             BillingError::Store(StoreError::Corrupt(format!(
                 "invoice {} has no subscription",
@@ -177,7 +193,7 @@ impl Billing {
                 (lined_products(live.products, &view.lines), None)
             }
         };
-        Ok(ConsumptionScope {
+        let scope = ConsumptionScope {
             subscription_id,
             currency: invoice.currency.clone(),
             customer_id: invoice.customer_id.clone(),
@@ -185,7 +201,8 @@ impl Billing {
             period: invoice.period,
             known_at,
             invoice: Some(invoice),
-        })
+        };
+        Ok((view, scope))
     }
 
     /// Plans every price group of one usage product of the scope. A product

@@ -139,8 +139,7 @@ impl Billing {
         page: Pagination,
     ) -> BillingResult<ConsumptionView> {
         let page = page.to_page_request()?;
-        let invoice = self.get_invoice(account, invoice_id).await?;
-        let scope = self.invoice_scope(account, invoice_id).await?;
+        let (invoice, scope) = self.explained_invoice(account, invoice_id, None).await?;
         let mut view = self.explain(account, &scope, page, &invoice.lines).await?;
         view.events_changed_since_finalization = self
             .events_changed_since_finalization(account, &invoice)
