@@ -67,7 +67,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode, FieldError};
-pub use ratelimit::{AuthFailureLimit, RateLimitConfig};
+pub use ratelimit::{AuthFailureLimit, PageRateLimit, RateLimitConfig};
 pub use state::{ApiConfig, AppState};
 
 use crate::middleware::{MakeId, REQUEST_ID, authenticate, observe};
@@ -261,8 +261,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), authenticate));
     let (system, _) = routes::system::routes().split_for_parts();
     let body_limit = state.config().body_limit_bytes;
-    // The portal's pages take no key: their signed token is the credential.
-    let portal = tally_web::router(state.billing().clone(), state.config().portal.clone());
+    // The portal's pages take no key: their signed token is the credential,
+    // and the client's address bounds how many it may ask for.
+    let portal = tally_web::router(state.billing().clone(), state.config().portal.clone())
+        .route_layer(from_fn_with_state(state.clone(), middleware::limit_pages));
     // Nor do the console's: its signed session cookie is, after a sign-in
     // whose failures count with the failed keys of the client's address.
     let console =
@@ -270,7 +272,8 @@ pub fn router(state: AppState) -> Router {
             .route_layer(from_fn_with_state(
                 state.clone(),
                 middleware::limit_sign_ins,
-            ));
+            ))
+            .route_layer(from_fn_with_state(state.clone(), middleware::limit_pages));
     Router::new()
         .merge(v1)
         .merge(system)

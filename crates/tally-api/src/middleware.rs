@@ -215,6 +215,25 @@ pub async fn limit_sign_ins(
     response
 }
 
+/// Limits the portal's and the console's pages per client address
+/// ([`PageRateLimit`](crate::PageRateLimit)): they take no API key, so the
+/// key's rate limit cannot bound what they cost. Stylesheets are not
+/// counted; a request with no known address is not limited.
+pub async fn limit_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.config().page_rate_limit.per_minute == 0 || request.uri().path().contains("/assets/") {
+        return next.run(request).await;
+    }
+    let client = client_address(&request, state.config().client_ip_header.as_ref());
+    let Some(address) = client else {
+        return next.run(request).await;
+    };
+    let decision = state.pages().check(&address, Instant::now());
+    if !decision.allowed {
+        return tally_web::too_many_requests(decision.retry_after_secs);
+    }
+    next.run(request).await
+}
+
 /// The client's address: the last one of the trusted proxy's header when
 /// configured and present, else the connection's peer. IPv6 addresses count
 /// by their /64 prefix, the block one host usually holds.

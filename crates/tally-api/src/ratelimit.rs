@@ -1,5 +1,6 @@
-//! Rate limits: a token bucket per API key, and one per client address for
-//! failed authentications, in process memory.
+//! Rate limits: a token bucket per API key, and per client address one for
+//! failed authentications and one for the portal's and the console's pages,
+//! in process memory.
 //!
 //! Each key's bucket holds at most `burst` tokens and refills at `per_second`; a
 //! request takes one token or is refused with the time until the next one. The
@@ -103,7 +104,34 @@ impl RateLimiter<ApiKeyHash> {
     }
 }
 
+/// How many portal and console pages one client address may ask for: the
+/// pages take no API key, so their cost (a page prices a period and reads
+/// its usage day by day) is bounded per address instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageRateLimit {
+    /// Pages added to the budget per minute; 0 turns the limit off.
+    pub per_minute: u32,
+    /// The longest burst of pages at once.
+    pub burst: u32,
+}
+
+impl Default for PageRateLimit {
+    /// Far above a person clicking through pages and downloads, far below a
+    /// script fetching them in a loop.
+    fn default() -> Self {
+        Self {
+            per_minute: 300,
+            burst: 50,
+        }
+    }
+}
+
 impl RateLimiter<IpAddr> {
+    /// The limiter of portal and console pages per client address.
+    pub fn for_pages(limit: PageRateLimit) -> Self {
+        Self::with_rate(limit.burst, f64::from(limit.per_minute.max(1)) / 60.0)
+    }
+
     /// The limiter of failed authentications per client address.
     pub fn for_auth_failures(limit: AuthFailureLimit) -> Self {
         let window = limit.window.as_secs_f64().max(0.001);

@@ -13,7 +13,7 @@ use tally_web::PortalConfig;
 use crate::idempotency::Cleanup;
 use crate::keycache::{DEFAULT_KEY_CACHE_TTL, KeyCache};
 use crate::metrics::Metrics;
-use crate::ratelimit::{AuthFailureLimit, RateLimitConfig, RateLimiter};
+use crate::ratelimit::{AuthFailureLimit, PageRateLimit, RateLimitConfig, RateLimiter};
 
 /// Largest body of most routes: a single event is at most 64 KiB, catalog
 /// objects are smaller still.
@@ -44,6 +44,8 @@ pub struct ApiConfig {
     /// The customer portal: the secret its links are signed with and the
     /// public address they start with (default: a secret generated now).
     pub portal: PortalConfig,
+    /// Portal and console pages per client address (429 above).
+    pub page_rate_limit: PageRateLimit,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +58,7 @@ impl Default for ApiConfig {
             auth_failure_limit: AuthFailureLimit::default(),
             client_ip_header: None,
             portal: PortalConfig::default(),
+            page_rate_limit: PageRateLimit::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ struct Inner {
     config: ApiConfig,
     limiter: RateLimiter,
     auth_failures: RateLimiter<IpAddr>,
+    pages: RateLimiter<IpAddr>,
     keys: KeyCache,
     metrics: Metrics,
     idempotency_cleanup: Cleanup,
@@ -82,6 +86,7 @@ impl AppState {
     pub fn new(billing: Billing, config: ApiConfig) -> Self {
         let limiter = RateLimiter::new(config.rate_limit);
         let auth_failures = RateLimiter::for_auth_failures(config.auth_failure_limit);
+        let pages = RateLimiter::for_pages(config.page_rate_limit);
         let keys = KeyCache::new(config.key_cache_ttl);
         Self {
             inner: Arc::new(Inner {
@@ -89,6 +94,7 @@ impl AppState {
                 config,
                 limiter,
                 auth_failures,
+                pages,
                 keys,
                 metrics: Metrics::default(),
                 idempotency_cleanup: Cleanup::default(),
@@ -119,6 +125,11 @@ impl AppState {
     /// Failed authentications per client address.
     pub fn auth_failures(&self) -> &RateLimiter<IpAddr> {
         &self.inner.auth_failures
+    }
+
+    /// Portal and console pages per client address.
+    pub fn pages(&self) -> &RateLimiter<IpAddr> {
+        &self.inner.pages
     }
 
     /// The cache of API keys' accounts.

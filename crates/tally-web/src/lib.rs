@@ -172,6 +172,19 @@ fn refused() -> Response {
     html(StatusCode::FORBIDDEN, render::refused())
 }
 
+/// The answer to a client address that asked for too many pages: `429`
+/// with `Retry-After`, and a page that says so.
+pub fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut response = html(
+        StatusCode::TOO_MANY_REQUESTS,
+        render::too_many_requests(retry_after_secs),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 /// What a portal path names: the pages its token opens, and the ids after
 /// it (empty when the route has none). A path whose token opens nothing, or
 /// that does not decode, is refused before anything is read.

@@ -88,6 +88,16 @@ pub fn not_found() -> Markup {
     message("Not found", "There is nothing here for this customer.")
 }
 
+/// The page of an address that asked for too many pages.
+pub fn too_many_requests(retry_after_secs: u64) -> Markup {
+    message(
+        "Too many requests",
+        &format!(
+            "Too many pages were asked for from this address. Try again in {retry_after_secs} seconds."
+        ),
+    )
+}
+
 /// The page of a failure to read the customer's data.
 pub fn unavailable() -> Markup {
     message(

@@ -14,7 +14,7 @@ use anyhow::Context;
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use tally_api::{ApiConfig, AppState, AuthFailureLimit, RateLimitConfig};
+use tally_api::{ApiConfig, AppState, AuthFailureLimit, PageRateLimit, RateLimitConfig};
 use tally_billing::{Billing, IngestQueueConfig, WebhookConfig};
 
 use tally_engine::SqliteOptions;
@@ -39,6 +39,13 @@ pub struct Args {
     /// Requests each API key may send in one burst.
     #[arg(long, env = "TALLY_RATE_LIMIT_BURST", default_value_t = RateLimitConfig::default().burst)]
     pub rate_limit_burst: u32,
+    /// Portal and console pages each client address may ask for per minute
+    /// (0 turns the limit off).
+    #[arg(long, env = "TALLY_PAGE_RATE_LIMIT_PER_MINUTE", default_value_t = PageRateLimit::default().per_minute)]
+    pub page_rate_limit_per_minute: u32,
+    /// Portal and console pages each client address may ask for in one burst.
+    #[arg(long, env = "TALLY_PAGE_RATE_LIMIT_BURST", default_value_t = PageRateLimit::default().burst)]
+    pub page_rate_limit_burst: u32,
     /// Largest request body, except batches.
     #[arg(long, env = "TALLY_BODY_LIMIT_BYTES", default_value_t = tally_api::state::DEFAULT_BODY_LIMIT_BYTES)]
     pub body_limit_bytes: usize,
@@ -275,6 +282,10 @@ fn api_config(args: &Args, portal: PortalConfig) -> ApiConfig {
         },
         client_ip_header: args.client_ip_header.clone(),
         portal,
+        page_rate_limit: PageRateLimit {
+            per_minute: args.page_rate_limit_per_minute,
+            burst: args.page_rate_limit_burst,
+        },
     }
 }
 

@@ -359,3 +359,68 @@ async fn a_deleted_customers_link_answers_404_without_data() {
     assert!(!page.text.contains("Acme"), "{}", page.text);
     assert_security_headers(&page);
 }
+
+/// `path` asked for from `address`, as a connection from it would.
+async fn open_from(app: &TestApp, path: &str, address: &str) -> Reply {
+    let mut request = Request::get(path).body(Body::empty()).unwrap();
+    let peer: std::net::SocketAddr = address.parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn an_address_asking_for_too_many_pages_waits_and_others_do_not() {
+    let app = TestApp::with_config(ApiConfig {
+        portal: PortalConfig::new(secret("s"), PUBLIC_URL),
+        // One page back a minute: nothing refills while the test runs.
+        page_rate_limit: tally_api::PageRateLimit {
+            per_minute: 1,
+            burst: 3,
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    seed(&app, &[("acme", "Acme Corp", 1)]).await;
+    let link = session(&app, "acme", None).await;
+    for _ in 0..3 {
+        let page = open_from(&app, &link, "10.0.0.1:5000").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    }
+    // The stylesheet costs nothing and is not counted.
+    let css = open_from(&app, "/portal/assets/portal.css", "10.0.0.1:5000").await;
+    assert_eq!(css.status, StatusCode::OK);
+    let refused = open_from(&app, &link, "10.0.0.1:5001").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.text
+    );
+    let retry: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (55..=60).contains(&retry),
+        "one page comes back a minute: {retry}"
+    );
+    assert!(
+        refused.text.contains("Too many requests"),
+        "{}",
+        refused.text
+    );
+    assert!(!refused.text.contains("Acme"), "no data on the refusal");
+    assert_security_headers(&refused);
+    // The console's pages spend the same budget, and so does a link that
+    // opens nothing: guessing links costs what reading them does.
+    let console = open_from(&app, "/console/sign-in", "10.0.0.1:5002").await;
+    assert_eq!(console.status, StatusCode::TOO_MANY_REQUESTS);
+    let guessed = open_from(&app, "/portal/x.y", "10.0.0.1:5003").await;
+    assert_eq!(guessed.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another address has its own budget.
+    let other = open_from(&app, &link, "10.0.0.2:5000").await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+}
