@@ -117,6 +117,17 @@ fn message(title: &str, text: &str) -> Markup {
 }
 
 fn layout(title: &str, body: Markup) -> Markup {
+    let body = html! { body { main { (body) } } };
+    document(
+        &format!("{title} · Billing"),
+        "/portal/assets/portal.css",
+        body,
+    )
+}
+
+/// A whole page: the head every page shares (no indexing, one stylesheet),
+/// then `body`, the `<body>` element itself.
+pub(crate) fn document(title: &str, stylesheet: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -124,10 +135,10 @@ fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="robots" content="noindex";
-                title { (title) " · Billing" }
-                link rel="stylesheet" href="/portal/assets/portal.css";
+                title { (title) }
+                link rel="stylesheet" href=(stylesheet);
             }
-            body { main { (body) } }
+            (body)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What every console page shares: the document, the navigation with the
 //! sign-out form, message pages and a few value formats.
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use tally_event::Timestamp;
 
 use super::session::Session;
@@ -61,22 +61,17 @@ pub(super) fn message(title: &str, text: &str) -> Markup {
 }
 
 fn document(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="robots" content="noindex";
-                title { (title) " · Tally console" }
-                link rel="stylesheet" href="/console/assets/console.css";
-            }
-            body.console {
-                a.skip href="#main" { "Skip to content" }
-                (body)
-            }
+    let body = html! {
+        body.console {
+            a.skip href="#main" { "Skip to content" }
+            (body)
         }
-    }
+    };
+    crate::render::document(
+        &format!("{title} · Tally console"),
+        "/console/assets/console.css",
+        body,
+    )
 }
 
 /// `2024-12-02 10:15:00.000Z`: an instant, UTC, to the millisecond.
