@@ -237,7 +237,7 @@ async fn explain_events(engine: &Engine, invoice: &InvoiceView) -> Result<usize>
                 println!(
                     "  {}  {:<34} qty {:>2}  amount {:>4}",
                     row.event.timestamp.to_rfc3339(),
-                    product.event_name(&row.event),
+                    row.name,
                     quantity,
                     row.amount
                 );
