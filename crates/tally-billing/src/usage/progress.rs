@@ -6,10 +6,12 @@
 //! last one: to now), read exactly as a usage read or a limit check reads it,
 //! so the curve meets a threshold line on the day the threshold was crossed
 //! whatever the operation (a `max` or a `unique_count` is not a running sum
-//! of daily figures).
+//! of daily figures). Where a running sum is exact (a `count`, a `sum` never
+//! clamped at zero), the points come from one daily series instead of one
+//! read per day.
 
 use rust_decimal::Decimal;
-use tally_aggregate::Aggregator;
+use tally_aggregate::{Aggregator, Bucket, Operation, Window};
 use tally_event::{Period, Timestamp};
 use tally_store::{AccountId, AggregatorId, CustomerId, Feature, FeatureValue, ProductKind};
 
@@ -133,8 +135,15 @@ impl Billing {
         period: Period,
         now: Timestamp,
     ) -> BillingResult<Vec<UsagePoint>> {
-        let mut points = Vec::new();
-        for at in day_ends(period, now)? {
+        let ends = day_ends(period, now)?;
+        if let Some(points) = self
+            .summed_points(account, customer, aggregator, period, &ends)
+            .await?
+        {
+            return Ok(points);
+        }
+        let mut points = Vec::with_capacity(ends.len());
+        for at in ends {
             let span = Period::new(period.start(), at).map_err(evaluation)?;
             let result = self
                 .window_quantity(
@@ -152,6 +161,53 @@ impl Billing {
             });
         }
         Ok(points)
+    }
+
+    /// The points from one daily series, added up day after day, where that
+    /// is exact: a `count`, or a `sum` none of whose days was clamped at
+    /// zero (then every prefix is at least zero and needs no clamping
+    /// either), over a metered window. `None` otherwise: each point is then
+    /// its own read.
+    async fn summed_points(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        aggregator: &Aggregator,
+        period: Period,
+        ends: &[Timestamp],
+    ) -> BillingResult<Option<Vec<UsagePoint>>> {
+        let additive = matches!(aggregator.operation(), Operation::Count | Operation::Sum);
+        let Some(&last) = ends.last() else {
+            return Ok(Some(Vec::new()));
+        };
+        let span = Period::new(period.start(), last).map_err(evaluation)?;
+        if !additive || !matches!(aggregator.window(span), Window::Range(_)) {
+            return Ok(None);
+        }
+        let series = self
+            .store
+            .time_series(account, aggregator, None, Some(customer), span, Bucket::Day)
+            .await?;
+        if series
+            .iter()
+            .any(|(_, day)| day.diagnostics.clamped_from.is_some())
+        {
+            return Ok(None);
+        }
+        let mut points = Vec::with_capacity(ends.len());
+        for &at in ends {
+            let mut quantity = Decimal::ZERO;
+            for (_, day) in series.iter().filter(|(start, _)| *start < at) {
+                quantity = quantity
+                    .checked_add(day.quantity)
+                    .ok_or_else(|| evaluation("usage out of range"))?;
+            }
+            points.push(UsagePoint {
+                at,
+                quantity: quantity.normalize(),
+            });
+        }
+        Ok(Some(points))
     }
 }
 

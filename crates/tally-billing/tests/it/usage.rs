@@ -386,3 +386,99 @@ async fn a_formula_dividing_by_zero_is_an_evaluation_error() {
         "{result:?}"
     );
 }
+
+/// Each point of the usage chart is the usage from the period's start to its
+/// instant, read alone: whether the chart adds up a daily series (`count`, a
+/// `sum` never clamped) or reads each day (`max`, a `sum` whose days go
+/// below zero), and for a period starting in the middle of a day.
+#[tokio::test]
+async fn each_point_of_usage_progress_is_the_usage_up_to_it() {
+    let h = Harness::new("2024-01-20T15:30:00Z").await;
+    h.customer("acme-42", None).await;
+    let definitions = [
+        json!({"name": "Calls", "event_type": "api_call", "operation": "count"}),
+        json!({"name": "Units", "event_type": "api_call", "operation": "sum", "property": "units"}),
+        json!({"name": "Delta", "event_type": "api_call", "operation": "sum", "property": "delta"}),
+        json!({"name": "Peak", "event_type": "api_call", "operation": "max", "property": "units"}),
+    ];
+    let mut products = Vec::new();
+    for definition in definitions {
+        let name = definition["name"].clone();
+        let aggregator = h.aggregator(definition).await;
+        let product = h
+            .product(
+                json!({"name": name, "type": "usage", "aggregator_id": aggregator.id,
+                "currency": "EUR", "price_groups": [{"name": "all",
+                "price": {"type": "per_unit", "unit_amount": "1"}}]}),
+            )
+            .await;
+        products.push(product.id.to_string());
+    }
+    let subscription = h
+        .subscription(json!({"customer_id": "acme-42", "product_ids": products,
+            "starts_at": "2024-01-03T12:00:00Z", "billing_interval": {"period": "months", "count": 1},
+            "currency": "EUR"}))
+        .await;
+    // Some days without events, some with several; `delta` goes below zero
+    // on its second day, so that sum is clamped and read day by day.
+    let events: Vec<serde_json::Value> = [
+        (3, 13, 4, 5),
+        (3, 20, 1, -9),
+        (4, 1, 7, 2),
+        (7, 9, 2, 3),
+        (9, 23, 5, -1),
+        (20, 15, 3, 8),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(n, (day, hour, units, delta))| {
+        json!({"customer_id": "acme-42", "event_type": "api_call",
+                "timestamp": format!("2024-01-{day:02}T{hour:02}:00:00Z"),
+                "record": {"id": n, "units": units, "delta": delta}})
+    })
+    .collect();
+    let outcome = h.billing.ingest_batch(&h.account, &events).await.unwrap();
+    assert!(outcome.rejected.is_empty(), "{:?}", outcome.rejected);
+
+    let charts = h
+        .billing
+        .usage_progress(&h.account, subscription.id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(charts.len(), 4);
+    for chart in &charts {
+        assert_eq!(chart.period.start(), at("2024-01-03T12:00:00Z"));
+        let ends: Vec<String> = chart.points.iter().map(|p| p.at.to_rfc3339()).collect();
+        assert_eq!(ends.first().unwrap(), "2024-01-04T00:00:00.000Z");
+        assert_eq!(ends.last().unwrap(), "2024-01-20T15:30:00.000Z");
+        assert_eq!(ends.len(), 18, "17 day ends, then now");
+        for point in &chart.points {
+            let range = DateRange::new(&chart.period.start().to_rfc3339(), &point.at.to_rfc3339());
+            let alone = h
+                .billing
+                .customer_aggregator_usage(
+                    &h.account,
+                    "acme-42",
+                    chart.aggregator_id.as_str(),
+                    &range,
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                point.quantity,
+                alone.total,
+                "{} at {}",
+                chart.name,
+                point.at.to_rfc3339()
+            );
+        }
+    }
+    let last = |name: &str| {
+        let chart = charts.iter().find(|c| c.name == name).unwrap();
+        chart.points.last().unwrap().quantity
+    };
+    assert_eq!(last("Calls"), 6.into());
+    assert_eq!(last("Units"), 22.into());
+    assert_eq!(last("Delta"), 8.into(), "5 - 9 + 2 + 3 - 1 + 8");
+    assert_eq!(last("Peak"), 7.into());
+}
