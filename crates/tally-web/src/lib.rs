@@ -53,8 +53,9 @@ pub const MAX_LINK_SECONDS: u32 = 604_800;
 /// The portal's stylesheet, built into the binary.
 const STYLESHEET: &str = include_str!("../assets/portal.css");
 
-/// Where a page may load from: its own stylesheet and images, nothing else;
-/// no script, forms only to itself (the explorer's filters), no framing.
+/// Where a portal or console page may load from: its own stylesheet and
+/// images, nothing else; no script, forms only to the server itself (the
+/// explorer's filters, the console's forms), no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -219,7 +220,7 @@ impl FromRequestParts<Portal> for Opened {
 type ExplorerParams = Result<Query<ExplorerQuery>, axum::extract::rejection::QueryRejection>;
 
 async fn home(State(portal): State<Portal>, opened: Opened) -> Response {
-    portal_secure(opened.pages.home(&portal.billing).await)
+    secure(opened.pages.home(&portal.billing).await)
 }
 
 async fn subscription(
@@ -231,12 +232,12 @@ async fn subscription(
     let page = opened
         .pages
         .subscription(&portal.billing, &opened.id, query);
-    portal_secure(page.await)
+    secure(page.await)
 }
 
 async fn invoice(State(portal): State<Portal>, opened: Opened, query: ExplorerParams) -> Response {
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    portal_secure(
+    secure(
         opened
             .pages
             .invoice(&portal.billing, &opened.id, query)
@@ -248,26 +249,26 @@ async fn subscription_csv(State(portal): State<Portal>, opened: Opened) -> Respo
     let csv = opened
         .pages
         .subscription_csv(&portal.billing, &opened.id, &opened.product);
-    portal_secure(csv.await)
+    secure(csv.await)
 }
 
 async fn invoice_csv(State(portal): State<Portal>, opened: Opened) -> Response {
     let csv = opened
         .pages
         .invoice_csv(&portal.billing, &opened.id, &opened.product);
-    portal_secure(csv.await)
+    secure(csv.await)
 }
 
 async fn invoice_zip(State(portal): State<Portal>, opened: Opened) -> Response {
-    portal_secure(opened.pages.invoice_zip(&portal.billing, &opened.id).await)
+    secure(opened.pages.invoice_zip(&portal.billing, &opened.id).await)
 }
 
 async fn stylesheet() -> Response {
-    stylesheet_response(STYLESHEET, CONTENT_SECURITY_POLICY)
+    stylesheet_response(STYLESHEET)
 }
 
 /// A stylesheet, cacheable for an hour.
-fn stylesheet_response(css: &'static str, policy: &'static str) -> Response {
+fn stylesheet_response(css: &'static str) -> Response {
     let mut response = css.into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -278,16 +279,11 @@ fn stylesheet_response(css: &'static str, policy: &'static str) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
-    secure(response, policy)
+    secure(response)
 }
 
-/// An HTML page: never cached, with the portal's security headers.
+/// An HTML page: never cached, with the security headers.
 fn html(status: StatusCode, markup: maud::Markup) -> Response {
-    html_with(status, markup, CONTENT_SECURITY_POLICY)
-}
-
-/// A page under `policy`, never cached.
-fn html_with(status: StatusCode, markup: maud::Markup, policy: &'static str) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -296,21 +292,16 @@ fn html_with(status: StatusCode, markup: maud::Markup, policy: &'static str) -> 
     );
     // A page carries the customer's data: no cache keeps it.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    secure(response, policy)
-}
-
-/// The portal's headers on a response of [`CustomerPages`].
-fn portal_secure(response: Response) -> Response {
-    secure(response, CONTENT_SECURITY_POLICY)
+    secure(response)
 }
 
 /// The headers of every portal and console response (set again over a
 /// page's: the same values).
-fn secure(mut response: Response, policy: &'static str) -> Response {
+fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

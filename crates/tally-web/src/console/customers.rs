@@ -14,7 +14,7 @@ use tally_store::{Customer, CustomerId, Page};
 use super::pager::Pager;
 use super::render::{self, Section};
 use super::session::Session;
-use super::{Console, bad_query, not_found, page, secured, unavailable};
+use super::{Console, bad_query, not_found, page, unavailable};
 use crate::{CustomerPages, ExplorerQuery};
 
 /// Customers a page lists.
@@ -83,7 +83,7 @@ pub(super) async fn detail(
     Path(id): Path<String>,
 ) -> Response {
     match customer_pages(&session, &id) {
-        Some(pages) => secured(pages.home(&console.billing).await),
+        Some(pages) => crate::secure(pages.home(&console.billing).await),
         None => not_found("customer"),
     }
 }
@@ -99,7 +99,7 @@ pub(super) async fn subscription(
         return not_found("customer");
     };
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    secured(
+    crate::secure(
         pages
             .subscription(&console.billing, &subscription, query)
             .await,
@@ -117,7 +117,7 @@ pub(super) async fn invoice(
         return not_found("customer");
     };
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    secured(pages.invoice(&console.billing, &invoice, query).await)
+    crate::secure(pages.invoice(&console.billing, &invoice, query).await)
 }
 
 /// `GET …/subscriptions/{sub}/products/{product}/events.csv`.
@@ -127,7 +127,7 @@ pub(super) async fn subscription_csv(
     Path((id, subscription, product)): Path<(String, String, String)>,
 ) -> Response {
     match customer_pages(&session, &id) {
-        Some(pages) => secured(
+        Some(pages) => crate::secure(
             pages
                 .subscription_csv(&console.billing, &subscription, &product)
                 .await,
@@ -143,7 +143,7 @@ pub(super) async fn invoice_csv(
     Path((id, invoice, product)): Path<(String, String, String)>,
 ) -> Response {
     match customer_pages(&session, &id) {
-        Some(pages) => secured(
+        Some(pages) => crate::secure(
             pages
                 .invoice_csv(&console.billing, &invoice, &product)
                 .await,
@@ -159,7 +159,7 @@ pub(super) async fn invoice_zip(
     Path((id, invoice)): Path<(String, String)>,
 ) -> Response {
     match customer_pages(&session, &id) {
-        Some(pages) => secured(pages.invoice_zip(&console.billing, &invoice).await),
+        Some(pages) => crate::secure(pages.invoice_zip(&console.billing, &invoice).await),
         None => not_found("customer"),
     }
 }

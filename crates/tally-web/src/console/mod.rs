@@ -13,8 +13,9 @@
 //! - `events`: the events explorer and deletion by record id, after a
 //!   confirmation.
 //!
-//! Every page is server-rendered (maud), without JavaScript, under a CSP
-//! that allows forms to post to the console only. Failed sign-ins answer
+//! Every page is server-rendered (maud), without JavaScript, under the
+//! portal's CSP ([`crate::CONTENT_SECURITY_POLICY`]: forms post to the
+//! server itself only). Failed sign-ins answer
 //! `401`: the API counts them per client address with its failed keys
 //! (`tally_api`'s `limit_sign_ins`), and answers [`too_many_sign_ins`] to an
 //! address over its budget.
@@ -37,11 +38,6 @@ use crate::{PortalConfig, PortalSecret};
 /// The sign-in form's path; a `POST` to it that answers `401` is a failed
 /// sign-in.
 pub const SIGN_IN_PATH: &str = "/console/sign-in";
-
-/// Where a console page may load from and post to: its own stylesheet and
-/// forms, nothing else; no script, no framing.
-/// The portal's own: both send forms to themselves only.
-pub const CONTENT_SECURITY_POLICY: &str = crate::CONTENT_SECURITY_POLICY;
 
 /// The console's stylesheet: the portal's, then the console's own rules.
 const STYLESHEET: &str = concat!(
@@ -127,14 +123,9 @@ impl Console {
     }
 }
 
-/// A console page: never cached, under the console's CSP.
+/// A console page: never cached, with the pages' security headers.
 fn page(status: StatusCode, markup: maud::Markup) -> Response {
-    crate::html_with(status, markup, CONTENT_SECURITY_POLICY)
-}
-
-/// A customer page's response (`CustomerPages`) with the console's headers.
-fn secured(response: Response) -> Response {
-    crate::secure(response, CONTENT_SECURITY_POLICY)
+    crate::html(status, markup)
 }
 
 /// `303 See Other` to `location`, a path of the console.
@@ -145,7 +136,7 @@ fn redirect(location: &str) -> Response {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    crate::secure(response, CONTENT_SECURITY_POLICY)
+    crate::secure(response)
 }
 
 /// The answer to a query string the console cannot read (a field given
@@ -177,5 +168,5 @@ fn unavailable(error: &tally_billing::BillingError) -> Response {
 }
 
 async fn stylesheet() -> Response {
-    crate::stylesheet_response(STYLESHEET, CONTENT_SECURITY_POLICY)
+    crate::stylesheet_response(STYLESHEET)
 }
