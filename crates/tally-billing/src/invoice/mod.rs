@@ -144,13 +144,7 @@ impl Billing {
         if let Some(existing) = self.invoice_for(account, &subscription.id, period).await? {
             return Err(period_taken(&existing));
         }
-        let pricing = self
-            .live_pricing(account, &subscription, period.start())
-            .await?;
-        let lines = self
-            .priced_lines(account, &subscription.customer_id, period, &pricing, None)
-            .await?;
-        let totals = InvoiceTotals::of(&lines)?;
+        let (lines, totals) = self.draft_lines(account, &subscription, period).await?;
         let random = self
             .ids
             .with(|rng| random_base62(rng, tally_store::ids::RANDOM_PART_LEN));

@@ -3,7 +3,7 @@
 //! must not create invoices (nor take their numbers) by being looked at.
 
 use tally_event::{Period, Timestamp};
-use tally_store::{AccountId, SubscriptionId};
+use tally_store::{AccountId, Subscription, SubscriptionId};
 
 use super::{InvoiceLine, InvoiceTotals};
 use crate::error::BillingResult;
@@ -39,13 +39,7 @@ impl Billing {
         let Ok(period) = period_containing(&subscription, at.unwrap_or_else(|| self.now())) else {
             return Ok(None);
         };
-        let pricing = self
-            .live_pricing(account, &subscription, period.start())
-            .await?;
-        let lines = self
-            .priced_lines(account, &subscription.customer_id, period, &pricing, None)
-            .await?;
-        let totals = InvoiceTotals::of(&lines)?;
+        let (lines, totals) = self.draft_lines(account, &subscription, period).await?;
         Ok(Some(PeriodPreview {
             subscription_id: subscription.id,
             period,
@@ -53,5 +47,24 @@ impl Billing {
             lines,
             totals,
         }))
+    }
+
+    /// The lines of `period` as a draft has them, from the live catalog and
+    /// the events as known now, with their sums: what creating a draft
+    /// stores and what a preview shows.
+    pub(crate) async fn draft_lines(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+        period: Period,
+    ) -> BillingResult<(Vec<InvoiceLine>, InvoiceTotals)> {
+        let pricing = self
+            .live_pricing(account, subscription, period.start())
+            .await?;
+        let lines = self
+            .priced_lines(account, &subscription.customer_id, period, &pricing, None)
+            .await?;
+        let totals = InvoiceTotals::of(&lines)?;
+        Ok((lines, totals))
     }
 }
