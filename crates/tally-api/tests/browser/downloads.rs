@@ -14,14 +14,7 @@ async fn the_invoices_zip_and_csv_are_the_apis_exports() {
     let Some(h) = Harness::start().await else {
         return;
     };
-    let Catalog { calls, fee, .. } = seed::catalog(&h.app).await;
-    let acme = seed::customer(
-        &h.app,
-        ("acme", "Acme Corp"),
-        &[&calls, &fee],
-        "2024-11-01T00:00:00Z",
-    )
-    .await;
+    let (Catalog { calls, .. }, acme) = seed::acme(&h.app, "2024-11-01T00:00:00Z").await;
     seed::calls(&h.app, "acme", "2024-11-10T09:30:00Z", 5).await;
     let invoice = seed::invoice(&h.app, &acme.subscription, "2024-11-15T00:00:00Z", true).await;
     let id = invoice["id"].as_str().unwrap();

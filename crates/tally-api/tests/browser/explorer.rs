@@ -3,21 +3,14 @@
 //! API's, and record values are shown as text.
 
 use crate::harness::Harness;
-use crate::seed::{self, Catalog, cents, decimal};
+use crate::seed::{self, cents, decimal};
 
 #[tokio::test]
 async fn a_period_shows_the_apis_usage_and_records_as_text() {
     let Some(h) = Harness::start().await else {
         return;
     };
-    let Catalog { calls, fee, .. } = seed::catalog(&h.app).await;
-    let acme = seed::customer(
-        &h.app,
-        ("acme", "Acme Corp"),
-        &[&calls, &fee],
-        "2024-12-01T00:00:00Z",
-    )
-    .await;
+    let (_, acme) = seed::acme(&h.app, "2024-12-01T00:00:00Z").await;
     seed::calls(&h.app, "acme", "2024-12-02T10:00:00Z", 3).await;
 
     let link = h.link("acme").await;
@@ -47,14 +40,7 @@ async fn an_invoice_adds_up_to_the_apis_lines_and_consumption() {
     let Some(h) = Harness::start().await else {
         return;
     };
-    let Catalog { calls, fee, .. } = seed::catalog(&h.app).await;
-    let acme = seed::customer(
-        &h.app,
-        ("acme", "Acme Corp"),
-        &[&calls, &fee],
-        "2024-11-01T00:00:00Z",
-    )
-    .await;
+    let (_, acme) = seed::acme(&h.app, "2024-11-01T00:00:00Z").await;
     seed::calls(&h.app, "acme", "2024-11-10T09:30:00Z", 4).await;
     let invoice = seed::invoice(&h.app, &acme.subscription, "2024-11-15T00:00:00Z", true).await;
     let id = invoice["id"].as_str().unwrap();

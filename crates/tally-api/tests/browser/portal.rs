@@ -17,14 +17,7 @@ async fn the_page_shows_the_apis_numbers() {
     let Some(h) = Harness::start().await else {
         return;
     };
-    let Catalog { calls, fee, .. } = seed::catalog(&h.app).await;
-    let acme = seed::customer(
-        &h.app,
-        ("acme", "Acme Corp"),
-        &[&calls, &fee],
-        "2024-11-01T00:00:00Z",
-    )
-    .await;
+    let (Catalog { calls, fee, .. }, acme) = seed::acme(&h.app, "2024-11-01T00:00:00Z").await;
     seed::calls(&h.app, "acme", "2024-11-10T09:30:00Z", 40).await;
     seed::calls(&h.app, "acme", "2024-12-02T10:00:00Z", 3).await;
     seed::calls(&h.app, "acme", "2024-12-20T16:45:00Z", 5).await;

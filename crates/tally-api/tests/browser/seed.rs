@@ -50,6 +50,15 @@ pub async fn catalog(app: &TestApp) -> Catalog {
     }
 }
 
+/// The catalog, and Acme Corp (external id `acme`) subscribed to all of it
+/// since `starts_at`.
+pub async fn acme(app: &TestApp, starts_at: &str) -> (Catalog, Customer) {
+    let catalog = catalog(app).await;
+    let products = [catalog.calls.as_str(), catalog.fee.as_str()];
+    let acme = customer(app, ("acme", "Acme Corp"), &products, starts_at).await;
+    (catalog, acme)
+}
+
 /// An aggregator (`POST /v1/aggregators`'s body); answers its `agg_` id.
 pub async fn aggregator(app: &TestApp, definition: Value) -> String {
     id(&post(app, "/v1/aggregators", definition).await)
