@@ -11,6 +11,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::receiver::Receiver;
+
 /// The key the server registers at start (`TALLY_BOOTSTRAP_API_KEY`).
 pub const KEY: &str = "tally_sk_endtoendendtoendendtoendendtoendendt";
 
@@ -23,6 +25,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A webhook endpoint at `receiver` for `event_type`; the receiver then
+    /// checks every signature with the endpoint's secret. Answers the
+    /// endpoint as created.
+    pub async fn webhook_endpoint(&self, receiver: &Receiver, event_type: &str) -> Value {
+        let body = serde_json::json!({"url": receiver.url("/hooks"), "event_types": [event_type]});
+        let (status, endpoint) = self
+            .call(Method::POST, "/v1/webhooks/endpoints", Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+        receiver.verify_with(endpoint["secret"].as_str().unwrap());
+        endpoint
+    }
+
     /// Starts the binary and waits for its "listening" line. Settings come only
     /// from the flags and the bootstrap key, never from the caller's environment.
     pub fn start(database_url: &str) -> Server {

@@ -18,28 +18,15 @@ const FLAGS: &[&str] = &["--webhooks-allow-private-urls", "--webhooks-poll-ms", 
 /// Generous: the machines running the tests are shared.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// An endpoint for threshold crossings at the receiver, whose secret the
-/// receiver verifies signatures with.
-async fn listen(server: &Server, receiver: &Receiver) {
-    let (status, endpoint) = server
-        .call(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Some(&json!({"url": receiver.url("/hooks"),
-                         "event_types": ["usage.threshold_crossed"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
-    receiver.verify_with(endpoint["secret"].as_str().unwrap());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_clients_cross_a_threshold_and_it_is_announced_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tally.db").display());
     let receiver = Receiver::start(Mode::Ok).await;
     let server = Server::start_with(&url, FLAGS);
-    listen(&server, &receiver).await;
+    server
+        .webhook_endpoint(&receiver, "usage.threshold_crossed")
+        .await;
     let (status, body) = server
         .call(
             Method::POST,
@@ -141,7 +128,9 @@ async fn a_crossing_survives_a_kill_9_after_the_write() {
     let url = format!("sqlite://{}", dir.path().join("tally.db").display());
     let receiver = Receiver::start(Mode::Ok).await;
     let server = Server::start_with(&url, FLAGS);
-    listen(&server, &receiver).await;
+    server
+        .webhook_endpoint(&receiver, "usage.threshold_crossed")
+        .await;
     let (status, body) = server
         .call(
             Method::POST,

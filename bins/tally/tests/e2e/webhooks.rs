@@ -58,17 +58,9 @@ async fn messages_survive_a_kill_9_mid_delivery() {
     // (their messages `delivering`) when the server dies.
     let receiver = Receiver::start(Mode::Silent).await;
     let server = Server::start_with(&url, FLAGS);
-    let (status, endpoint) = server
-        .call(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Some(
-                &json!({"url": receiver.url("/hooks"), "event_types": ["event.price_calculated"]}),
-            ),
-        )
+    server
+        .webhook_endpoint(&receiver, "event.price_calculated")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
-    receiver.verify_with(endpoint["secret"].as_str().unwrap());
     for n in 0..MESSAGES {
         let event = json!({"customer_id": "acme", "event_type": "api_call",
                            "timestamp": "2024-12-02T00:00:00Z", "record": {"id": n}});
@@ -124,17 +116,9 @@ async fn replicas_on_postgres_deliver_each_message_once() {
     let receiver = Receiver::start(Mode::Ok).await;
     let first = Server::start_with(&database.url, FLAGS);
     let second = Server::start_with(&database.url, FLAGS);
-    let (status, endpoint) = first
-        .call(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Some(
-                &json!({"url": receiver.url("/hooks"), "event_types": ["event.price_calculated"]}),
-            ),
-        )
+    first
+        .webhook_endpoint(&receiver, "event.price_calculated")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
-    receiver.verify_with(endpoint["secret"].as_str().unwrap());
     for n in 0..COUNT {
         let server = if n % 2 == 0 { &first } else { &second };
         let event = json!({"customer_id": "acme", "event_type": "api_call",
@@ -175,23 +159,15 @@ async fn https_endpoints_are_delivered_over_tls() {
     let receiver = Receiver::start_tls(Mode::Ok, test_acceptor()).await;
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/tls/ca.pem");
     let server = Server::start_with_env(&url, FLAGS, &[("SSL_CERT_FILE", ca)]);
-    let (status, endpoint) = server
-        .call(
-            Method::POST,
-            "/v1/webhooks/endpoints",
-            Some(
-                &json!({"url": receiver.url("/hooks"), "event_types": ["event.price_calculated"]}),
-            ),
-        )
+    let endpoint = server
+        .webhook_endpoint(&receiver, "event.price_calculated")
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     assert!(
         endpoint["url"]
             .as_str()
             .unwrap()
             .starts_with("https://127.0.0.1:")
     );
-    receiver.verify_with(endpoint["secret"].as_str().unwrap());
     let event = json!({"customer_id": "acme", "event_type": "api_call",
                        "timestamp": "2024-12-02T00:00:00Z", "record": {"id": 1}});
     let (status, body) = server
