@@ -49,19 +49,25 @@ impl Harness {
     }
 
     async fn endpoint(&self, receiver: &Receiver, types: &[&str]) -> WebhookEndpoint {
+        let endpoint = self
+            .endpoint_at(receiver.url("/hooks?source=tally"), types)
+            .await;
+        receiver.verify_with(&endpoint.secret);
+        endpoint
+    }
+
+    /// An endpoint at any `url`, a receiver's or not.
+    async fn endpoint_at(&self, url: String, types: &[&str]) -> WebhookEndpoint {
         let input = WebhookEndpointInput {
             description: Some("test receiver".into()),
-            url: receiver.url("/hooks?source=tally"),
+            url,
             secret: None,
             event_types: types.iter().map(|t| (*t).to_owned()).collect(),
         };
-        let endpoint = self
-            .billing
+        self.billing
             .create_webhook_endpoint(&self.account, &input)
             .await
-            .unwrap();
-        receiver.verify_with(&endpoint.secret);
-        endpoint
+            .unwrap()
     }
 
     async fn emit(&self, event_type: WebhookEventType, n: u64) -> WebhookEventId {
@@ -330,15 +336,8 @@ async fn a_closed_port_is_a_failed_attempt() {
         listener.local_addr().unwrap()
     };
     let h = Harness::new(fast(2)).await;
-    let input = WebhookEndpointInput {
-        url: format!("http://{closed}/hooks"),
-        event_types: vec!["invoice.created".into()],
-        ..Default::default()
-    };
-    h.billing
-        .create_webhook_endpoint(&h.account, &input)
-        .await
-        .unwrap();
+    h.endpoint_at(format!("http://{closed}/hooks"), &["invoice.created"])
+        .await;
     let worker = tally_webhooks::start(&h.billing);
     h.emit(WebhookEventType::InvoiceCreated, 1).await;
     let messages = h.wait_for("failed", all(MessageStatus::Failed, 1)).await;
@@ -355,15 +354,11 @@ async fn a_closed_port_is_a_failed_attempt() {
 async fn https_is_tls_and_a_plain_http_receiver_fails_it() {
     let plain = Receiver::start(Mode::Ok).await;
     let h = Harness::new(fast(2)).await;
-    let input = WebhookEndpointInput {
-        url: format!("https://{}/hooks", plain.address),
-        event_types: vec!["invoice.created".into()],
-        ..Default::default()
-    };
-    h.billing
-        .create_webhook_endpoint(&h.account, &input)
-        .await
-        .unwrap();
+    h.endpoint_at(
+        format!("https://{}/hooks", plain.address),
+        &["invoice.created"],
+    )
+    .await;
     let worker = tally_webhooks::start(&h.billing);
     h.emit(WebhookEventType::InvoiceCreated, 1).await;
     let messages = h.wait_for("failed", all(MessageStatus::Failed, 1)).await;
