@@ -194,6 +194,44 @@ impl Partial {
         self.add(&other);
     }
 
+    /// Whether every count and total is zero: a sum of signed partials
+    /// (a licensed rollup's cells) that a store may drop. Stricter than
+    /// [`Partial::is_empty`], whose zero matched count can hide a non-zero
+    /// total in a cell of signed changes.
+    pub fn is_zero(&self) -> bool {
+        let counts = [
+            self.matched,
+            self.behind,
+            self.skipped_missing,
+            self.skipped_not_numeric,
+            self.tainted,
+        ];
+        counts.iter().all(|n| *n == 0) && measure_is_zero(&self.measure)
+    }
+
+    /// The partial that cancels this one when added: every count and total
+    /// negated. `None` for the extremes (`min`, `max`, `latest` and formula
+    /// slots of those), which no value cancels.
+    pub fn negated(&self) -> Option<Partial> {
+        use PartialMeasure as M;
+        let measure = match &self.measure {
+            M::Count => M::Count,
+            M::Sum(total) => M::Sum(-*total),
+            M::Avg(total, count) => M::Avg(-*total, -*count),
+            M::Unique(values) => M::Unique(values.iter().map(|(k, n)| (k.clone(), -n)).collect()),
+            M::Formula(slots) => M::Formula(slots.iter().map(negated_slot).collect::<Option<_>>()?),
+            M::Min(_) | M::Max(_) | M::Latest(_) => return None,
+        };
+        Some(Partial {
+            matched: -self.matched,
+            behind: -self.behind,
+            skipped_missing: -self.skipped_missing,
+            skipped_not_numeric: -self.skipped_not_numeric,
+            tainted: -self.tainted,
+            measure,
+        })
+    }
+
     /// Removes the events of `other`, which were added before.
     pub fn retract(&mut self, other: &Partial) -> Retraction {
         if self.is_tainted() || other.is_tainted() {
@@ -211,6 +249,33 @@ impl Partial {
             clear_extremes(&mut self.measure);
         }
         Retraction::Exact
+    }
+}
+
+fn measure_is_zero(measure: &PartialMeasure) -> bool {
+    use PartialMeasure as M;
+    match measure {
+        M::Count => true,
+        M::Sum(total) => total.is_zero(),
+        M::Avg(total, count) => total.is_zero() && *count == 0,
+        M::Min(v) | M::Max(v) => v.is_none(),
+        M::Latest(v) => v.is_none(),
+        M::Unique(values) => values.values().all(|n| *n == 0),
+        M::Formula(slots) => slots.iter().all(|slot| match slot {
+            PartialSlot::Sum(total) => total.is_zero(),
+            PartialSlot::Count(n) => *n == 0,
+            PartialSlot::Avg(total, n) => total.is_zero() && *n == 0,
+            PartialSlot::Min(v) | PartialSlot::Max(v) => v.is_none(),
+        }),
+    }
+}
+
+fn negated_slot(slot: &PartialSlot) -> Option<PartialSlot> {
+    match slot {
+        PartialSlot::Sum(total) => Some(PartialSlot::Sum(-*total)),
+        PartialSlot::Count(n) => Some(PartialSlot::Count(-n)),
+        PartialSlot::Avg(total, n) => Some(PartialSlot::Avg(-*total, -n)),
+        PartialSlot::Min(_) | PartialSlot::Max(_) => None,
     }
 }
 
@@ -476,6 +541,14 @@ impl RollupScope<'_> {
         }
     }
 
+    /// Whether its partials can be cancelled ([`Partial::negated`]): every
+    /// operation but the extremes (`min`, `max`, `latest`, and formulas
+    /// calling `min` or `max`). A licensed rollup keeps signed changes, so
+    /// only these can have one (docs/rollups.md, "Licensed aggregators").
+    pub fn is_signed(&self) -> bool {
+        self.empty().negated().is_some()
+    }
+
     /// Whether an event of `event_type` with `record` is selected: the
     /// aggregator's type, its `where` and the named filter.
     pub fn selects(&self, event_type: &EventType, record: &Record) -> bool {
@@ -649,6 +722,53 @@ mod tests {
             measure: PartialMeasure::Sum(value),
             ..Partial::default()
         }
+    }
+
+    #[test]
+    fn a_partial_and_its_negation_add_up_to_zero() {
+        let mut unique = BTreeMap::new();
+        unique.insert("n:1".to_owned(), 2);
+        let partials = [
+            sum(Decimal::new(125, 2)),
+            Partial {
+                matched: 3,
+                behind: 2,
+                skipped_missing: 1,
+                measure: PartialMeasure::Unique(unique),
+                ..Partial::default()
+            },
+            Partial {
+                matched: 1,
+                behind: 1,
+                measure: PartialMeasure::Formula(vec![
+                    PartialSlot::Sum(Decimal::new(7, 0)),
+                    PartialSlot::Count(1),
+                    PartialSlot::Avg(Decimal::new(7, 0), 1),
+                ]),
+                ..Partial::default()
+            },
+        ];
+        for partial in partials {
+            assert!(!partial.is_zero());
+            let mut total = partial.clone();
+            total.add(&partial.negated().unwrap());
+            assert!(total.is_zero(), "{total:?}");
+            assert!(!total.is_tainted());
+        }
+        // A zero matched count does not make a cell of signed changes empty.
+        let mut moved = sum(Decimal::new(5, 0));
+        moved.add(&sum(Decimal::new(2, 0)).negated().unwrap());
+        assert!(moved.is_empty() && !moved.is_zero());
+        let extreme = Partial {
+            measure: PartialMeasure::Max(Some(Decimal::ONE)),
+            ..Partial::default()
+        };
+        assert_eq!(extreme.negated(), None);
+        let formula_max = Partial {
+            measure: PartialMeasure::Formula(vec![PartialSlot::Max(None)]),
+            ..Partial::default()
+        };
+        assert_eq!(formula_max.negated(), None);
     }
 
     // 10^28 + 0.5 needs more than 96 bits: the decimal sum rounds it away.

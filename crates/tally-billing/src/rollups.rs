@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tally_aggregate::{Aggregator, AggregatorKind};
-use tally_store::rollups::{RollupProgress, fingerprint, rollup_specs};
+use tally_aggregate::Aggregator;
+use tally_store::rollups::{RollupProgress, fingerprint, rolls_up, rollup_specs};
 use tally_store::{AccountId, Store};
 use tokio::sync::Notify;
 
@@ -44,8 +44,8 @@ pub enum RollupState {
         /// Current events read so far.
         backfilled_events: u64,
     },
-    /// No rollup is kept (licensed aggregators are read as of an instant, see
-    /// docs/rollups.md), or none is registered yet.
+    /// No rollup is kept (a licensed `min`, `max` or `latest`, whose extreme
+    /// cannot be cancelled: docs/rollups.md), or none is registered yet.
     None,
 }
 
@@ -204,7 +204,7 @@ impl Billing {
         account: &AccountId,
         aggregator: &Aggregator,
     ) -> BillingResult<RollupState> {
-        if aggregator.kind() != AggregatorKind::Metered {
+        if !rolls_up(aggregator) {
             return Ok(RollupState::None);
         }
         let progress = self.store.rollup_progress(account).await?;

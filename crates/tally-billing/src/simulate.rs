@@ -506,8 +506,8 @@ impl Billing {
     /// [`Billing::quantities`] from the aggregator's rollup: the partial of
     /// the window before, then with the key's version retracted and the
     /// new one added. `None` when the rollup cannot answer (a read as of a
-    /// sequence, licensed, not ready, a retracted extreme): the caller reads
-    /// the events.
+    /// sequence, not ready, a retracted extreme, a licensed period ending
+    /// inside an hour): the caller reads the events.
     async fn quantities_from_rollups(
         &self,
         account: &AccountId,

@@ -77,7 +77,10 @@ use crate::ids::{
 };
 use crate::keys::{ApiKey, ApiKeyHash};
 use crate::page::{Page, PageRequest};
-use crate::rollups::{RollupProgress, RollupSpec, aggregate_from_rollups, series_from_rollups};
+use crate::rollups::{
+    RollupProgress, RollupSpec, aggregate_from_rollups, licensed_from_rollups,
+    licensed_series_from_rollups, series_from_rollups,
+};
 use crate::thresholds::{ThresholdChange, ThresholdState};
 use crate::versions::{AsOf, EventSeq, EventVersion};
 use crate::webhooks::{
@@ -246,7 +249,8 @@ pub trait EventStore: Send + Sync {
 
     /// [`EventStore::aggregate`] over the versions `as_of` sees: the pure
     /// evaluator over `stream_events_as_of` (a current read goes to
-    /// `aggregate`, which backends push down).
+    /// `aggregate`, which backends push down; a licensed period as of its
+    /// end is served by the licensed rollup when it can be).
     async fn aggregate_as_of(
         &self,
         account: &AccountId,
@@ -260,6 +264,12 @@ pub trait EventStore: Send + Sync {
             return self
                 .aggregate(account, aggregator, filter, customer, window)
                 .await;
+        }
+        if let Some(result) =
+            licensed_from_rollups(self, account, aggregator, filter, customer, window, as_of)
+                .await?
+        {
+            return Ok(result);
         }
         let events = self.stream_events_as_of(
             account,
@@ -277,8 +287,8 @@ pub trait EventStore: Send + Sync {
     /// `stream_events_of_type` (all), each event pushed into its bucket as it
     /// arrives: memory holds the buckets, not the events. Licensed: each
     /// bucket is the evaluation of the entities as they were at its end
-    /// ([`AsOf::for_window`]), one read per bucket, so a past bucket never
-    /// changes.
+    /// ([`AsOf::for_window`]), so a past bucket never changes: from the
+    /// licensed rollup when it can answer, else one read per bucket.
     async fn time_series(
         &self,
         account: &AccountId,
@@ -290,6 +300,13 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<Vec<(Timestamp, AggregateResult)>> {
         let event_type = aggregator.event_type();
         if aggregator.kind() == AggregatorKind::Licensed {
+            if let Some(series) = licensed_series_from_rollups(
+                self, account, aggregator, filter, customer, range, bucket,
+            )
+            .await?
+            {
+                return Ok(series);
+            }
             let bounds = bucket_bounds(range, bucket).map_err(eval_error)?;
             let mut series = Vec::with_capacity(bounds.len());
             for (start, end) in bounds {

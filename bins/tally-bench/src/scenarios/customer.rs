@@ -98,12 +98,18 @@ fn usage_aggregators() -> Vec<(&'static str, serde_json::Value)> {
     };
     let mut formula = base("formula");
     formula["formula"] = json!("sum(duration_ms) / 1000 + count(*) * 2");
+    // Every call an entity alive from its timestamp on: the month's licensed
+    // count is the entities before its end, read from signed cells.
+    let mut licensed = base("count");
+    licensed["type"] = json!("licensed");
+    licensed["name"] = json!("licensed count");
     vec![
         ("count", base("count")),
         ("sum", with("sum", "duration_ms")),
         ("max", with("max", "duration_ms")),
         ("unique_count", with("unique_count", "endpoint")),
         ("formula", formula),
+        ("licensed count", licensed),
     ]
 }
 
@@ -217,7 +223,7 @@ async fn measure_usage(
                     continue;
                 }
                 let count = body["count"].as_u64().context("usage: no count")?;
-                if matches!(*name, "count" | "sum" | "formula") {
+                if matches!(*name, "count" | "sum" | "formula" | "licensed count") {
                     ensure!(
                         count == events,
                         "{name} usage counted {count} of {events} events"

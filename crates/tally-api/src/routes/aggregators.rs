@@ -169,8 +169,8 @@ pub struct AggregatorView {
 /// The state of an aggregator's rollups.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UsageRollup {
-    /// `ready`, `building` (a backfill runs) or `none` (licensed aggregators
-    /// are not rolled up).
+    /// `ready`, `building` (a backfill runs) or `none` (no rollup: a licensed
+    /// `min`, `max` or `latest`).
     #[schema(value_type = crate::routes::enums::RollupStatus)]
     pub status: &'static str,
     /// Current events the backfill has read so far.

@@ -100,7 +100,8 @@ async fn an_aggregator_shows_its_backfill_and_usage_is_unchanged_by_it() {
         counted.text
     );
 
-    // A licensed aggregator keeps no rollup.
+    // A licensed count keeps a rollup of its entities' lives; a licensed
+    // maximum cannot (an extreme does not cancel) and keeps none.
     let seats = app
         .call(
             Method::POST,
@@ -111,8 +112,20 @@ async fn an_aggregator_shows_its_backfill_and_usage_is_unchanged_by_it() {
             ),
         )
         .await;
+    let status = &seats.json["usage_rollup"]["status"];
+    assert!(status == "ready" || status == "building", "{}", seats.text);
+    let peak = app
+        .call(
+            Method::POST,
+            "/v1/aggregators",
+            Some(
+                json!({"name": "Peak seats", "event_type": "seat", "operation": "max",
+                "property": "n", "type": "licensed"}),
+            ),
+        )
+        .await;
     assert_eq!(
-        seats.json["usage_rollup"],
+        peak.json["usage_rollup"],
         json!({"status": "none", "backfilled_events": 0})
     );
 }

@@ -1,8 +1,8 @@
 //! Aggregators (`agg_…`) and their named filters (`agf_…`).
 
-use tally_aggregate::{Aggregator, AggregatorDef, AggregatorKind, DefinitionError};
+use tally_aggregate::{Aggregator, AggregatorDef, DefinitionError};
 use tally_event::Timestamp;
-use tally_store::rollups::RollupProgress;
+use tally_store::rollups::{RollupProgress, rolls_up};
 use tally_store::{AccountId, AggregatorFilterId, AggregatorId, AggregatorRecord, Page, Product};
 
 use super::price_versions::price_versions;
@@ -249,7 +249,7 @@ fn to_json(definition: &AggregatorDef) -> BillingResult<serde_json::Value> {
 
 fn entry(record: &AggregatorRecord, progress: &[RollupProgress]) -> BillingResult<AggregatorEntry> {
     let rollup = match compile_stored(record)? {
-        compiled if compiled.kind() == AggregatorKind::Metered => state_of(&compiled, progress),
+        compiled if rolls_up(&compiled) => state_of(&compiled, progress),
         _ => RollupState::None,
     };
     Ok(AggregatorEntry {

@@ -1,6 +1,6 @@
 //! Usage served by rollups equals usage read from the raw events: the same
 //! summaries, time series, simulations and invoice drafts, for every
-//! operation, after creates, updates that move events across hours and
+//! operation, metered and licensed, after creates, updates that move events across hours and
 //! customers, stale events and deletions.
 
 use serde_json::{Value, json};
@@ -55,6 +55,12 @@ fn definitions() -> Vec<Value> {
         json!({"operation": "unique_count", "property": "user"}),
         json!({"operation": "latest", "property": "amount"}),
         json!({"operation": "formula", "formula": "sum(amount) * 2 + max(amount) - count(*)"}),
+        // Licensed: each record is an entity, read as of the window's end.
+        json!({"type": "licensed", "operation": "count", "filters": [{"name": "eu", "where": eu}]}),
+        json!({"type": "licensed", "operation": "sum", "property": "amount"}),
+        json!({"type": "licensed", "operation": "unique_count", "property": "user"}),
+        json!({"type": "licensed", "operation": "formula",
+               "formula": "sum(amount) - count(*) + avg(amount)"}),
     ]
     .into_iter()
     .enumerate()

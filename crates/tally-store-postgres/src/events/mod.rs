@@ -91,14 +91,14 @@ async fn lock_sequence(
     EventSeq::new(last)
 }
 
-/// The current versions of the keys of `event_type` with these record ids.
-async fn current_of(
+/// Every live version of the keys of `event_type` with these record ids.
+pub(super) async fn lives_of(
     tx: &mut Transaction<'static, Postgres>,
     account: &AccountId,
     event_type: &EventType,
     record_ids: &[&str],
 ) -> StoreResult<Vec<StoredEvent>> {
-    let rows: Vec<EventRow> = sqlx::query_as(sql::CURRENT_OF_KEYS)
+    let rows: Vec<EventRow> = sqlx::query_as(sql::LIVES_OF_KEYS)
         .bind(account.as_str())
         .bind(event_type.as_str())
         .bind(record_ids)
@@ -224,7 +224,7 @@ impl EventStore for PgStore {
         let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         let last = lock_sequence(&mut tx, account).await?;
-        let live = current_of(&mut tx, account, event_type, &ids).await?;
+        let live = lives_of(&mut tx, account, event_type, &ids).await?;
         if live.is_empty() {
             // Nothing to delete: no sequence number used, nothing written.
             tx.rollback().await.map_err(map_sqlx_error)?;
@@ -241,9 +241,14 @@ impl EventStore for PgStore {
             .map_err(map_sqlx_error)?;
         set_sequence(&mut tx, account, deletion).await?;
         // After the deletion: a cell recomputed reads what is left.
+        let deleted = live
+            .iter()
+            .map(StoredEvent::record_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(map_sqlx_error)?;
-        Ok(live.len() as u64)
+        Ok(deleted as u64)
     }
 
     /// Under the account's counter lock like every other writer, so an
@@ -260,7 +265,7 @@ impl EventStore for PgStore {
         let ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
         lock_sequence(&mut tx, account).await?;
-        let live = current_of(&mut tx, account, event_type, &ids).await?;
+        let live = lives_of(&mut tx, account, event_type, &ids).await?;
         let purged: i64 = sqlx::query_scalar(sql::PURGE)
             .bind(account.as_str())
             .bind(event_type.as_str())

@@ -9,13 +9,15 @@ use sqlx::Transaction;
 use sqlx::postgres::Postgres;
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::RecordId;
+use tally_store::rollups::licensed::keys_to_read;
 use tally_store::rollups::{
     Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
-    RowKey, backfill_cells, backfill_group, backfill_writes, partial_in_row,
+    RowKey, backfill_cells, backfill_changes, backfill_group, backfill_reads_lives,
+    backfill_writes, partial_in_row,
 };
 use tally_store::{AccountId, CustomerId, StoreResult, StoredEvent, UpsertPlan};
 
-use super::EventRow;
+use super::{EventRow, lives_of};
 use crate::map_sqlx_error;
 use crate::rows::{parse, parse_opt, total};
 
@@ -87,14 +89,19 @@ pub(super) async fn apply_plan(
         if rollups.is_empty() {
             continue;
         }
-        let deltas = CellDeltas::of_plan(plan, account, &rollups)?;
+        let mut lives = Vec::new();
+        for key in keys_to_read(plan, account, &rollups) {
+            let record_ids = [key.record_id.as_str()];
+            lives.extend(lives_of(tx, account, &key.event_type, &record_ids).await?);
+        }
+        let deltas = CellDeltas::of_plan(plan, account, &rollups, &lives)?;
         apply_deltas(tx, account, &rollups, deltas).await?;
     }
     Ok(())
 }
 
-/// Retracts `gone` (current versions just deleted or purged, on this
-/// transaction) from the account's rollups.
+/// Retracts `gone` (every live version of keys just deleted or purged, on
+/// this transaction) from the account's rollups.
 pub(super) async fn retract(
     tx: &mut Tx,
     compiler: &RollupCompiler,
@@ -375,10 +382,32 @@ pub(super) async fn backfill_step(
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let cells = backfill_cells(&group, &events)?;
+    let lives = match events.last() {
+        Some(last) if backfill_reads_lives(&group) => {
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS} FROM event_versions \
+                 WHERE account_id = $1 AND event_type = $2 AND record_id > $3 \
+                 AND record_id <= $4 AND deleted_seq IS NULL"
+            );
+            let rows: Vec<EventRow> = sqlx::query_as(&sql)
+                .bind(account.as_str())
+                .bind(first.event_type.as_str())
+                .bind(first.cursor.as_ref().map_or("", RecordId::as_str))
+                .bind(last.record_id().as_str())
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(map_sqlx_error)?;
+            rows.into_iter()
+                .map(StoredEvent::try_from)
+                .collect::<StoreResult<Vec<_>>>()?
+        }
+        _ => Vec::new(),
+    };
+    let changes = backfill_changes(&group, &events, &lives)?;
+    let cells = backfill_cells(&changes);
     let mut rows = CellRows::new(&rollups);
     read_rows(tx, &mut rows, &cells).await?;
-    let writes = backfill_writes(&group, &events, rows.partials(&cells))?;
+    let writes = backfill_writes(changes, rows.partials(&cells));
     write_rows(tx, rows.apply(writes)?).await?;
     let done = (events.len() as i64) < limit;
     let cursor = events.last().map(|e| e.record_id().as_str().to_owned());

@@ -96,15 +96,16 @@ ORDER BY v.seq
 
 // ---- deletion and purge -----------------------------------------------------
 
-/// The current versions of the named keys (what a deletion counts and the
-/// rollups retract).
-pub const CURRENT_OF_KEYS: &str = concat!(
+/// Every live version (not deleted) of the named keys: what a deletion or
+/// purge takes out of the rollups, and the lives a licensed rollup reads for
+/// a stale version.
+pub const LIVES_OF_KEYS: &str = concat!(
     "SELECT ",
     event_columns!(),
     r#"
 FROM event_versions v
 WHERE v.account_id = $1 AND v.event_type = $2 AND v.record_id = ANY($3::text[])
-  AND v.current_until IS NULL
+  AND v.deleted_seq IS NULL
 "#
 );
 

@@ -185,7 +185,10 @@ fn distinct(record_ids: &[RecordId]) -> Vec<RecordId> {
 }
 
 /// The current versions of the keys of `event_type` with these record ids.
-async fn current_of(
+/// Every live version (not deleted) of the keys `record_ids` of `event_type`:
+/// what a deletion or purge takes out of the rollups, and the lives a
+/// licensed rollup reads for a stale version.
+pub(crate) async fn lives_of(
     conn: &mut sqlx::SqliteConnection,
     account: &AccountId,
     event_type: &EventType,
@@ -195,7 +198,7 @@ async fn current_of(
     for chunk in record_ids.chunks(DELETE_CHUNK) {
         let head = format!("SELECT {EVENT_COLUMNS} FROM event_versions");
         let mut select = by_record_ids(&head, account, event_type, chunk, "");
-        select.push(" AND current_until IS NULL");
+        select.push(" AND deleted_seq IS NULL");
         let rows: Vec<EventRow> = select
             .build_query_as()
             .fetch_all(&mut *conn)
@@ -288,10 +291,15 @@ impl EventStore for SqliteStore {
         // An id repeated across chunks must count once.
         let record_ids = distinct(record_ids);
         let mut tx = self.begin_write().await?;
-        let live = current_of(&mut tx, account, event_type, &record_ids).await?;
+        let live = lives_of(&mut tx, account, event_type, &record_ids).await?;
         if live.is_empty() {
             return Ok(0);
         }
+        let deleted = live
+            .iter()
+            .map(StoredEvent::record_id)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         let deletion = read_last_seq(&mut tx, account).await?.next();
         for chunk in record_ids.chunks(DELETE_CHUNK) {
             let head = format!(
@@ -310,7 +318,7 @@ impl EventStore for SqliteStore {
         // After the deletion: a cell recomputed reads what is left.
         rollups::retract(&mut tx, &self.compiler, account, &live).await?;
         tx.commit().await.map_err(db_err("event"))?;
-        Ok(live.len() as u64)
+        Ok(deleted as u64)
     }
 
     async fn purge_events(
@@ -320,7 +328,7 @@ impl EventStore for SqliteStore {
         record_ids: &[RecordId],
     ) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
-        let live = current_of(&mut tx, account, event_type, record_ids).await?;
+        let live = lives_of(&mut tx, account, event_type, record_ids).await?;
         let mut purged = 0;
         for chunk in record_ids.chunks(DELETE_CHUNK) {
             let mut delete = by_record_ids(

@@ -8,14 +8,16 @@
 use sqlx::{Sqlite, SqliteConnection};
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::{EventType, RecordId};
+use tally_store::rollups::licensed::keys_to_read;
 use tally_store::rollups::{
     Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
-    RowKey, backfill_cells, backfill_group, backfill_writes, partial_in_row,
+    RowKey, backfill_cells, backfill_changes, backfill_group, backfill_reads_lives,
+    backfill_writes, partial_in_row,
 };
 use tally_store::{AccountId, CustomerId, StoreError, StoreResult, StoredEvent, UpsertPlan};
 
-use super::EVENT_COLUMNS;
 use super::upsert::{repeated, statement_sizes};
+use super::{EVENT_COLUMNS, lives_of};
 use crate::error::{corrupt, db_err};
 use crate::rows::EventRow;
 
@@ -101,15 +103,20 @@ pub(crate) async fn apply_plan(
         if rollups.is_empty() {
             continue;
         }
-        let deltas = CellDeltas::of_plan(plan, account, &rollups)?;
+        let mut lives = Vec::new();
+        for key in keys_to_read(plan, account, &rollups) {
+            let record_ids = std::slice::from_ref(&key.record_id);
+            lives.extend(lives_of(conn, account, &key.event_type, record_ids).await?);
+        }
+        let deltas = CellDeltas::of_plan(plan, account, &rollups, &lives)?;
         apply_deltas(conn, account, &rollups, deltas).await?;
     }
     Ok(())
 }
 
-/// Retracts `gone` (current versions just deleted or purged, on the caller's
-/// transaction) from the account's rollups: after the change, so that a cell
-/// recomputed reads what is left.
+/// Retracts `gone` (every live version of keys just deleted or purged, on
+/// the caller's transaction) from the account's rollups: after the change,
+/// so that a cell recomputed reads what is left.
 pub(crate) async fn retract(
     conn: &mut SqliteConnection,
     compiler: &RollupCompiler,
@@ -390,10 +397,17 @@ pub(crate) async fn backfill_step(
         .into_iter()
         .map(StoredEvent::try_from)
         .collect::<StoreResult<Vec<_>>>()?;
-    let cells = backfill_cells(&group, &events)?;
+    let lives = match events.last() {
+        Some(last) if backfill_reads_lives(&group) => {
+            chunk_lives(conn, &account, first, last.record_id()).await?
+        }
+        _ => Vec::new(),
+    };
+    let changes = backfill_changes(&group, &events, &lives)?;
+    let cells = backfill_cells(&changes);
     let mut rows = CellRows::new(&rollups);
     read_rows(conn, &mut rows, &cells).await?;
-    let writes = backfill_writes(&group, &events, rows.partials(&cells))?;
+    let writes = backfill_writes(changes, rows.partials(&cells));
     write_rows(conn, rows.apply(writes)?).await?;
     let done = (events.len() as i64) < limit;
     let cursor = events.last().map(|e| e.record_id().as_str().to_owned());
@@ -411,6 +425,30 @@ pub(crate) async fn backfill_step(
         .map_err(db_err("rollup"))?;
     }
     Ok(true)
+}
+
+/// Every live version of the keys of a backfill chunk: those after the
+/// rollup's cursor up to `last`, the chunk's last key.
+async fn chunk_lives(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    rollup: &LiveRollup,
+    last: &RecordId,
+) -> StoreResult<Vec<StoredEvent>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions \
+         WHERE account_id = ? AND event_type = ? AND record_id > ? AND record_id <= ? \
+         AND deleted_seq IS NULL"
+    );
+    let rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(account.as_str())
+        .bind(rollup.event_type.as_str())
+        .bind(rollup.cursor.as_ref().map_or("", RecordId::as_str))
+        .bind(last.as_str())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err("rollup"))?;
+    rows.into_iter().map(StoredEvent::try_from).collect()
 }
 
 /// The cells of the account's ready rollup `fingerprint` in `hours`, of one

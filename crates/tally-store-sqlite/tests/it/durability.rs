@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::json;
-use tally_aggregate::{Aggregator, AggregatorDef, Window};
+use tally_aggregate::{Aggregator, AggregatorDef};
 use tally_event::{EventKey, EventType, Period, RecordId, Timestamp};
 use tally_store::rollups::fingerprint;
-use tally_store::{AccountId, CustomerId, EventQuery, EventStore, evaluate_stream};
+use tally_store::{AccountId, AsOf, CustomerId, EventQuery, EventStore, evaluate_stream};
 use tally_store_sqlite::SqliteStore;
 
 const BATCH: u64 = 50;
@@ -76,7 +76,9 @@ async fn rollups_survive_sigkill() {
         {"name": "max", "event_type": "durable", "operation": "max", "property": "n"},
         {"name": "unique", "event_type": "durable", "operation": "unique_count", "property": "n"},
         {"name": "formula", "event_type": "durable", "operation": "formula",
-         "formula": "sum(n) - min(n) + count(*)"}
+         "formula": "sum(n) - min(n) + count(*)"},
+        {"name": "licensed", "event_type": "durable", "type": "licensed",
+         "operation": "sum", "property": "n"}
     ]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rollups.db");
@@ -107,12 +109,22 @@ async fn rollups_survive_sigkill() {
             definition.name
         );
         for period in windows {
-            let window = Window::Range(period);
+            // A licensed period is read as billing reads it: each entity as
+            // of the end (on the hour for the first window, served by the
+            // rollup; off the hour for the second, scanned).
+            let window = aggregator.window(period);
+            let as_of = AsOf::for_window(window.into(), None);
             let served = store
-                .aggregate(&account, &aggregator, None, &customer, window)
+                .aggregate_as_of(&account, &aggregator, None, &customer, window, as_of)
                 .await
                 .unwrap();
-            let events = store.stream_events(&account, &customer, &event_type, window.into());
+            let events = store.stream_events_as_of(
+                &account,
+                Some(&customer),
+                &event_type,
+                window.into(),
+                as_of,
+            );
             let scanned = evaluate_stream(events, &aggregator, None, window)
                 .await
                 .unwrap();

@@ -7,15 +7,16 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
-use tally_aggregate::{Aggregator, AggregatorDef, Bucket, Window};
-use tally_event::{EventType, Period, RecordId};
+use tally_aggregate::{Aggregator, AggregatorDef, AggregatorKind, Bucket, Window, bucket_bounds};
+use tally_event::{EventType, Period, RecordId, Timestamp};
 
 use super::fixtures::{at, event, new_account, new_customer, record};
 use crate::evaluate::{evaluate_stream, series_stream};
 use crate::events::{EventWindow, NewEvent};
 use crate::ids::{AccountId, AggregatorFilterId, CustomerId};
-use crate::rollups::{fingerprint, rollup_specs};
+use crate::rollups::{fingerprint, licensed_from_rollups, rolls_up, rollup_specs};
 use crate::traits::Store;
+use crate::versions::AsOf;
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -24,7 +25,9 @@ const CASES: u32 = 40;
 
 /// The aggregators of the suite: every operation kind a rollup keeps
 /// differently (counts, sums, extremes, distinct values, the latest value,
-/// formulas with additive and extreme aggregates), with filters.
+/// formulas with additive and extreme aggregates), with filters; then
+/// licensed ones, whose rollups keep signed changes of each entity's life
+/// (and a licensed `max`, which has none).
 fn definitions() -> Vec<Aggregator> {
     let defs = [
         json!({"name": "calls", "event_type": "calls", "operation": "count",
@@ -41,6 +44,20 @@ fn definitions() -> Vec<Aggregator> {
         json!({"name": "mean", "event_type": "calls", "operation": "avg", "property": "n"}),
         json!({"name": "f", "event_type": "calls", "operation": "formula",
                "formula": "sum(n) + max(n) * 2 - count(*)"}),
+        json!({"name": "seats", "event_type": "calls", "type": "licensed", "operation": "count",
+               "where": {"property": "kind", "operator": "in", "value": ["a", "b"]},
+               "filters": [{"id": "agf_c", "name": "a",
+                            "where": {"property": "kind", "operator": "equals", "value": "a"}}]}),
+        json!({"name": "seat units", "event_type": "calls", "type": "licensed",
+               "operation": "sum", "property": "n"}),
+        json!({"name": "seat kinds", "event_type": "calls", "type": "licensed",
+               "operation": "unique_count", "property": "n"}),
+        json!({"name": "seat mean", "event_type": "calls", "type": "licensed",
+               "operation": "avg", "property": "n"}),
+        json!({"name": "seat formula", "event_type": "calls", "type": "licensed",
+               "operation": "formula", "formula": "sum(n) * 3 - count(*) + avg(n)"}),
+        json!({"name": "seat peak", "event_type": "calls", "type": "licensed",
+               "operation": "max", "property": "n"}),
     ];
     defs.into_iter()
         .map(|def| {
@@ -68,6 +85,7 @@ enum Step {
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let aggregators = definitions().len();
     let n = prop_oneof![
         1 => Just(None),
         1 => Just(Some(-100i8)),
@@ -78,9 +96,9 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         6 => prop::collection::vec(item, 1..5).prop_map(Step::Upsert),
         1 => prop::collection::vec(0..RECORDS, 1..3).prop_map(Step::Delete),
         1 => (0..RECORDS).prop_map(Step::Purge),
-        2 => (0..8usize).prop_map(Step::Register),
+        2 => (0..aggregators).prop_map(Step::Register),
         2 => (1u8..4).prop_map(Step::Backfill),
-        1 => (0..8usize).prop_map(Step::Drop),
+        1 => (0..aggregators).prop_map(Step::Drop),
     ];
     prop::collection::vec(step, 1..14)
 }
@@ -185,6 +203,9 @@ async fn check_steps(store: &Arc<dyn Store>, steps: Vec<Step>) -> Result<(), Tes
     while store.backfill_rollups(50).await.unwrap() {}
     for index in &registered {
         let aggregator = &aggregators[*index];
+        if !rolls_up(aggregator) {
+            continue;
+        }
         let cells = store
             .rollup_cells(
                 &account,
@@ -200,6 +221,24 @@ async fn check_steps(store: &Arc<dyn Store>, steps: Vec<Step>) -> Result<(), Tes
             aggregator.name()
         );
         check_reads(store, &account, &customers, aggregator, &Step::Backfill(0)).await?;
+        if aggregator.kind() == AggregatorKind::Licensed {
+            // Served by the rollup, not by a fallback to the events.
+            let end = at(3 * HOUR);
+            let window = Window::Before(end);
+            let as_of = AsOf::for_window(EventWindow::Before(end), None);
+            let served = licensed_from_rollups(
+                store.as_ref(),
+                &account,
+                aggregator,
+                None,
+                &customers[0],
+                window,
+                as_of,
+            )
+            .await
+            .unwrap();
+            prop_assert!(served.is_some(), "{} is not served", aggregator.name());
+        }
     }
     Ok(())
 }
@@ -227,6 +266,13 @@ async fn check_reads(
             .iter()
             .map(|f| Some(AggregatorFilterId::parse(&f.id).unwrap())),
     );
+    if aggregator.kind() == AggregatorKind::Licensed {
+        for filter in filters {
+            check_licensed_reads(store, account, customers, aggregator, filter.as_ref(), step)
+                .await?;
+        }
+        return Ok(());
+    }
     for filter in filters {
         let filter = filter.as_ref();
         for period in windows() {
@@ -271,6 +317,67 @@ async fn check_reads(
                     step
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+/// Licensed reads as billing makes them (each entity as of the window's
+/// end), served or not, against the evaluator over the versions the store
+/// picks: periods ending on and off the hour, series of one customer and of
+/// all.
+async fn check_licensed_reads(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    customers: &[CustomerId],
+    aggregator: &Aggregator,
+    filter: Option<&AggregatorFilterId>,
+    step: &Step,
+) -> Result<(), TestCaseError> {
+    let raw = |customer: Option<&CustomerId>, end: Timestamp| {
+        let window = Window::Before(end);
+        let as_of = AsOf::for_window(window.into(), None);
+        let events = store.stream_events_as_of(account, customer, &calls(), window.into(), as_of);
+        evaluate_stream(events, aggregator, filter, window)
+    };
+    for end in [HOUR, 2 * HOUR + 30 * MINUTE, 3 * HOUR, 5 * HOUR, 6 * HOUR] {
+        let end = at(end);
+        let window = Window::Before(end);
+        let as_of = AsOf::for_window(window.into(), None);
+        for customer in customers {
+            let served = store
+                .aggregate_as_of(account, aggregator, filter, customer, window, as_of)
+                .await;
+            let expected = raw(Some(customer), end).await;
+            prop_assert_eq!(
+                format!("{served:?}"),
+                format!("{expected:?}"),
+                "{} {:?} before {:?} after {:?}",
+                aggregator.name(),
+                filter,
+                end,
+                step
+            );
+        }
+    }
+    for period in windows() {
+        for customer in [None, Some(&customers[0])] {
+            let served = store
+                .time_series(account, aggregator, filter, customer, period, Bucket::Hour)
+                .await;
+            let mut expected = Vec::new();
+            for (start, end) in bucket_bounds(period, Bucket::Hour).unwrap() {
+                expected.push((start, raw(customer, end).await.unwrap()));
+            }
+            prop_assert_eq!(
+                format!("{served:?}"),
+                format!("{:?}", Ok::<_, ()>(expected)),
+                "series of {} {:?} over {:?} after {:?}",
+                aggregator.name(),
+                filter,
+                period,
+                step
+            );
         }
     }
     Ok(())

@@ -169,17 +169,16 @@ impl EventStore for MemoryStore {
     ) -> StoreResult<u64> {
         let compiler = self.compiler.clone();
         self.with_tenant(account, |tenant| {
-            let live: Vec<StoredEvent> = keys(event_type, record_ids)
-                .iter()
-                .filter_map(|key| tenant.current(key).map(|v| v.event.clone()))
+            let live: Vec<EventKey> = keys(event_type, record_ids)
+                .into_iter()
+                .filter(|key| tenant.current(key).is_some())
                 .collect();
             if live.is_empty() {
                 return Ok(0);
             }
             // Loaded first: a failure leaves the events as they were.
             let rollups = tenant.live_rollups(&compiler)?;
-            let gone = live;
-            let live: Vec<EventKey> = gone.iter().map(StoredEvent::key).collect();
+            let gone = tenant.lives(&live);
             let deletion = tenant.next_seq();
             let mut deleted = 0;
             for key in &live {
@@ -193,7 +192,7 @@ impl EventStore for MemoryStore {
                 }
             }
             // After the deletion: a cell recomputed reads what is left.
-            tenant.retract_current(&rollups, &gone)?;
+            tenant.retract_lives(&rollups, &gone)?;
             Ok(deleted)
         })
     }
@@ -207,16 +206,13 @@ impl EventStore for MemoryStore {
         let compiler = self.compiler.clone();
         self.with_tenant(account, |tenant| {
             let keys = keys(event_type, record_ids);
-            let live: Vec<StoredEvent> = keys
-                .iter()
-                .filter_map(|key| tenant.current(key).map(|v| v.event.clone()))
-                .collect();
+            let live = tenant.lives(&keys);
             let rollups = tenant.live_rollups(&compiler)?;
             let purged = keys
                 .iter()
                 .filter(|key| tenant.events.remove(key).is_some())
                 .count();
-            tenant.retract_current(&rollups, &live)?;
+            tenant.retract_lives(&rollups, &live)?;
             Ok(purged as u64)
         })
     }

@@ -9,11 +9,13 @@ use super::{MemoryStore, State, Tenant};
 use crate::error::StoreResult;
 use crate::events::StoredEvent;
 use crate::ids::{AccountId, CustomerId};
+use crate::rollups::licensed::keys_to_read;
 use crate::rollups::{
     Cell, CellDeltas, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
-    backfill_cells, backfill_group, backfill_writes,
+    backfill_cells, backfill_changes, backfill_group, backfill_reads_lives, backfill_writes,
 };
 use crate::versions::{AsOf, UpsertPlan};
+use tally_event::EventKey;
 
 /// A registered rollup and its cells.
 #[derive(Debug, Clone)]
@@ -83,17 +85,31 @@ impl Tenant {
         Ok(())
     }
 
-    /// Retracts versions that were current until a deletion or purge just
-    /// made (after it, so that a cell recomputed reads what is left).
-    pub(super) fn retract_current(
+    /// Every live version (not deleted) of `keys`.
+    pub(super) fn lives<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k EventKey>,
+    ) -> Vec<StoredEvent> {
+        keys.into_iter()
+            .filter_map(|key| self.events.get(key))
+            .flatten()
+            .filter(|v| v.deleted_at.is_none())
+            .map(|v| v.event.clone())
+            .collect()
+    }
+
+    /// Retracts the keys whose live versions were `lives` until a deletion
+    /// or purge just ended them (after it, so that a cell recomputed reads
+    /// what is left).
+    pub(super) fn retract_lives(
         &mut self,
         rollups: &[LiveRollup],
-        current: &[StoredEvent],
+        lives: &[StoredEvent],
     ) -> StoreResult<()> {
-        if rollups.is_empty() || current.is_empty() {
+        if rollups.is_empty() || lives.is_empty() {
             return Ok(());
         }
-        self.apply_rollup_deltas(rollups, CellDeltas::of_removed(rollups, current)?)
+        self.apply_rollup_deltas(rollups, CellDeltas::of_removed(rollups, lives)?)
     }
 }
 
@@ -123,10 +139,12 @@ pub(super) fn apply_plan_to_rollups(
     plan: &UpsertPlan<'_>,
 ) -> StoreResult<()> {
     for (account, rollups) in loaded {
-        let deltas = CellDeltas::of_plan(plan, account, rollups)?;
-        if let Some(tenant) = state.tenants.get_mut(account) {
-            tenant.apply_rollup_deltas(rollups, deltas)?;
-        }
+        let Some(tenant) = state.tenants.get_mut(account) else {
+            continue;
+        };
+        let lives = tenant.lives(&keys_to_read(plan, account, rollups));
+        let deltas = CellDeltas::of_plan(plan, account, rollups, &lives)?;
+        tenant.apply_rollup_deltas(rollups, deltas)?;
     }
     Ok(())
 }
@@ -165,7 +183,19 @@ fn backfill_step(
             .take(limit)
             .map(|v| v.event.clone())
             .collect();
-        let cells = backfill_cells(&group, &chunk)?;
+        let lives = if backfill_reads_lives(&group) {
+            tenant.lives(
+                chunk
+                    .iter()
+                    .map(StoredEvent::key)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+        } else {
+            Vec::new()
+        };
+        let changes = backfill_changes(&group, &chunk, &lives)?;
+        let cells = backfill_cells(&changes);
         let stored: HashMap<Cell, Partial> = cells
             .into_iter()
             .filter_map(|cell| {
@@ -177,13 +207,18 @@ fn backfill_step(
                 Some((cell, partial))
             })
             .collect();
-        let writes = backfill_writes(&group, &chunk, stored)?;
+        let writes = backfill_writes(changes, stored);
         let done = chunk.len() < limit;
         let ids: Vec<i64> = group.iter().map(|r| r.id).collect();
         for (cell, partial) in writes {
-            if let (Some(rollup), Some(partial)) = (tenant.rollups.get_mut(&cell.rollup), partial) {
-                rollup.cells.insert((cell.customer, cell.bucket), partial);
-            }
+            let Some(rollup) = tenant.rollups.get_mut(&cell.rollup) else {
+                continue;
+            };
+            let key = (cell.customer, cell.bucket);
+            match partial {
+                Some(partial) => rollup.cells.insert(key, partial),
+                None => rollup.cells.remove(&key),
+            };
         }
         for id in ids {
             let Some(rollup) = tenant.rollups.get_mut(&id) else {

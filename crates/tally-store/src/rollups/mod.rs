@@ -24,6 +24,10 @@
 //!   rollup only; otherwise they return `None` and the caller scans the raw
 //!   events. Only the hours entirely inside the window come from cells; the
 //!   clipped first and last hours are read from the events.
+//! - A licensed aggregator's rollup keeps signed changes instead: each
+//!   version of an entity is added at the hour it starts and cancelled at the
+//!   hour the next version starts, so the entities alive at an hour boundary
+//!   are the sum of the cells before it ([`licensed`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,6 +48,10 @@ use crate::ids::{AccountId, AggregatorFilterId, CustomerId};
 use crate::traits::EventStore;
 use crate::versions::UpsertPlan;
 
+pub mod licensed;
+
+pub use licensed::{licensed_from_rollups, licensed_series_from_rollups};
+
 /// Current versions read per backfill chunk, by default.
 pub const BACKFILL_CHUNK: u64 = 5_000;
 
@@ -61,11 +69,22 @@ pub struct RollupSpec {
     pub filter: Option<String>,
 }
 
+/// Whether an aggregator has rollups: every metered one, and the licensed
+/// ones whose partials can be cancelled (not `min`, `max`, `latest`, nor a
+/// formula calling `min` or `max`: docs/rollups.md, "What is not rolled up").
+pub fn rolls_up(aggregator: &Aggregator) -> bool {
+    match aggregator.kind() {
+        AggregatorKind::Metered => true,
+        AggregatorKind::Licensed => aggregator
+            .rollup_scope(None)
+            .is_ok_and(|scope| scope.is_signed()),
+    }
+}
+
 /// The rollups an aggregator needs: one for the aggregator and one per named
-/// filter. None for a licensed aggregator, whose periods are read as of an
-/// instant (docs/rollups.md, "What is not rolled up").
+/// filter; none when it has no rollups ([`rolls_up`]).
 pub fn rollup_specs(aggregator: &Aggregator) -> Vec<RollupSpec> {
-    if aggregator.kind() != AggregatorKind::Metered {
+    if !rolls_up(aggregator) {
         return Vec::new();
     }
     let Ok(definition) = serde_json::to_value(aggregator.def()) else {
@@ -153,6 +172,9 @@ pub struct LiveRollup {
     pub event_type: EventType,
     aggregator: Arc<Aggregator>,
     filter: Option<String>,
+    /// Whether its aggregator is licensed: its cells hold signed changes of
+    /// each version's life ([`licensed`]) instead of current versions.
+    pub licensed: bool,
     /// Whether the backfill is done.
     pub ready: bool,
     /// The last record id the backfill added.
@@ -224,47 +246,65 @@ pub fn backfill_group(rollups: &[LiveRollup], lead: i64) -> Vec<&LiveRollup> {
         .collect()
 }
 
-/// What a backfill chunk of `events` (current versions after the group's
-/// cursor) adds to the group's cells, given their stored partials: the
-/// cells to write.
-pub fn backfill_writes(
-    group: &[&LiveRollup],
-    events: &[StoredEvent],
-    mut stored: HashMap<Cell, Partial>,
-) -> StoreResult<Vec<(Cell, Option<Partial>)>> {
-    let mut writes = Vec::new();
-    for rollup in group {
-        for (cell, partial) in rollup.partials(events)? {
-            let merged = match stored.remove(&cell) {
-                Some(mut existing) => {
-                    existing.add(&partial);
-                    existing
-                }
-                None => partial,
-            };
-            writes.push((cell, Some(merged)));
-        }
-    }
-    Ok(writes)
+/// Whether a backfill step of `group` needs every live version of the
+/// chunk's keys, not only their current versions: a licensed rollup sums
+/// each version's life ([`licensed`]).
+pub fn backfill_reads_lives(group: &[&LiveRollup]) -> bool {
+    group.iter().any(|r| r.licensed)
 }
 
-/// The cells a backfill chunk touches (to read their stored partials).
-/// Only the cells of events a rollup selects: a filtered aggregator's other
-/// hours are not read.
-pub fn backfill_cells(group: &[&LiveRollup], events: &[StoredEvent]) -> StoreResult<Vec<Cell>> {
-    let mut cells = Vec::new();
+/// What a backfill chunk adds to the group's cells, per cell: `current` are
+/// the current versions of the chunk's keys (after the group's cursor, up to
+/// its last key), `lives` every live version of the same keys when
+/// [`backfill_reads_lives`] asked for them (else empty). Only the cells of
+/// events a rollup selects: a filtered aggregator's other hours are not
+/// touched.
+pub fn backfill_changes(
+    group: &[&LiveRollup],
+    current: &[StoredEvent],
+    lives: &[StoredEvent],
+) -> StoreResult<HashMap<Cell, Partial>> {
+    let mut changes = HashMap::new();
     for rollup in group {
-        let scope = rollup.scope()?;
-        cells.extend(
-            events
-                .iter()
-                .filter(|e| scope.selects(&e.event_type, &e.record))
-                .map(|e| Cell::new(rollup.id, &e.customer_id, e.timestamp)),
-        );
+        if rollup.licensed {
+            licensed::add_lives(&mut changes, rollup, lives, licensed::Keys::All)?;
+        } else {
+            for (cell, partial) in rollup.partials(current)? {
+                changes.insert(cell, partial);
+            }
+        }
     }
+    Ok(changes)
+}
+
+/// The cells a backfill's changes touch, sorted: the backend reads their
+/// stored partials.
+pub fn backfill_cells(changes: &HashMap<Cell, Partial>) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = changes.keys().cloned().collect();
     cells.sort_unstable();
-    cells.dedup();
-    Ok(cells)
+    cells
+}
+
+/// The cells to write after a backfill chunk: each stored partial plus its
+/// changes; `None` (delete) for a licensed cell whose changes cancel out.
+pub fn backfill_writes(
+    changes: HashMap<Cell, Partial>,
+    mut stored: HashMap<Cell, Partial>,
+) -> Vec<(Cell, Option<Partial>)> {
+    changes
+        .into_iter()
+        .map(|(cell, change)| {
+            let merged = match stored.remove(&cell) {
+                Some(mut existing) => {
+                    existing.add(&change);
+                    existing
+                }
+                None => change,
+            };
+            let kept = (!merged.is_zero()).then_some(merged);
+            (cell, kept)
+        })
+        .collect()
 }
 
 /// Compiles registered rollups once: a backend keeps one and loads the rows
@@ -302,6 +342,7 @@ impl RollupCompiler {
                     id: row.id,
                     set: row.set,
                     event_type: row.event_type,
+                    licensed: aggregator.kind() == AggregatorKind::Licensed,
                     aggregator,
                     filter: row.filter,
                     ready: row.ready,
@@ -340,11 +381,13 @@ impl Cell {
     }
 }
 
-/// What a write does to the rollups: partials added and retracted per cell.
+/// What a write does to the rollups: partials added and retracted per cell
+/// of a metered rollup, signed changes per cell of a licensed one.
 #[derive(Debug, Default)]
 pub struct CellDeltas {
     added: HashMap<Cell, Partial>,
     retracted: HashMap<Cell, Partial>,
+    signed: HashMap<Cell, Partial>,
     /// Versions already retracted: a version leaves its cells once, even
     /// when a caller names it twice.
     gone: HashSet<(EventType, RecordId, i64)>,
@@ -362,13 +405,18 @@ pub struct CellWrites {
 
 impl CellDeltas {
     /// What an upsert plan changes in `account`'s rollups: the versions it
-    /// supersedes leave, the versions it leaves current come in.
+    /// supersedes leave, the versions it leaves current come in; the lives of
+    /// the keys it writes change in licensed rollups. `lives` holds every
+    /// live version (after the plan) of the keys
+    /// [`licensed::keys_to_read`] named, and may be empty otherwise.
     pub fn of_plan(
         plan: &UpsertPlan<'_>,
         account: &AccountId,
         rollups: &[LiveRollup],
+        lives: &[StoredEvent],
     ) -> StoreResult<Self> {
         let mut deltas = CellDeltas::default();
+        licensed::plan_changes(&mut deltas.signed, plan, account, rollups, lives)?;
         for superseded in plan.superseded.iter().filter(|s| s.account == account) {
             deltas.retract(rollups, &superseded.previous)?;
         }
@@ -389,18 +437,28 @@ impl CellDeltas {
         Ok(deltas)
     }
 
-    /// The versions `gone` (current until a deletion or purge) leaving.
-    pub fn of_removed(rollups: &[LiveRollup], gone: &[StoredEvent]) -> StoreResult<Self> {
+    /// The keys of `lives` leaving (a deletion or purge): `lives` holds
+    /// every version the keys had in their life before it. Each key's current
+    /// version leaves the metered rollups, its whole life the licensed ones.
+    pub fn of_removed(rollups: &[LiveRollup], lives: &[StoredEvent]) -> StoreResult<Self> {
         let mut deltas = CellDeltas::default();
-        for event in gone {
+        for event in current_versions(lives) {
             deltas.retract(rollups, event)?;
+        }
+        for rollup in rollups.iter().filter(|r| r.licensed) {
+            let mut life = HashMap::new();
+            licensed::add_lives(&mut life, rollup, lives, licensed::Keys::Maintained)?;
+            for (cell, change) in life {
+                let cancel = licensed::negated(change)?;
+                licensed::merge(&mut deltas.signed, cell, cancel);
+            }
         }
         Ok(deltas)
     }
 
     /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.retracted.is_empty()
+        self.added.is_empty() && self.retracted.is_empty() && self.signed.is_empty()
     }
 
     /// A version that becomes current: its contribution is added to every
@@ -450,6 +508,7 @@ impl CellDeltas {
             .added
             .keys()
             .chain(self.retracted.keys())
+            .chain(self.signed.keys())
             .cloned()
             .collect();
         cells.sort_unstable();
@@ -462,6 +521,20 @@ impl CellDeltas {
     pub fn apply(mut self, mut stored: HashMap<Cell, Partial>) -> CellWrites {
         let mut out = CellWrites::default();
         for cell in self.cells() {
+            if let Some(change) = self.signed.remove(&cell) {
+                // A licensed cell: a sum of signed changes, never recomputed
+                // (a tainted sum stays tainted, and reads scan instead).
+                let merged = match stored.remove(&cell) {
+                    Some(mut partial) => {
+                        partial.add(&change);
+                        partial
+                    }
+                    None => change,
+                };
+                out.writes
+                    .push((cell, (!merged.is_zero()).then_some(merged)));
+                continue;
+            }
             let added = self.added.remove(&cell);
             let retracted = self.retracted.remove(&cell);
             let mut partial = match (stored.remove(&cell), &added) {
@@ -504,7 +577,7 @@ fn collect(
     record: &Record,
 ) -> StoreResult<()> {
     for rollup in rollups {
-        if rollup.event_type != *event_type || !rollup.maintains(record.id()) {
+        if rollup.licensed || rollup.event_type != *event_type || !rollup.maintains(record.id()) {
             continue;
         }
         let scope = rollup.scope()?;
@@ -515,6 +588,21 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// The current version of each key among `lives` (versions of live keys):
+/// the greatest (timestamp, seq), as a non-stale write always has.
+fn current_versions(lives: &[StoredEvent]) -> Vec<&StoredEvent> {
+    let mut current: HashMap<(&EventType, &RecordId), &StoredEvent> = HashMap::new();
+    for event in lives {
+        let slot = current
+            .entry((&event.event_type, event.record_id()))
+            .or_insert(event);
+        if (event.timestamp, event.seq) > (slot.timestamp, slot.seq) {
+            *slot = event;
+        }
+    }
+    current.into_values().collect()
 }
 
 /// Where a backend stores cells: one row per rollup set, customer and hour,
@@ -727,10 +815,12 @@ fn cells_or_none(
     }
 }
 
-/// The aggregator's current quantity for `customer` over `window`, from its
-/// ready rollup; `None` when there is none (licensed, not registered, still
-/// building), when the window holds no whole hour, or when a partial is
-/// tainted: the caller then evaluates the raw events.
+/// The aggregator's quantity for `customer` over the current events of the
+/// metered range `window`, from its ready rollup; `None` when there is none
+/// (not registered, still building), when the window holds no whole hour,
+/// when a partial is tainted, and for a `Before` window, whose current
+/// events are not what a licensed rollup holds ([`licensed_from_rollups`]
+/// serves those as of their end): the caller then evaluates the raw events.
 pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
     store: &S,
     account: &AccountId,
@@ -739,6 +829,9 @@ pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
     customer: &CustomerId,
     window: Window,
 ) -> StoreResult<Option<AggregateResult>> {
+    if !matches!(window, Window::Range(_)) {
+        return Ok(None);
+    }
     let Some(partial) =
         window_partial(store, account, aggregator, filter, customer, window).await?
     else {
@@ -750,10 +843,12 @@ pub async fn aggregate_from_rollups<S: EventStore + ?Sized>(
     scope.finish(&partial).map_err(eval_error)
 }
 
-/// The partial of the customer's current events in `window`, from the
-/// aggregator's ready rollup and the clipped edge hours (see
-/// [`aggregate_from_rollups`] for when it is `None`). What a caller that
-/// changes it before finishing (a price simulation) starts from.
+/// The partial of the customer's events in `window` as billing reads them,
+/// from the aggregator's ready rollup: a metered range's current events
+/// (the cells and the clipped edge hours; see [`aggregate_from_rollups`] for
+/// when it is `None`), a licensed window's entities as of its end
+/// ([`licensed_from_rollups`]). What a caller that changes it before
+/// finishing (a price simulation) starts from.
 pub async fn window_partial<S: EventStore + ?Sized>(
     store: &S,
     account: &AccountId,
@@ -762,12 +857,14 @@ pub async fn window_partial<S: EventStore + ?Sized>(
     customer: &CustomerId,
     window: Window,
 ) -> StoreResult<Option<Partial>> {
-    let Window::Range(period) = window else {
-        return Ok(None);
+    let period = match window {
+        Window::Range(period) if aggregator.kind() == AggregatorKind::Metered => period,
+        Window::Before(end) => {
+            return licensed::partial_before(store, account, aggregator, filter, customer, end)
+                .await;
+        }
+        Window::Range(_) => return Ok(None),
     };
-    if aggregator.kind() != AggregatorKind::Metered {
-        return Ok(None);
-    }
     let filter = filter.map(AggregatorFilterId::as_str);
     let scope = aggregator.rollup_scope(filter).map_err(eval_error)?;
     let hours = whole_hours(period);
