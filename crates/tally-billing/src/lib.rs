@@ -143,8 +143,8 @@ pub use events::{DeleteEvents, EventFilter, MAX_DELETE_RECORD_IDS};
 pub use ingest::{BatchAccepted, BatchOutcome, BatchRejected, IngestedEvent, MAX_BATCH_EVENTS};
 pub use input::{DEFAULT_TAKE, DateRange, Pagination, date_message};
 pub use invoice::{
-    EventChange, EventChangeKind, InvoiceChanges, InvoiceFilter, InvoiceLine, InvoiceTotals,
-    InvoiceView, LineChange, LineType, PeriodPreview,
+    BatchInvoice, EventChange, EventChangeKind, InvoiceChanges, InvoiceFilter, InvoiceLine,
+    InvoiceTotals, InvoiceView, LineChange, LineType, MAX_BATCH_INVOICES, PeriodPreview,
 };
 pub use period::{PeriodError, period_containing};
 pub use rollups::{BACKFILL_CHUNK_EVENTS, RollupState};

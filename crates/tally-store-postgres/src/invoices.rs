@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use serde_json::Value as Json;
+use sqlx::{Postgres, Transaction};
 use tally_event::Period;
 use tally_store::{
-    AccountId, CustomerId, EventSeq, Invoice, InvoiceEvents, InvoiceId, InvoiceNumber,
-    InvoiceQuery, InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError,
-    StoreResult, SubscriptionId,
+    AccountId, CustomerId, EventSeq, INVOICE_PERIOD_TAKEN, Invoice, InvoiceEvents, InvoiceId,
+    InvoiceNumber, InvoiceQuery, InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page,
+    StoreError, StoreResult, SubscriptionId,
 };
 
 use crate::rows::{corrupt, parse, parse_opt, timestamp, timestamp_opt};
@@ -42,6 +43,54 @@ const UPDATE_DRAFT: &str = "UPDATE invoices SET status = $3, lines = $4::json, t
      finalized_at = $6, known_seq = $7, basis = $8::json WHERE account_id = $1 AND id = $2 AND status = 'draft' \
      RETURNING id, number, subscription_id, customer_id, status, period_start, period_end, \
      currency, lines, totals, created_at, finalized_at, known_seq, basis";
+
+/// Locks the account's counter row (creating it at 0) without taking a
+/// number: a batch holds it from its first check to its commit.
+const LOCK_NUMBERS: &str = "INSERT INTO invoice_sequences AS c (account_id, last_number) \
+     VALUES ($1, 0) ON CONFLICT (account_id) DO UPDATE SET last_number = c.last_number";
+/// Whether the subscription period already has an invoice.
+const PERIOD_TAKEN: &str = "SELECT 1 FROM invoices \
+     WHERE account_id = $1 AND subscription_id = $2 AND period_start = $3 AND period_end = $4";
+
+/// Takes the account's next number and inserts the invoice with it and its
+/// webhook events, on the caller's transaction.
+async fn insert_invoice(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &AccountId,
+    invoice: &NewInvoice,
+    events: InvoiceEvents<'_>,
+) -> StoreResult<Invoice> {
+    let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
+        .bind(account.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    let created = Invoice::from_new(
+        invoice,
+        InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("invoice_sequences", e))?),
+    );
+    sqlx::query(INSERT)
+        .bind(account.as_str())
+        .bind(invoice.id.as_str())
+        .bind(number)
+        .bind(invoice.subscription_id.as_ref().map(SubscriptionId::as_str))
+        .bind(invoice.customer_id.as_str())
+        .bind(invoice.status.as_str())
+        .bind(invoice.period.start().as_millis())
+        .bind(invoice.period.end().as_millis())
+        .bind(&invoice.currency)
+        .bind(invoice.lines.to_string())
+        .bind(invoice.totals.to_string())
+        .bind(invoice.created_at.as_millis())
+        .bind(created.finalized_at.map(|t| t.as_millis()))
+        .bind(invoice.known_seq.map(EventSeq::get))
+        .bind(invoice.basis.as_ref().map(ToString::to_string))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_sqlx_error)?;
+    insert_webhook_events(tx, account, &events(&created)).await?;
+    Ok(created)
+}
 
 #[derive(sqlx::FromRow)]
 struct InvoiceRow {
@@ -98,35 +147,48 @@ impl InvoiceStore for PgStore {
         events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
-        let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
+        let created = insert_invoice(&mut tx, account, invoice, events).await?;
+        tx.commit().await.map_err(map_sqlx_error)?;
+        Ok(created)
+    }
+
+    /// One transaction, one commit. The account's counter row is locked
+    /// first, as every creator locks it before inserting: the period check
+    /// before each insert then sees every invoice committed before, and no
+    /// other creator inserts until the batch ends.
+    async fn create_invoices_with_events(
+        &self,
+        account: &AccountId,
+        invoices: &[NewInvoice],
+        events: InvoiceEvents<'_>,
+    ) -> StoreResult<Vec<StoreResult<Invoice>>> {
+        let mut tx = self.pool.begin().await.map_err(map_sqlx_error)?;
+        sqlx::query(LOCK_NUMBERS)
             .bind(account.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_sqlx_error)?;
-        let created = Invoice::from_new(
-            invoice,
-            InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("invoice_sequences", e))?),
-        );
-        sqlx::query(INSERT)
-            .bind(account.as_str())
-            .bind(invoice.id.as_str())
-            .bind(number)
-            .bind(invoice.subscription_id.as_ref().map(SubscriptionId::as_str))
-            .bind(invoice.customer_id.as_str())
-            .bind(invoice.status.as_str())
-            .bind(invoice.period.start().as_millis())
-            .bind(invoice.period.end().as_millis())
-            .bind(&invoice.currency)
-            .bind(invoice.lines.to_string())
-            .bind(invoice.totals.to_string())
-            .bind(invoice.created_at.as_millis())
-            .bind(created.finalized_at.map(|t| t.as_millis()))
-            .bind(invoice.known_seq.map(EventSeq::get))
-            .bind(invoice.basis.as_ref().map(ToString::to_string))
             .execute(&mut *tx)
             .await
             .map_err(map_sqlx_error)?;
-        insert_webhook_events(&mut tx, account, &events(&created)).await?;
+        let mut created = Vec::with_capacity(invoices.len());
+        for invoice in invoices {
+            if let Some(subscription) = &invoice.subscription_id {
+                let taken: Option<i32> = sqlx::query_scalar(PERIOD_TAKEN)
+                    .bind(account.as_str())
+                    .bind(subscription.as_str())
+                    .bind(invoice.period.start().as_millis())
+                    .bind(invoice.period.end().as_millis())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_sqlx_error)?;
+                if taken.is_some() {
+                    created.push(Err(StoreError::Conflict {
+                        entity: "invoice",
+                        reason: INVOICE_PERIOD_TAKEN.to_owned(),
+                    }));
+                    continue;
+                }
+            }
+            created.push(Ok(insert_invoice(&mut tx, account, invoice, events).await?));
+        }
         tx.commit().await.map_err(map_sqlx_error)?;
         Ok(created)
     }

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Sqlite};
 use tally_event::Period;
 use tally_store::{
-    AccountId, EventSeq, Invoice, InvoiceEvents, InvoiceId, InvoiceNumber, InvoiceQuery,
-    InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError, StoreResult,
-    SubscriptionId,
+    AccountId, EventSeq, INVOICE_PERIOD_TAKEN, Invoice, InvoiceEvents, InvoiceId, InvoiceNumber,
+    InvoiceQuery, InvoiceStatus, InvoiceStore, InvoiceUpdate, NewInvoice, Page, StoreError,
+    StoreResult, SubscriptionId,
 };
 
 use crate::error::corrupt;
@@ -46,6 +46,49 @@ UPDATE invoices SET status = ?3, lines = ?4, totals = ?5, finalized_at = ?6, kno
                     basis = ?8
 WHERE account_id = ?1 AND id = ?2";
 
+/// Whether the subscription period already has an invoice.
+const PERIOD_TAKEN: &str = "\
+SELECT 1 FROM invoices WHERE account_id = ?1 AND subscription_id = ?2 AND period_start = ?3
+  AND period_end = ?4";
+
+/// Takes the account's next number and inserts the invoice with it and its
+/// webhook events, on the caller's write transaction.
+async fn insert_invoice(
+    conn: &mut sqlx::SqliteConnection,
+    account: &AccountId,
+    new: &NewInvoice,
+    events: InvoiceEvents<'_>,
+) -> StoreResult<Invoice> {
+    let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
+        .bind(account.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err("invoice"))?;
+    let number = InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("number", e))?);
+    let invoice = Invoice::from_new(new, number);
+    sqlx::query(INSERT)
+        .bind(account.as_str())
+        .bind(invoice.id.as_str())
+        .bind(i64::try_from(number.0).map_err(|e| corrupt("number", e))?)
+        .bind(invoice.subscription_id.as_ref().map(|s| s.as_str()))
+        .bind(invoice.customer_id.as_str())
+        .bind(invoice.status.as_str())
+        .bind(invoice.period.start().as_millis())
+        .bind(invoice.period.end().as_millis())
+        .bind(&invoice.currency)
+        .bind(invoice.lines.to_string())
+        .bind(invoice.totals.to_string())
+        .bind(invoice.created_at.as_millis())
+        .bind(invoice.finalized_at.map(|t| t.as_millis()))
+        .bind(invoice.known_seq.map(EventSeq::get))
+        .bind(invoice.basis.as_ref().map(ToString::to_string))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err("invoice"))?;
+    insert_webhook_events(conn, account, &events(&invoice)).await?;
+    Ok(invoice)
+}
+
 fn push_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &InvoiceQuery) {
     builder
         .push(" WHERE account_id = ")
@@ -71,35 +114,43 @@ impl InvoiceStore for SqliteStore {
         events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice> {
         let mut tx = self.begin_write().await?;
-        let number: i64 = sqlx::query_scalar(NEXT_NUMBER)
-            .bind(account.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("invoice"))?;
-        let number = InvoiceNumber(u64::try_from(number).map_err(|e| corrupt("number", e))?);
-        let invoice = Invoice::from_new(new, number);
-        sqlx::query(INSERT)
-            .bind(account.as_str())
-            .bind(invoice.id.as_str())
-            .bind(i64::try_from(number.0).map_err(|e| corrupt("number", e))?)
-            .bind(invoice.subscription_id.as_ref().map(|s| s.as_str()))
-            .bind(invoice.customer_id.as_str())
-            .bind(invoice.status.as_str())
-            .bind(invoice.period.start().as_millis())
-            .bind(invoice.period.end().as_millis())
-            .bind(&invoice.currency)
-            .bind(invoice.lines.to_string())
-            .bind(invoice.totals.to_string())
-            .bind(invoice.created_at.as_millis())
-            .bind(invoice.finalized_at.map(|t| t.as_millis()))
-            .bind(invoice.known_seq.map(EventSeq::get))
-            .bind(invoice.basis.as_ref().map(ToString::to_string))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("invoice"))?;
-        insert_webhook_events(&mut tx, account, &events(&invoice)).await?;
+        let invoice = insert_invoice(&mut tx, account, new, events).await?;
         tx.commit().await.map_err(db_err("invoice"))?;
         Ok(invoice)
+    }
+
+    /// One write transaction, one durable commit: under SQLite's single
+    /// write lock, the period check before each insert cannot race.
+    async fn create_invoices_with_events(
+        &self,
+        account: &AccountId,
+        invoices: &[NewInvoice],
+        events: InvoiceEvents<'_>,
+    ) -> StoreResult<Vec<StoreResult<Invoice>>> {
+        let mut tx = self.begin_write().await?;
+        let mut created = Vec::with_capacity(invoices.len());
+        for new in invoices {
+            if let Some(subscription) = &new.subscription_id {
+                let taken: Option<i64> = sqlx::query_scalar(PERIOD_TAKEN)
+                    .bind(account.as_str())
+                    .bind(subscription.as_str())
+                    .bind(new.period.start().as_millis())
+                    .bind(new.period.end().as_millis())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err("invoice"))?;
+                if taken.is_some() {
+                    created.push(Err(StoreError::Conflict {
+                        entity: "invoice",
+                        reason: INVOICE_PERIOD_TAKEN.to_owned(),
+                    }));
+                    continue;
+                }
+            }
+            created.push(Ok(insert_invoice(&mut tx, account, new, events).await?));
+        }
+        tx.commit().await.map_err(db_err("invoice"))?;
+        Ok(created)
     }
 
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {

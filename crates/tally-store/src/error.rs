@@ -44,6 +44,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this is the `Conflict` of an invoice whose subscription
+    /// period already has one ([`crate::INVOICE_PERIOD_TAKEN`]).
+    pub fn is_invoice_period_taken(&self) -> bool {
+        matches!(self, StoreError::Conflict { reason, .. } if reason == crate::INVOICE_PERIOD_TAKEN)
+    }
+
     /// `NotFound` for an `entity` (`customer`).
     pub fn not_found(entity: &'static str) -> Self {
         StoreError::NotFound { entity }

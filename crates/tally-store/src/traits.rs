@@ -618,6 +618,34 @@ pub trait InvoiceStore: Send + Sync {
         invoice: &NewInvoice,
         events: InvoiceEvents<'_>,
     ) -> StoreResult<Invoice>;
+
+    /// [`InvoiceStore::create_invoice_with_events`] for each of `invoices`,
+    /// numbered in order, committed together where the backend can (one
+    /// durable commit for the batch). An invoice whose subscription period
+    /// already has one (stored, or earlier in the batch) is refused alone:
+    /// its result is the `Conflict` of [`INVOICE_PERIOD_TAKEN`](crate::catalog::INVOICE_PERIOD_TAKEN),
+    /// it takes no number, and the others are created. Any other failure
+    /// fails the call and creates none. The default creates them one by one,
+    /// each in its own transaction, so a failure there leaves the earlier
+    /// ones created: every backend of this workspace overrides it.
+    async fn create_invoices_with_events(
+        &self,
+        account: &AccountId,
+        invoices: &[NewInvoice],
+        events: InvoiceEvents<'_>,
+    ) -> StoreResult<Vec<StoreResult<Invoice>>> {
+        let mut created = Vec::with_capacity(invoices.len());
+        for invoice in invoices {
+            match self
+                .create_invoice_with_events(account, invoice, events)
+                .await
+            {
+                Err(error) if error.is_invoice_period_taken() => created.push(Err(error)),
+                other => created.push(Ok(other?)),
+            }
+        }
+        Ok(created)
+    }
     /// The invoice with this id; `NotFound` if absent.
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice>;
     /// The invoice of `subscription` for exactly `period`, if any (one per

@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery, RawBody, is_json, parse_json};
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorStatus};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, RawBody, is_json, parse_json};
 use crate::middleware::Account;
 use crate::page::Paginated;
 use crate::routes::page_request;
@@ -24,6 +24,7 @@ use crate::state::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_invoice))
+        .routes(routes!(create_invoices))
         .routes(routes!(list_invoices))
         .routes(routes!(get_invoice))
         .routes(routes!(finalize_invoice))
@@ -259,6 +260,88 @@ pub async fn create_invoice(
         .create_invoice(&account, &path.id, at)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(invoice.into())))
+}
+
+/// Body of `POST /v1/invoices/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvoicesRequest {
+    /// `sub_` ids, at most 1000; each gets the draft of its period containing
+    /// `at`, numbered in this order.
+    #[schema(max_items = 1000)]
+    pub subscription_ids: Vec<String>,
+    /// Invoice the billing periods containing this instant; default now.
+    #[schema(value_type = Option<crate::routes::wire::TimestampParam>)]
+    pub at: Option<String>,
+}
+
+/// What became of one subscription of a batch: its draft (`status` 201), or
+/// the error `POST /v1/subscriptions/{id}/invoices` would have answered
+/// for it alone (`status` 400, 404 or 409).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchInvoiceResult {
+    pub subscription_id: String,
+    /// The HTTP status of this subscription's outcome.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<InvoiceResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// The outcome of each subscription of a batch, in the request's order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchInvoicesResponse {
+    pub data: Vec<BatchInvoiceResult>,
+}
+
+/// Create the drafts of many subscriptions' billing periods at once: the
+/// end-of-period run. Each subscription is invoiced as by
+/// `POST /v1/subscriptions/{id}/invoices`; one that cannot be gets its own
+/// error, and the others are created, all in one durable commit.
+#[utoipa::path(post, path = "/v1/invoices/batch", tag = "invoices",
+    request_body = CreateInvoicesRequest,
+    responses(
+        (status = 200, description = "each subscription's draft or error", body = BatchInvoicesResponse),
+        (status = 400, description = "more than 1000 subscriptions, or an invalid `at`", body = ErrorBody)))]
+pub async fn create_invoices(
+    State(state): State<AppState>,
+    Account(account): Account,
+    ApiJson(request): ApiJson<CreateInvoicesRequest>,
+) -> ApiResult<axum::Json<BatchInvoicesResponse>> {
+    let at = request
+        .at
+        .map(|text| {
+            Timestamp::parse_input(&text).map_err(|e| {
+                BillingError::invalid("/at", e.code(), tally_billing::date_message(&e))
+            })
+        })
+        .transpose()?;
+    let created = state
+        .billing()
+        .create_invoices(&account, &request.subscription_ids, at)
+        .await?;
+    let data = created
+        .into_iter()
+        .map(|item| match item.result {
+            Ok(invoice) => BatchInvoiceResult {
+                subscription_id: item.subscription_id,
+                status: StatusCode::CREATED.as_u16(),
+                invoice: Some(invoice.into()),
+                error: None,
+            },
+            Err(error) => {
+                let error = ApiError::from(error);
+                BatchInvoiceResult {
+                    subscription_id: item.subscription_id,
+                    status: error.code().status().as_u16(),
+                    invoice: None,
+                    error: Some(error.body()),
+                }
+            }
+        })
+        .collect();
+    Ok(axum::Json(BatchInvoicesResponse { data }))
 }
 
 /// An invoice; a draft's lines are recomputed from the current events.

@@ -129,3 +129,75 @@ async fn invoices_have_hyperlines_shape_and_stable_line_item_ids() {
         .await;
     assert_eq!(finalized.json["line_items"][0]["id"], id);
 }
+
+/// `POST /v1/invoices/batch`: each subscription's draft or the error its
+/// own create would give, in the order sent; another account's subscription
+/// is not found; a bad body is refused whole.
+#[tokio::test]
+async fn a_batch_answers_each_subscription_in_order() {
+    let app = TestApp::new().await;
+    let (subscription, invoice) = seed_invoice(&app).await;
+    let body = json!({"subscription_ids": [subscription, "sub_0000000000000000000000"],
+                      "at": "2025-01-15T00:00:00Z"});
+    let batch = app
+        .call(Method::POST, "/v1/invoices/batch", Some(body))
+        .await;
+    assert_eq!(batch.status, StatusCode::OK, "{}", batch.text);
+    let data = batch.json["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    assert_eq!(data[0]["subscription_id"], subscription.as_str());
+    assert_eq!(data[0]["status"], 201);
+    assert_eq!(data[0]["invoice"]["number"], "INV-2");
+    assert_eq!(
+        data[0]["invoice"]["period_starts_at"],
+        "2025-01-01T00:00:00.000Z"
+    );
+    assert_eq!(data[0]["invoice"]["amount_excluding_tax"], 0);
+    assert!(data[0].get("error").is_none(), "{}", batch.text);
+    assert_eq!(data[1]["status"], 404);
+    assert_eq!(data[1]["error"]["code"], "not_found");
+    assert!(data[1].get("invoice").is_none(), "{}", batch.text);
+    let created = data[0]["invoice"]["id"].as_str().unwrap();
+    let read = app
+        .call(Method::GET, &format!("/v1/invoices/{created}"), None)
+        .await;
+    assert_eq!(read.json["number"], "INV-2");
+
+    // December is already invoiced: a 409 naming the invoice.
+    let again = json!({"subscription_ids": [subscription], "at": "2024-12-20T00:00:00Z"});
+    let batch = app
+        .call(Method::POST, "/v1/invoices/batch", Some(again.clone()))
+        .await;
+    assert_eq!(batch.json["data"][0]["status"], 409, "{}", batch.text);
+    let message = batch.json["data"][0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("INV-1"), "{message}");
+    assert!(!invoice.is_empty());
+    let elsewhere = app
+        .call_as(Some(KEY_B), Method::POST, "/v1/invoices/batch", Some(again))
+        .await;
+    assert_eq!(
+        elsewhere.json["data"][0]["status"], 404,
+        "{}",
+        elsewhere.text
+    );
+
+    for (body, path) in [
+        (
+            json!({"subscription_ids": [subscription], "at": "yesterday"}),
+            "/at",
+        ),
+        (
+            json!({"subscription_ids": vec![subscription.clone(); 1001]}),
+            "/subscription_ids",
+        ),
+        (json!({"subscription_ids": [], "extra": 1}), ""),
+    ] {
+        let refused = app
+            .call(Method::POST, "/v1/invoices/batch", Some(body))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+        if !path.is_empty() {
+            assert_eq!(refused.json["errors"][0]["path"], path, "{}", refused.text);
+        }
+    }
+}

@@ -98,6 +98,7 @@ fn served_operations() -> Vec<String> {
         "GET /v1/subscriptions/{id}/products/{product_id}/events.csv",
         "GET /v1/invoices/{id}/events.zip",
         "POST /v1/subscriptions/{id}/invoices",
+        "POST /v1/invoices/batch",
         "GET /v1/invoices",
         "GET /v1/invoices/{id}",
         "POST /v1/invoices/{id}/finalize",

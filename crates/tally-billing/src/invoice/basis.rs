@@ -7,6 +7,8 @@
 //! lines were read at, so the invoice's consumption, CSV and ZIP are priced
 //! by exactly what priced its lines, whatever is edited or deleted later.
 
+use std::collections::HashMap;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_event::{EventType, Timestamp};
@@ -215,6 +217,48 @@ impl BasisProduct {
     }
 }
 
+/// Products and aggregators as read during one use case, each read once.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogReads {
+    products: HashMap<ProductId, Option<Product>>,
+    aggregators: HashMap<AggregatorId, AggregatorRecord>,
+}
+
+impl CatalogReads {
+    /// The product, `None` when it was deleted.
+    async fn product(
+        &mut self,
+        billing: &Billing,
+        account: &AccountId,
+        id: &ProductId,
+    ) -> BillingResult<Option<&Product>> {
+        if !self.products.contains_key(id) {
+            let found = match billing.store.get_product(account, id).await {
+                Ok(product) => Some(product),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(error) => return Err(error.into()),
+            };
+            self.products.insert(id.clone(), found);
+        }
+        Ok(self.products.get(id).and_then(Option::as_ref))
+    }
+
+    async fn aggregator(
+        &mut self,
+        billing: &Billing,
+        account: &AccountId,
+        id: &AggregatorId,
+    ) -> BillingResult<&AggregatorRecord> {
+        if !self.aggregators.contains_key(id) {
+            let record = billing.store.get_aggregator(account, id).await?;
+            self.aggregators.insert(id.clone(), record);
+        }
+        self.aggregators
+            .get(id)
+            .ok_or_else(|| BillingError::not_found("aggregator"))
+    }
+}
+
 fn corrupt(what: &str, error: impl std::fmt::Display) -> BillingError {
     BillingError::Store(StoreError::Corrupt(format!(
         "invoice basis {what}: {error}"
@@ -232,17 +276,30 @@ impl Billing {
         subscription: &Subscription,
         start: Timestamp,
     ) -> BillingResult<Pricing> {
+        let mut catalog = CatalogReads::default();
+        self.live_pricing_with(account, subscription, start, &mut catalog)
+            .await
+    }
+
+    /// [`Billing::live_pricing`], reading each product and aggregator once
+    /// per `catalog` (a batch of invoices shares their products).
+    pub(crate) async fn live_pricing_with(
+        &self,
+        account: &AccountId,
+        subscription: &Subscription,
+        start: Timestamp,
+        catalog: &mut CatalogReads,
+    ) -> BillingResult<Pricing> {
         let tax_rate = self.tax_rate(account, subscription).await?;
         let mut products = Vec::with_capacity(subscription.product_ids.len());
         for product_id in &subscription.product_ids {
-            let product = match self.store.get_product(account, product_id).await {
-                Ok(product) => product_at(&product, start)?,
-                Err(StoreError::NotFound { .. }) => continue,
-                Err(error) => return Err(error.into()),
+            let Some(stored) = catalog.product(self, account, product_id).await? else {
+                continue;
             };
+            let product = product_at(stored, start)?;
             let aggregator = match (&product.kind, &product.aggregator_id) {
                 (ProductKind::Usage, Some(id)) => {
-                    Some(self.store.get_aggregator(account, id).await?)
+                    Some(catalog.aggregator(self, account, id).await?.clone())
                 }
                 _ => None,
             };

@@ -25,12 +25,14 @@
 //!   store transaction that writes the invoice.
 
 pub mod basis;
+pub mod batch;
 pub mod changes;
 pub mod fingerprint;
 pub mod lines;
 pub mod preview;
 
 pub use basis::{InvoiceBasis, PricedProduct, Pricing};
+pub use batch::{BatchInvoice, MAX_BATCH_INVOICES};
 use changes::Stop;
 pub use changes::{EventChange, EventChangeKind, InvoiceChanges, LineChange};
 pub use fingerprint::ProductFingerprint;
@@ -145,24 +147,7 @@ impl Billing {
             return Err(period_taken(&existing));
         }
         let (lines, totals) = self.draft_lines(account, &subscription, period).await?;
-        let random = self
-            .ids
-            .with(|rng| random_base62(rng, tally_store::ids::RANDOM_PART_LEN));
-        let id = InvoiceId::parse(&format!("inv_{random}"))
-            .map_err(|e| BillingError::Evaluation(e.to_string()))?;
-        let new = NewInvoice {
-            id,
-            subscription_id: Some(subscription.id.clone()),
-            customer_id: subscription.customer_id.clone(),
-            status: InvoiceStatus::Draft,
-            period,
-            currency: subscription.currency.clone(),
-            lines: to_json(&lines)?,
-            totals: to_json(&StoredTotals::new(totals))?,
-            known_seq: None,
-            basis: None,
-            created_at: self.now(),
-        };
+        let new = self.new_draft(&subscription, period, &lines, totals)?;
         // `invoice.created` is written in the invoice's own transaction.
         let events = self.invoice_event(WebhookEventType::InvoiceCreated);
         match self
@@ -176,6 +161,34 @@ impl Billing {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// The draft to store for a subscription period priced as `lines`.
+    fn new_draft(
+        &self,
+        subscription: &Subscription,
+        period: Period,
+        lines: &[InvoiceLine],
+        totals: InvoiceTotals,
+    ) -> BillingResult<NewInvoice> {
+        let random = self
+            .ids
+            .with(|rng| random_base62(rng, tally_store::ids::RANDOM_PART_LEN));
+        let id = InvoiceId::parse(&format!("inv_{random}"))
+            .map_err(|e| BillingError::Evaluation(e.to_string()))?;
+        Ok(NewInvoice {
+            id,
+            subscription_id: Some(subscription.id.clone()),
+            customer_id: subscription.customer_id.clone(),
+            status: InvoiceStatus::Draft,
+            period,
+            currency: subscription.currency.clone(),
+            lines: to_json(&lines)?,
+            totals: to_json(&StoredTotals::new(totals))?,
+            known_seq: None,
+            basis: None,
+            created_at: self.now(),
+        })
     }
 
     /// A concurrent create took the period between the check and the insert;

@@ -110,6 +110,23 @@ impl Billing {
         self.ids.with(WebhookEventId::generate)
     }
 
+    /// The builder of a batch of invoice writes' events: one event of
+    /// `event_type` per invoice, each with its own id.
+    pub(crate) fn invoice_event_each(
+        &self,
+        event_type: WebhookEventType,
+    ) -> impl Fn(&Invoice) -> Vec<NewWebhookEvent> + Send + Sync + '_ {
+        let now = self.now();
+        move |invoice| {
+            vec![NewWebhookEvent {
+                id: self.webhook_event_id(),
+                event_type,
+                data: invoice_summary(invoice),
+                created_at: now,
+            }]
+        }
+    }
+
     /// The builder of an invoice write's one event of `event_type`.
     pub(crate) fn invoice_event(
         &self,

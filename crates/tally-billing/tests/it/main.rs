@@ -8,6 +8,7 @@ mod entitlements;
 mod export;
 mod group_commit;
 mod ingest;
+mod invoice_batch;
 mod invoice_lifecycle;
 mod invoice_props;
 mod invoices;

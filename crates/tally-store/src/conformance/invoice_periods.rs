@@ -143,3 +143,111 @@ pub async fn invoice_period_concurrent(store: &Arc<dyn Store>) {
         "refused creates took no number"
     );
 }
+
+/// A batch of creates: numbered in order in one call; a period taken before
+/// the batch or earlier in it is refused alone and takes no number; a
+/// failure of another kind creates none of the batch; a batch racing
+/// single creates of one period still leaves exactly one invoice for it.
+pub async fn invoice_batch(store: &Arc<dyn Store>) {
+    let account = new_account(store).await;
+    let customer = new_customer(store, &account, "acme").await;
+    let (a, b, c) = (
+        SubscriptionId::random(),
+        SubscriptionId::random(),
+        SubscriptionId::random(),
+    );
+    assert_eq!(
+        number_of(store, &account, &invoice_for(&customer, Some(&a), day(0))).await,
+        1
+    );
+    let batch = [
+        invoice_for(&customer, Some(&a), day(0)),
+        invoice_for(&customer, Some(&b), day(0)),
+        invoice_for(&customer, Some(&b), day(0)),
+        invoice_for(&customer, None, day(0)),
+        invoice_for(&customer, Some(&a), day(1)),
+    ];
+    let built = std::sync::atomic::AtomicUsize::new(0);
+    let count_events = |_: &crate::catalog::Invoice| {
+        built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Vec::new()
+    };
+    let results = store
+        .create_invoices_with_events(&account, &batch, &count_events)
+        .await
+        .unwrap();
+    let outcome: Vec<Option<u64>> = results
+        .iter()
+        .map(|r| {
+            assert!(r.is_ok() || is_period_conflict(r), "{r:?}");
+            r.as_ref().ok().map(|i| i.number.0)
+        })
+        .collect();
+    assert_eq!(outcome, [None, Some(2), None, Some(3), Some(4)]);
+    assert_eq!(
+        built.into_inner(),
+        3,
+        "events built for each invoice created"
+    );
+    let stored = store.get_invoice(&account, &batch[4].id).await.unwrap();
+    assert_eq!((stored.number.0, stored.period), (4, day(1)));
+
+    // An id already taken is not a period conflict: the whole batch fails.
+    let failing = [
+        invoice_for(&customer, Some(&c), day(0)),
+        NewInvoice {
+            id: batch[1].id.clone(),
+            ..invoice_for(&customer, Some(&c), day(1))
+        },
+    ];
+    let refused = store
+        .create_invoices_with_events(&account, &failing, &crate::webhooks::no_invoice_events)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let none = store.find_invoice(&account, &c, day(0)).await.unwrap();
+    assert!(
+        none.is_none(),
+        "a failed batch creates none of its invoices"
+    );
+
+    // A batch and single creates race for one period: one invoice.
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = Arc::clone(store);
+        let account = account.clone();
+        let new = invoice_for(&customer, Some(&c), day(5));
+        let other = invoice_for(&customer, Some(&c), day(6 + task as i64));
+        tasks.push(tokio::spawn(async move {
+            if task % 4 == 0 {
+                let batch = [new, other];
+                let results = store
+                    .create_invoices_with_events(
+                        &account,
+                        &batch,
+                        &crate::webhooks::no_invoice_events,
+                    )
+                    .await
+                    .unwrap();
+                results.into_iter().next().unwrap()
+            } else {
+                store.create_invoice(&account, &new).await
+            }
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            refused => assert!(is_period_conflict(&refused), "{refused:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one invoice for the raced period");
+    let listed = store
+        .list_invoices(&account, &InvoiceQuery::default())
+        .await
+        .unwrap();
+    let mut numbers: Vec<u64> = listed.items.iter().map(|i| i.number.0).collect();
+    numbers.sort_unstable();
+    let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "gapless after batches and races");
+}

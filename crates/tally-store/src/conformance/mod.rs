@@ -52,7 +52,9 @@ pub use idempotency::{
     idempotency_claim_complete_replay, idempotency_claim_concurrent, idempotency_delete_expired,
     idempotency_expiry, idempotency_release,
 };
-pub use invoice_periods::{invoice_one_per_subscription_period, invoice_period_concurrent};
+pub use invoice_periods::{
+    invoice_batch, invoice_one_per_subscription_period, invoice_period_concurrent,
+};
 pub use isolation::tenant_isolation;
 pub use rollups::{rollups_agree_with_evaluator, rollups_build_serve_and_retire};
 pub use thresholds::threshold_states_compare_and_set;
@@ -113,6 +115,7 @@ macro_rules! store_conformance_tests {
             invoice_numbers_gapless_concurrent,
             invoice_one_per_subscription_period,
             invoice_period_concurrent,
+            invoice_batch,
             customer_auto_create_concurrent,
             aggregates_agree_with_evaluator,
             aggregates_on_fixed_filters,

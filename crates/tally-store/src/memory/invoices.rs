@@ -42,6 +42,50 @@ impl InvoiceStore for MemoryStore {
         })
     }
 
+    /// Under the one lock; a failure undoes what the batch wrote.
+    async fn create_invoices_with_events(
+        &self,
+        account: &AccountId,
+        invoices: &[NewInvoice],
+        events: InvoiceEvents<'_>,
+    ) -> StoreResult<Vec<StoreResult<Invoice>>> {
+        self.with_tenant(account, |t| {
+            let (number_before, outbox_before) = (t.last_invoice_number, t.webhook_events.len());
+            let mut inserted = Vec::new();
+            let mut created = Vec::with_capacity(invoices.len());
+            for invoice in invoices {
+                if period_taken(t.invoices.values(), invoice) {
+                    created.push(Err(StoreError::conflict("invoice", INVOICE_PERIOD_TAKEN)));
+                    continue;
+                }
+                let number = InvoiceNumber(t.last_invoice_number + 1);
+                let new = Invoice::from_new(invoice, number);
+                let stored = if t.invoices.contains_key(&invoice.id) {
+                    Err(StoreError::conflict("invoice", "id already exists"))
+                } else {
+                    record_events(t, events(&new))
+                        .and_then(|()| insert_new(&mut t.invoices, &invoice.id, &new, "invoice"))
+                };
+                match stored {
+                    Ok(stored) => {
+                        t.last_invoice_number = number.0;
+                        inserted.push(invoice.id.clone());
+                        created.push(Ok(stored));
+                    }
+                    Err(error) => {
+                        for id in &inserted {
+                            t.invoices.remove(id);
+                        }
+                        t.webhook_events.truncate(outbox_before);
+                        t.last_invoice_number = number_before;
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(created)
+        })
+    }
+
     async fn get_invoice(&self, account: &AccountId, id: &InvoiceId) -> StoreResult<Invoice> {
         self.with_tenant(account, |t| get(&t.invoices, id, "invoice"))
     }
