@@ -63,6 +63,7 @@ async fn a_batch_refuses_a_subscription_alone_and_numbers_in_order() {
         ("acme-0", "2024-12-01T00:00:00Z"),
         ("acme-1", "2024-12-01T00:00:00Z"),
         ("acme-2", "2025-03-01T00:00:00Z"),
+        ("acme-3", "2024-12-01T00:00:00Z"),
     ] {
         h.customer(customer, None).await;
         let subscription = h
@@ -92,6 +93,7 @@ async fn a_batch_refuses_a_subscription_alone_and_numbers_in_order() {
         subscriptions[2].clone(),
         subscriptions[1].clone(),
         "not an id".to_owned(),
+        subscriptions[3].clone(),
     ];
     let batch = h
         .billing
@@ -135,8 +137,12 @@ async fn a_batch_refuses_a_subscription_alone_and_numbers_in_order() {
         batch[5].result,
         Err(BillingError::NotFound { .. })
     ));
+    let last = batch[6].result.as_ref().unwrap();
+    assert_eq!(last.number.to_string(), "INV-3", "numbers follow the order");
+    assert_eq!(last.totals.amount_excluding_tax, 0, "acme-3 sent nothing");
 
-    // One invoice.created per invoice, each its own event.
+    // One invoice.created per invoice, each its own event (the store
+    // refuses an event id twice, which would fail the whole batch).
     let now = at("2024-12-28T00:00:00Z");
     let dispatched = h
         .billing
@@ -144,7 +150,7 @@ async fn a_batch_refuses_a_subscription_alone_and_numbers_in_order() {
         .dispatch_webhook_events(now, 100)
         .await
         .unwrap();
-    assert_eq!(dispatched, 2, "INV-1 and INV-2");
+    assert_eq!(dispatched, 3, "INV-1, then INV-2 and INV-3 of the batch");
 
     let too_many = vec![subscriptions[1].clone(); MAX_BATCH_INVOICES + 1];
     let refused = h.billing.create_invoices(&h.account, &too_many, None).await;

@@ -9,7 +9,7 @@ use sqlx::Transaction;
 use sqlx::postgres::Postgres;
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::RecordId;
-use tally_store::rollups::licensed::keys_to_read;
+use tally_store::rollups::licensed::{by_event_type, keys_to_read};
 use tally_store::rollups::{
     Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
     RowKey, backfill_cells, backfill_changes, backfill_group, backfill_reads_lives,
@@ -90,9 +90,9 @@ pub(super) async fn apply_plan(
             continue;
         }
         let mut lives = Vec::new();
-        for key in keys_to_read(plan, account, &rollups) {
-            let record_ids = [key.record_id.as_str()];
-            lives.extend(lives_of(tx, account, &key.event_type, &record_ids).await?);
+        for (event_type, record_ids) in by_event_type(keys_to_read(plan, account, &rollups)) {
+            let record_ids: Vec<&str> = record_ids.iter().map(RecordId::as_str).collect();
+            lives.extend(lives_of(tx, account, &event_type, &record_ids).await?);
         }
         let deltas = CellDeltas::of_plan(plan, account, &rollups, &lives)?;
         apply_deltas(tx, account, &rollups, deltas).await?;

@@ -8,7 +8,7 @@
 use sqlx::{Sqlite, SqliteConnection};
 use tally_aggregate::{Partial, ROLLUP_BUCKET_MS};
 use tally_event::{EventType, RecordId};
-use tally_store::rollups::licensed::keys_to_read;
+use tally_store::rollups::licensed::{by_event_type, keys_to_read};
 use tally_store::rollups::{
     Cell, CellDeltas, CellRows, LiveRollup, RollupCompiler, RollupProgress, RollupRow, RollupSpec,
     RowKey, backfill_cells, backfill_changes, backfill_group, backfill_reads_lives,
@@ -104,9 +104,8 @@ pub(crate) async fn apply_plan(
             continue;
         }
         let mut lives = Vec::new();
-        for key in keys_to_read(plan, account, &rollups) {
-            let record_ids = std::slice::from_ref(&key.record_id);
-            lives.extend(lives_of(conn, account, &key.event_type, record_ids).await?);
+        for (event_type, record_ids) in by_event_type(keys_to_read(plan, account, &rollups)) {
+            lives.extend(lives_of(conn, account, &event_type, &record_ids).await?);
         }
         let deltas = CellDeltas::of_plan(plan, account, &rollups, &lives)?;
         apply_deltas(conn, account, &rollups, deltas).await?;

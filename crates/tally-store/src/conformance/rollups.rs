@@ -360,13 +360,16 @@ async fn check_licensed_reads(
             );
         }
     }
-    for period in windows() {
+    for (period, bucket) in windows()
+        .into_iter()
+        .flat_map(|period| [(period, Bucket::Hour), (period, Bucket::Day)])
+    {
         for customer in [None, Some(&customers[0])] {
             let served = store
-                .time_series(account, aggregator, filter, customer, period, Bucket::Hour)
+                .time_series(account, aggregator, filter, customer, period, bucket)
                 .await;
             let mut expected = Vec::new();
-            for (start, end) in bucket_bounds(period, Bucket::Hour).unwrap() {
+            for (start, end) in bucket_bounds(period, bucket).unwrap() {
                 expected.push((start, raw(customer, end).await.unwrap()));
             }
             prop_assert_eq!(

@@ -24,7 +24,7 @@ use tally_aggregate::{
     AggregateResult, Aggregator, AggregatorKind, Bucket, Partial, ROLLUP_BUCKET_MS, RollupScope,
     Window, bucket_bounds,
 };
-use tally_event::{EventKey, EventType, Period, Record, Timestamp};
+use tally_event::{EventKey, EventType, Period, Record, RecordId, Timestamp};
 
 use super::{Cell, LiveRollup, cells_or_none, fingerprint};
 use crate::error::{StoreError, StoreResult};
@@ -179,6 +179,19 @@ pub fn keys_to_read(
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// `keys` grouped by event type (their record ids sorted): what a backend
+/// reads in one query per type.
+pub fn by_event_type(keys: Vec<EventKey>) -> BTreeMap<EventType, Vec<RecordId>> {
+    let mut grouped: BTreeMap<EventType, Vec<RecordId>> = BTreeMap::new();
+    for key in keys {
+        grouped
+            .entry(key.event_type)
+            .or_default()
+            .push(key.record_id);
+    }
+    grouped
 }
 
 /// The licensed rollups' changes of an upsert plan in `account`: per key
