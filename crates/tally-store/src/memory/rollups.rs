@@ -184,13 +184,8 @@ fn backfill_step(
             .map(|v| v.event.clone())
             .collect();
         let lives = if backfill_reads_lives(&group) {
-            tenant.lives(
-                chunk
-                    .iter()
-                    .map(StoredEvent::key)
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
+            let keys: Vec<EventKey> = chunk.iter().map(StoredEvent::key).collect();
+            tenant.lives(&keys)
         } else {
             Vec::new()
         };
