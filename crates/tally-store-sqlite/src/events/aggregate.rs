@@ -11,11 +11,10 @@
 //!   test included);
 //! - otherwise each row brings only the properties the evaluation reads
 //!   ([`Scope::read_properties`]), as `record -> '$."key"'`: SQLite renders the
-//!   stored JSON value back as JSON text with its number's digits unchanged
-//!   (records are stored as Tally's own JSON of exact decimals, and `->` copies
-//!   a number's text as it is: `1.10`, `1e3` and integers past 64 bits were
-//!   checked by hand), which `serde_json` then reads exactly, like the full
-//!   record;
+//!   stored JSONB value back as JSON text with its number's digits unchanged
+//!   (records are stored as Tally's own JSON of exact decimals, and JSONB
+//!   keeps a number's text as it is: `jsonb_keeps_the_text_of_numbers`),
+//!   which `serde_json` then reads exactly, like the full record;
 //! - a formula, whose arguments are not listed, and a key that a JSON path
 //!   cannot spell read whole records.
 
@@ -34,8 +33,9 @@ use crate::open::SqliteStore;
 /// The events of one customer and type in a window, counted on the usage index.
 const COUNT_USAGE: &str = "\
 SELECT COUNT(*) FROM event_versions INDEXED BY event_versions_usage
-WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3 AND ts >= ?4 AND ts < ?5
-  AND current_until IS NULL";
+WHERE customer_num = (SELECT num FROM event_customers WHERE account_id = ?1 AND customer_id = ?2)
+  AND type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?3)
+  AND ts >= ?4 AND ts < ?5 AND current_until IS NULL";
 
 /// One chunk of the lean scan: up to ?7 rows after the cursor (?4, ?6), each
 /// as `[ts, record_id, [values…]]`, in one JSON text. SQLite hands rows to the
@@ -46,7 +46,8 @@ WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3 AND ts >= ?4 AND 
 const LEAN_HEAD: &str = "SELECT json_group_array(json_array(ts, record_id, json_array(";
 const LEAN_FROM: &str = "))) FROM (
 SELECT ts, record_id, record FROM event_versions INDEXED BY event_versions_usage
-WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
+WHERE customer_num = (SELECT num FROM event_customers WHERE account_id = ?1 AND customer_id = ?2)
+  AND type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?3)
   AND ts < ?5 AND (ts, record_id) > (?4, ?6) AND current_until IS NULL";
 const LEAN_TAIL: &str = " ORDER BY ts, record_id LIMIT ?7)";
 
@@ -328,6 +329,31 @@ mod tests {
         assert!(chunk.contains("INDEX event_versions_usage"), "{chunk}");
         assert!(chunk.contains("(ts,record_id)>(?,?)"), "{chunk}");
         assert!(!chunk.contains("TEMP B-TREE"), "{chunk}");
+    }
+
+    // Records are stored as JSONB: a number must come back from `->` and
+    // from `json()` with the digits Tally wrote, never through a float.
+    #[tokio::test]
+    async fn jsonb_keeps_the_text_of_numbers() {
+        let store = SqliteStore::open_url("sqlite::memory:").await.unwrap();
+        for number in [
+            "0.0000000001",
+            "1.5",
+            "-12.340000000000000000000001",
+            "79228162514264337593543950335",
+            "18446744073709551617",
+            "1e3",
+        ] {
+            let text = format!(r#"{{"id":"r","n":{number}}}"#);
+            let (whole, one): (String, String) =
+                sqlx::query_as("SELECT json(jsonb(?1)), jsonb(?1) -> '$.n'")
+                    .bind(&text)
+                    .fetch_one(&store.reader)
+                    .await
+                    .unwrap();
+            assert_eq!(whole, text);
+            assert_eq!(one, number);
+        }
     }
 
     // 11 events over 3-row chunks, timestamps repeating across chunk boundaries:

@@ -3,6 +3,7 @@
 //! `events` module.
 
 mod aggregate;
+mod interned;
 mod rollups;
 pub(crate) mod upsert;
 
@@ -25,14 +26,22 @@ use crate::filter_sql::SqlFilter;
 use crate::open::SqliteStore;
 use crate::rows::{EventRow, PagedEvent};
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "id, event_type, customer_id, ts, record, ingested_at, seq, current_until, deleted_seq";
+/// The columns of an [`EventRow`] from `event_versions AS v`: interned numbers
+/// spelled out by their own lookups, which leave the plan of the row's query
+/// alone, and the JSONB record as JSON text (docs/storage.md, "Lean event rows").
+pub(crate) const EVENT_COLUMNS: &str = "v.id, \
+(SELECT name FROM event_types WHERE num = v.type_num) AS event_type, \
+(SELECT customer_id FROM event_customers WHERE num = v.customer_num) AS customer_id, \
+v.ts, json(v.record) AS record, v.ingested_at, v.seq, v.current_until, v.deleted_seq";
 
-/// Every version of one key, in sequence order.
-const KEY_HISTORY: &str = "\
-SELECT id, event_type, customer_id, ts, record, ingested_at, seq, current_until, deleted_seq
-FROM event_versions WHERE account_id = ?1 AND event_type = ?2 AND record_id = ?3
-ORDER BY seq";
+/// Every version of one key (account ?1, record id ?2, type ?3), in sequence order.
+fn key_history_sql() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM event_versions AS v \
+         WHERE v.type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?3) \
+         AND v.record_id = ?2 ORDER BY v.seq"
+    )
+}
 
 /// Keyset pagination over the usage index, in (ts, record_id) order
 /// (`tally_store::keyset_stream` drives it). An aggregation's pushed-down filter goes after it
@@ -44,19 +53,24 @@ ORDER BY seq";
 /// [`UsageScan::page`] folds the start into the cursor instead (`?4` stays bound,
 /// unused), so each page seeks straight to its cursor.
 const STREAM_PAGE_HEAD: &str = "\
-SELECT id, event_type, customer_id, ts, record_id, record, ingested_at, seq
+SELECT v.id, ?3 AS event_type, ?2 AS customer_id, v.ts, v.record_id,
+       json(v.record) AS record, v.ingested_at, v.seq
 FROM event_versions AS v INDEXED BY event_versions_usage
-WHERE account_id = ?1 AND customer_id = ?2 AND event_type = ?3
-  AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
+WHERE v.customer_num = (SELECT num FROM event_customers WHERE account_id = ?1 AND customer_id = ?2)
+  AND v.type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?3)
+  AND v.ts < ?5 AND (v.ts, v.record_id) > (?6, ?7)";
 /// The same over every customer (an aggregator-wide time series), served by
 /// `event_versions_time` for current reads. ?2 is bound (NULL) but unused:
 /// SQLite allows a gap in numbered placeholders, so both heads share the binds.
 const TYPE_STREAM_PAGE_HEAD: &str = "\
-SELECT id, event_type, customer_id, ts, record_id, record, ingested_at, seq
+SELECT v.id, ?3 AS event_type,
+       (SELECT customer_id FROM event_customers WHERE num = v.customer_num) AS customer_id,
+       v.ts, v.record_id, json(v.record) AS record, v.ingested_at, v.seq
 FROM event_versions AS v
-WHERE account_id = ?1 AND event_type = ?3
-  AND ts < ?5 AND (ts, record_id) > (?6, ?7)";
-const STREAM_PAGE_TAIL: &str = " ORDER BY ts, record_id LIMIT ?";
+WHERE v.account_num = (SELECT num FROM event_accounts WHERE account_id = ?1)
+  AND v.type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?3)
+  AND v.ts < ?5 AND (v.ts, v.record_id) > (?6, ?7)";
+const STREAM_PAGE_TAIL: &str = " ORDER BY v.ts, v.record_id LIMIT ?";
 
 /// A page crosses from SQLite as one JSON text of `[id, event_type, customer_id,
 /// ts, record_id, record, ingested_at, seq]` rows: sqlx hands rows over one at a time
@@ -95,23 +109,31 @@ const DELETE_CHUNK: usize = 500;
 /// `WHERE …` of an event list, shared by the count and the page.
 fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId, q: &EventQuery) {
     builder
-        .push(" WHERE current_until IS NULL AND account_id = ")
-        .push_bind(account.as_str().to_owned());
+        .push(" WHERE v.current_until IS NULL AND v.account_num = ")
+        .push("(SELECT num FROM event_accounts WHERE account_id = ")
+        .push_bind(account.as_str().to_owned())
+        .push(")");
     if let Some(event_type) = &q.event_type {
         builder
-            .push(" AND event_type = ")
-            .push_bind(event_type.as_str().to_owned());
+            .push(" AND v.type_num = (SELECT num FROM event_types WHERE account_id = ")
+            .push_bind(account.as_str().to_owned())
+            .push(" AND name = ")
+            .push_bind(event_type.as_str().to_owned())
+            .push(")");
     }
     if let Some(customer) = &q.customer_id {
         builder
+            .push(" AND v.customer_num = (SELECT num FROM event_customers WHERE account_id = ")
+            .push_bind(account.as_str().to_owned())
             .push(" AND customer_id = ")
-            .push_bind(customer.as_str().to_owned());
+            .push_bind(customer.as_str().to_owned())
+            .push(")");
     }
     if let Some(ids) = &q.record_ids {
         if ids.is_empty() {
             builder.push(" AND 0");
         } else {
-            builder.push(" AND record_id IN (");
+            builder.push(" AND v.record_id IN (");
             let mut list = builder.separated(", ");
             for id in ids {
                 list.push_bind(id.as_str().to_owned());
@@ -120,10 +142,10 @@ fn push_list_filters(builder: &mut QueryBuilder<'_, Sqlite>, account: &AccountId
         }
     }
     if let Some(gte) = q.timestamp_gte {
-        builder.push(" AND ts >= ").push_bind(gte.as_millis());
+        builder.push(" AND v.ts >= ").push_bind(gte.as_millis());
     }
     if let Some(lte) = q.timestamp_lte {
-        builder.push(" AND ts <= ").push_bind(lte.as_millis());
+        builder.push(" AND v.ts <= ").push_bind(lte.as_millis());
     }
 }
 
@@ -144,8 +166,7 @@ pub(crate) fn as_of_sql(as_of: AsOf) -> String {
             let at = at.as_millis();
             format!(
                 "v.ts <= {at} AND {} AND NOT EXISTS (SELECT 1 FROM event_versions AS w \
-                 WHERE w.account_id = v.account_id AND w.event_type = v.event_type \
-                 AND w.record_id = v.record_id AND w.ts <= {at} AND {} \
+                 WHERE w.type_num = v.type_num AND w.record_id = v.record_id AND w.ts <= {at} AND {} \
                  AND (w.ts > v.ts OR (w.ts = v.ts AND w.seq > v.seq)))",
                 alive("v"),
                 alive("w")
@@ -154,8 +175,8 @@ pub(crate) fn as_of_sql(as_of: AsOf) -> String {
     }
 }
 
-/// `UPDATE … WHERE account_id = ? AND event_type = ? AND record_id IN (…)` and
-/// the like, for one chunk of record ids.
+/// `UPDATE … WHERE type_num = (…) AND record_id IN (…)` and the like, for one
+/// chunk of record ids; `head` names `event_versions` (as `v` where it reads rows).
 fn by_record_ids<'a>(
     head: &str,
     account: &'a AccountId,
@@ -165,11 +186,11 @@ fn by_record_ids<'a>(
 ) -> QueryBuilder<'a, Sqlite> {
     let mut builder = QueryBuilder::<Sqlite>::new(head);
     builder
-        .push(" WHERE account_id = ")
+        .push(" WHERE type_num = (SELECT num FROM event_types WHERE account_id = ")
         .push_bind(account.as_str())
-        .push(" AND event_type = ")
+        .push(" AND name = ")
         .push_bind(event_type.as_str())
-        .push(" AND record_id IN (");
+        .push(") AND record_id IN (");
     let mut list = builder.separated(", ");
     for id in chunk {
         list.push_bind(id.as_str());
@@ -196,7 +217,7 @@ pub(crate) async fn lives_of(
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut live = Vec::new();
     for chunk in record_ids.chunks(DELETE_CHUNK) {
-        let head = format!("SELECT {EVENT_COLUMNS} FROM event_versions");
+        let head = format!("SELECT {EVENT_COLUMNS} FROM event_versions AS v");
         let mut select = by_record_ids(&head, account, event_type, chunk, "");
         select.push(" AND deleted_seq IS NULL");
         let rows: Vec<EventRow> = select
@@ -238,10 +259,10 @@ impl EventStore for SqliteStore {
         account: &AccountId,
         key: &EventKey,
     ) -> StoreResult<Vec<EventVersion>> {
-        let rows: Vec<EventRow> = sqlx::query_as(KEY_HISTORY)
+        let rows: Vec<EventRow> = sqlx::query_as(&key_history_sql())
             .bind(account.as_str())
-            .bind(key.event_type.as_str())
             .bind(key.record_id.as_str())
+            .bind(key.event_type.as_str())
             .fetch_all(&self.reader)
             .await
             .map_err(db_err("event"))?;
@@ -254,18 +275,19 @@ impl EventStore for SqliteStore {
         query: &EventQuery,
     ) -> StoreResult<Page<StoredEvent>> {
         let (limit, offset) = query.page.limit_offset()?;
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM event_versions");
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM event_versions AS v");
         push_list_filters(&mut count, account, query);
         let total: i64 = count
             .build_query_scalar()
             .fetch_one(&self.reader)
             .await
             .map_err(db_err("event"))?;
-        let mut select = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM event_versions"));
+        let mut select =
+            QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM event_versions AS v"));
         push_list_filters(&mut select, account, query);
         select.push(match query.order {
-            SortOrder::Asc => " ORDER BY ts, event_type, record_id",
-            SortOrder::Desc => " ORDER BY ts DESC, event_type DESC, record_id DESC",
+            SortOrder::Asc => " ORDER BY v.ts, event_type, v.record_id",
+            SortOrder::Desc => " ORDER BY v.ts DESC, event_type DESC, v.record_id DESC",
         });
         select.push(" LIMIT ").push_bind(limit);
         select.push(" OFFSET ").push_bind(offset);

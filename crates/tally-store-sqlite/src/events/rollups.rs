@@ -240,14 +240,15 @@ async fn cell_events(
     cell: &Cell,
 ) -> StoreResult<Vec<StoredEvent>> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM event_versions INDEXED BY event_versions_usage \
-         WHERE account_id = ? AND customer_id = ? AND event_type = ? AND ts >= ? AND ts < ? \
-         AND current_until IS NULL AND (? OR record_id <= ?)"
+        "SELECT {EVENT_COLUMNS} FROM event_versions AS v INDEXED BY event_versions_usage \
+         WHERE customer_num = (SELECT num FROM event_customers WHERE account_id = ?1 AND customer_id = ?3) \
+         AND type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?2) \
+         AND ts >= ?4 AND ts < ?5 AND current_until IS NULL AND (?6 OR record_id <= ?7)"
     );
     let rows: Vec<EventRow> = sqlx::query_as(&sql)
         .bind(account.as_str())
-        .bind(cell.customer.as_str())
         .bind(rollup.event_type.as_str())
+        .bind(cell.customer.as_str())
         .bind(cell.bucket)
         .bind(cell.bucket + ROLLUP_BUCKET_MS)
         .bind(rollup.ready)
@@ -380,9 +381,9 @@ pub(crate) async fn backfill_step(
     };
     let limit = i64::try_from(max_events.max(1)).unwrap_or(i64::MAX);
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM event_versions \
-         WHERE account_id = ? AND event_type = ? AND record_id > ? AND current_until IS NULL \
-         ORDER BY record_id LIMIT ?"
+        "SELECT {EVENT_COLUMNS} FROM event_versions AS v \
+         WHERE type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?2) AND record_id > ?3 AND current_until IS NULL \
+         ORDER BY record_id LIMIT ?4"
     );
     let rows: Vec<EventRow> = sqlx::query_as(&sql)
         .bind(account.as_str())
@@ -435,8 +436,8 @@ async fn chunk_lives(
     last: &RecordId,
 ) -> StoreResult<Vec<StoredEvent>> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM event_versions \
-         WHERE account_id = ? AND event_type = ? AND record_id > ? AND record_id <= ? \
+        "SELECT {EVENT_COLUMNS} FROM event_versions AS v \
+         WHERE type_num = (SELECT num FROM event_types WHERE account_id = ?1 AND name = ?2) AND record_id > ?3 AND record_id <= ?4 \
          AND deleted_seq IS NULL"
     );
     let rows: Vec<EventRow> = sqlx::query_as(&sql)

@@ -6,9 +6,10 @@
 //! (`BEGIN IMMEDIATE`: no other writer, in this process or another, can change
 //! the rows meanwhile) it
 //!
-//! 1. reads each account's last sequence number and the current version of
+//! 1. interns the batch's accounts, event types and customers (`interned`),
+//!    reads each account's last sequence number and the current version of
 //!    every distinct key, many keys per
-//!    `SELECT … WHERE (account_id, event_type, record_id) IN (VALUES …)`;
+//!    `SELECT … WHERE (type_num, record_id) IN (VALUES …)`;
 //! 2. plans the batch with `tally_store::plan_upserts`, the rule every store
 //!    follows (outcomes, sequence numbers, which versions stop being current);
 //! 3. marks the superseded versions (`UPDATE … FROM (VALUES …)`), inserts the
@@ -29,6 +30,8 @@ use tally_store::{
 
 use tally_store::rollups::RollupCompiler;
 
+use super::EVENT_COLUMNS;
+use super::interned::Interned;
 use crate::error::db_err;
 use crate::rows::EventRow;
 
@@ -37,29 +40,36 @@ use crate::rows::EventRow;
 const MAX_ROWS: usize = 256;
 
 const INSERT_HEAD: &str = "INSERT INTO event_versions \
-(account_id, event_type, record_id, seq, id, customer_id, ts, record, ingested_at, current_until) \
+(account_num, type_num, record_id, seq, id, customer_num, ts, record, ingested_at, current_until) \
 VALUES ";
-const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// The record arrives as JSON text and is stored as JSONB.
+const INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, jsonb(?), ?, ?)";
 
-const CURRENT_HEAD: &str = "SELECT account_id, event_type, id, customer_id, ts, \
-record, ingested_at, seq, current_until, deleted_seq FROM event_versions \
-WHERE current_until IS NULL AND (account_id, event_type, record_id) IN (VALUES ";
-const CURRENT_ROW: &str = "(?, ?, ?)";
+const CURRENT_ROW: &str = "(?, ?)";
 
-const SUPERSEDE_HEAD: &str = "UPDATE event_versions SET current_until = v.column5 FROM (VALUES ";
-const SUPERSEDE_ROW: &str = "(?, ?, ?, ?, ?)";
-const SUPERSEDE_TAIL: &str = ") AS v WHERE event_versions.account_id = v.column1 \
-AND event_versions.event_type = v.column2 AND event_versions.record_id = v.column3 \
-AND event_versions.seq = v.column4 AND event_versions.current_until IS NULL";
+const SUPERSEDE_HEAD: &str = "UPDATE event_versions SET current_until = v.column4 FROM (VALUES ";
+const SUPERSEDE_ROW: &str = "(?, ?, ?, ?)";
+const SUPERSEDE_TAIL: &str = ") AS v WHERE event_versions.type_num = v.column1 \
+AND event_versions.record_id = v.column2 AND event_versions.seq = v.column3 \
+AND event_versions.current_until IS NULL";
 
 const LAST_SEQ: &str = "SELECT last_seq FROM event_sequences WHERE account_id = ?";
 const STORE_SEQ: &str = "INSERT INTO event_sequences (account_id, last_seq) VALUES (?, ?) \
 ON CONFLICT (account_id) DO UPDATE SET last_seq = excluded.last_seq";
 
-/// A current version with its account (its key is in the version).
+/// `SELECT … WHERE current_until IS NULL AND (type_num, record_id) IN (VALUES `
+/// (the rows' type numbers tell their accounts).
+fn current_head() -> String {
+    format!(
+        "SELECT v.type_num, {EVENT_COLUMNS} FROM event_versions AS v \
+         WHERE v.current_until IS NULL AND (v.type_num, v.record_id) IN (VALUES "
+    )
+}
+
+/// A current version with its event type's number (its key is in the version).
 #[derive(sqlx::FromRow)]
 struct CurrentRow {
-    account_id: String,
+    type_num: i64,
     #[sqlx(flatten)]
     version: EventRow,
 }
@@ -107,10 +117,11 @@ pub(crate) async fn upsert_groups(
             last_seq.insert(account, read_last_seq(conn, account).await?);
         }
     }
-    let current = current_versions(conn, groups).await?;
+    let interned = Interned::of_groups(conn, groups).await?;
+    let current = current_versions(conn, &interned, groups).await?;
     let plan = plan_upserts(groups, current, last_seq);
-    supersede(conn, &plan.superseded).await?;
-    insert_versions(conn, &plan.versions).await?;
+    supersede(conn, &interned, &plan.superseded).await?;
+    insert_versions(conn, &interned, &plan.versions).await?;
     for (account, last) in &plan.last_seq {
         store_last_seq(conn, account, *last).await?;
     }
@@ -152,6 +163,7 @@ type Current<'a> = HashMap<(&'a AccountId, EventKey), Option<StoredEvent>>;
 /// version).
 async fn current_versions<'a>(
     conn: &mut SqliteConnection,
+    interned: &Interned,
     groups: &[(&'a AccountId, &'a [NewEvent])],
 ) -> StoreResult<Current<'a>> {
     let mut current: Current<'a> = HashMap::new();
@@ -166,21 +178,24 @@ async fn current_versions<'a>(
     // The accounts of this batch, to find a found row's key by its text.
     let accounts: HashMap<&str, &'a AccountId> =
         groups.iter().map(|(a, _)| (a.as_str(), *a)).collect();
+    let head = current_head();
     let mut keys = distinct.as_slice();
     for size in statement_sizes(distinct.len()) {
         let (chunk, rest) = keys.split_at(size);
         keys = rest;
-        let sql = repeated(CURRENT_HEAD, CURRENT_ROW, size, ")");
+        let sql = repeated(&head, CURRENT_ROW, size, ")");
         let mut query = sqlx::query_as::<Sqlite, CurrentRow>(&sql);
         for (account, key) in chunk {
             query = query
-                .bind(account.as_str())
-                .bind(key.event_type.as_str())
+                .bind(interned.event_type(account, key.event_type.as_str())?)
                 .bind(key.record_id.as_str());
         }
         let found = query.fetch_all(&mut *conn).await.map_err(db_err("event"))?;
         for row in found {
-            let Some(account) = accounts.get(row.account_id.as_str()) else {
+            let Some(account) = interned
+                .account_of_type(row.type_num)
+                .and_then(|account| accounts.get(account))
+            else {
                 continue;
             };
             let stored = StoredEvent::try_from(row.version)?;
@@ -191,7 +206,11 @@ async fn current_versions<'a>(
 }
 
 /// Marks stored versions as no longer current.
-async fn supersede(conn: &mut SqliteConnection, rows: &[Superseded<'_>]) -> StoreResult<()> {
+async fn supersede(
+    conn: &mut SqliteConnection,
+    interned: &Interned,
+    rows: &[Superseded<'_>],
+) -> StoreResult<()> {
     let mut rest = rows;
     for size in statement_sizes(rows.len()) {
         let (chunk, tail) = rest.split_at(size);
@@ -200,8 +219,7 @@ async fn supersede(conn: &mut SqliteConnection, rows: &[Superseded<'_>]) -> Stor
         let mut query = sqlx::query::<Sqlite>(&sql);
         for row in chunk {
             query = query
-                .bind(row.account.as_str())
-                .bind(row.key.event_type.as_str())
+                .bind(interned.event_type(row.account, row.key.event_type.as_str())?)
                 .bind(row.key.record_id.as_str())
                 .bind(row.seq.get())
                 .bind(row.until.get());
@@ -223,6 +241,7 @@ async fn supersede(conn: &mut SqliteConnection, rows: &[Superseded<'_>]) -> Stor
 /// Inserts the planned versions in order.
 async fn insert_versions(
     conn: &mut SqliteConnection,
+    interned: &Interned,
     versions: &[PlannedVersion<'_>],
 ) -> StoreResult<()> {
     let mut rest = versions;
@@ -237,13 +256,14 @@ async fn insert_versions(
         let mut query = sqlx::query::<Sqlite>(&sql);
         for (version, record) in chunk.iter().zip(&records) {
             let event = version.event;
+            let account = version.account;
             query = query
-                .bind(version.account.as_str())
-                .bind(event.event_type.as_str())
+                .bind(interned.account(account)?)
+                .bind(interned.event_type(account, event.event_type.as_str())?)
                 .bind(event.record.id().as_str())
                 .bind(version.seq.get())
                 .bind(version.id.as_str())
-                .bind(event.customer_id.as_str())
+                .bind(interned.customer(account, &event.customer_id)?)
                 .bind(event.timestamp.as_millis())
                 .bind(record.as_str())
                 .bind(event.ingested_at.as_millis())
@@ -301,13 +321,13 @@ mod plan_tests {
     // scan would read the whole table for every upsert.
     #[tokio::test]
     async fn key_lookups_seek_the_key_index() {
-        let lookup = repeated(CURRENT_HEAD, CURRENT_ROW, 2, ")");
-        let lookup = plan(&lookup, &["acc", "calls", "r1", "acc", "calls", "r2"]).await;
+        let lookup = repeated(&current_head(), CURRENT_ROW, 2, ")");
+        let lookup = plan(&lookup, &["1", "r1", "1", "r2"]).await;
         let key_index = "INDEX sqlite_autoindex_event_versions_1";
         assert!(lookup.contains(key_index), "{lookup}");
         assert!(!lookup.contains("SCAN event_versions"), "{lookup}");
         let update = repeated(SUPERSEDE_HEAD, SUPERSEDE_ROW, 1, SUPERSEDE_TAIL);
-        let update = plan(&update, &["acc", "calls", "r1", "1", "2"]).await;
+        let update = plan(&update, &["1", "r1", "1", "2"]).await;
         assert!(update.contains(key_index), "{update}");
         assert!(!update.contains("SCAN event_versions"), "{update}");
     }

@@ -3,6 +3,7 @@
 
 mod durability;
 mod migrate_v1;
+mod migrate_v8;
 mod raw;
 
 mod conformance_file {
