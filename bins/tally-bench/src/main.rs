@@ -97,6 +97,11 @@ pub struct Options {
     /// Events of http-batch, raw-* and import [default: 1000000; 5000 with --quick].
     #[arg(long, global = true)]
     batch_events: Option<u64>,
+    /// Events stored in http-batch's three databases (raw, store, server)
+    /// before its timed ingestion, under another account, so the timed
+    /// events go into tables already that large [default: 0].
+    #[arg(long, global = true, default_value_t = 0)]
+    preload_events: u64,
     /// Events per batch request and per raw transaction.
     #[arg(long, global = true, default_value_t = 1000)]
     batch_size: u64,
@@ -142,6 +147,7 @@ pub struct Bench {
     pub seed: u64,
     pub customers: u64,
     pub batch_events: u64,
+    pub preload_events: u64,
     pub batch_size: u64,
     pub batch_connections: usize,
     pub single_events: u64,
@@ -180,6 +186,7 @@ impl Bench {
             seed: options.seed,
             customers: size(options.customers, 10_000, 50).max(1),
             batch_events: size(options.batch_events, 1_000_000, 5_000).max(1),
+            preload_events: options.preload_events,
             batch_size: options.batch_size,
             batch_connections: options.batch_connections.max(1),
             single_events: size(options.single_events, 100_000, 1_000).max(1),

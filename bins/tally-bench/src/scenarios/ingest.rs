@@ -42,13 +42,21 @@ fn parsed(data: &DataSet, n: u64) -> anyhow::Result<(tally_event::Event, String)
 }
 
 fn raw_rows(data: &DataSet) -> anyhow::Result<Vec<RawEventRow>> {
+    raw_rows_of(data, &AccountId::random(), 0..data.total)
+}
+
+/// Rows `range` of `data`, in `account`.
+fn raw_rows_of(
+    data: &DataSet,
+    account: &AccountId,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<Vec<RawEventRow>> {
     let ingested_at_ms = now_ms();
-    let account_id = AccountId::random();
-    (0..data.total)
+    range
         .map(|n| {
             let (event, customer_id) = parsed(data, n)?;
             Ok(RawEventRow {
-                account_id: account_id.as_str().to_owned(),
+                account_id: account.as_str().to_owned(),
                 event_type: event.event_type.as_str().to_owned(),
                 record_id: event.record.id().as_str().to_owned(),
                 id: generate::event_id(data.seed, n),
@@ -70,6 +78,7 @@ async fn raw_sqlite_run(bench: &Bench, rows: &[RawEventRow], run: usize) -> anyh
     let baseline = RawBaseline::open(&db, &SqliteOptions::default())
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
+    preload_raw(bench, &baseline).await?;
     let started = Instant::now();
     let mut written = 0;
     for chunk in rows.chunks(bench.batch_size as usize) {
@@ -106,13 +115,88 @@ pub async fn raw_sqlite(bench: &Bench, report: &mut Report) -> anyhow::Result<()
     Ok(())
 }
 
+/// Events preloaded per statement batch: large transactions, since the
+/// preload is not timed.
+const PRELOAD_BATCH: u64 = 10_000;
+
+/// The `--preload-events` data set: the timed one's shape, another seed (so
+/// other record ids), stored under another account.
+fn preload_data(bench: &Bench) -> DataSet {
+    data_set(bench, 1, bench.preload_events, bench.customers, Mix::Mixed)
+}
+
+/// Fills the raw baseline's table with the preload rows, untimed.
+async fn preload_raw(bench: &Bench, baseline: &RawBaseline) -> anyhow::Result<()> {
+    let data = preload_data(bench);
+    let account = AccountId::random();
+    let mut n = 0;
+    while n < data.total {
+        let end = (n + PRELOAD_BATCH).min(data.total);
+        baseline
+            .insert(&raw_rows_of(&data, &account, n..end)?)
+            .await?;
+        n = end;
+    }
+    Ok(())
+}
+
+/// A fresh database at `db`: empty, or a copy of run `run`'s preloaded store
+/// (built once per run through the store, untimed).
+fn preloaded_copy(bench: &Bench, db: &std::path::Path, run: usize) -> anyhow::Result<()> {
+    crate::report::remove_sqlite(db);
+    if bench.preload_events == 0 {
+        return Ok(());
+    }
+    let source = bench.path(&format!("preload-{run}.db"));
+    std::fs::copy(&source, db)
+        .with_context(|| format!("cannot copy {} to {}", source.display(), db.display()))?;
+    Ok(())
+}
+
+/// Builds run `run`'s preloaded store file, when `--preload-events` asks for one.
+async fn build_preload(bench: &Bench, run: usize) -> anyhow::Result<()> {
+    if bench.preload_events == 0 {
+        return Ok(());
+    }
+    let db = bench.path(&format!("preload-{run}.db"));
+    crate::report::remove_sqlite(&db);
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let data = preload_data(bench);
+    let account = AccountId::random();
+    let started = Instant::now();
+    let mut n = 0;
+    while n < data.total {
+        let end = (n + PRELOAD_BATCH).min(data.total);
+        let group = EventGroup {
+            account: account.clone(),
+            events: new_events_of(&data, n..end)?,
+        };
+        store
+            .upsert_event_groups(std::slice::from_ref(&group))
+            .await?;
+        n = end;
+    }
+    // Closing checkpoints the WAL into the file, so a copy of the file alone
+    // holds every event.
+    store.close().await;
+    eprintln!(
+        "    run {run}: preloaded {} events in {:.0} s ({:.0} MB)",
+        data.total,
+        started.elapsed().as_secs_f64(),
+        crate::report::sqlite_size(&db) as f64 / 1e6
+    );
+    Ok(())
+}
+
 /// The same events through the SQLite store alone (no HTTP, no validation,
 /// no customer lookup), one `upsert_event_groups` transaction per
 /// `--batch-size` events, on a fresh file: events/s. Between raw-sqlite and
 /// http-batch, it tells the store's cost from the server's.
 async fn store_sqlite_run(bench: &Bench, events: &[NewEvent], run: usize) -> anyhow::Result<f64> {
     let db = bench.path(&format!("store-sqlite-{run}.db"));
-    crate::report::remove_sqlite(&db);
+    preloaded_copy(bench, &db, run)?;
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
@@ -172,7 +256,7 @@ pub(super) async fn http_batch_run(
     run: usize,
 ) -> anyhow::Result<HttpRun> {
     let db = bench.path(&format!("http-batch-{run}.db"));
-    crate::report::remove_sqlite(&db);
+    preloaded_copy(bench, &db, run)?;
     let (server, target, mut setup) = start_server(bench, &db).await?;
     let conns = parallel::connect(&target, bench.batch_connections).await?;
     let jobs = bodies.len();
@@ -227,8 +311,9 @@ pub async fn stored_events(conn: &mut crate::http::Conn) -> anyhow::Result<u64> 
 
 pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
     eprintln!(
-        "http-batch: {} events, {} per request, {} connections, against raw-sqlite",
-        bench.batch_events, bench.batch_size, bench.batch_connections
+        "http-batch: {} events, {} per request, {} connections, against raw-sqlite, \
+         after {} preloaded events",
+        bench.batch_events, bench.batch_size, bench.batch_connections, bench.preload_events
     );
     let data = batch_data(bench);
     let rows = raw_rows(&data)?;
@@ -240,9 +325,13 @@ pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut store, mut store_ratio) = (vec![], vec![]);
     for run in 0..bench.runs {
+        build_preload(bench, run).await?;
         let raw_rate = raw_sqlite_run(bench, &rows, run).await?;
         let store_rate = store_sqlite_run(bench, &events, run).await?;
         let result = http_batch_run(bench, bodies.clone(), data.total, run).await?;
+        if bench.preload_events > 0 {
+            bench.discard(&bench.path(&format!("preload-{run}.db")));
+        }
         eprintln!(
             "    run {run}: raw {raw_rate:.0} events/s, store {store_rate:.0} events/s, \
              http {:.0} events/s",
@@ -306,8 +395,13 @@ pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()
 /// The rows as `NewEvent`s: PostgreSQL's upsert takes a whole batch in one
 /// statement, so its store call is its raw insert.
 fn new_events(data: &DataSet) -> anyhow::Result<Vec<NewEvent>> {
+    new_events_of(data, 0..data.total)
+}
+
+/// Events `range` of `data` as `NewEvent`s.
+fn new_events_of(data: &DataSet, range: std::ops::Range<u64>) -> anyhow::Result<Vec<NewEvent>> {
     let ingested_at = Timestamp::from_datetime(chrono::Utc::now()).context("clock out of range")?;
-    (0..data.total)
+    range
         .map(|n| {
             let (event, customer_id) = parsed(data, n)?;
             Ok(NewEvent {
