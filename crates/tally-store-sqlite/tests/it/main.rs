@@ -4,6 +4,7 @@
 mod durability;
 mod migrate_v1;
 mod raw;
+mod stored_text;
 
 mod conformance_file {
     use std::sync::Arc;
