@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tally_aggregate::{Aggregator, AggregatorDef};
+use tally_aggregate::Aggregator;
 use tally_event::{CustomerRef, Timestamp};
 use tally_store::{AccountId, AggregatorId, AggregatorRecord, Customer, Store, StoreError};
 
@@ -180,21 +180,10 @@ impl Billing {
     }
 }
 
-/// The definition of a stored aggregator.
-pub(crate) fn stored_definition(record: &AggregatorRecord) -> BillingResult<AggregatorDef> {
-    serde_json::from_value(record.definition.clone()).map_err(|error| {
-        BillingError::Store(StoreError::Corrupt(format!(
-            "aggregator {} definition: {error}",
-            record.id
-        )))
-    })
-}
-
-/// A stored aggregator, compiled. It compiled when it was written, so a failure
-/// here is corrupt data.
+/// A stored aggregator, compiled. Its definition compiled when it was written,
+/// so a failure here is corrupt data.
 pub(crate) fn compile_stored(record: &AggregatorRecord) -> BillingResult<Aggregator> {
-    let def = stored_definition(record)?;
-    Aggregator::compile(&def).map_err(|errors| {
+    Aggregator::compile(&record.definition).map_err(|errors| {
         let first = errors.first().map(ToString::to_string).unwrap_or_default();
         BillingError::Store(StoreError::Corrupt(format!(
             "aggregator {} no longer compiles: {first}",

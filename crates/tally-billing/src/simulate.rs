@@ -22,7 +22,7 @@ use futures::StreamExt;
 use rust_decimal::Decimal;
 use tally_aggregate::{Aggregator, AggregatorKind, Contribution, Retraction, Scope, Window};
 use tally_event::{Event, EventKey, Period, Timestamp, parse_event};
-use tally_pricing::{PriceModel, PriceModelDef, TaxRate, Taxed, price, price_events};
+use tally_pricing::{PriceModel, TaxRate, Taxed, price, price_events};
 use tally_store::{
     AccountId, AsOf, Customer, CustomerId, EventSeq, NewWebhookEvent, PriceGroup, PriceGroupId,
     Product, ProductId, ProductKind, Subscription, SubscriptionId, WebhookEventType,
@@ -326,7 +326,7 @@ impl Billing {
         let mut lines = Vec::new();
         for period in Self::affected_periods(context.subscription, &aggregator, change) {
             // Each period is priced with the price version in effect at its start.
-            let product = product_at(&stored, period.start())?;
+            let product = product_at(&stored, period.start());
             let probe = self.probe(account, &aggregator, period, change).await?;
             for group in &product.price_groups {
                 let filter = group.aggregator_filter_id.as_ref().map(|id| id.as_str());
@@ -342,9 +342,8 @@ impl Billing {
                 if !counts(probe.before.as_ref()) && !counts(probe.after.as_ref()) {
                     continue;
                 }
-                let model = stored_model(group)?;
                 let Some(subtotal) = self
-                    .marginal(account, &probe, &scope, filter, &model)
+                    .marginal(account, &probe, &scope, filter, &group.price)
                     .await?
                 else {
                     continue;
@@ -593,18 +592,6 @@ struct LineContext<'a> {
     include_tax: bool,
 }
 
-pub(crate) fn stored_model(group: &PriceGroup) -> BillingResult<PriceModel> {
-    let corrupt = |message: String| {
-        BillingError::Store(tally_store::StoreError::Corrupt(format!(
-            "price group {}: {message}",
-            group.id
-        )))
-    };
-    let def: PriceModelDef =
-        serde_json::from_value(group.price.clone()).map_err(|e| corrupt(e.to_string()))?;
-    PriceModel::parse(&def).map_err(|e| corrupt(e.to_string()))
-}
-
 fn priced_line(
     context: &LineContext<'_>,
     product: &Product,
@@ -638,7 +625,7 @@ fn priced_line(
         amount_excluding_tax: taxed.subtotal,
         tax_amount: taxed.tax,
         total_amount: taxed.total,
-        currency: product.currency.clone(),
+        currency: product.currency.code().to_owned(),
     })
 }
 

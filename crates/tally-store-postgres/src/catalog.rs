@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 use tally_event::EventType;
+use tally_store::documents::{self, bound_columns, to_document};
 use tally_store::{
-    AccountId, AggregatorId, AggregatorRecord, CatalogStore, Page, PageRequest, PriceGroup,
-    Product, ProductId, ProductKind, StoreError, StoreResult,
+    AccountId, AggregatorId, AggregatorRecord, CatalogStore, Page, PageRequest, Product, ProductId,
+    ProductKind, StoreError, StoreResult,
 };
 
 use crate::rows::{corrupt, parse, parse_opt, timestamp};
@@ -57,11 +58,12 @@ impl TryFrom<AggregatorRow> for AggregatorRecord {
     type Error = StoreError;
 
     fn try_from(row: AggregatorRow) -> StoreResult<Self> {
+        let id = parse(row.id, "aggregators.id")?;
         Ok(AggregatorRecord {
-            id: parse(row.id, "aggregators.id")?,
+            definition: documents::aggregator_definition(&id, row.definition)?,
+            id,
             name: row.name,
             event_type: parse(row.event_type, "aggregators.event_type")?,
-            definition: row.definition,
             created_at: timestamp(row.created_at, "aggregators.created_at")?,
         })
     }
@@ -85,61 +87,21 @@ impl TryFrom<ProductRow> for Product {
     type Error = StoreError;
 
     fn try_from(row: ProductRow) -> StoreResult<Self> {
+        let id = parse(row.id, "products.id")?;
         let kind =
             ProductKind::parse(&row.kind).ok_or_else(|| corrupt("products.kind", &row.kind))?;
         Ok(Product {
-            id: parse(row.id, "products.id")?,
             name: row.name,
             kind,
             aggregator_id: parse_opt(row.aggregator_id, "products.aggregator_id")?,
-            currency: row.currency,
-            min_amount: row.min_amount,
-            max_amount: row.max_amount,
-            price_groups: price_groups_from_json(row.price_groups)?,
-            price_versions: row.price_versions,
+            currency: documents::currency(&id, &row.currency)?,
+            bounds: documents::bounds(&id, row.min_amount, row.max_amount)?,
+            price_groups: documents::price_groups(&id, row.price_groups)?,
+            price_versions: documents::price_versions(&id, row.price_versions)?,
             created_at: timestamp(row.created_at, "products.created_at")?,
+            id,
         })
     }
-}
-
-fn price_groups_to_json(groups: &[PriceGroup]) -> Json {
-    groups
-        .iter()
-        .map(|g| {
-            json!({
-                "id": g.id.as_str(),
-                "name": g.name,
-                "aggregator_filter_id": g.aggregator_filter_id.as_ref().map(|f| f.as_str()),
-                "price": g.price,
-            })
-        })
-        .collect()
-}
-
-fn price_groups_from_json(json: Json) -> StoreResult<Vec<PriceGroup>> {
-    let Json::Array(items) = json else {
-        return Err(corrupt("products.price_groups", "not an array"));
-    };
-    items.into_iter().map(price_group_from_json).collect()
-}
-
-fn price_group_from_json(mut item: Json) -> StoreResult<PriceGroup> {
-    const COLUMN: &str = "products.price_groups";
-    let mut take_text = |key: &str| match item.get_mut(key).map(Json::take) {
-        Some(Json::String(text)) => Ok(Some(text)),
-        None | Some(Json::Null) => Ok(None),
-        Some(_) => Err(corrupt(COLUMN, format!("{key} is not a string"))),
-    };
-    let id = take_text("id")?.ok_or_else(|| corrupt(COLUMN, "missing id"))?;
-    let name = take_text("name")?.ok_or_else(|| corrupt(COLUMN, "missing name"))?;
-    let filter = take_text("aggregator_filter_id")?;
-    let price = item.get_mut("price").map(Json::take).unwrap_or_default();
-    Ok(PriceGroup {
-        id: parse(id, COLUMN)?,
-        name,
-        aggregator_filter_id: parse_opt(filter, COLUMN)?,
-        price,
-    })
 }
 
 #[async_trait]
@@ -154,7 +116,7 @@ impl CatalogStore for PgStore {
             .bind(aggregator.id.as_str())
             .bind(&aggregator.name)
             .bind(aggregator.event_type.as_str())
-            .bind(aggregator.definition.to_string())
+            .bind(to_document(&aggregator.definition)?.to_string())
             .bind(aggregator.created_at.as_millis())
             .execute(&self.pool)
             .await
@@ -205,7 +167,7 @@ impl CatalogStore for PgStore {
             .bind(aggregator.id.as_str())
             .bind(&aggregator.name)
             .bind(aggregator.event_type.as_str())
-            .bind(aggregator.definition.to_string())
+            .bind(to_document(&aggregator.definition)?.to_string())
             .fetch_optional(&self.pool)
             .await
             .map_err(map_sqlx_error)?;
@@ -266,17 +228,18 @@ impl PgStore {
         p: &Product,
         created_at: Option<i64>,
     ) -> StoreResult<Option<ProductRow>> {
+        let (min_amount, max_amount) = bound_columns(p.bounds);
         let mut query = sqlx::query_as(sql)
             .bind(account.as_str())
             .bind(p.id.as_str())
             .bind(&p.name)
             .bind(p.kind.as_str())
             .bind(p.aggregator_id.as_ref().map(AggregatorId::as_str))
-            .bind(&p.currency)
-            .bind(p.min_amount)
-            .bind(p.max_amount)
-            .bind(price_groups_to_json(&p.price_groups).to_string())
-            .bind(p.price_versions.to_string());
+            .bind(p.currency.code())
+            .bind(min_amount)
+            .bind(max_amount)
+            .bind(to_document(&p.price_groups)?.to_string())
+            .bind(to_document(&p.price_versions)?.to_string());
         if let Some(created_at) = created_at {
             query = query.bind(created_at);
         }

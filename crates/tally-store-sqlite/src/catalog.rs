@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use tally_event::EventType;
+use tally_store::documents::{bound_columns, to_document};
 use tally_store::{
     AccountId, AggregatorId, AggregatorRecord, CatalogStore, Page, PageRequest, Product, ProductId,
     StoreResult,
@@ -9,7 +10,7 @@ use tally_store::{
 
 use crate::error::db_err;
 use crate::open::SqliteStore;
-use crate::rows::{AggregatorRow, ProductRow, decimal_text, price_groups_to_json};
+use crate::rows::{AggregatorRow, ProductRow, decimal_text};
 use crate::scoped::one_row;
 
 const INSERT_AGGREGATOR: &str = "\
@@ -61,7 +62,7 @@ impl CatalogStore for SqliteStore {
             .bind(a.id.as_str())
             .bind(&a.name)
             .bind(a.event_type.as_str())
-            .bind(a.definition.to_string())
+            .bind(to_document(&a.definition)?.to_string())
             .bind(a.created_at.as_millis())
             .execute(&self.writer)
             .await
@@ -112,7 +113,7 @@ impl CatalogStore for SqliteStore {
             .bind(a.id.as_str())
             .bind(&a.name)
             .bind(a.event_type.as_str())
-            .bind(a.definition.to_string())
+            .bind(to_document(&a.definition)?.to_string())
             .execute(&self.writer)
             .await
             .map_err(db_err("aggregator"))?;
@@ -126,18 +127,19 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn create_product(&self, account: &AccountId, p: &Product) -> StoreResult<Product> {
+        let (min_amount, max_amount) = bound_columns(p.bounds);
         sqlx::query(INSERT_PRODUCT)
             .bind(account.as_str())
             .bind(p.id.as_str())
             .bind(&p.name)
             .bind(p.kind.as_str())
             .bind(p.aggregator_id.as_ref().map(|a| a.as_str()))
-            .bind(&p.currency)
-            .bind(decimal_text(p.min_amount))
-            .bind(decimal_text(p.max_amount))
-            .bind(price_groups_to_json(&p.price_groups))
+            .bind(p.currency.code())
+            .bind(decimal_text(min_amount))
+            .bind(decimal_text(max_amount))
+            .bind(to_document(&p.price_groups)?.to_string())
             .bind(p.created_at.as_millis())
-            .bind(p.price_versions.to_string())
+            .bind(to_document(&p.price_versions)?.to_string())
             .execute(&self.writer)
             .await
             .map_err(db_err("product"))?;
@@ -160,17 +162,18 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn update_product(&self, account: &AccountId, p: &Product) -> StoreResult<Product> {
+        let (min_amount, max_amount) = bound_columns(p.bounds);
         let done = sqlx::query(UPDATE_PRODUCT)
             .bind(account.as_str())
             .bind(p.id.as_str())
             .bind(&p.name)
             .bind(p.kind.as_str())
             .bind(p.aggregator_id.as_ref().map(|a| a.as_str()))
-            .bind(&p.currency)
-            .bind(decimal_text(p.min_amount))
-            .bind(decimal_text(p.max_amount))
-            .bind(price_groups_to_json(&p.price_groups))
-            .bind(p.price_versions.to_string())
+            .bind(p.currency.code())
+            .bind(decimal_text(min_amount))
+            .bind(decimal_text(max_amount))
+            .bind(to_document(&p.price_groups)?.to_string())
+            .bind(to_document(&p.price_versions)?.to_string())
             .execute(&self.writer)
             .await
             .map_err(db_err("product"))?;

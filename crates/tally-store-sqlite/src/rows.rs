@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use tally_event::{EventType, Period, Timestamp, record_from_stored_json};
 use tally_store::{
     Account, AggregatorRecord, ApiKey, ApiKeyHash, BillingInterval, Customer, CustomerType,
-    EventSeq, EventVersion, IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, PriceGroup,
-    Product, ProductKind, StoreError, StoreResult, StoredEvent, Subscription,
+    EventSeq, EventVersion, IntervalUnit, Invoice, InvoiceNumber, InvoiceStatus, Product,
+    ProductKind, StoreError, StoreResult, StoredEvent, Subscription, documents,
 };
 
 use crate::error::corrupt;
@@ -125,11 +125,12 @@ impl TryFrom<AggregatorRow> for AggregatorRecord {
     type Error = StoreError;
 
     fn try_from(row: AggregatorRow) -> StoreResult<Self> {
+        let aggregator_id = id(&row.id, tally_store::AggregatorId::parse)?;
         Ok(AggregatorRecord {
-            id: id(&row.id, tally_store::AggregatorId::parse)?,
+            definition: documents::aggregator_definition(&aggregator_id, json(&row.definition)?)?,
+            id: aggregator_id,
             name: row.name,
             event_type: id(&row.event_type, EventType::parse)?,
-            definition: json(&row.definition)?,
             created_at: ts(row.created_at)?,
         })
     }
@@ -153,66 +154,30 @@ impl TryFrom<ProductRow> for Product {
     type Error = StoreError;
 
     fn try_from(row: ProductRow) -> StoreResult<Self> {
+        let product_id = id(&row.id, tally_store::ProductId::parse)?;
         let kind = ProductKind::parse(&row.kind).ok_or_else(|| corrupt("kind", &row.kind))?;
         let aggregator_id = row
             .aggregator_id
             .as_deref()
             .map(|text| id(text, tally_store::AggregatorId::parse))
             .transpose()?;
+        let bounds = documents::bounds(
+            &product_id,
+            decimal(row.min_amount.as_deref())?,
+            decimal(row.max_amount.as_deref())?,
+        )?;
         Ok(Product {
-            id: id(&row.id, tally_store::ProductId::parse)?,
+            currency: documents::currency(&product_id, &row.currency)?,
+            price_groups: documents::price_groups(&product_id, json(&row.price_groups)?)?,
+            price_versions: documents::price_versions(&product_id, json(&row.price_versions)?)?,
+            id: product_id,
             name: row.name,
             kind,
             aggregator_id,
-            currency: row.currency,
-            min_amount: decimal(row.min_amount.as_deref())?,
-            max_amount: decimal(row.max_amount.as_deref())?,
-            price_groups: price_groups_from_json(&row.price_groups)?,
-            price_versions: json(&row.price_versions)?,
+            bounds,
             created_at: ts(row.created_at)?,
         })
     }
-}
-
-pub(crate) fn price_groups_to_json(groups: &[PriceGroup]) -> String {
-    let array: Vec<serde_json::Value> = groups
-        .iter()
-        .map(|g| {
-            serde_json::json!({
-                "id": g.id.as_str(),
-                "name": g.name,
-                "aggregator_filter_id": g.aggregator_filter_id.as_ref().map(|f| f.as_str()),
-                "price": g.price,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(array).to_string()
-}
-
-fn price_groups_from_json(text: &str) -> StoreResult<Vec<PriceGroup>> {
-    let value = json(text)?;
-    let items = value
-        .as_array()
-        .ok_or_else(|| corrupt("price groups", "not an array"))?;
-    items.iter().map(price_group_from_json).collect()
-}
-
-fn price_group_from_json(item: &serde_json::Value) -> StoreResult<PriceGroup> {
-    let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
-    let filter = text("aggregator_filter_id")
-        .map(|f| id(f, tally_store::AggregatorFilterId::parse))
-        .transpose()?;
-    Ok(PriceGroup {
-        id: id(
-            text("id").unwrap_or_default(),
-            tally_store::PriceGroupId::parse,
-        )?,
-        name: text("name")
-            .ok_or_else(|| corrupt("price group", "no name"))?
-            .to_owned(),
-        aggregator_filter_id: filter,
-        price: item.get("price").cloned().unwrap_or_default(),
-    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -1,21 +1,28 @@
 //! Catalog records: accounts, customers, aggregators, products, subscriptions and
 //! invoices, as stored.
 //!
-//! Parts whose shape another crate owns are kept as JSON the store never
-//! interprets: an aggregator's definition (`tally-aggregate`'s `AggregatorDef`), a
-//! price group's price model (`tally-pricing`), an invoice's lines and totals
-//! (`tally-billing`). Every record here belongs to the account its call is scoped
-//! by, which is why none carries an account id.
+//! Parts whose shape another crate owns are held typed: an aggregator's
+//! definition (`tally-aggregate`'s `AggregatorDef`), a price group's validated
+//! price model, a product's currency and bounds (`tally-pricing`). Backends store
+//! them as JSON documents and parse each once, when a row becomes a record
+//! ([`crate::documents`]). An invoice's lines, totals and basis stay JSON the
+//! store never interprets (`tally-billing` shapes them). Every record here
+//! belongs to the account its call is scoped by, which is why none carries an
+//! account id.
 
 use std::fmt;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_aggregate::AggregatorDef;
 use tally_event::{CustomerRef, EventType, Period, Timestamp};
+use tally_pricing::{Currency, PriceModel, ProductBounds};
 
 use crate::ids::{
     AccountId, AggregatorFilterId, AggregatorId, CustomerId, InvoiceId, PriceGroupId, ProductId,
     SubscriptionId,
 };
+use crate::price_versions::PriceVersion;
 use crate::versions::EventSeq;
 
 /// A tenant. `name` is unique (`tally keys create --account NAME`).
@@ -109,8 +116,8 @@ pub struct ResolvedCustomer {
 }
 
 /// An aggregator. The store indexes `event_type` (to find the aggregators an event
-/// feeds) and keeps `definition`, the whole `AggregatorDef` JSON including its
-/// filters and their `agf_` ids, as an opaque document.
+/// feeds) and keeps `definition`, the whole `AggregatorDef` including its filters
+/// and their `agf_` ids, as a JSON document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorRecord {
     /// The aggregator's id (`agg_…`).
@@ -119,8 +126,9 @@ pub struct AggregatorRecord {
     pub name: String,
     /// The type of the events it aggregates, copied out of `definition` so the store can index it.
     pub event_type: EventType,
-    /// The `AggregatorDef` as JSON, filters with their `agf_` ids; never interpreted here.
-    pub definition: serde_json::Value,
+    /// The definition as sent, filters with their `agf_` ids. It compiled when
+    /// it was written; `tally-billing` compiles it where it evaluates.
+    pub definition: AggregatorDef,
     /// When the aggregator was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
@@ -153,8 +161,10 @@ impl ProductKind {
     }
 }
 
-/// One price of a product, optionally restricted to an aggregator filter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One price of a product, optionally restricted to an aggregator filter. Its
+/// serde form, `{id, name, aggregator_filter_id, price}`, is how products and
+/// their price versions store it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriceGroup {
     /// The price group's id (`grp_…`), kept across product updates that send it back.
     pub id: PriceGroupId,
@@ -163,8 +173,8 @@ pub struct PriceGroup {
     /// The filter of the product's aggregator whose events this group prices; `None`: every
     /// event of the aggregator.
     pub aggregator_filter_id: Option<AggregatorFilterId>,
-    /// The price model definition as `tally-pricing` serializes it.
-    pub price: serde_json::Value,
+    /// The price, validated when it was written; stored as its definition.
+    pub price: PriceModel,
 }
 
 /// A product and its price groups (stored together, replaced together).
@@ -178,18 +188,17 @@ pub struct Product {
     pub kind: ProductKind,
     /// The aggregator a usage product is priced from; `None` exactly for fee products.
     pub aggregator_id: Option<AggregatorId>,
-    /// ISO 4217 code, upper case; every price group is in it.
-    pub currency: String,
-    /// Minor units per period.
-    pub min_amount: Option<Decimal>,
-    /// Minor units per period: the product's total is capped to it by an adjustment line.
-    pub max_amount: Option<Decimal>,
+    /// Every price group is in it.
+    pub currency: Currency,
+    /// `min_amount` / `max_amount` in whole minor units per period: the product's
+    /// total is raised or capped to them by an adjustment line.
+    pub bounds: ProductBounds,
     /// The prices, in the order invoice lines list them (at least one): the
     /// latest version's.
     pub price_groups: Vec<PriceGroup>,
-    /// Every version of the prices, as `tally-billing` shapes them (opaque
-    /// here); `[]` for a product stored before versions were kept.
-    pub price_versions: serde_json::Value,
+    /// Every version of the prices, oldest first; empty for a product stored
+    /// before versions were kept (`tally-billing` picks the one in effect).
+    pub price_versions: Vec<PriceVersion>,
     /// When the product was created (UTC milliseconds).
     pub created_at: Timestamp,
 }

@@ -52,6 +52,7 @@
 pub mod catalog;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod documents;
 pub mod entitlements;
 mod error;
 mod evaluate;
@@ -62,6 +63,7 @@ pub mod keys;
 mod keyset;
 mod memory;
 pub mod page;
+pub mod price_versions;
 pub mod rollups;
 pub mod thresholds;
 pub mod traits;
@@ -94,6 +96,7 @@ pub use keys::{API_KEY_PREFIX, ApiKey, ApiKeyHash, generate_api_key_secret};
 pub use keyset::{KeysetCursor, keyset_stream};
 pub use memory::MemoryStore;
 pub use page::{MAX_TAKE, Page, PageRequest, SortOrder};
+pub use price_versions::PriceVersion;
 pub use thresholds::{ThresholdChange, ThresholdState};
 pub use traits::{
     AccountStore, CatalogStore, CustomerStore, EntitlementStore, EventStore, IdempotencyStore,

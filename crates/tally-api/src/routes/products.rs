@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tally_billing::catalog::price_versions::{PriceVersion, price_versions};
+use tally_billing::catalog::price_versions::price_versions;
 use tally_billing::{Pagination, ProductInput};
-use tally_event::decimal_to_json;
-use tally_store::{Page, PriceGroup, Product};
+use tally_pricing::PriceModel;
+use tally_store::{Page, PriceGroup, PriceVersion, Product};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,7 +31,7 @@ pub struct PriceGroupView {
     pub name: String,
     pub aggregator_filter_id: Option<String>,
     #[schema(value_type = Object)]
-    pub price: serde_json::Value,
+    pub price: PriceModel,
 }
 
 /// A product.
@@ -75,18 +75,9 @@ impl From<PriceVersion> for PriceVersionView {
         PriceVersionView {
             version: version.version,
             effective_from: version.effective_from.map(|at| at.to_rfc3339()),
-            min_amount: version.min_amount.map(decimal_to_json),
-            max_amount: version.max_amount.map(decimal_to_json),
-            price_groups: version
-                .price_groups
-                .into_iter()
-                .map(|group| PriceGroupView {
-                    id: group.id,
-                    name: group.name,
-                    aggregator_filter_id: group.aggregator_filter_id,
-                    price: group.price,
-                })
-                .collect(),
+            min_amount: amount(version.bounds.min_amount()),
+            max_amount: amount(version.bounds.max_amount()),
+            price_groups: version.price_groups.into_iter().map(Into::into).collect(),
             created_at: version.created_at.to_rfc3339(),
         }
     }
@@ -103,21 +94,26 @@ impl From<PriceGroup> for PriceGroupView {
     }
 }
 
+/// A bound in minor units, as a JSON number.
+fn amount(minor_units: Option<i64>) -> Option<serde_json::Value> {
+    minor_units.map(serde_json::Value::from)
+}
+
 /// The product as the API shows it, its price versions read.
-fn view(product: Product) -> ApiResult<ProductView> {
-    let versions = price_versions(&product)?;
-    Ok(ProductView {
+fn view(product: Product) -> ProductView {
+    let versions = price_versions(&product);
+    ProductView {
         id: product.id.to_string(),
         name: product.name,
         kind: product.kind.as_str().to_owned(),
         aggregator_id: product.aggregator_id.map(|id| id.to_string()),
-        currency: product.currency,
-        min_amount: product.min_amount.map(decimal_to_json),
-        max_amount: product.max_amount.map(decimal_to_json),
+        currency: product.currency.code().to_owned(),
+        min_amount: amount(product.bounds.min_amount()),
+        max_amount: amount(product.bounds.max_amount()),
         price_groups: product.price_groups.into_iter().map(Into::into).collect(),
         price_versions: versions.into_iter().map(Into::into).collect(),
         created_at: product.created_at.to_rfc3339(),
-    })
+    }
 }
 
 /// Create a product with its price groups.
@@ -131,7 +127,7 @@ pub async fn create_product(
     ApiJson(input): ApiJson<ProductInput>,
 ) -> ApiResult<(StatusCode, axum::Json<ProductView>)> {
     let product = state.billing().create_product(&account, &input).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(product)?)))
+    Ok((StatusCode::CREATED, axum::Json(view(product))))
 }
 
 /// List products, oldest first.
@@ -148,11 +144,7 @@ pub async fn list_products(
     let products = state.billing().list_products(&account, page).await?;
     let viewed = Page {
         total: products.total,
-        items: products
-            .items
-            .into_iter()
-            .map(view)
-            .collect::<ApiResult<Vec<_>>>()?,
+        items: products.items.into_iter().map(view).collect(),
     };
     Ok(axum::Json(Paginated::from_page(
         viewed,
@@ -180,7 +172,7 @@ pub async fn get_product(
     ApiPath(path): ApiPath<ProductPath>,
 ) -> ApiResult<axum::Json<ProductView>> {
     let product = state.billing().get_product(&account, &path.id).await?;
-    Ok(axum::Json(view(product)?))
+    Ok(axum::Json(view(product)))
 }
 
 /// Replace a product, price groups included.
@@ -200,7 +192,7 @@ pub async fn update_product(
         .billing()
         .update_product(&account, &path.id, &input)
         .await?;
-    Ok(axum::Json(view(product)?))
+    Ok(axum::Json(view(product)))
 }
 
 /// Delete a product that no subscription uses.

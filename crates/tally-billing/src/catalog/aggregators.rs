@@ -9,7 +9,7 @@ use super::price_versions::price_versions;
 use crate::error::{BillingError, BillingResult, Problem};
 use crate::input::Pagination;
 use crate::rollups::{RollupState, state_of};
-use crate::service::{Billing, all_pages, compile_stored, stored_definition};
+use crate::service::{Billing, all_pages, compile_stored};
 
 /// A stored aggregator: its id, its definition (filters carry their `agf_` ids)
 /// and when it was created.
@@ -44,7 +44,7 @@ impl Billing {
             id: self.ids.with(AggregatorId::generate),
             name: definition.name.clone(),
             event_type: compiled.event_type().clone(),
-            definition: to_json(&definition)?,
+            definition,
             created_at: self.now(),
         };
         let created = self.store.create_aggregator(account, &record).await?;
@@ -96,7 +96,7 @@ impl Billing {
         definition: &AggregatorDef,
     ) -> BillingResult<AggregatorEntry> {
         let (current, _) = self.load_aggregator(account, id).await?;
-        let current_def = stored_definition(&current)?;
+        let current_def = &current.definition;
         let mut definition = definition.clone();
         let mut problems = Vec::new();
         self.ids.with(|rng| {
@@ -125,7 +125,7 @@ impl Billing {
         let record = AggregatorRecord {
             name: definition.name.clone(),
             event_type: compiled.event_type().clone(),
-            definition: to_json(&definition)?,
+            definition,
             ..current
         };
         let updated = self.store.update_aggregator(account, &record).await?;
@@ -196,15 +196,12 @@ impl Billing {
             .filter(|p| p.aggregator_id.as_ref() == Some(aggregator))
         {
             // Every price version may still price a period: all their groups count.
-            let versions = price_versions(product)?;
+            let versions = price_versions(product);
             let used = versions
                 .iter()
                 .flat_map(|v| &v.price_groups)
-                .filter_map(|g| g.aggregator_filter_id.as_deref());
-            if let Some(missing) = used
-                .into_iter()
-                .find(|id| AggregatorFilterId::parse(id).map_or(true, |id| !kept(&id)))
-            {
+                .filter_map(|g| g.aggregator_filter_id.as_ref());
+            if let Some(missing) = used.into_iter().find(|id| !kept(id)) {
                 return Err(BillingError::conflict(
                     "aggregator",
                     format!("filter {missing} is used by product {}", product.id),
@@ -242,11 +239,6 @@ fn definition_problem(error: DefinitionError) -> Problem {
     Problem::new(error.path, error.code.as_str(), error.message)
 }
 
-fn to_json(definition: &AggregatorDef) -> BillingResult<serde_json::Value> {
-    serde_json::to_value(definition)
-        .map_err(|error| BillingError::Store(tally_store::StoreError::Internal(error.to_string())))
-}
-
 fn entry(record: &AggregatorRecord, progress: &[RollupProgress]) -> BillingResult<AggregatorEntry> {
     let rollup = match compile_stored(record)? {
         compiled if rolls_up(&compiled) => state_of(&compiled, progress),
@@ -254,7 +246,7 @@ fn entry(record: &AggregatorRecord, progress: &[RollupProgress]) -> BillingResul
     };
     Ok(AggregatorEntry {
         id: record.id.clone(),
-        definition: stored_definition(record)?,
+        definition: record.definition.clone(),
         created_at: record.created_at,
         rollup,
     })

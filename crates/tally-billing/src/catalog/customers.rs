@@ -138,7 +138,8 @@ fn build_customer(
     let currency = input
         .currency
         .as_deref()
-        .and_then(|code| check_currency(code, "/currency", &mut problems));
+        .and_then(|code| check_currency(code, "/currency", &mut problems))
+        .map(|currency| currency.code().to_owned());
     check_tax_rate(input.tax_rate, "/tax_rate", &mut problems);
     problems.finish()?;
     Ok(Customer {

@@ -21,10 +21,10 @@ use crate::error::Problems;
 /// Longest name or external id accepted.
 pub const MAX_NAME_CHARS: usize = 255;
 
-/// A currency code, normalized to upper case.
-pub(crate) fn check_currency(code: &str, path: &str, problems: &mut Problems) -> Option<String> {
+/// A currency code, in any case.
+pub(crate) fn check_currency(code: &str, path: &str, problems: &mut Problems) -> Option<Currency> {
     match Currency::parse(code) {
-        Ok(currency) => Some(currency.code().to_owned()),
+        Ok(currency) => Some(currency),
         Err(error) => {
             problems.push(path, "invalid_currency", error.to_string());
             None

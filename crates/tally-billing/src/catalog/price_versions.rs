@@ -11,72 +11,41 @@
 //! a period's start reprices that period's draft (never a finalized invoice,
 //! which keeps its own snapshot).
 
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use tally_event::Timestamp;
-use tally_store::{PriceGroup, Product, StoreError};
+use tally_store::{PriceVersion, Product};
 
-use crate::error::{BillingError, BillingResult};
-use crate::invoice::basis::BasisGroup;
-
-/// One version of a product's prices.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PriceVersion {
-    /// 1, 2, … per product.
-    pub version: u32,
-    /// From when it prices periods (by their start); `None`: since always
-    /// (the first version).
-    pub effective_from: Option<Timestamp>,
-    /// Minor units per period.
-    pub min_amount: Option<Decimal>,
-    /// Minor units per period.
-    pub max_amount: Option<Decimal>,
-    /// The prices, in order; a group keeps its id across versions.
-    pub price_groups: Vec<BasisGroup>,
-    /// When the version was made.
-    pub created_at: Timestamp,
+/// The prices of `product` as one version.
+pub(crate) fn version_of(
+    product: &Product,
+    version: u32,
+    effective_from: Option<Timestamp>,
+    created_at: Timestamp,
+) -> PriceVersion {
+    PriceVersion {
+        version,
+        effective_from,
+        bounds: product.bounds,
+        price_groups: product.price_groups.clone(),
+        created_at,
+    }
 }
 
-impl PriceVersion {
-    /// The prices of `product` as one version.
-    pub(crate) fn of(
-        product: &Product,
-        version: u32,
-        effective_from: Option<Timestamp>,
-        created_at: Timestamp,
-    ) -> Self {
-        PriceVersion {
-            version,
-            effective_from,
-            min_amount: product.min_amount,
-            max_amount: product.max_amount,
-            price_groups: product.price_groups.iter().map(BasisGroup::from).collect(),
-            created_at,
-        }
-    }
-
-    /// Whether `other` prices like this version (same groups and bounds).
-    pub(crate) fn same_prices(&self, other: &PriceVersion) -> bool {
-        self.min_amount == other.min_amount
-            && self.max_amount == other.max_amount
-            && self.price_groups == other.price_groups
-    }
+/// Whether `a` and `b` price alike (same groups and bounds). Prices compare
+/// as stored, so one sent again with other decimal text (`"1.50"` for
+/// `"1.5"`) is a new version: the text a client sent is kept.
+pub(crate) fn same_prices(a: &PriceVersion, b: &PriceVersion) -> bool {
+    let documents =
+        |version: &PriceVersion| tally_store::documents::to_document(&version.price_groups).ok();
+    a.bounds == b.bounds && documents(a) == documents(b)
 }
 
 /// Every version of the product's prices, oldest first. A product stored
 /// before versions were kept has one: its prices, since always.
-pub fn price_versions(product: &Product) -> BillingResult<Vec<PriceVersion>> {
-    let versions: Vec<PriceVersion> = serde_json::from_value(product.price_versions.clone())
-        .map_err(|e| {
-            BillingError::Store(StoreError::Corrupt(format!(
-                "product {} price versions: {e}",
-                product.id
-            )))
-        })?;
-    if versions.is_empty() {
-        return Ok(vec![PriceVersion::of(product, 1, None, product.created_at)]);
+pub fn price_versions(product: &Product) -> Vec<PriceVersion> {
+    if product.price_versions.is_empty() {
+        return vec![version_of(product, 1, None, product.created_at)];
     }
-    Ok(versions)
+    product.price_versions.clone()
 }
 
 /// The version in effect at `at`: the latest `effective_from` at or before
@@ -90,22 +59,16 @@ pub fn version_at(versions: &[PriceVersion], at: Timestamp) -> Option<&PriceVers
 
 /// The product as it prices a period starting at `at`: its price groups and
 /// bounds those of the version in effect then.
-pub fn product_at(product: &Product, at: Timestamp) -> BillingResult<Product> {
-    let versions = price_versions(product)?;
+pub fn product_at(product: &Product, at: Timestamp) -> Product {
+    let versions = price_versions(product);
     let Some(version) = version_at(&versions, at) else {
-        return Ok(product.clone());
+        return product.clone();
     };
-    let groups = version
-        .price_groups
-        .iter()
-        .map(BasisGroup::to_store)
-        .collect::<BillingResult<Vec<PriceGroup>>>()?;
-    Ok(Product {
-        min_amount: version.min_amount,
-        max_amount: version.max_amount,
-        price_groups: groups,
+    Product {
+        bounds: version.bounds,
+        price_groups: version.price_groups.clone(),
         ..product.clone()
-    })
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +79,7 @@ mod tests {
         PriceVersion {
             version: n,
             effective_from: from.map(|ms| Timestamp::from_millis(ms).unwrap()),
-            min_amount: None,
-            max_amount: None,
+            bounds: tally_pricing::ProductBounds::default(),
             price_groups: Vec::new(),
             created_at: Timestamp::from_millis(0).unwrap(),
         }

@@ -9,7 +9,7 @@ use tally_store::{
     ProductId, ProductKind,
 };
 
-use super::price_versions::{PriceVersion, price_versions};
+use super::price_versions::{price_versions, same_prices, version_of};
 use super::{check_currency, check_name};
 use crate::error::{BillingError, BillingResult, Problems, from_pricing_problem};
 use crate::input::{Pagination, date_message};
@@ -104,7 +104,7 @@ impl Billing {
         let id = self.ids.with(ProductId::generate);
         let now = self.now();
         let mut product = self.build_product(id, input, aggregator.as_ref(), None, now)?;
-        product.price_versions = versions_json(&[PriceVersion::of(&product, 1, None, now)])?;
+        product.price_versions = vec![version_of(&product, 1, None, now)];
         Ok(self.store.create_product(account, &product).await?)
     }
 
@@ -201,21 +201,21 @@ impl Billing {
             }
         }
         let versions = if reshaped {
-            vec![PriceVersion::of(&product, 1, None, now)]
+            vec![version_of(&product, 1, None, now)]
         } else {
-            let mut versions = price_versions(&current)?;
+            let mut versions = price_versions(&current);
             let latest = versions.iter().map(|v| v.version).max().unwrap_or(0);
-            let candidate = PriceVersion::of(&product, latest + 1, Some(effective_from), now);
+            let candidate = version_of(&product, latest + 1, Some(effective_from), now);
             let unchanged = versions
                 .iter()
                 .find(|v| v.version == latest)
-                .is_some_and(|v| v.same_prices(&candidate));
+                .is_some_and(|v| same_prices(v, &candidate));
             if !unchanged {
                 versions.push(candidate);
             }
             versions
         };
-        product.price_versions = versions_json(&versions)?;
+        product.price_versions = versions;
         Ok(self.store.update_product(account, &product).await?)
     }
 
@@ -270,9 +270,13 @@ impl Billing {
                 None
             }
         };
-        if let Err(error) = ProductBounds::parse(input.min_amount, input.max_amount) {
-            problems.extend(error.problems().iter().map(from_pricing_problem));
-        }
+        let bounds = match ProductBounds::parse(input.min_amount, input.max_amount) {
+            Ok(bounds) => Some(bounds),
+            Err(error) => {
+                problems.extend(error.problems().iter().map(from_pricing_problem));
+                None
+            }
+        };
         if input.price_groups.is_empty() {
             problems.push(
                 "/price_groups",
@@ -296,23 +300,26 @@ impl Billing {
             })
             .collect();
         problems.finish()?;
+        let (Some(currency), Some(bounds)) = (currency, bounds) else {
+            // Each pushed a problem when it is missing, which `finish` returned.
+            return Err(BillingError::invalid(
+                "/currency",
+                "required",
+                "this field is required",
+            ));
+        };
         Ok(Product {
             id,
             name: input.name.clone().unwrap_or_default(),
             kind: kind.unwrap_or(ProductKind::Fee),
             aggregator_id: aggregator.map(|(id, _)| id.clone()),
-            currency: currency.unwrap_or_default(),
-            min_amount: input.min_amount.map(|amount| amount.normalize()),
-            max_amount: input.max_amount.map(|amount| amount.normalize()),
+            currency,
+            bounds,
             price_groups: groups.into_iter().flatten().collect(),
-            price_versions: serde_json::Value::Array(Vec::new()),
+            price_versions: Vec::new(),
             created_at,
         })
     }
-}
-
-fn versions_json(versions: &[PriceVersion]) -> BillingResult<serde_json::Value> {
-    serde_json::to_value(versions).map_err(|e| BillingError::Evaluation(e.to_string()))
 }
 
 fn product_kind(
@@ -370,12 +377,11 @@ fn price_group(
             "a percentage price needs events: use a usage product",
         );
     }
-    let price = serde_json::to_value(model.def()).ok()?;
     Some(PriceGroup {
         id: id?,
         name: input.name.clone().unwrap_or_default(),
         aggregator_filter_id: filter,
-        price,
+        price: model,
     })
 }
 

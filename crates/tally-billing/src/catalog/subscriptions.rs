@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use tally_event::Timestamp;
+use tally_pricing::Currency;
 use tally_store::{
     AccountId, BillingInterval, Customer, CustomerId, IntervalUnit, Page, Product, ProductId,
     Subscription, SubscriptionId, SubscriptionQuery,
@@ -261,7 +262,7 @@ impl Billing {
             starts_at,
             billing_interval,
             tax_rate: input.tax_rate.map(|rate| rate.normalize()),
-            currency,
+            currency: currency.code().to_owned(),
             created_at: now,
         })
     }
@@ -334,10 +335,10 @@ fn subscription_currency(
     customer: Option<&Customer>,
     products: &[Option<Product>],
     problems: &mut Problems,
-) -> Option<String> {
+) -> Option<Currency> {
     let currency = match input.currency.as_deref() {
         Some(code) => check_currency(code, "/currency", problems)?,
-        None => products.iter().flatten().next()?.currency.clone(),
+        None => products.iter().flatten().next()?.currency,
     };
     for (index, product) in products.iter().enumerate() {
         if let Some(product) = product
@@ -354,7 +355,7 @@ fn subscription_currency(
         }
     }
     if let Some(customer_currency) = customer.and_then(|c| c.currency.as_deref())
-        && customer_currency != currency
+        && customer_currency != currency.code()
     {
         problems.push(
             "/currency",

@@ -51,7 +51,7 @@ use crate::input::DateRange;
 use crate::invoice::lines::line_product_ids;
 use crate::invoice::{InvoiceLine, InvoiceView, PricedProduct};
 use crate::service::{Billing, compile_stored};
-use crate::simulate::{PriceGroupRef, stored_model};
+use crate::simulate::PriceGroupRef;
 use crate::usage::{calendar_month, range_or_invalid};
 use plan::{Plan, PlanBuilder, Planning, Totals};
 use walk::{Judge, RowWalker};
@@ -239,7 +239,7 @@ impl Billing {
                 aggregator.clone(),
                 aggregator.window(scope.period),
                 group.aggregator_filter_id.as_ref().map(ToString::to_string),
-                stored_model(group)?,
+                group.price.clone(),
             );
             let price_group = PriceGroupRef {
                 id: group.id.clone(),

@@ -11,11 +11,13 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tally_aggregate::AggregatorDef;
 use tally_event::{EventType, Timestamp};
-use tally_pricing::TaxRate;
+use tally_pricing::{Currency, ProductBounds, TaxRate};
+use tally_store::documents::bound_columns;
 use tally_store::{
-    AccountId, AggregatorFilterId, AggregatorId, AggregatorRecord, PriceGroup, PriceGroupId,
-    Product, ProductId, ProductKind, StoreError, Subscription,
+    AccountId, AggregatorId, AggregatorRecord, PriceGroup, Product, ProductId, ProductKind,
+    StoreError, Subscription,
 };
 
 use crate::catalog::price_versions::product_at;
@@ -40,7 +42,8 @@ pub struct Pricing {
     pub tax_rate: TaxRate,
 }
 
-/// The stored snapshot of a [`Pricing`]: plain JSON, decimals exact.
+/// The stored snapshot of a [`Pricing`]: JSON, decimals exact. Its prices and
+/// aggregator definition are typed, parsed once when the invoice is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceBasis {
     /// Percent.
@@ -59,30 +62,17 @@ pub struct BasisProduct {
     /// `usage` or `fee`.
     pub kind: String,
     /// ISO 4217 code.
-    pub currency: String,
+    pub currency: Currency,
     /// Minor units per period.
     pub min_amount: Option<Decimal>,
     /// Minor units per period.
     pub max_amount: Option<Decimal>,
-    /// The prices, in order.
-    pub price_groups: Vec<BasisGroup>,
+    /// The prices, in order, stored as the product stores them.
+    pub price_groups: Vec<PriceGroup>,
     /// The aggregator of a usage product.
     pub aggregator: Option<BasisAggregator>,
     /// When the product was created (UTC milliseconds).
     pub created_at: Timestamp,
-}
-
-/// One price group of a [`BasisProduct`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BasisGroup {
-    /// `grp_…`.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// `agf_…`, when the group prices one filter's events.
-    pub aggregator_filter_id: Option<String>,
-    /// The price model definition.
-    pub price: serde_json::Value,
 }
 
 /// The aggregator of a [`BasisProduct`].
@@ -95,7 +85,7 @@ pub struct BasisAggregator {
     /// The type of the events it aggregates.
     pub event_type: String,
     /// The whole definition, filters included.
-    pub definition: serde_json::Value,
+    pub definition: AggregatorDef,
     /// When the aggregator was created (UTC milliseconds).
     pub created_at: Timestamp,
 }
@@ -112,14 +102,15 @@ impl From<&Pricing> for InvoiceBasis {
 impl From<&PricedProduct> for BasisProduct {
     fn from(priced: &PricedProduct) -> Self {
         let product = &priced.product;
+        let (min_amount, max_amount) = bound_columns(product.bounds);
         BasisProduct {
             id: product.id.to_string(),
             name: product.name.clone(),
             kind: product.kind.as_str().to_owned(),
-            currency: product.currency.clone(),
-            min_amount: product.min_amount,
-            max_amount: product.max_amount,
-            price_groups: product.price_groups.iter().map(BasisGroup::from).collect(),
+            currency: product.currency,
+            min_amount,
+            max_amount,
+            price_groups: product.price_groups.clone(),
             aggregator: priced.aggregator.as_ref().map(|record| BasisAggregator {
                 id: record.id.to_string(),
                 name: record.name.clone(),
@@ -129,34 +120,6 @@ impl From<&PricedProduct> for BasisProduct {
             }),
             created_at: product.created_at,
         }
-    }
-}
-
-impl From<&PriceGroup> for BasisGroup {
-    fn from(group: &PriceGroup) -> Self {
-        BasisGroup {
-            id: group.id.to_string(),
-            name: group.name.clone(),
-            aggregator_filter_id: group.aggregator_filter_id.as_ref().map(|f| f.to_string()),
-            price: group.price.clone(),
-        }
-    }
-}
-
-impl BasisGroup {
-    /// The store's price group; `Corrupt` when an id no longer parses.
-    pub fn to_store(&self) -> BillingResult<PriceGroup> {
-        Ok(PriceGroup {
-            id: PriceGroupId::parse(&self.id).map_err(|e| corrupt("group", e))?,
-            name: self.name.clone(),
-            aggregator_filter_id: self
-                .aggregator_filter_id
-                .as_deref()
-                .map(AggregatorFilterId::parse)
-                .transpose()
-                .map_err(|e| corrupt("filter", e))?,
-            price: self.price.clone(),
-        })
     }
 }
 
@@ -177,11 +140,8 @@ impl InvoiceBasis {
 impl BasisProduct {
     fn to_priced(&self) -> BillingResult<PricedProduct> {
         let kind = ProductKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?;
-        let price_groups = self
-            .price_groups
-            .iter()
-            .map(BasisGroup::to_store)
-            .collect::<BillingResult<Vec<_>>>()?;
+        let bounds = ProductBounds::parse(self.min_amount, self.max_amount)
+            .map_err(|e| corrupt("bounds", e))?;
         let aggregator = self
             .aggregator
             .as_ref()
@@ -202,12 +162,11 @@ impl BasisProduct {
             name: self.name.clone(),
             kind,
             aggregator_id: aggregator.as_ref().map(|record| record.id.clone()),
-            currency: self.currency.clone(),
-            min_amount: self.min_amount,
-            max_amount: self.max_amount,
-            price_groups,
+            currency: self.currency,
+            bounds,
+            price_groups: self.price_groups.clone(),
             // The snapshot holds the version that priced the invoice: its only one.
-            price_versions: serde_json::Value::Array(Vec::new()),
+            price_versions: Vec::new(),
             created_at: self.created_at,
         };
         Ok(PricedProduct {
@@ -296,7 +255,7 @@ impl Billing {
             let Some(stored) = catalog.product(self, account, product_id).await? else {
                 continue;
             };
-            let product = product_at(stored, start)?;
+            let product = product_at(stored, start);
             let aggregator = match (&product.kind, &product.aggregator_id) {
                 (ProductKind::Usage, Some(id)) => {
                     Some(catalog.aggregator(self, account, id).await?.clone())

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use tally_aggregate::{Aggregator, Diagnostics};
 use tally_event::{Period, Value};
 use tally_pricing::{
-    AdjustmentKind, BreakdownLine, PriceModel, ProductBounds, Quote, TaxRate, Taxed, price,
-    price_events,
+    AdjustmentKind, BreakdownLine, PriceModel, Quote, TaxRate, Taxed, price, price_events,
 };
 use tally_store::{
     AccountId, AggregatorFilterId, CustomerId, EventSeq, InvoiceId, Product, ProductId, ProductKind,
@@ -19,7 +18,7 @@ use tally_store::{
 use crate::error::{BillingError, BillingResult};
 use crate::invoice::basis::{PricedProduct, Pricing};
 use crate::service::{Billing, compile_stored};
-use crate::simulate::{PriceGroupRef, stored_model};
+use crate::simulate::PriceGroupRef;
 
 /// What a line bills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,16 +240,16 @@ impl Billing {
         };
         let mut lines = Vec::with_capacity(product.price_groups.len() + 1);
         for group in &product.price_groups {
-            let model = stored_model(group)?;
+            let model = &group.price;
             let (quote, diagnostics) = match &aggregator {
                 Some(aggregator) => {
                     let filter = group.aggregator_filter_id.as_ref();
                     let (quote, diagnostics) =
-                        self.usage_quote(billed, aggregator, filter, &model).await?;
+                        self.usage_quote(billed, aggregator, filter, model).await?;
                     (quote, Some(diagnostics))
                 }
                 // A fee is billed once per period: its price at quantity one.
-                None => (price(&model, Decimal::ONE)?, None),
+                None => (price(model, Decimal::ONE)?, None),
             };
             let line_type = match aggregator {
                 Some(_) => LineType::Usage,
@@ -351,14 +350,8 @@ fn adjustment(
     lines: &[InvoiceLine],
     rate: TaxRate,
 ) -> BillingResult<Option<InvoiceLine>> {
-    let bounds = ProductBounds::parse(product.min_amount, product.max_amount).map_err(|e| {
-        BillingError::Store(tally_store::StoreError::Corrupt(format!(
-            "product {} bounds: {e}",
-            product.id
-        )))
-    })?;
     let subtotal = InvoiceTotals::of(lines)?.amount_excluding_tax;
-    let Some(adjustment) = bounds.apply(subtotal)? else {
+    let Some(adjustment) = product.bounds.apply(subtotal)? else {
         return Ok(None);
     };
     let taxed = Taxed::compute(adjustment.amount, rate)?;

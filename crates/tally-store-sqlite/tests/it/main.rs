@@ -5,6 +5,7 @@ mod durability;
 mod migrate_v1;
 mod migrate_v8;
 mod raw;
+mod stored_text;
 
 mod conformance_file {
     use std::sync::Arc;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use serde_json::json;
 use tally_event::{CustomerRef, EventType, Period};
+use tally_pricing::{Currency, PriceModel, ProductBounds};
 
 use super::fixtures::{at, new_account, new_customer};
 use crate::catalog::{
@@ -21,11 +22,21 @@ use crate::ids::{
 };
 use crate::keys::{ApiKey, ApiKeyHash, generate_api_key_secret};
 use crate::page::PageRequest;
+use crate::price_versions::PriceVersion;
 use crate::traits::Store;
 use crate::versions::EventSeq;
 
 fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).unwrap()
+}
+
+/// A validated price model from its JSON definition.
+fn price(definition: serde_json::Value) -> PriceModel {
+    serde_json::from_value(definition).unwrap()
+}
+
+fn bounds(min_amount: Option<&str>, max_amount: Option<&str>) -> ProductBounds {
+    ProductBounds::parse(min_amount.map(dec), max_amount.map(dec)).unwrap()
 }
 
 fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
@@ -195,12 +206,14 @@ pub(crate) fn sample_aggregator() -> AggregatorRecord {
         id: AggregatorId::random(),
         name: "API calls".into(),
         event_type: EventType::parse("calls").unwrap(),
-        definition: json!({
+        definition: serde_json::from_value(json!({
+            "name": "API calls", "event_type": "calls",
             "operation": "sum", "property": "amount", "type": "metered",
             "where": {"conditional": "and", "fields": [
                 {"property": "weight", "operator": "greater_than", "value": 12345678901234567890.5}]},
             "filters": [{"id": AggregatorFilterId::random(), "name": "premium"}]
-        }),
+        }))
+        .unwrap(),
         created_at: at(1),
     }
 }
@@ -211,16 +224,15 @@ pub(crate) fn sample_product(aggregator: &AggregatorId) -> Product {
         name: "API calls".into(),
         kind: ProductKind::Usage,
         aggregator_id: Some(aggregator.clone()),
-        currency: "EUR".into(),
-        min_amount: None,
-        max_amount: Some(dec("100000")),
+        currency: Currency::EUR,
+        bounds: bounds(None, Some("100000")),
         price_groups: vec![PriceGroup {
             id: PriceGroupId::random(),
             name: "verified".into(),
             aggregator_filter_id: Some(AggregatorFilterId::random()),
-            price: json!({"type": "per_unit", "unit_amount": "0.15"}),
+            price: price(json!({"type": "per_unit", "unit_amount": "0.0015"})),
         }],
-        price_versions: json!([{"version": 1, "effective_from": null, "max_amount": 100000.50}]),
+        price_versions: Vec::new(),
         created_at: at(2),
     }
 }
@@ -307,20 +319,44 @@ pub async fn catalog_round_trips(store: &Arc<dyn Store>) {
         id: PriceGroupId::random(),
         name: "base".into(),
         aggregator_filter_id: None,
-        price: json!({"type": "flat", "amount": "2900"}),
+        price: price(json!({"type": "flat", "amount": "2900.50"})),
     });
-    changed.min_amount = Some(dec("0.001"));
-    changed.price_versions = json!([
-        {"version": 1, "effective_from": null},
-        {"version": 2, "effective_from": "2024-12-01T00:00:00.000Z", "min_amount": 0.001}
-    ]);
+    changed.bounds = bounds(Some("2900"), Some("100000"));
+    changed.price_versions = vec![
+        PriceVersion {
+            version: 1,
+            effective_from: None,
+            bounds: product.bounds,
+            price_groups: product.price_groups.clone(),
+            created_at: at(2),
+        },
+        PriceVersion {
+            version: 2,
+            effective_from: Some(at(3)),
+            bounds: changed.bounds,
+            price_groups: changed.price_groups.clone(),
+            created_at: at(3),
+        },
+    ];
     assert_eq!(
         store.update_product(&account, &changed).await.unwrap(),
         changed
     );
+    let read = store.get_product(&account, &product.id).await.unwrap();
+    assert_eq!(read, changed);
+    // Decimals compare by value: the documents show that their text is kept.
+    let documents = |p: &Product| {
+        let groups = crate::documents::to_document(&p.price_groups).unwrap();
+        (
+            groups,
+            crate::documents::to_document(&p.price_versions).unwrap(),
+        )
+    };
+    assert_eq!(documents(&read), documents(&changed));
     assert_eq!(
-        store.get_product(&account, &product.id).await.unwrap(),
-        changed
+        documents(&read).0[1]["price"]["amount"],
+        json!("2900.50"),
+        "a price keeps its decimal text"
     );
     assert_eq!(
         store
