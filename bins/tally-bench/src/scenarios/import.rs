@@ -140,7 +140,7 @@ pub async fn import(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
     let (mut database_ratio, mut url_ratio) = (vec![], vec![]);
     let (mut batch_peaks, mut url_peaks) = (vec![], vec![]);
     for run in 0..bench.runs {
-        let batch = http_batch_run(bench, bodies.clone(), data.total, run).await?;
+        let batch = http_batch_run(bench, bodies.clone(), data.total, run, false).await?;
         let into_db = into_database(bench, &file, data.total, run).await?;
         let (through, peak) = through_server(bench, &file, data.total, run).await?;
         eprintln!(

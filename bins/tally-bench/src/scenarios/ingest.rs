@@ -134,6 +134,13 @@ pub async fn raw_sqlite(bench: &Bench, report: &mut Report) -> anyhow::Result<()
 /// preload is not timed.
 const PRELOAD_BATCH: u64 = 10_000;
 
+/// Events `0..total` in transactions of [`PRELOAD_BATCH`].
+fn preload_batches(total: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
+    (0..total)
+        .step_by(PRELOAD_BATCH as usize)
+        .map(move |start| start..(start + PRELOAD_BATCH).min(total))
+}
+
 /// The `--preload-events` data set: the timed one's shape, another seed (so
 /// other record ids), stored under another account.
 fn preload_data(bench: &Bench) -> DataSet {
@@ -148,13 +155,10 @@ async fn preload_raw(bench: &Bench, baseline: &RawBaseline) -> anyhow::Result<()
     let data = preload_data(bench);
     let account = AccountId::random();
     let started = Instant::now();
-    let mut n = 0;
-    while n < data.total {
-        let end = (n + PRELOAD_BATCH).min(data.total);
+    for range in preload_batches(data.total) {
         baseline
-            .insert(&raw_rows_of(&data, &account, n..end)?)
+            .insert(&raw_rows_of(&data, &account, range)?)
             .await?;
-        n = end;
     }
     eprintln!(
         "    raw: preloaded {} rows in {:.0} s",
@@ -164,16 +168,18 @@ async fn preload_raw(bench: &Bench, baseline: &RawBaseline) -> anyhow::Result<()
     Ok(())
 }
 
-/// A fresh database at `db`: empty, or a copy of run `run`'s preloaded store
-/// (built once per run through the store, untimed).
-fn preloaded_copy(bench: &Bench, db: &std::path::Path, run: usize) -> anyhow::Result<()> {
-    crate::report::remove_sqlite(db);
-    if bench.preload_events == 0 {
-        return Ok(());
-    }
+/// Copies run `run`'s preloaded store (built once per run through the store,
+/// untimed) to `db`, with its write-ahead log if closing left one.
+fn copy_preload(bench: &Bench, db: &std::path::Path, run: usize) -> anyhow::Result<()> {
     let source = bench.path(&format!("preload-{run}.db"));
-    std::fs::copy(&source, db)
-        .with_context(|| format!("cannot copy {} to {}", source.display(), db.display()))?;
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", source.display()));
+        if suffix.is_empty() || from.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", db.display()));
+            std::fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        }
+    }
     Ok(())
 }
 
@@ -190,17 +196,14 @@ async fn build_preload(bench: &Bench, run: usize) -> anyhow::Result<()> {
     let data = preload_data(bench);
     let account = AccountId::random();
     let started = Instant::now();
-    let mut n = 0;
-    while n < data.total {
-        let end = (n + PRELOAD_BATCH).min(data.total);
+    for range in preload_batches(data.total) {
         let group = EventGroup {
             account: account.clone(),
-            events: new_events_of(&data, n..end)?,
+            events: new_events_of(&data, range)?,
         };
         store
             .upsert_event_groups(std::slice::from_ref(&group))
             .await?;
-        n = end;
     }
     // Closing checkpoints the WAL into the file, so a copy of the file alone
     // holds every event.
@@ -220,7 +223,10 @@ async fn build_preload(bench: &Bench, run: usize) -> anyhow::Result<()> {
 /// http-batch, it tells the store's cost from the server's.
 async fn store_sqlite_run(bench: &Bench, events: &[NewEvent], run: usize) -> anyhow::Result<f64> {
     let db = bench.path(&format!("store-sqlite-{run}.db"));
-    preloaded_copy(bench, &db, run)?;
+    crate::report::remove_sqlite(&db);
+    if bench.preload_events > 0 {
+        copy_preload(bench, &db, run)?;
+    }
     let store = SqliteStore::open(&db)
         .await
         .with_context(|| format!("cannot open {}", db.display()))?;
@@ -273,14 +279,20 @@ pub(super) struct HttpRun {
     pub peak: f64,
 }
 
+/// One run of `bodies` against a fresh server; `preloaded`: on a copy of run
+/// `run`'s preloaded store (`build_preload`) rather than an empty file.
 pub(super) async fn http_batch_run(
     bench: &Bench,
     bodies: Arc<Vec<Bytes>>,
     total: u64,
     run: usize,
+    preloaded: bool,
 ) -> anyhow::Result<HttpRun> {
     let db = bench.path(&format!("http-batch-{run}.db"));
-    preloaded_copy(bench, &db, run)?;
+    crate::report::remove_sqlite(&db);
+    if preloaded {
+        copy_preload(bench, &db, run)?;
+    }
     let (server, target, mut setup) = start_server(bench, &db).await?;
     let conns = parallel::connect(&target, bench.batch_connections).await?;
     let jobs = bodies.len();
@@ -351,11 +363,16 @@ pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()
     for run in 0..bench.runs {
         // The preloads are not timed: the raw table and the store file fill
         // side by side.
-        let raw_db = open_raw(bench, run).await?;
-        tokio::try_join!(build_preload(bench, run), preload_raw(bench, &raw_db.0))?;
-        let raw_rate = time_raw(bench, raw_db, &rows).await?;
+        let (baseline, raw_db) = open_raw(bench, run).await?;
+        tokio::try_join!(build_preload(bench, run), preload_raw(bench, &baseline))?;
+        // Closed and opened again, like the store's file is copied: every
+        // run starts checkpointed, with a cold page cache.
+        baseline.close().await;
+        let reopened = RawBaseline::open(&raw_db, &SqliteOptions::default()).await?;
+        let raw_rate = time_raw(bench, (reopened, raw_db), &rows).await?;
         let store_rate = store_sqlite_run(bench, &events, run).await?;
-        let result = http_batch_run(bench, bodies.clone(), data.total, run).await?;
+        let preloaded = bench.preload_events > 0;
+        let result = http_batch_run(bench, bodies.clone(), data.total, run, preloaded).await?;
         if bench.preload_events > 0 {
             bench.discard(&bench.path(&format!("preload-{run}.db")));
         }

@@ -588,6 +588,17 @@ mod tests {
         assert!(plan.contains("(ts,record_id)>(?,?)"), "{plan}");
     }
 
+    // Every customer's current events of a type come by time from the
+    // partial time index, not from the type's whole key range sorted (only
+    // the record ids of one instant are sorted: the index ends at `ts`).
+    #[tokio::test]
+    async fn a_type_wide_page_reads_by_time() {
+        let head = format!("{TYPE_STREAM_PAGE_HEAD} AND {}", as_of_sql(AsOf::CURRENT));
+        let plan = page_plan(&head).await;
+        assert!(plan.contains("event_versions_time"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "{plan}");
+    }
+
     #[tokio::test]
     async fn the_window_start_folds_into_the_first_cursor() {
         let scan = |start_ms| UsageScan {

@@ -187,8 +187,20 @@ async fn a_v8_database_is_migrated_to_lean_rows() {
     let acme = AccountId::parse(ACME).unwrap();
     let globex = AccountId::parse(GLOBEX).unwrap();
 
+    // The stored text itself, not only its value: `1.50` stays `1.50`.
+    let raw = sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+        .await
+        .unwrap();
+
     // Every version, read back per key, in sequence order.
     for (index, expected) in ROWS.iter().enumerate() {
+        let text: String =
+            sqlx::query_scalar("SELECT json(record) FROM event_versions WHERE id = ?")
+                .bind(event_id(index))
+                .fetch_one(&raw)
+                .await
+                .unwrap();
+        assert_eq!(text, expected.record, "row {index}");
         let account = AccountId::parse(expected.account).unwrap();
         let history = store
             .event_history(&account, &key(expected.event_type, expected.record_id))
