@@ -17,7 +17,7 @@ use tally_store::{AccountId, CustomerId, EventGroup, EventId, EventStore, NewEve
 use tally_store_postgres::PgStore;
 use tally_store_sqlite::{RawBaseline, RawEventRow, SqliteOptions, SqliteStore};
 
-use super::{PEAK_RSS, data_set, now_ms, peak, start_server};
+use super::{PEAK_RSS, RSS_TARGET, data_set, now_ms, peak, start_server};
 use crate::Bench;
 use crate::generate::{self, DataSet, Mix};
 use crate::parallel;
@@ -432,7 +432,7 @@ pub async fn http_batch(bench: &Bench, report: &mut Report) -> anyhow::Result<()
         Unit::Count,
         retries,
     ));
-    report.add(Figure::new("http-batch", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    report.add(Figure::new("http-batch", PEAK_RSS, Unit::Bytes, peaks).target(RSS_TARGET));
     Ok(())
 }
 

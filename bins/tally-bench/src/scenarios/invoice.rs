@@ -14,7 +14,7 @@ use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use super::{PEAK_RSS, data_set, peak, start_server};
+use super::{PEAK_RSS, RSS_TARGET, data_set, peak, start_server};
 use crate::Bench;
 use crate::generate::{self, EVENT_TYPES, EventKind, Mix, bench_month};
 use crate::load::load_sqlite;
@@ -155,7 +155,7 @@ pub async fn invoice(bench: &Bench, report: &mut Report) -> anyhow::Result<()> {
         )
         .target("≤ 10 s for 10 000 over 10 000 000"),
     );
-    report.add(Figure::new("invoice", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    report.add(Figure::new("invoice", PEAK_RSS, Unit::Bytes, peaks).target(RSS_TARGET));
     server.stop().await?;
     bench.discard(&db);
     Ok(())

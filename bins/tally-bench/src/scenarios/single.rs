@@ -9,7 +9,7 @@ use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::ingest::stored_events;
-use super::{PEAK_RSS, data_set, peak, start_server};
+use super::{PEAK_RSS, RSS_TARGET, data_set, peak, start_server};
 use crate::Bench;
 use crate::generate::Mix;
 use crate::parallel;
@@ -107,7 +107,7 @@ pub async fn http_single(bench: &Bench, report: &mut Report) -> anyhow::Result<(
         Unit::Count,
         retries,
     ));
-    report.add(Figure::new("http-single", PEAK_RSS, Unit::Bytes, peaks).target("≤ 150 MB"));
+    report.add(Figure::new("http-single", PEAK_RSS, Unit::Bytes, peaks).target(RSS_TARGET));
     Ok(())
 }
 
