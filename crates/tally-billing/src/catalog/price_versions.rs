@@ -60,8 +60,9 @@ pub fn version_at(versions: &[PriceVersion], at: Timestamp) -> Option<&PriceVers
 /// The product as it prices a period starting at `at`: its price groups and
 /// bounds those of the version in effect then.
 pub fn product_at(product: &Product, at: Timestamp) -> Product {
-    let versions = price_versions(product);
-    let Some(version) = version_at(&versions, at) else {
+    // Read in place: a product without versions prices as itself, which is
+    // what its one implied version (`price_versions`) holds.
+    let Some(version) = version_at(&product.price_versions, at) else {
         return product.clone();
     };
     Product {

@@ -2,6 +2,20 @@
 //! database and on an in-memory one, and the kill -9 durability test.
 
 mod durability;
+
+/// A new database at `path` with only its first `migrations` migrations run:
+/// the schema an older build left behind, for the upgrade tests.
+async fn database_at_version(path: &std::path::Path, migrations: usize) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.migrations = std::borrow::Cow::Owned(migrator.migrations[..migrations].to_vec());
+    migrator.run(&pool).await.unwrap();
+    pool
+}
+
 mod migrate_v1;
 mod migrate_v8;
 mod raw;

@@ -2,10 +2,7 @@
 //! and is migrated in place: its events become first versions, numbered per
 //! account in the order they were stored, and nothing else changes.
 
-use std::borrow::Cow;
-
 use futures::TryStreamExt;
-use sqlx::sqlite::SqliteConnectOptions;
 use tally_event::{EventKey, EventType, RecordId};
 use tally_store::{
     AccountId, AccountStore, AsOf, CustomerId, CustomerStore, EventSeq, EventStore, EventWindow,
@@ -20,13 +17,7 @@ const ALICE: &str = "cus_AAAAAAAAAAAAAAAAAAAAAA";
 /// Creates a v1 database at `path` (only the first migration) with two
 /// accounts, a customer, an invoice and events, as the v1 store wrote them.
 async fn v1_database(path: &std::path::Path) {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.migrations = Cow::Owned(migrator.migrations[..1].to_vec());
-    migrator.run(&pool).await.unwrap();
+    let pool = crate::database_at_version(path, 1).await;
     let statements = [
         format!("INSERT INTO accounts VALUES ('{ACME}', 'acme', '{{}}', 0)"),
         format!("INSERT INTO accounts VALUES ('{GLOBEX}', 'globex', '{{}}', 0)"),

@@ -3,8 +3,6 @@
 //! sequence, times, customer, record text and status, in both accounts, and
 //! writing goes on from there.
 
-use std::borrow::Cow;
-
 use futures::TryStreamExt;
 use sqlx::sqlite::SqliteConnectOptions;
 use tally_event::{EventKey, EventType, RecordId, Timestamp, UpsertOutcome};
@@ -120,13 +118,7 @@ const ROWS: [Row; 7] = [
 /// Creates a database of schema version 8 (the first eight migrations) at
 /// `path` holding [`ROWS`].
 async fn v8_database(path: &std::path::Path) {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.migrations = Cow::Owned(migrator.migrations[..8].to_vec());
-    migrator.run(&pool).await.unwrap();
+    let pool = crate::database_at_version(path, 8).await;
     for (index, row) in ROWS.iter().enumerate() {
         sqlx::query(
             "INSERT INTO event_versions (account_id, event_type, record_id, seq, id, \
